@@ -1,0 +1,362 @@
+"""The flow engine: pure functions from (flows, where the person is, what they pressed, time, language,
+channel) to the next Step, as plain data.
+
+It knows nothing of Flask, Twilio or Redis, so the voice and text channels, the simulator, the lint and
+the operators' scenarios all run exactly this code: a bug fixed here is fixed on every channel.
+
+Where a person is ("at") is a short string: a node id of the menu tree, or one of the engine's own
+places after a service was chosen ("closed:galop", "consent:galop", ...). Unknown places (a stale URL
+after a flow reload, a tampered one) fall back to the start menu: never an error.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from router import hours as hours_mod
+from router import phone
+from router.model import ConnectNode, EndNode, Flows, MenuNode, Option, SayNode, Service
+
+VOICE, SMS = "voice", "sms"
+REPEAT_KEYS = frozenset({"0", "*"})
+FALLBACK_KEY, FOLLOWUP_KEY = "1", "2"  # on a closed or unanswered service's offer
+SMS_FOLLOWUP_KEY = "8"
+WHEN_CHOICES = {VOICE: ("now", "later", "morning"), SMS: ("later", "morning")}
+
+
+@dataclass(frozen=True)
+class Line:
+    text: str
+    lang: str
+
+
+@dataclass(frozen=True)
+class Dial:
+    service_id: str
+    number: str  # E.164
+    timeout: int
+
+
+@dataclass(frozen=True)
+class Followup:
+    """A text the person said yes to: what, when. Holds the number only as long as the work is pending."""
+
+    service_id: str
+    when: str  # now | later | morning
+    send_at: datetime
+    body: str
+
+
+@dataclass(frozen=True)
+class Step:
+    at: str | None            # where the next key is read; None when this step ends the conversation
+    lang: str
+    lines: tuple[Line, ...] = ()
+    choices: tuple[Line, ...] = ()
+    dial: Dial | None = None
+    followup: Followup | None = None
+    hangup: bool = False
+    events: tuple[tuple[str, str], ...] = field(default=())  # (metric, label) for aggregate counters
+
+    def with_prefix(self, *lines: Line) -> "Step":
+        return replace(self, lines=tuple(lines) + self.lines)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the engine may know about the moment, never who the person is."""
+
+    flows: Flows
+    channel: str
+    lang: str
+    now: datetime
+    can_text: bool = False
+
+    def say(self, phrase_id: str, /, **values: object) -> Line:
+        return Line(self.flows.phrase(phrase_id, self.lang, **values), self.lang)
+
+    @property
+    def region(self) -> str:
+        return self.flows.config.bank_holiday_region
+
+
+# ------------------------------------------------------------------ entry points
+def start(ctx: Context) -> Step:
+    """First contact: the safety advice, then the start menu."""
+    advice = ctx.say("voice_safety" if ctx.channel == VOICE else "sms_safety")
+    return present(ctx, ctx.flows.start).with_prefix(advice)
+
+
+def press(ctx: Context, at: str | None, key: str | None) -> Step:
+    """The person at `at` pressed or replied `key`."""
+    key = (key or "").strip()
+    at = at if at and _known_place(ctx.flows, at) else ctx.flows.start
+    if key in REPEAT_KEYS:
+        return present(ctx, at)
+    kind, _, service_id = at.partition(":")
+    if service_id:
+        return _press_after_service(ctx, kind, service_id, key)
+    node = ctx.flows.nodes[at]
+    option = _find_option(node, key) if isinstance(node, MenuNode) else None
+    if option is None:
+        return present(ctx, at).with_prefix(ctx.say("wrong_key"))
+    if option.language:
+        new_lang = option.language.get(ctx.lang)
+        if new_lang and new_lang in ctx.flows.config.languages:
+            return start(replace(ctx, lang=new_lang))
+        return present(ctx, at)
+    return present(ctx, option.next)
+
+
+def silence(ctx: Context, at: str | None, attempt: int) -> Step:
+    """No key pressed. First silence: the options once more. After that: the 24-hour number, goodbye."""
+    at = at if at and _known_place(ctx.flows, at) else ctx.flows.start
+    if attempt <= 1:
+        return present(ctx, at).with_prefix(ctx.say("no_input"))
+    emergency = ctx.flows.services[ctx.flows.config.emergency_service]
+    return Step(at=None, lang=ctx.lang, hangup=True, lines=(
+        ctx.say("silence_goodbye", name=_name(ctx, emergency), number=_number(ctx, emergency)),
+    ), events=(("silence_end", "voice"),))
+
+
+def dial_result(ctx: Context, service_id: str, status: str) -> Step:
+    """Twilio's DialCallStatus for a service we put the caller through to."""
+    service = ctx.flows.services.get(service_id)
+    if service is None:
+        return present(ctx, ctx.flows.start)
+    if status == "completed":
+        return present(ctx, f"after:{service_id}")
+    return present(ctx, f"unanswered:{service_id}").with_prefix(
+        ctx.say("service_unanswered", name=_name(ctx, service)))
+
+
+# ------------------------------------------------------------------ presenting a place
+def present(ctx: Context, at: str) -> Step:
+    """What a person hears or reads on arriving at `at` (a node or one of the engine's places)."""
+    kind, _, service_id = at.partition(":")
+    if service_id:
+        return _present_service_place(ctx, kind, ctx.flows.services[service_id])
+    node = ctx.flows.nodes[at]
+    if isinstance(node, MenuNode):
+        lines = (Line(ctx.flows.text(node.prompt, ctx.lang), ctx.lang),) if node.prompt else ()
+        return Step(at=at, lang=ctx.lang, lines=lines, choices=_menu_choices(ctx, node))
+    if isinstance(node, ConnectNode):
+        return _present_service(ctx, ctx.flows.services[node.service])
+    if isinstance(node, SayNode):
+        said = Line(ctx.flows.text(node.say, ctx.lang), ctx.lang)
+        if node.next:
+            return present(ctx, node.next).with_prefix(said)
+        return Step(at=None, lang=ctx.lang, lines=(said,), hangup=True)
+    assert isinstance(node, EndNode)
+    lines = (Line(ctx.flows.text(node.say, ctx.lang), ctx.lang),) if node.say else ()
+    return Step(at=None, lang=ctx.lang, lines=lines, hangup=True)
+
+
+def _menu_choices(ctx: Context, node: MenuNode) -> tuple[Line, ...]:
+    choices = []
+    for option in node.options:
+        if option.language:
+            target = option.language.get(ctx.lang)
+            if target in ctx.flows.config.languages:
+                phrase = "voice_language_option" if ctx.channel == VOICE else "sms_language_option"
+                choices.append(Line(ctx.flows.phrase(phrase, target, key=option.key), target))
+            continue
+        phrase = "voice_option" if ctx.channel == VOICE else "sms_option"
+        label = option.sms_label if ctx.channel == SMS and option.sms_label else option.label
+        choices.append(ctx.say(phrase, key=option.key, label=ctx.flows.text(label, ctx.lang)))
+    choices.append(ctx.say("voice_repeat" if ctx.channel == VOICE else "sms_repeat"))
+    if ctx.channel == SMS:
+        choices.insert(0, ctx.say("sms_reply_with_number"))
+    return tuple(choices)
+
+
+def _present_service(ctx: Context, service: Service) -> Step:
+    """A service was chosen: dial it (voice, open), offer its fallback (voice, closed), or text its details."""
+    is_open = service.schedule.is_open(ctx.now, ctx.region)
+    events = (("service_chosen", service.id),) + (() if is_open else (("service_closed", service.id),))
+    if ctx.channel == SMS:
+        step = _present_service_place(ctx, "info", service)
+        return replace(step, events=events)
+    if is_open:
+        return Step(at=None, lang=ctx.lang, events=events,
+                    lines=(ctx.say("connecting", name=_name(ctx, service)),),
+                    dial=Dial(service.id, service.e164, ctx.flows.config.dial_timeout_seconds))
+    closed = ctx.say("service_closed", name=_name(ctx, service), hours=describe_hours(ctx, service),
+                     opens=_opens_next(ctx, service))
+    return replace(_present_service_place(ctx, "closed", service).with_prefix(closed), events=events)
+
+
+def _present_service_place(ctx: Context, kind: str, service: Service) -> Step:
+    at = f"{kind}:{service.id}"
+    step = Step(at=at, lang=ctx.lang)
+    if kind in {"closed", "unanswered"}:
+        fallback = open_fallback(ctx, service)
+        choices = []
+        if fallback is not None:
+            choices.append(ctx.say("offer_fallback", key=FALLBACK_KEY, name=_name(ctx, fallback)))
+        if ctx.can_text:
+            choices.append(ctx.say("offer_followup", key=FOLLOWUP_KEY, name=_name(ctx, service)))
+        choices.append(ctx.say("voice_back_to_menu"))
+        return replace(step, choices=tuple(choices))
+    if kind == "after":
+        if not ctx.can_text:
+            return Step(at=None, lang=ctx.lang, hangup=True, lines=(ctx.say("goodbye"),))
+        return replace(step, choices=(ctx.say("offer_followup_after_call", key=FALLBACK_KEY),))
+    if kind == "consent":
+        return replace(step, lines=(ctx.say("ask_safe_to_text"),), choices=(ctx.say("safe_to_text_keys"),))
+    if kind == "when":
+        return replace(step, lines=(ctx.say(f"{ctx.channel}_ask_when"),))
+    # kind == "info": the text channel's answer for a service
+    lines = [ctx.say("sms_service_info", name=_name(ctx, service), number=service.number,
+                     hours=describe_hours(ctx, service), website=service.website,
+                     open_now=_open_now_text(ctx, service))]
+    choices = [ctx.say("sms_offer_followup", key=SMS_FOLLOWUP_KEY)] if ctx.can_text else []
+    choices.append(ctx.say("sms_back_to_menu"))
+    return replace(step, lines=tuple(lines), choices=tuple(choices))
+
+
+def _press_after_service(ctx: Context, kind: str, service_id: str, key: str) -> Step:
+    service = ctx.flows.services[service_id]
+    wrong = ctx.say("wrong_key")
+    if kind in {"closed", "unanswered"}:
+        fallback = open_fallback(ctx, service)
+        if key == FALLBACK_KEY and fallback is not None:
+            return replace(_present_service(ctx, fallback), events=(("fallback_used", fallback.id),))
+        if key == FOLLOWUP_KEY and ctx.can_text:
+            return present(ctx, f"consent:{service_id}")
+        if key == "9":
+            return present(ctx, ctx.flows.start)
+    elif kind == "after" and key == FALLBACK_KEY and ctx.can_text:
+        return present(ctx, f"consent:{service_id}")
+    elif kind == "consent" and ctx.can_text:
+        if key == "1":
+            return present(ctx, f"when:{service_id}")
+        if key == "2":
+            return Step(at=None, lang=ctx.lang, hangup=True, lines=(ctx.say("no_text_goodbye"),),
+                        events=(("followup_declined", ctx.channel),))
+    elif kind == "when" and ctx.can_text:
+        options = WHEN_CHOICES[ctx.channel]
+        if key.isdigit() and 1 <= int(key) <= len(options):
+            return schedule_followup(ctx, service, options[int(key) - 1])
+    elif kind == "info":
+        if key == SMS_FOLLOWUP_KEY and ctx.can_text:
+            return present(ctx, f"when:{service_id}")
+        return press(ctx, ctx.flows.start, key)  # a texter replying "3" after an answer means option 3
+    return present(ctx, f"{kind}:{service_id}").with_prefix(wrong)
+
+
+# ------------------------------------------------------------------ follow-ups
+def schedule_followup(ctx: Context, service: Service, when: str) -> Step:
+    send_at = followup_time(ctx, when)
+    name_part = ctx.flows.phrase("followup_name", ctx.lang, name=_plain_name(ctx, service)) \
+        if service.name_in_followup else ""
+    body = ctx.flows.phrase("followup_text", ctx.lang, name=name_part, number=service.number,
+                            hours=describe_hours(replace(ctx, channel=SMS), service))
+    confirm = ctx.say(f"followup_confirm_{when}")
+    return Step(at=None, lang=ctx.lang, hangup=True, lines=(confirm,),
+                followup=Followup(service.id, when, send_at, " ".join(body.split(" ")).strip()),
+                events=(("followup_scheduled", when),))
+
+
+def followup_time(ctx: Context, when: str) -> datetime:
+    """now -> now; later -> in about `later_minutes`; morning -> the next `morning` time in London."""
+    cfg = ctx.flows.config.followup
+    if when == "now":
+        return ctx.now
+    if when == "later":
+        return ctx.now + timedelta(minutes=cfg.later_minutes)
+    hour, minute = (int(part) for part in cfg.morning.split(":"))
+    local = ctx.now.astimezone(hours_mod.LONDON)
+    target = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if target <= local:
+        target = (local + timedelta(days=1)).replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return target
+
+
+# ------------------------------------------------------------------ wording helpers
+def open_fallback(ctx: Context, service: Service) -> Service | None:
+    """The first service down the fallback chain that is open now (the 24-hour helpline ends it)."""
+    seen = {service.id}
+    current = service
+    while current.fallback and current.fallback not in seen:
+        seen.add(current.fallback)
+        current = ctx.flows.services[current.fallback]
+        if current.schedule.is_open(ctx.now, ctx.region):
+            return current
+    return None
+
+
+def describe_hours(ctx: Context, service: Service) -> str:
+    """'Monday to Friday, 10am to 8pm' (voice) or 'Mon-Fri 10am-8pm' (text), in the person's language."""
+    schedule = service.schedule
+    if schedule.always:
+        return ctx.flows.phrase("hours_always", ctx.lang)
+    style = "long" if ctx.channel == VOICE else "short"
+    names = dict(zip(hours_mod.DAYS, ctx.flows.phrase(f"days_{style}", ctx.lang).split(",")))
+    parts = []
+    for first, last, spans in schedule.weekly_groups():
+        days = names[first].strip() if first == last else ctx.flows.phrase(
+            f"day_range_{style}", ctx.lang, first=names[first].strip(), last=names[last].strip())
+        times = " & ".join(ctx.flows.phrase(f"time_range_{style}", ctx.lang, start=_clock(ctx, s),
+                                            end=_clock(ctx, e)) for s, e in spans)
+        parts.append(f"{days} {times}")
+    text = "; ".join(parts)
+    if not schedule.open_on_bank_holidays:
+        text += ctx.flows.phrase(f"closed_bank_holidays_{style}", ctx.lang)
+    return text
+
+
+def _clock(ctx: Context, minute: int) -> str:
+    if minute % (24 * 60) == 0:
+        return ctx.flows.phrase("clock_midnight", ctx.lang)
+    hour, mins = divmod(minute, 60)
+    suffix = ctx.flows.phrase("clock_am" if hour < 12 else "clock_pm", ctx.lang)
+    return f"{hour % 12 or 12}{'.%02d' % mins if mins else ''}{suffix}"
+
+
+def _opens_next(ctx: Context, service: Service) -> str:
+    nxt = service.schedule.next_opening(ctx.now, ctx.region)
+    if nxt is None:
+        return ""
+    today = ctx.now.astimezone(hours_mod.LONDON).date()
+    time = _clock(ctx, nxt.hour * 60 + nxt.minute)
+    if nxt.date() == today:
+        return ctx.flows.phrase("opens_today", ctx.lang, time=time)
+    if nxt.date() == today + timedelta(days=1):
+        return ctx.flows.phrase("opens_tomorrow", ctx.lang, time=time)
+    names = ctx.flows.phrase("days_long", ctx.lang).split(",")
+    return ctx.flows.phrase("opens_on", ctx.lang, day=names[nxt.weekday()].strip(), time=time)
+
+
+def _open_now_text(ctx: Context, service: Service) -> str:
+    if service.schedule.is_open(ctx.now, ctx.region):
+        return ctx.flows.phrase("sms_open_now", ctx.lang)
+    fallback = open_fallback(ctx, service)
+    closed = ctx.flows.phrase("sms_closed_now", ctx.lang, opens=_opens_next(ctx, service))
+    if fallback is None:
+        return closed
+    return closed + ctx.flows.phrase("sms_fallback", ctx.lang, name=_plain_name(ctx, fallback),
+                                     number=fallback.number)
+
+
+def _plain_name(ctx: Context, service: Service) -> str:
+    return ctx.flows.text(service.name, ctx.lang)
+
+
+def _name(ctx: Context, service: Service) -> str:
+    return _plain_name(ctx, service)
+
+
+def _number(ctx: Context, service: Service) -> str:
+    return phone.speak_number(service.number, ctx.lang) if ctx.channel == VOICE else service.number
+
+
+def _find_option(node: MenuNode, key: str) -> Option | None:
+    return next((option for option in node.options if option.key == key), None)
+
+
+def _known_place(flows: Flows, at: str) -> bool:
+    kind, _, service_id = at.partition(":")
+    if service_id:
+        return kind in {"closed", "unanswered", "after", "consent", "when", "info"} and service_id in flows.services
+    return at in flows.nodes

@@ -1,0 +1,204 @@
+"""The schema of the flow files, as pydantic models: what an operator may write, checked field by field.
+
+Models are frozen so a loaded set of flows can be shared by every request and swapped atomically on
+reload. Cross-file rules (a service referenced but not defined, unreachable nodes, ...) live in lint.py;
+here each file is checked on its own.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from router import hours as hours_mod
+from router import phone
+
+Text = dict[str, str]
+"""Wording given once per language code, e.g. {"en": "...", "cy": "..."}."""
+
+ID_PATTERN = r"^[a-z][a-z0-9_]*$"
+# Keys a person can press or reply. 0 and * are kept for "hear the options again" everywhere.
+OPTION_KEY_PATTERN = r"^[1-9#]$"
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# ---------------------------------------------------------------- services.yaml
+class Service(_Strict):
+    id: str = ""
+    name: Text
+    run_by: str | None = None
+    number: str = Field(description="As the service publishes it, e.g. '0808 2000 247'.")
+    open_24_hours: bool = False
+    hours: dict[Weekday, str] = Field(default_factory=dict)
+    bank_holidays: Literal["closed", "open"] = "closed"
+    website: str
+    for_: Text = Field(alias="for")
+    fallback: str | None = None
+    name_in_followup: bool = False
+    checked: date
+    source: str
+
+    @field_validator("number")
+    @classmethod
+    def _number_is_free_and_valid(cls, value: str) -> str:
+        phone.check_service_number(value)  # raises ValueError with the reason
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _hours_parse(cls, value: dict[str, str]) -> dict[str, str]:
+        for day, spec in value.items():
+            try:
+                hours_mod.parse_day(spec)
+            except ValueError as exc:
+                raise ValueError(f"{day}: {exc}") from None
+        return value
+
+    @field_validator("website", "source")
+    @classmethod
+    def _https_url(cls, value: str) -> str:
+        if not re.match(r"^https://[^\s/]+\.[^\s]+$", value):
+            raise ValueError("must be a full https:// address")
+        return value
+
+    @model_validator(mode="after")
+    def _has_hours(self) -> "Service":
+        if not self.open_24_hours and not self.hours:
+            raise ValueError("give opening 'hours' per weekday, or set 'open_24_hours: true'")
+        if self.open_24_hours and self.hours:
+            raise ValueError("'open_24_hours: true' and 'hours' contradict each other; keep one")
+        return self
+
+    @property
+    def e164(self) -> str:
+        return phone.to_e164(self.number)
+
+    @property
+    def schedule(self) -> hours_mod.Schedule:
+        return hours_mod.Schedule.from_spec(self.open_24_hours, self.hours, self.bank_holidays == "open")
+
+
+class ServicesFile(_Strict):
+    services: dict[Annotated[str, Field(pattern=ID_PATTERN)], Service]
+
+
+# ---------------------------------------------------------------- menu.yaml
+class Option(_Strict):
+    key: Annotated[str, Field(pattern=OPTION_KEY_PATTERN)]
+    label: Text | None = None
+    sms_label: Text | None = Field(default=None, description="A shorter label for texts.")
+    next: str | None = None
+    language: dict[str, str] | None = Field(
+        default=None, description="Switch language: current language -> new language."
+    )
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _key_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) else value
+
+    @model_validator(mode="after")
+    def _one_action(self) -> "Option":
+        if (self.next is None) == (self.language is None):
+            raise ValueError("an option needs exactly one of 'next' (a node) or 'language'")
+        if self.next is not None and not self.label:
+            raise ValueError("an option with 'next' needs a 'label' per language")
+        return self
+
+
+class MenuNode(_Strict):
+    type: Literal["menu"]
+    prompt: Text | None = None
+    options: list[Option] = Field(min_length=1)
+
+
+class ConnectNode(_Strict):
+    type: Literal["connect"]
+    service: str
+
+
+class SayNode(_Strict):
+    type: Literal["say"]
+    say: Text
+    next: str | None = None
+
+
+class EndNode(_Strict):
+    type: Literal["end"]
+    say: Text | None = None
+
+
+Node = Annotated[Union[MenuNode, ConnectNode, SayNode, EndNode], Field(discriminator="type")]
+
+
+class MenuFile(_Strict):
+    start: str
+    nodes: dict[Annotated[str, Field(pattern=ID_PATTERN)], Node]
+
+
+# ---------------------------------------------------------------- config.yaml
+class Voice(_Strict):
+    voice: str
+    language: str
+
+
+class FollowupConfig(_Strict):
+    later_minutes: int = Field(60, ge=5, le=24 * 60)
+    morning: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class Config(_Strict):
+    languages: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]] = Field(min_length=1)
+    default_language: str
+    voices: dict[str, Voice]
+    emergency_service: str
+    dial_timeout_seconds: int = Field(30, ge=5, le=120)
+    gather_timeout_seconds: int = Field(7, ge=3, le=30)
+    sms_state_ttl_minutes: int = Field(30, ge=1, le=24 * 60)
+    bank_holiday_region: str = "ENG"
+    followup: FollowupConfig = FollowupConfig()
+
+    @model_validator(mode="after")
+    def _languages_consistent(self) -> "Config":
+        if self.default_language not in self.languages:
+            raise ValueError(f"default_language {self.default_language!r} is not in languages")
+        missing = [lang for lang in self.languages if lang not in self.voices]
+        if missing:
+            raise ValueError(f"no voice for language(s): {', '.join(missing)}")
+        return self
+
+
+# ---------------------------------------------------------------- phrases.yaml
+class PhrasesFile(_Strict):
+    phrases: dict[str, Text]
+
+
+# ---------------------------------------------------------------- the loaded bundle
+@dataclass(frozen=True)
+class Flows:
+    """One consistent, validated set of flow files: what every request reads, never mutated."""
+
+    config: Config
+    services: dict[str, Service]
+    start: str
+    nodes: dict[str, MenuNode | ConnectNode | SayNode | EndNode]
+    phrases: dict[str, Text]
+    version: str
+
+    def phrase(self, phrase_id: str, lang: str, /, **values: object) -> str:
+        """Wording `phrase_id` in `lang` with its {placeholders} filled (default language if missing)."""
+        texts = self.phrases[phrase_id]
+        template = texts.get(lang) or texts[self.config.default_language]
+        return template.format(**values)
+
+    def text(self, text: Text | None, lang: str) -> str:
+        if not text:
+            return ""
+        return text.get(lang) or text.get(self.config.default_language, "")

@@ -1,0 +1,96 @@
+"""Every phone number goes through phonenumbers here: validate, normalise, classify, read aloud.
+
+Why one module: a number a caller hears, a number we dial and a number we text must all agree, and the
+rules about who may get a text (a mobile, never a withheld caller) must live in exactly one place.
+"""
+from __future__ import annotations
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+REGION = "GB"
+
+# What Twilio puts in From for a withheld, restricted or unknown caller (its documented placeholders:
+# the letters of ANONYMOUS, RESTRICTED, UNKNOWN, BLOCKED and UNAVAILABLE typed on a keypad).
+WITHHELD = frozenset(
+    {"", "anonymous", "restricted", "unknown", "private", "blocked", "unavailable",
+     "+266696687", "+7378742833", "+2562533", "+8656696", "+86282452253",
+     "266696687", "7378742833", "2562533", "8656696", "86282452253"}
+)
+
+_COSTLY = {PhoneNumberType.PREMIUM_RATE: "a premium-rate number",
+           PhoneNumberType.SHARED_COST: "a shared-cost number that charges callers"}
+
+
+def check_service_number(text: str) -> None:
+    """Raise ValueError unless `text` is a valid UK number that is free or ordinary-rate to call."""
+    try:
+        parsed = phonenumbers.parse(str(text), REGION)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"{text!r} is not a phone number ({exc})") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError(f"{text!r} is not a valid phone number")
+    if phonenumbers.region_code_for_number(parsed) != REGION:
+        raise ValueError(f"{text!r} is not a UK number")
+    kind = phonenumbers.number_type(parsed)
+    if kind in _COSTLY:
+        raise ValueError(f"{text!r} is {_COSTLY[kind]}; helplines must be free to call")
+
+
+def to_e164(text: str) -> str:
+    return phonenumbers.format_number(phonenumbers.parse(str(text), REGION), phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_withheld(raw: str | None) -> bool:
+    return (raw or "").strip().lower() in WITHHELD
+
+
+def can_receive_texts(raw: str | None) -> bool:
+    """True only for a valid mobile number that is not withheld: the only kind we may ever offer a text."""
+    if is_withheld(raw):
+        return False
+    try:
+        parsed = phonenumbers.parse(str(raw), REGION)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.is_valid_number(parsed) and phonenumbers.number_type(parsed) == PhoneNumberType.MOBILE
+
+
+def normalise_sender(raw: str | None) -> str | None:
+    """E.164 for a sender we could text back, else None (withheld, malformed)."""
+    if is_withheld(raw):
+        return None
+    try:
+        parsed = phonenumbers.parse(str(raw), REGION)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+DIGIT_WORDS = {
+    "en": ["oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
+    "cy": ["dim", "un", "dau", "tri", "pedwar", "pump", "chwech", "saith", "wyth", "naw"],
+}
+THOUSAND = {"en": "thousand", "cy": "mil"}
+HUNDRED = {"en": "hundred", "cy": "cant"}
+
+
+def _speak_group(group: str, lang: str) -> str:
+    words = DIGIT_WORDS.get(lang, DIGIT_WORDS["en"])
+    if lang == "en" and len(group) == 4 and group[0] != "0" and group[1:] == "000":
+        return f"{words[int(group[0])]} {THOUSAND[lang]}"  # 2000 -> "two thousand"
+    if lang == "en" and len(group) == 4 and group[0] == "0" and group[1] != "0" and group[2:] == "00":
+        return f"oh {words[int(group[1])]} {HUNDRED[lang]}"  # 0800 -> "oh eight hundred"
+    return " ".join(words[int(d)] for d in group)
+
+
+def speak_number(display: str, lang: str = "en") -> str:
+    """Read a number digit by digit in the groups it is published in, never as one big number.
+
+    "0808 2000 247" -> "oh eight oh eight, two thousand, two four seven". The commas make a
+    text-to-speech voice pause between groups, which is how people write a number down.
+    """
+    groups = [g for g in "".join(c if c.isdigit() else " " for c in display).split() if g]
+    return ", ".join(_speak_group(group, lang) for group in groups)
