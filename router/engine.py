@@ -28,6 +28,7 @@ WHEN_CHOICES = {VOICE: ("now", "later", "morning"), SMS: ("later", "morning")}
 class Line:
     text: str
     lang: str
+    slow: bool = False  # safety advice: spoken slowly and clearly
 
 
 @dataclass(frozen=True)
@@ -83,14 +84,14 @@ class Context:
 # ------------------------------------------------------------------ entry points
 def start(ctx: Context) -> Step:
     """First contact: the safety advice, then the start menu."""
-    advice = ctx.say("voice_safety" if ctx.channel == VOICE else "sms_safety")
+    advice = replace(ctx.say("voice_safety" if ctx.channel == VOICE else "sms_safety"), slow=True)
     return present(ctx, ctx.flows.start).with_prefix(advice)
 
 
 def press(ctx: Context, at: str | None, key: str | None) -> Step:
     """The person at `at` pressed or replied `key`."""
     key = (key or "").strip()
-    at = at if at and _known_place(ctx.flows, at) else ctx.flows.start
+    at = at if at and known_place(ctx.flows, at) else ctx.flows.start
     if key in REPEAT_KEYS:
         return present(ctx, at)
     kind, _, service_id = at.partition(":")
@@ -110,7 +111,7 @@ def press(ctx: Context, at: str | None, key: str | None) -> Step:
 
 def silence(ctx: Context, at: str | None, attempt: int) -> Step:
     """No key pressed. First silence: the options once more. After that: the 24-hour number, goodbye."""
-    at = at if at and _known_place(ctx.flows, at) else ctx.flows.start
+    at = at if at and known_place(ctx.flows, at) else ctx.flows.start
     if attempt <= 1:
         return present(ctx, at).with_prefix(ctx.say("no_input"))
     emergency = ctx.flows.services[ctx.flows.config.emergency_service]
@@ -355,7 +356,7 @@ def _find_option(node: MenuNode, key: str) -> Option | None:
     return next((option for option in node.options if option.key == key), None)
 
 
-def _known_place(flows: Flows, at: str) -> bool:
+def known_place(flows: Flows, at: str) -> bool:
     kind, _, service_id = at.partition(":")
     if service_id:
         return kind in {"closed", "unanswered", "after", "consent", "when", "info"} and service_id in flows.services

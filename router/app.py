@@ -1,0 +1,128 @@
+"""create_app(): the Flask app factory: settings, flows, Redis, the channels, and the safety net.
+
+Order of a webhook: signature (403 if not Twilio's) -> channel blueprint -> engine -> TwiML. Any error
+after the signature check is answered with the safety TwiML (999 advice, the 24-hour helpline), so a
+signed request can never get a 500 or silence.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import signal
+import time
+import uuid
+from datetime import datetime
+from typing import Callable
+
+import redis
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from router import logs, metrics, safety, sms, voice
+from router.flowfile import FlowError
+from router.flowstore import FlowStore
+from router.jobs import Jobs
+from router.model import Flows
+from router.runtime import Runtime, runtime, system_clock
+from router.settings import Settings, load_settings
+from router.signature import is_from_twilio
+from router.state import ConversationStore, make_redis
+
+log = logging.getLogger("router.app")
+WEBHOOK_PREFIXES = ("/voice", "/sms")
+
+
+def create_app(settings: Settings | None = None, *, flows: Flows | None = None,
+               clock: Callable[[], datetime] | None = None, redis_client: redis.Redis | None = None) -> Flask:
+    settings = settings or load_settings()
+    logs.configure()
+    try:
+        store = FlowStore(settings.flows_dir, flows=flows)
+    except FlowError as exc:
+        log.error("flow files are invalid, not starting:\n%s", exc)
+        raise
+    client = redis_client or make_redis(settings.redis_url)
+    app = Flask("router")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.extensions["router"] = Runtime(
+        settings=settings, flows=store,
+        conversations=ConversationStore(client, settings.state_key_secret()),
+        jobs=Jobs(settings, client), clock=clock or system_clock)
+    app.register_blueprint(voice.bp)
+    app.register_blueprint(sms.bp)
+    app.before_request(_check_signature)
+    app.after_request(_observe)
+    app.register_error_handler(Exception, _safety_net)
+    app.add_url_rule("/healthz", view_func=healthz)
+    app.add_url_rule("/metrics", view_func=metrics_view)
+    if not settings.auth_token:
+        log.warning("TWILIO_AUTH_TOKEN is not set: every webhook will answer 403")
+    _reload_on_sighup(store)
+    return app
+
+
+def _is_webhook() -> bool:
+    return request.path.startswith(WEBHOOK_PREFIXES)
+
+
+def _correlation_id() -> str:
+    sid = request.form.get("CallSid") or request.form.get("MessageSid") or ""
+    if not sid:
+        return uuid.uuid4().hex[:12]
+    return hmac.new(b"helpline-router/correlation", sid.encode(), hashlib.sha256).hexdigest()[:12]
+
+
+def _check_signature():
+    g.started = time.perf_counter()
+    if not _is_webhook():
+        return None
+    if request.method != "POST" or not is_from_twilio(request, runtime().settings):
+        metrics.ERRORS.labels("bad_signature").inc()
+        return Response("Forbidden\n", status=403, mimetype="text/plain")
+    g.correlation_id = _correlation_id()
+    return None
+
+
+def _observe(response: Response) -> Response:
+    if _is_webhook() and request.url_rule is not None and "started" in g:
+        metrics.WEBHOOK_SECONDS.labels(request.url_rule.rule).observe(time.perf_counter() - g.started)
+    return response
+
+
+def _safety_net(error: Exception):
+    """Whatever failed, a signed caller or texter gets the 999 advice and the 24-hour helpline."""
+    if isinstance(error, HTTPException) and (error.code or 500) < 500:
+        return error
+    if not _is_webhook():
+        log.error("error outside the webhooks", exc_info=error)
+        return Response("Internal error\n", status=500, mimetype="text/plain")
+    metrics.ERRORS.labels("safety_twiml").inc()
+    log.error("answered with the safety TwiML after an error", exc_info=error)
+    if request.path.startswith("/sms/status") or request.path.startswith("/voice/status"):
+        return Response(safety.EMPTY_TWIML, status=200, mimetype="application/xml")
+    document = safety.SMS_TWIML if request.path.startswith("/sms") else safety.VOICE_TWIML
+    return Response(document, status=200, mimetype="application/xml")
+
+
+def healthz():
+    rt = runtime()
+    flows = rt.flows.current()
+    body = {"status": "ok", "flows_version": flows.version,
+            "redis": "ok" if rt.conversations.ping() else "unavailable"}
+    if rt.flows.last_error is not None:
+        body["flows_refused"] = len(rt.flows.last_error.problems)
+    return jsonify(body)
+
+
+def metrics_view():
+    rt = runtime()
+    return Response(metrics.exposition(rt.conversations.client), mimetype="text/plain; version=0.0.4")
+
+
+def _reload_on_sighup(store: FlowStore) -> None:
+    """`kill -HUP <web pid>` makes the flows be looked at now (gunicorn: `kill -HUP` reloads workers)."""
+    try:
+        signal.signal(signal.SIGHUP, lambda *_: store.reload_if_changed(force=True))
+    except ValueError:
+        pass  # not the main thread (e.g. under a threaded test server): mtime checks still apply

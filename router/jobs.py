@@ -1,0 +1,81 @@
+"""The web tier's side of background work: store a follow-up, cancel them, ask for deletions.
+
+Web requests must answer in milliseconds even when Redis is down, so every call here is best effort:
+failures are logged (without numbers) and counted, never raised. Deletions that could not be queued
+are found later by the history sweep.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import redis
+from kombu.exceptions import KombuError
+
+from router import metrics, phone
+from router.engine import Followup
+from router.settings import Settings
+from router.state import make_redis
+
+log = logging.getLogger("router.jobs")
+BROKER_DOWN_PAUSE_SECONDS = 2.0
+
+
+class Jobs:
+    def __init__(self, settings: Settings, client: redis.Redis | None = None):
+        self.settings = settings
+        self.client = client or make_redis(settings.redis_url)
+        self._broker_down_until = 0.0
+
+    def _pending(self):
+        from tasks.pending import PendingFollowups
+
+        return PendingFollowups(self.client, self.settings.state_key_secret())
+
+    def _send(self, task: str, *args) -> bool:
+        if time.monotonic() < self._broker_down_until:
+            return False
+        try:
+            from tasks import app
+
+            app.send_task(task, args=args, retry=False)
+            return True
+        except (KombuError, redis.RedisError, OSError) as exc:
+            self._broker_down_until = time.monotonic() + BROKER_DOWN_PAUSE_SECONDS
+            log.warning("could not queue %s: %s", task, type(exc).__name__)
+            metrics.ERRORS.labels("queue").inc()
+            return False
+
+    def schedule_followup(self, *, to: str, from_: str, trigger: str, followup: Followup, callback: str) -> bool:
+        """Keep a follow-up the person said yes to until it is due; 'now' is queued at once."""
+        if not phone.can_receive_texts(to):
+            log.warning("follow-up refused: the number cannot receive texts")
+            return False
+        from tasks.pending import followup_id
+
+        number = phone.normalise_sender(to)
+        fid = followup_id(self.settings.state_key_secret(), trigger, followup.service_id)
+        try:
+            added = self._pending().add(fid, to=number, from_=from_, body=followup.body,
+                                        callback=callback, send_at=followup.send_at)
+        except (redis.RedisError, OSError):
+            log.error("follow-up not stored: redis unavailable")
+            metrics.ERRORS.labels("followup_store").inc()
+            return False
+        if added and followup.when == "now":
+            self._send("tasks.followup.send_followup", fid)
+        return added
+
+    def cancel_followups(self, number: str) -> int:
+        try:
+            return self._pending().cancel_for_number(phone.normalise_sender(number) or number)
+        except (redis.RedisError, OSError):
+            log.error("follow-ups not cancelled: redis unavailable")
+            metrics.ERRORS.labels("followup_cancel").inc()
+            return 0
+
+    def delete_message(self, sid: str) -> bool:
+        return self._send("tasks.history.delete_message", sid, time.time())
+
+    def delete_call(self, sid: str) -> bool:
+        return self._send("tasks.history.delete_call", sid, time.time())

@@ -1,0 +1,60 @@
+"""Prometheus metrics: aggregate counts and latencies only. No label ever holds a number or text.
+
+Labels are endpoint names, service ids from the flow files, outcomes and error kinds: small fixed
+sets. The workers' counters live in Redis (tasks/metrics.py) and are shown here too.
+"""
+from __future__ import annotations
+
+import redis
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+WEBHOOK_SECONDS = Histogram(
+    "helpline_webhook_seconds", "Time to answer a webhook", ["endpoint"], registry=REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))
+EVENTS = Counter("helpline_events", "Menu choices, closed-hours fallbacks, follow-ups asked for ...",
+                 ["channel", "event", "label"], registry=REGISTRY)
+ERRORS = Counter("helpline_errors", "Errors answered with the safety TwiML or degraded service",
+                 ["kind"], registry=REGISTRY)
+MESSAGE_STATUS = Counter("helpline_message_status", "Status callbacks received", ["status"],
+                         registry=REGISTRY)
+KNOWN_STATUSES = frozenset({"queued", "sending", "sent", "delivered", "undelivered", "failed",
+                            "received", "read", "canceled", "accepted", "scheduled"})
+
+
+def count_step(channel: str, step) -> None:
+    for event, label in step.events:
+        EVENTS.labels(channel, event, label).inc()
+
+
+def count_message_status(status: str) -> None:
+    MESSAGE_STATUS.labels(status if status in KNOWN_STATUSES else "other").inc()
+
+
+class WorkerStats:
+    """Shows the workers' Redis counters (follow-ups by outcome, deletions, deletion lag)."""
+
+    def __init__(self, client: redis.Redis):
+        self.client = client
+
+    def collect(self):
+        try:
+            stats = self.client.hgetall("hr:stats")
+        except (redis.RedisError, OSError):
+            return
+        families: dict[str, CounterMetricFamily] = {}
+        for field, value in stats.items():
+            name, _, label = field.partition("|")
+            family = families.setdefault(name, CounterMetricFamily(
+                f"helpline_worker_{name}", f"Worker counter {name}", labels=["kind"]))
+            family.add_metric([label], float(value))
+        yield from families.values()
+
+
+def exposition(client: redis.Redis | None) -> bytes:
+    registry = CollectorRegistry()
+    if client is not None:
+        registry.register(WorkerStats(client))
+    return generate_latest(REGISTRY) + generate_latest(registry)

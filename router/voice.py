@@ -1,0 +1,113 @@
+"""The voice channel: Twilio's call webhooks in, the engine's Steps out as TwiML (VoiceResponse).
+
+Where the caller is lives only in the action URLs (?at=<place>&lang=<code>), so any web process can
+answer any step of any call and nothing about a call is stored.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response, request, url_for
+from twilio.twiml.voice_response import VoiceResponse
+
+from router import engine, metrics, phone, safety
+from router.engine import Line, Step
+from router.model import Flows
+from router.runtime import runtime
+from router.signature import public_base
+
+bp = Blueprint("voice", __name__, url_prefix="/voice")
+FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+
+
+def twiml(document: str) -> Response:
+    return Response(document, mimetype="application/xml")
+
+
+def _context(flows: Flows, lang: str | None) -> engine.Context:
+    lang = lang if lang in flows.config.languages else flows.config.default_language
+    return engine.Context(flows=flows, channel=engine.VOICE, lang=lang, now=runtime().clock(),
+                          can_text=phone.can_receive_texts(request.form.get("From")))
+
+
+def _say(target, line: Line, flows: Flows) -> None:
+    voice = flows.config.voices.get(line.lang) or flows.config.voices[flows.config.default_language]
+    if line.slow:
+        target.say(voice=voice.voice, language=voice.language).prosody(line.text, rate="90%")
+    else:
+        target.say(line.text, voice=voice.voice, language=voice.language)
+
+
+def render(step: Step, flows: Flows, next_silence: int = 1) -> str:
+    """A Step as TwiML: words, then a keypad Gather (with a Redirect for silence), a Dial, or a hang-up."""
+    response = VoiceResponse()
+    target = response
+    if step.choices and step.at:
+        target = response.gather(
+            input="dtmf", num_digits=1, timeout=flows.config.gather_timeout_seconds,
+            action=url_for("voice.key", at=step.at, lang=step.lang), action_on_empty_result=False)
+    for line in step.lines + step.choices:
+        if line.text:
+            _say(target, line, flows)
+    if step.choices and step.at:
+        response.redirect(url_for("voice.silence", at=step.at, lang=step.lang, n=next_silence))
+    elif step.dial:
+        dial = response.dial(action=url_for("voice.dialled", service=step.dial.service_id, lang=step.lang),
+                             timeout=step.dial.timeout, answer_on_bridge=True)
+        dial.number(step.dial.number)
+    else:
+        response.hangup()
+    return str(response)
+
+
+def _answer(step: Step, flows: Flows, next_silence: int = 1) -> Response:
+    metrics.count_step(engine.VOICE, step)
+    if step.followup:
+        runtime().jobs.schedule_followup(
+            to=request.form.get("From", ""), from_=request.form.get("To", ""),
+            trigger=request.form.get("CallSid", ""), followup=step.followup,
+            callback=public_base(request, runtime().settings) + "/sms/status")
+    return twiml(render(step, flows, next_silence))
+
+
+@bp.post("")
+def incoming():
+    flows = runtime().flows.current()
+    return _answer(engine.start(_context(flows, flows.config.default_language)), flows)
+
+
+@bp.post("/key")
+def key():
+    flows = runtime().flows.current()
+    ctx = _context(flows, request.args.get("lang"))
+    return _answer(engine.press(ctx, request.args.get("at"), request.form.get("Digits", "")), flows)
+
+
+@bp.post("/silence")
+def silence():
+    flows = runtime().flows.current()
+    attempt = request.args.get("n", "1")
+    attempt_n = int(attempt) if attempt.isdigit() else 2
+    step = engine.silence(_context(flows, request.args.get("lang")), request.args.get("at"), attempt_n)
+    return _answer(step, flows, next_silence=attempt_n + 1)
+
+
+@bp.post("/dialled")
+def dialled():
+    flows = runtime().flows.current()
+    ctx = _context(flows, request.args.get("lang"))
+    status = request.form.get("DialCallStatus", "failed")
+    return _answer(engine.dial_result(ctx, request.args.get("service", ""), status), flows)
+
+
+@bp.post("/safety-connect")
+def safety_connect():
+    """Reached only from the safety TwiML: put the caller through to the 24-hour helpline, no matter what."""
+    return twiml(safety.CONNECT_TWIML)
+
+
+@bp.post("/status")
+def status():
+    """The call's status callback: once it has ended, its record is deleted from Twilio."""
+    call_sid = request.form.get("CallSid", "")
+    if request.form.get("CallStatus") in FINAL_CALL_STATUSES and call_sid:
+        runtime().jobs.delete_call(call_sid)
+    return Response(status=204)

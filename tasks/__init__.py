@@ -1,0 +1,42 @@
+"""The Celery app: follow-up texts and deleting history from Twilio, on the same Redis as the web tier.
+
+Tasks are acknowledged late and re-queued if their worker dies, so nothing is lost; every task is
+idempotent (a follow-up is claimed in Redis before it is sent, deletions treat 'not found' as done),
+so nothing is done twice. No result backend: nothing about a task outlives it.
+"""
+from __future__ import annotations
+
+from celery import Celery
+
+from router.settings import load_settings
+
+settings = load_settings()
+
+# A task taken by a worker that then died is handed to another after this long. Tasks here take
+# seconds; scheduled follow-ups wait in Redis (not as ETA tasks), so this can be short.
+VISIBILITY_TIMEOUT_SECONDS = 30
+DISPATCH_EVERY_SECONDS = 10.0
+SWEEP_EVERY_SECONDS = 300.0
+
+app = Celery("tasks", broker=settings.redis_url, include=["tasks.followup", "tasks.history"])
+app.conf.update(
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    task_ignore_result=True,
+    result_backend=None,
+    worker_prefetch_multiplier=1,
+    task_serializer="json",
+    accept_content=["json"],
+    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
+                              "socket_connect_timeout": 1, "socket_timeout": 5},
+    broker_connection_timeout=1,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    worker_send_task_events=False,
+    beat_schedule={
+        "dispatch-due-followups": {"task": "tasks.followup.dispatch_due", "schedule": DISPATCH_EVERY_SECONDS},
+        "sweep-history": {"task": "tasks.history.sweep", "schedule": SWEEP_EVERY_SECONDS},
+    },
+    timezone="Europe/London",
+)
+celery_app = app

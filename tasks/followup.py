@@ -1,0 +1,95 @@
+"""Send a follow-up text exactly once, when it is due, and then forget the number.
+
+Exactly once, even when a worker is killed mid-send: the follow-up is marked 'sending' before the
+REST call; a later attempt that finds 'sending' asks Twilio whether a message to that number was
+created since, and adopts it instead of sending again.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+
+import requests
+from twilio.base.exceptions import TwilioException, TwilioRestException
+
+from tasks import app, settings
+from tasks import metrics
+from tasks.pending import PendingFollowups
+from tasks.retry import backoff_seconds
+from tasks.twilio_api import NotConfigured, is_retryable, make_client
+from router.state import make_redis
+
+log = logging.getLogger("tasks.followup")
+MAX_SEND_RETRIES = 12
+
+
+def pending_store() -> PendingFollowups:
+    return PendingFollowups(make_redis(settings.redis_url, timeout=5), settings.state_key_secret())
+
+
+@app.task(name="tasks.followup.dispatch_due", acks_late=True)
+def dispatch_due() -> int:
+    """Beat: queue every follow-up that is due (and re-queue any whose task was lost)."""
+    ids = pending_store().lease_due()
+    for fid in ids:
+        send_followup.delay(fid)
+    return len(ids)
+
+
+def _already_sent(client, data: dict[str, str]) -> str | None:
+    """After a crash mid-send: the sid of a message Twilio created for this follow-up, if any."""
+    attempt_at = float(data.get("attempt_at") or 0)
+    since = datetime.fromtimestamp(attempt_at - 60, tz=timezone.utc)
+    for message in client.messages.list(to=data["to"], date_sent_after=since, limit=50):
+        created = message.date_created.timestamp() if message.date_created else 0
+        if message.direction and message.direction.startswith("outbound") and created >= attempt_at - 2:
+            return message.sid
+    return None
+
+
+@app.task(name="tasks.followup.send_followup", bind=True, acks_late=True, max_retries=MAX_SEND_RETRIES)
+def send_followup(self, fid: str) -> str | None:
+    store = pending_store()
+    if not store.lock(fid):
+        return None  # another worker has it; if that worker dies the lease re-dispatches it
+    try:
+        data = store.get(fid)
+        if not data:
+            return None  # sent or cancelled already
+        try:
+            client = make_client(settings)
+        except NotConfigured:
+            metrics.FOLLOWUPS.labels("refused").inc()
+            store.finish(fid)
+            return None
+        if data.get("status") == "sending":
+            sid = _already_sent(client, data)
+            if sid:
+                log.info("follow-up %s was already sent before a restart; not sending again", fid[:8])
+                store.finish(fid)
+                metrics.FOLLOWUPS.labels("sent").inc()
+                return sid
+        store.mark_sending(fid, time.time())
+        try:
+            message = client.messages.create(
+                to=data["to"], from_=data["from"], body=data["body"], status_callback=data["callback"],
+                content_retention="discard", address_retention="obfuscate")
+        except TwilioRestException as exc:
+            if is_retryable(exc):
+                store.unlock(fid)
+                metrics.FOLLOWUPS.labels("retried").inc()
+                raise self.retry(countdown=backoff_seconds(self.request.retries), exc=None)
+            log.error("follow-up %s refused by Twilio: error %s", fid[:8], exc.code)
+            metrics.FOLLOWUPS.labels("failed").inc()
+            store.finish(fid)
+            return None
+        except (TwilioException, requests.RequestException):
+            store.unlock(fid)  # no answer: next attempt asks Twilio whether it was created
+            metrics.FOLLOWUPS.labels("retried").inc()
+            raise self.retry(countdown=backoff_seconds(self.request.retries), exc=None)
+        store.finish(fid)
+        metrics.FOLLOWUPS.labels("sent").inc()
+        return message.sid
+    finally:
+        store.unlock(fid)

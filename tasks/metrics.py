@@ -1,0 +1,53 @@
+"""Aggregate counters for the workers, kept in Redis so the web tier's /metrics can show them.
+
+Workers are separate processes (often on other machines) and are not scraped themselves; a Redis hash
+of plain counts is the smallest shared place. Labels are outcomes and kinds, never numbers or text.
+"""
+from __future__ import annotations
+
+import logging
+
+import redis
+
+from router.state import make_redis
+
+log = logging.getLogger("tasks.metrics")
+STATS_KEY = "hr:stats"
+STATS_TTL_SECONDS = 90 * 24 * 3600
+_client: redis.Redis | None = None
+
+
+def _redis() -> redis.Redis:
+    global _client
+    if _client is None:
+        from tasks import settings
+
+        _client = make_redis(settings.redis_url, timeout=2)
+    return _client
+
+
+class Counter:
+    def __init__(self, name: str):
+        self.name = name
+
+    def labels(self, label: str) -> "_Bound":
+        return _Bound(self.name, label)
+
+
+class _Bound:
+    def __init__(self, name: str, label: str):
+        self.field = f"{name}|{label}"
+
+    def inc(self, amount: float = 1) -> None:
+        try:
+            pipe = _redis().pipeline()
+            pipe.hincrbyfloat(STATS_KEY, self.field, amount)
+            pipe.expire(STATS_KEY, STATS_TTL_SECONDS)
+            pipe.execute()
+        except redis.RedisError:
+            log.warning("counter %s not recorded: redis unavailable", self.field)
+
+
+FOLLOWUPS = Counter("followups")          # sent, retried, failed, refused, cancelled
+DELETIONS = Counter("deletions")          # message, call, retry, swept_message, swept_call
+DELETION_LAG = Counter("deletion_lag")    # seconds_total, count: mean lag from final status to deletion

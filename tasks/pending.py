@@ -1,0 +1,100 @@
+"""Pending follow-up texts in Redis: the only place a phone number is kept, and only until it is sent.
+
+- hr:fu:<id>        hash: to, from, body, callback, status (pending|sending), attempt_at; TTL until
+                    a day after it is due
+- hr:fu-due         sorted set of ids by due time; a dispatcher leases due ids (moves their score on)
+                    so a lost task is dispatched again, never dropped
+- hr:fu-by:<hash>   set of ids per keyed hash of the number, so STOP cancels them at once
+- hr:fu-lock:<id>   short lock: one worker at a time works on a follow-up
+The id is derived from what triggered it (a CallSid or MessageSid and the service), so a retried
+webhook or a duplicate trigger finds the same id and adds nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from datetime import datetime
+
+import redis
+
+from router.state import hashed
+
+DUE_KEY = "hr:fu-due"
+KEEP_AFTER_DUE_SECONDS = 24 * 3600
+LOCK_SECONDS = 20
+LEASE_SECONDS = 120
+
+
+def followup_id(secret: bytes, trigger: str, service_id: str) -> str:
+    return hmac.new(secret, f"followup\0{trigger}\0{service_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+class PendingFollowups:
+    def __init__(self, client: redis.Redis, secret: bytes):
+        self.client = client
+        self.secret = secret
+
+    def _key(self, fid: str) -> str:
+        return f"hr:fu:{fid}"
+
+    def add(self, fid: str, *, to: str, from_: str, body: str, callback: str, send_at: datetime) -> bool:
+        """Store a follow-up once; False if this id is already pending (a duplicate trigger)."""
+        due = send_at.timestamp()
+        ttl = max(int(due - time.time()), 0) + KEEP_AFTER_DUE_SECONDS
+        key = self._key(fid)
+        by_number = hashed(self.secret, "fu-by", to)
+        if not self.client.set(f"hr:fu-made:{fid}", "1", nx=True, ex=ttl):
+            return False
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(key, mapping={"to": to, "from": from_, "body": body, "callback": callback,
+                                "status": "pending", "by": by_number})
+        pipe.expire(key, ttl)
+        pipe.sadd(by_number, fid)
+        pipe.expire(by_number, ttl)
+        pipe.zadd(DUE_KEY, {fid: due})
+        pipe.expire(DUE_KEY, KEEP_AFTER_DUE_SECONDS * 8)
+        pipe.execute()
+        return True
+
+    def get(self, fid: str) -> dict[str, str] | None:
+        data = self.client.hgetall(self._key(fid))
+        return data or None
+
+    def lease_due(self, now: float | None = None, limit: int = 100) -> list[str]:
+        """Ids due now; each is leased (its due time moved on) so a lost task is dispatched again later."""
+        now = time.time() if now is None else now
+        ids = self.client.zrangebyscore(DUE_KEY, "-inf", now, start=0, num=limit)
+        if ids:
+            self.client.zadd(DUE_KEY, {fid: now + LEASE_SECONDS for fid in ids}, xx=True)
+        return list(ids)
+
+    def lock(self, fid: str) -> bool:
+        return bool(self.client.set(f"hr:fu-lock:{fid}", "1", nx=True, ex=LOCK_SECONDS))
+
+    def unlock(self, fid: str) -> None:
+        self.client.delete(f"hr:fu-lock:{fid}")
+
+    def mark_sending(self, fid: str, attempt_at: float) -> None:
+        self.client.hset(self._key(fid), mapping={"status": "sending", "attempt_at": repr(attempt_at)})
+
+    def finish(self, fid: str) -> None:
+        """Sent or cancelled: forget the number and the text; only the id's 'made' marker stays (TTL)."""
+        data = self.client.hgetall(self._key(fid))
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(self._key(fid))
+        pipe.zrem(DUE_KEY, fid)
+        if data.get("by"):
+            pipe.srem(data["by"], fid)
+        pipe.execute()
+
+    def cancel_for_number(self, to: str) -> int:
+        by_number = hashed(self.secret, "fu-by", to)
+        ids = self.client.smembers(by_number)
+        for fid in ids:
+            self.finish(fid)
+        self.client.delete(by_number)
+        return len(ids)
+
+    def count_pending(self) -> int:
+        return int(self.client.zcard(DUE_KEY))

@@ -1,0 +1,12 @@
+"""Exponential backoff with full jitter, capped: how a task waits before asking Twilio again."""
+from __future__ import annotations
+
+import random
+
+BASE_SECONDS = 1.0
+CAP_SECONDS = 60.0
+
+
+def backoff_seconds(attempt: int, base: float = BASE_SECONDS, cap: float = CAP_SECONDS) -> float:
+    """attempt 0 -> up to 1 s, 1 -> up to 2 s, ... never more than `cap` (full jitter, AWS-style)."""
+    return random.uniform(base / 2, min(cap, base * (2 ** attempt)))

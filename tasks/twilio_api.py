@@ -1,0 +1,41 @@
+"""The one place that builds twilio's REST client, so the API base URL is decided here and only here.
+
+TWILIO_API_BASE_URL points the client at another host (tests use a local stand-in); region and edge
+are cleared so TWILIO_REGION / TWILIO_EDGE in the environment cannot rewrite it behind our back.
+"""
+from __future__ import annotations
+
+import logging
+
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+
+from router.settings import Settings
+
+log = logging.getLogger("tasks.twilio")
+REQUEST_TIMEOUT_SECONDS = 10
+
+
+class NotConfigured(Exception):
+    """No Twilio account: outbound texts and deletions are refused."""
+
+
+def make_client(settings: Settings) -> Client:
+    if not settings.account_sid or not settings.auth_token:
+        log.error("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not both set: outbound Twilio calls refused")
+        raise NotConfigured("TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN not set")
+    client = Client(settings.account_sid, settings.auth_token, region=None, edge=None)
+    client.region = None
+    client.edge = None
+    client.http_client.timeout = REQUEST_TIMEOUT_SECONDS
+    client.api.base_url = settings.api_base_url
+    return client
+
+
+def is_retryable(exc: TwilioRestException) -> bool:
+    """429 and 5xx are Twilio asking us to come back later; 20009 means 'still being processed'."""
+    return exc.status == 429 or exc.status >= 500 or exc.code == 20009
+
+
+def is_gone(exc: TwilioRestException) -> bool:
+    return exc.status == 404 or exc.code == 20404
