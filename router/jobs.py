@@ -26,6 +26,7 @@ class Jobs:
         self.settings = settings
         self.client = client or make_redis(settings.redis_url)
         self._broker_down_until = 0.0
+        self._celery = None
 
     def _pending(self):
         from tasks.pending import PendingFollowups
@@ -36,9 +37,11 @@ class Jobs:
         if time.monotonic() < self._broker_down_until:
             return False
         try:
-            from tasks import app
+            if self._celery is None:
+                from tasks import make_celery
 
-            app.send_task(task, args=args, retry=False)
+                self._celery = make_celery(self.settings.redis_url)
+            self._celery.send_task(task, args=args, retry=False)
             return True
         except (KombuError, redis.RedisError, OSError) as exc:
             self._broker_down_until = time.monotonic() + BROKER_DOWN_PAUSE_SECONDS

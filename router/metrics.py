@@ -5,7 +5,10 @@ sets. The workers' counters live in Redis (tasks/metrics.py) and are shown here 
 """
 from __future__ import annotations
 
+import os
+
 import redis
+from prometheus_client import multiprocess
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
 
@@ -54,7 +57,12 @@ class WorkerStats:
 
 
 def exposition(client: redis.Redis | None) -> bytes:
-    registry = CollectorRegistry()
+    """This process's metrics (or, under gunicorn with PROMETHEUS_MULTIPROC_DIR, all workers')."""
+    extra = CollectorRegistry()
     if client is not None:
-        registry.register(WorkerStats(client))
-    return generate_latest(REGISTRY) + generate_latest(registry)
+        extra.register(WorkerStats(client))
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        combined = CollectorRegistry()
+        multiprocess.MultiProcessCollector(combined)
+        return generate_latest(combined) + generate_latest(extra)
+    return generate_latest(REGISTRY) + generate_latest(extra)

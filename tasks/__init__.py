@@ -18,25 +18,33 @@ VISIBILITY_TIMEOUT_SECONDS = 30
 DISPATCH_EVERY_SECONDS = 10.0
 SWEEP_EVERY_SECONDS = 300.0
 
-app = Celery("tasks", broker=settings.redis_url, include=["tasks.followup", "tasks.history"])
-app.conf.update(
-    task_acks_late=True,
-    task_reject_on_worker_lost=True,
-    task_ignore_result=True,
-    result_backend=None,
-    worker_prefetch_multiplier=1,
-    task_serializer="json",
-    accept_content=["json"],
-    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
-                              "socket_connect_timeout": 1, "socket_timeout": 5},
-    broker_connection_timeout=1,
-    broker_connection_retry_on_startup=True,
-    worker_hijack_root_logger=False,
-    worker_send_task_events=False,
-    beat_schedule={
-        "dispatch-due-followups": {"task": "tasks.followup.dispatch_due", "schedule": DISPATCH_EVERY_SECONDS},
-        "sweep-history": {"task": "tasks.history.sweep", "schedule": SWEEP_EVERY_SECONDS},
-    },
-    timezone="Europe/London",
-)
+
+
+def make_celery(redis_url: str) -> Celery:
+    """The Celery app on a given Redis; the web tier builds one with its own settings to queue tasks."""
+    celery = Celery("tasks", broker=redis_url, include=["tasks.followup", "tasks.history"])
+    celery.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_ignore_result=True,
+        result_backend=None,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
+                                  "socket_connect_timeout": 1, "socket_timeout": 5},
+        broker_connection_timeout=1,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        beat_schedule={
+            "dispatch-due-followups": {"task": "tasks.followup.dispatch_due", "schedule": DISPATCH_EVERY_SECONDS},
+            "sweep-history": {"task": "tasks.history.sweep", "schedule": SWEEP_EVERY_SECONDS},
+        },
+        timezone="Europe/London",
+    )
+    return celery
+
+
+app = make_celery(settings.redis_url)
 celery_app = app

@@ -7,18 +7,29 @@ a worker deletes a message that is still being delivered. This server keeps stat
 Twilio's statuses on a timer, posts signed status callbacks, and answers with Twilio's JSON shapes and
 error codes, so the app's real HTTP code paths are exercised.
 
-Twilio facts it follows (see the report in tests/test_twilio_standin.py's module docstring):
+Twilio facts it follows, and where they come from:
 
-* Errors are JSON ``{"code", "message", "more_info", "status"}``.
-* 401 / 20003 for missing or wrong Basic credentials, or an AccountSid in the path that is not the
-  authenticated account.
-* 404 / 20404 for an unknown or already deleted resource ("The requested resource ... was not found").
+* Error bodies are ``{"code", "message", "more_info": "https://www.twilio.com/docs/errors/N", "status"}``
+  (what twilio-python parses into ``TwilioRestException.code``).
+* 401 / 20003 "Authenticate" for missing or wrong Basic credentials (twilio.com/docs/errors/20003); also
+  for an AccountSid in the path other than the authenticated one ("using subaccount credentials to
+  access master account" is a listed cause).
+* 404 / 20404 "The requested resource <path> was not found" for unknown or deleted sids (errors/20404:
+  "the resource existed previously and has since been deleted").
 * 400 / 21604 To missing, 21211 To not a valid phone number, 21603 neither From nor MessagingServiceSid,
-  21602 Body missing or empty, 21617 Body over 1600 characters.
-* DELETE of a message or call that is not final: 409 / 20009.
-* 429 / 20429 for rate limiting (a fault can be injected).
-* Initial status ``queued`` (``accepted`` with a Messaging Service); no status callback for the initial
-  status, one for each later change.
+  21602 Body (and MediaUrl) missing, 21617 Body over 1600 characters (errors/21604, 21211, 21603, 21602).
+* DELETE (or redaction) of a message or call Twilio has not finished with: code 20009 "Cannot delete this
+  resource before it is complete" (errors/20009, which names calls still in progress and messages not
+  yet finalised). Its HTTP status is not on that page; 409 is what codeforamerica/clientcomm-rails
+  records for Twilio's "Cannot delete message because delivery has not been completed." (20009).
+* 429 / 20429 "Too Many Requests": never processed, safe to retry (errors/20429); may carry Retry-After.
+* A new message is ``queued``, or ``accepted`` when sent through a Messaging Service; no status callback is
+  sent for that initial status, one is sent for each later change (Twilio's guide "Outbound Message
+  Status in Status Callbacks"). Callbacks are form posts signed with X-Twilio-Signature.
+
+Not verified against Twilio, chosen to be plausible: 405 / 20004 for an unsupported method, 400 / 20001
+for an unparsable filter or PageToken, 400 / 20007 for PageSize over 1000, the status path
+queued -> sending -> sent -> delivered|undelivered (30003) and queued -> sending -> failed (30008).
 """
 
 from __future__ import annotations
@@ -333,7 +344,7 @@ class CallRecord:
             "queue_time": "0",
             "sid": self.sid,
             "start_time": rfc2822(self.start_time),
-            "status": "live",
+            "status": self.status,
             "subresource_uris": {
                 name: f"{base}/{names.get(name, name.capitalize())}.json" for name in subresources
             },
@@ -495,10 +506,10 @@ class TwilioStandin(_Observations):
 
     def start(self) -> "TwilioStandin":
         handler = type("StandinHandler", (_Handler,), {"standin": self})
-        self._server = _Server((self.host, self.port), handler)
-        self.port = self._server.server_address[1]
+        server = self._server = _Server((self.host, self.port), handler)
+        self.port = server.server_address[1]
         self._stopping = False
-        for name, target in (("http", lambda: self._server.serve_forever(poll_interval=0.05)),
+        for name, target in (("http", lambda: server.serve_forever(poll_interval=0.01)),
                              ("lifecycle", self._run_lifecycle),
                              ("callbacks", self._run_callbacks)):
             thread = threading.Thread(target=target, name=f"twilio-standin-{name}", daemon=True)
@@ -625,6 +636,7 @@ class TwilioStandin(_Observations):
     ) -> None:
         """Make the next ``count`` REST requests matching ``method`` ("*" for any) and ``path_regex``
         answer ``status`` with a Twilio error body (code defaults to 20000 + status, e.g. 20500, 20429).
+        Faults are checked before authentication, like a failure in front of Twilio's API.
 
         The request is not applied (nothing created or deleted) unless ``apply=True``, which models a
         response lost after Twilio acted on the request. ``retry_after`` adds a ``Retry-After`` header.

@@ -1,0 +1,84 @@
+"""Shared fixtures: a real redis-server process, app factories with a controlled clock."""
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from router.app import create_app
+from router.embedded_redis import RedisServer
+from router.hours import LONDON
+from router.settings import REPO_ROOT, load_settings
+from tests.support import ACCOUNT_SID, TOKEN
+
+FLOWS = REPO_ROOT / "flows"
+WEEKDAY_NOON = datetime(2026, 11, 24, 12, 0, tzinfo=LONDON)        # a Tuesday: every service open
+WEEKNIGHT_3AM = datetime(2026, 11, 25, 3, 0, tzinfo=LONDON)        # only the 24-hour lines open
+CHRISTMAS_3AM = datetime(2026, 12, 25, 3, 0, tzinfo=LONDON)
+BOXING_DAY_SUBSTITUTE_NOON = datetime(2026, 12, 28, 12, 0, tzinfo=LONDON)  # a Monday bank holiday
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    server = RedisServer(tmp_path_factory.mktemp("redis"), persist=False).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    import redis
+
+    if not redis_server.is_running():
+        redis_server.start()
+    redis.Redis.from_url(redis_server.url).flushall()
+    return redis_server.url
+
+
+def make_settings(redis_url: str = "redis://127.0.0.1:1/0", **overrides):
+    settings = load_settings({
+        "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "REDIS_URL": redis_url,
+        "FLOWS_DIR": str(FLOWS)})
+    return dataclasses.replace(settings, **overrides)
+
+
+class Clock:
+    """A clock a test can set: handed to create_app instead of the system time."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock(WEEKDAY_NOON)
+
+
+@pytest.fixture
+def app_at(clock, redis_url):
+    """app_at(time) -> a test client of the real app at that London time, on the real Redis."""
+
+    def build(when: datetime | None = None, **overrides):
+        if when is not None:
+            clock.now = when
+        return create_app(make_settings(redis_url, **overrides), clock=clock).test_client()
+
+    return build
+
+
+@pytest.fixture
+def client(app_at):
+    return app_at()
+
+
+def copy_flows(tmp_path: Path) -> Path:
+    import shutil
+
+    target = tmp_path / "flows"
+    shutil.copytree(FLOWS, target)
+    return target

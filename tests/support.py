@@ -1,0 +1,132 @@
+"""Test helpers: sign requests exactly as Twilio does, and follow TwiML the way Twilio would."""
+from __future__ import annotations
+
+import itertools
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from urllib.parse import urljoin
+
+from twilio.request_validator import RequestValidator
+
+TOKEN = "test-auth-token-0123456789abcdef"
+ACCOUNT_SID = "AC" + "0" * 31 + "1"
+BASE = "http://localhost"
+HELPLINE_NUMBER = "+443300000111"
+MOBILE = "+447400123456"
+LANDLINE = "+442071234567"
+_sids = itertools.count(1)
+
+
+def new_sid(prefix: str) -> str:
+    return f"{prefix}{next(_sids):032x}"
+
+
+def signature(url: str, params: dict, token: str = TOKEN) -> str:
+    return RequestValidator(token).compute_signature(url, params)
+
+
+def post_signed(client, path: str, params: dict, token: str = TOKEN, base: str = BASE, headers=None):
+    """POST form params to path, signed over base+path (query included) as Twilio signs it."""
+    all_headers = {"X-Twilio-Signature": signature(base + path, params, token)}
+    all_headers.update(headers or {})
+    return client.post(path, data=params, headers=all_headers, base_url=base)
+
+
+def parse(document: bytes | str) -> ET.Element:
+    root = ET.fromstring(document)
+    assert root.tag == "Response", f"not TwiML: {document!r}"
+    return root
+
+
+def said(element: ET.Element) -> list[str]:
+    """Every <Say> text under element, prosody included, in order."""
+    return [" ".join("".join(say.itertext()).split()) for say in element.iter("Say")]
+
+
+@dataclass
+class Call:
+    """A caller on the line: follows Gather actions, Redirects and Dial actions as Twilio does."""
+
+    client: object
+    caller: str = MOBILE
+    token: str = TOKEN
+    call_sid: str = field(default_factory=lambda: new_sid("CA"))
+    url: str = "/voice"
+    twiml: ET.Element | None = None
+    heard: list[str] = field(default_factory=list)
+
+    def params(self, **extra) -> dict:
+        return {"CallSid": self.call_sid, "AccountSid": ACCOUNT_SID, "From": self.caller,
+                "To": HELPLINE_NUMBER, "CallStatus": "in-progress", "Direction": "inbound", **extra}
+
+    def _post(self, url: str, **extra) -> ET.Element:
+        self.url = url
+        response = post_signed(self.client, url, self.params(**extra), self.token)
+        assert response.status_code == 200, response.status_code
+        assert response.mimetype in {"application/xml", "text/xml"}
+        self.twiml = parse(response.data)
+        self.heard = said(self.twiml)
+        return self.twiml
+
+    def start(self) -> "Call":
+        self._post("/voice")
+        return self
+
+    def _abs(self, target: str) -> str:
+        return urljoin(self.url, target)
+
+    @property
+    def gather(self) -> ET.Element | None:
+        return self.twiml.find("Gather")
+
+    @property
+    def dialled(self) -> list[str]:
+        dial = self.twiml.find("Dial")
+        return [n.text for n in dial.iter("Number")] if dial is not None else []
+
+    @property
+    def hung_up(self) -> bool:
+        return self.twiml.find("Hangup") is not None
+
+    def press(self, digits: str) -> "Call":
+        gather = self.gather
+        assert gather is not None, f"no Gather to press {digits} into: {self.heard}"
+        self._post(self._abs(gather.get("action")), Digits=digits)
+        return self
+
+    def silence(self) -> "Call":
+        """Say nothing: Twilio falls through the Gather to the next verb, a Redirect."""
+        redirect = self.twiml.find("Redirect")
+        assert redirect is not None, "no Redirect after the Gather"
+        self._post(self._abs(redirect.text))
+        return self
+
+    def dial_ends(self, status: str) -> "Call":
+        dial = self.twiml.find("Dial")
+        assert dial is not None, "nothing was dialled"
+        self._post(self._abs(dial.get("action")), DialCallStatus=status)
+        return self
+
+    def text(self) -> str:
+        return " ".join(self.heard)
+
+
+@dataclass
+class Texter:
+    client: object
+    sender: str = MOBILE
+    token: str = TOKEN
+    replies: list[str] = field(default_factory=list)
+
+    def send(self, body: str, message_sid: str | None = None) -> str:
+        sid = message_sid or new_sid("SM")
+        params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": ACCOUNT_SID, "From": self.sender,
+                  "To": HELPLINE_NUMBER, "Body": body, "NumMedia": "0"}
+        response = post_signed(self.client, "/sms", params, self.token)
+        assert response.status_code == 200, response.status_code
+        root = parse(response.data)
+        messages = root.findall("Message")
+        assert len(messages) == 1, response.data
+        reply = "".join(messages[0].itertext())
+        self.replies.append(reply)
+        return reply
