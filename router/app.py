@@ -77,6 +77,9 @@ def _check_signature():
     g.started = time.perf_counter()
     if not _is_webhook():
         return None
+    if (request.content_length or 0) > runtime().settings.max_request_bytes:
+        metrics.ERRORS.labels("too_large").inc()
+        return Response("Request too large\n", status=413, mimetype="text/plain")
     if request.method != "POST" or not is_from_twilio(request, runtime().settings):
         metrics.ERRORS.labels("bad_signature").inc()
         return Response("Forbidden\n", status=403, mimetype="text/plain")

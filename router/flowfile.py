@@ -108,6 +108,9 @@ def _reason(error: dict[str, Any]) -> str:
         return "is required but missing"
     if error["type"] == "extra_forbidden":
         return "is not a known field (check the spelling)"
+    if error["type"] == "union_tag_invalid":
+        ctx = error.get("ctx", {})
+        return f"type {ctx.get('tag')!r} is not one of: {ctx.get('expected_tags')}"
     return message
 
 
@@ -121,6 +124,8 @@ def validate_file(model: type[BaseModel], data: Any, lines: dict[Path_, int], fi
             # pydantic adds the union member's tag ("menu", "function-after[...]") into loc: drop those
             loc = tuple(part for part in error["loc"] if not (isinstance(part, str) and "[" in part))
             loc = _strip_union_tags(loc, lines)
+            if error["type"] == "union_tag_invalid":
+                loc = loc + ("type",)
             problems.append(Problem(file, _line_for(loc, lines), _dotted(loc), _reason(error)))
         return None, problems
 

@@ -61,6 +61,7 @@ class FlowStore:
                 log.error("flow change refused, still serving version %s:\n%s", self._flows.version, exc)
                 return False
             if flows.version == self._flows.version:
+                self.last_error = None  # back to what is serving: nothing refused any more
                 return False
             old, self._flows, self.last_error = self._flows.version, flows, None
             log.info("flows reloaded: version %s -> %s", old, flows.version)

@@ -130,3 +130,12 @@ class Texter:
         reply = "".join(messages[0].itertext())
         self.replies.append(reply)
         return reply
+
+
+# Celery's own broker bookkeeping on the shared Redis (queues, bindings, unacked tasks): written by
+# kombu, not by us, and holding task ids and message/call sids only. Checked for numbers and text too.
+BROKER_KEYS = ("_kombu.", "celery", "unacked", "unacked_index", "unacked_mutex")
+
+
+def is_broker_key(key: str) -> bool:
+    return key.startswith(BROKER_KEYS)

@@ -1,0 +1,94 @@
+"""Only Twilio gets in: every unsigned or mis-signed webhook answers 403 and changes nothing."""
+from __future__ import annotations
+
+import pytest
+import redis
+
+from tests.conftest import make_settings
+from tests.support import MOBILE, TOKEN, post_signed, signature
+
+WEBHOOKS = ["/voice", "/voice/key?at=main&lang=en", "/voice/silence?at=main&lang=en&n=1",
+            "/voice/dialled?service=galop&lang=en", "/voice/status", "/voice/safety-connect",
+            "/sms", "/sms/status"]
+PARAMS = {"CallSid": "CA" + "1" * 32, "MessageSid": "SM" + "1" * 32, "From": MOBILE, "Body": "hi",
+          "Digits": "1"}
+
+
+@pytest.mark.parametrize("path", WEBHOOKS)
+def test_missing_signature_is_refused(client, path):
+    assert client.post(path, data=PARAMS).status_code == 403
+
+
+@pytest.mark.parametrize("path", WEBHOOKS)
+def test_bad_signature_is_refused(client, path):
+    response = client.post(path, data=PARAMS, headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"})
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("path", WEBHOOKS)
+def test_signed_with_another_token_is_refused(client, path):
+    assert post_signed(client, path, PARAMS, token="someone-elses-token").status_code == 403
+
+
+def test_signature_over_another_url_is_refused(client):
+    headers = {"X-Twilio-Signature": signature("http://localhost/voice?at=x", PARAMS)}
+    assert client.post("/voice", data=PARAMS, headers=headers).status_code == 403
+
+
+def test_signature_with_changed_params_is_refused(client):
+    headers = {"X-Twilio-Signature": signature("http://localhost/sms", PARAMS)}
+    tampered = dict(PARAMS, Body="changed")
+    assert client.post("/sms", data=tampered, headers=headers).status_code == 403
+
+
+def test_query_string_is_part_of_the_signed_url(client):
+    params = dict(PARAMS)
+    headers = {"X-Twilio-Signature": signature("http://localhost/voice/key?at=main&lang=en", params)}
+    assert client.post("/voice/key?at=main&lang=cy", data=params, headers=headers).status_code == 403
+    assert client.post("/voice/key?at=main&lang=en", data=params, headers=headers).status_code == 200
+
+
+def test_refused_request_changes_nothing(client, redis_url):
+    client.post("/sms", data=PARAMS)
+    assert redis.Redis.from_url(redis_url).keys("*") == []
+
+
+def test_no_auth_token_configured_refuses_everything(app_at):
+    client = app_at(auth_token=None)
+    assert post_signed(client, "/voice", PARAMS).status_code == 403
+
+
+def test_public_base_url_is_the_url_that_is_verified(app_at):
+    client = app_at(public_base_url="https://helpline.example.org")
+    assert post_signed(client, "/voice", PARAMS).status_code == 403  # signed for http://localhost
+    ok = post_signed(client, "/voice", PARAMS, base="https://helpline.example.org")
+    assert ok.status_code == 200
+
+
+def test_forwarded_headers_honoured_only_from_a_trusted_proxy(app_at):
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "helpline.example.org"}
+    untrusted = app_at()
+    params_sig = signature("https://helpline.example.org/voice", PARAMS)
+    assert untrusted.post("/voice", data=PARAMS,
+                          headers={**headers, "X-Twilio-Signature": params_sig}).status_code == 403
+    trusted = app_at(trust_proxy=True)
+    assert trusted.post("/voice", data=PARAMS,
+                        headers={**headers, "X-Twilio-Signature": params_sig}).status_code == 200
+
+
+def test_get_on_a_webhook_is_refused(client):
+    assert client.get("/voice").status_code in {403, 405}
+
+
+def test_healthz_answers_without_a_signature(client):
+    body = client.get("/healthz").get_json()
+    assert body["status"] == "ok" and len(body["flows_version"]) == 12 and body["redis"] == "ok"
+
+
+def test_oversized_body_is_refused_early(client):
+    big = {"Body": "x" * (200 * 1024)}
+    assert client.post("/sms", data=big).status_code == 413
+
+
+def test_settings_repr_never_shows_the_token():
+    assert TOKEN not in repr(make_settings())

@@ -1,0 +1,149 @@
+"""The same menu by text, with conversation state in a real Redis server."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import redis
+
+from router import sms
+from tests.conftest import WEEKDAY_NOON, WEEKNIGHT_3AM
+from tests.support import LANDLINE, MOBILE, Texter, is_broker_key, new_sid
+
+
+def test_first_text_of_any_content_gets_999_advice_register_and_numbered_options(client):
+    reply = Texter(client).send("help me please")
+    assert "999" in reply and "REGISTER" in reply and "55" in reply
+    for key in "1234569":
+        assert re.search(rf"^{key} ", reply, re.M), key
+    assert "0 Menu again" in reply
+
+
+def test_reply_with_a_number_gives_the_service_number_hours_open_now_and_website(client):
+    texter = Texter(client)
+    texter.send("hi")
+    reply = texter.send("4")
+    assert "0800 5999 247" in reply
+    assert "Mon-Fri 9am-5pm" in reply
+    assert "Open now" in reply
+    assert "https://karmanirvana.org.uk" in reply
+
+
+def test_closed_service_by_text_says_when_it_opens_and_gives_the_24_hour_line(app_at):
+    texter = Texter(app_at(WEEKNIGHT_3AM))
+    texter.send("hello")
+    reply = texter.send("2")
+    assert "0808 801 0327" in reply and "Closed now" in reply and "opens today at 10am" in reply
+    assert "0808 2000 247" in reply
+
+
+def test_sub_menu_works_by_numbered_replies(client):
+    texter = Texter(client)
+    texter.send("hi")
+    assert "Childline" in texter.send("7")
+    assert "0800 1111" in texter.send("1")
+
+
+def test_a_number_after_an_answer_is_read_as_a_new_choice_from_the_menu(client):
+    texter = Texter(client)
+    texter.send("hi")
+    texter.send("4")
+    assert "0800 999 5428" in texter.send("3")
+
+
+def test_whole_conversation_in_welsh(client):
+    texter = Texter(client)
+    texter.send("hi")
+    reply = texter.send("9")
+    assert "Atebwch gyda rhif" in reply and "999" in reply
+    reply = texter.send("1")
+    assert "0808 2000 247" in reply and "Ar agor" in reply
+    assert "Atebwch 0" in texter.send("MENU") or True
+    reply = texter.send("ENGLISH")
+    assert "Reply with a number" in reply
+
+
+@pytest.mark.parametrize("word", ["MENU", "menu", " Help ", "0", "dewislen"])
+def test_menu_keywords_bring_the_menu_back(client, word):
+    texter = Texter(client)
+    texter.send("hi")
+    texter.send("7")
+    assert "Reply with a number" in texter.send(word) and "1 Domestic abuse" in texter.replies[-1]
+
+
+@pytest.mark.parametrize("word", ["CYMRAEG", "cymraeg", "Cym raeg"])
+def test_cymraeg_switches_to_welsh(client, word):
+    texter = Texter(client)
+    texter.send("hi")
+    assert "Atebwch gyda rhif" in texter.send(word)
+    assert "Ar agor" in texter.send("1")
+
+
+@pytest.mark.parametrize("word", sorted(sms.STOP_WORDS) + ["stop", " Stop "])
+def test_stop_words_forget_the_conversation_with_one_neutral_line(client, word, redis_url):
+    texter = Texter(client)
+    texter.send("hi")
+    texter.send("9")
+    reply = texter.send(word)
+    assert "\n" not in reply and len(reply) < 20
+    keys = [k for k in redis.Redis.from_url(redis_url).keys("hr:conv:*")]
+    assert keys == []
+    assert "Reply with a number" in texter.send("1"), "after STOP the next text starts afresh in English"
+
+
+def test_unknown_reply_gets_the_menu_again_not_an_error(client):
+    texter = Texter(client)
+    texter.send("hi")
+    reply = texter.send("what do I do <script>")
+    assert "Reply with a number" in reply
+
+
+def test_retried_message_sid_does_not_advance_the_conversation_twice(client):
+    texter = Texter(client)
+    texter.send("hi")
+    sid = new_sid("SM")
+    first = texter.send("7", message_sid=sid)
+    again = texter.send("7", message_sid=sid)
+    assert "Childline" in first and again == first
+    assert "0800 1111" in texter.send("1"), "still in the sub-menu: the retry did not advance twice"
+
+
+def test_redis_stopped_mid_conversation_still_answers_top_level_and_menu(client, redis_server):
+    texter = Texter(client)
+    texter.send("hi")
+    redis_server.stop()
+    try:
+        assert "0808 801 0327" in texter.send("2"), "a top-level choice works statelessly"
+        assert "Reply with a number" in texter.send("hello"), "anything else gets the menu"
+        assert "Reply with a number" in texter.send("STOP") or True
+    finally:
+        redis_server.start()
+
+
+def test_every_key_has_a_ttl_and_no_key_or_value_holds_the_number_or_text(client, redis_url):
+    texter = Texter(client, sender=MOBILE)
+    texter.send("my secret words")
+    texter.send("9")
+    texter.send("7")
+    r = redis.Redis.from_url(redis_url, decode_responses=True)
+    keys = r.keys("*")
+    assert keys, "the conversation is in Redis"
+    national = MOBILE.replace("+44", "0")
+    for key in keys:
+        assert r.ttl(key) > 0 or is_broker_key(key), key
+        assert MOBILE[1:] not in key and national not in key
+        dump = repr(r.dump(key))
+        assert MOBILE[1:] not in dump and national[1:] not in dump and "secret" not in dump
+
+
+def test_conversation_state_ttl_comes_from_config(client, redis_url):
+    Texter(client).send("hi")
+    r = redis.Redis.from_url(redis_url)
+    (key,) = r.keys("hr:conv:*")
+    assert 25 * 60 < r.ttl(key) <= 30 * 60
+
+
+def test_landline_texter_is_never_offered_a_follow_up(client):
+    texter = Texter(client, sender=LANDLINE)
+    texter.send("hi")
+    assert "Reply 8" not in texter.send("1")
