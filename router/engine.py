@@ -206,7 +206,7 @@ def _present_service_place(ctx: Context, kind: str, service: Service) -> Step:
     if kind == "consent":
         return replace(step, lines=(ctx.say("ask_safe_to_text"),), choices=(ctx.say("safe_to_text_keys"),))
     if kind == "when":
-        return replace(step, lines=(ctx.say(f"{ctx.channel}_ask_when"),))
+        return replace(step, choices=(ctx.say(f"{ctx.channel}_ask_when"),))
     # kind == "info": the text channel's answer for a service
     lines = [ctx.say("sms_service_info", name=_name(ctx, service), number=service.number,
                      hours=describe_hours(ctx, service), website=service.website,

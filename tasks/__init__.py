@@ -6,6 +6,8 @@ so nothing is done twice. No result backend: nothing about a task outlives it.
 """
 from __future__ import annotations
 
+import os
+
 from celery import Celery
 
 from router.settings import load_settings
@@ -14,9 +16,9 @@ settings = load_settings()
 
 # A task taken by a worker that then died is handed to another after this long. Tasks here take
 # seconds; scheduled follow-ups wait in Redis (not as ETA tasks), so this can be short.
-VISIBILITY_TIMEOUT_SECONDS = 30
-DISPATCH_EVERY_SECONDS = 10.0
-SWEEP_EVERY_SECONDS = 300.0
+VISIBILITY_TIMEOUT_SECONDS = float(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "30"))
+DISPATCH_EVERY_SECONDS = float(os.environ.get("FOLLOWUP_DISPATCH_SECONDS", "10"))
+SWEEP_EVERY_SECONDS = float(os.environ.get("HISTORY_SWEEP_SECONDS", "300"))
 
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import time
 from datetime import datetime
 
@@ -22,8 +23,10 @@ from router.state import hashed
 
 DUE_KEY = "hr:fu-due"
 KEEP_AFTER_DUE_SECONDS = 24 * 3600
-LOCK_SECONDS = 20
-LEASE_SECONDS = 120
+# One worker at a time per follow-up; shorter than the broker's visibility timeout, longer than a send.
+LOCK_SECONDS = int(os.environ.get("FOLLOWUP_LOCK_SECONDS", "20"))
+# A dispatched follow-up not finished by then is dispatched again (its task was lost).
+LEASE_SECONDS = int(os.environ.get("FOLLOWUP_LEASE_SECONDS", "120"))
 
 
 def followup_id(secret: bytes, trigger: str, service_id: str) -> str:

@@ -1,9 +1,10 @@
 """Exponential backoff with full jitter, capped: how a task waits before asking Twilio again."""
 from __future__ import annotations
 
+import os
 import random
 
-BASE_SECONDS = 1.0
+BASE_SECONDS = float(os.environ.get("TASK_RETRY_BASE_SECONDS", "1.0"))
 CAP_SECONDS = 60.0
 
 

@@ -51,6 +51,7 @@ class Call:
     caller: str = MOBILE
     token: str = TOKEN
     call_sid: str = field(default_factory=lambda: new_sid("CA"))
+    base: str = BASE
     url: str = "/voice"
     twiml: ET.Element | None = None
     heard: list[str] = field(default_factory=list)
@@ -61,7 +62,7 @@ class Call:
 
     def _post(self, url: str, **extra) -> ET.Element:
         self.url = url
-        response = post_signed(self.client, url, self.params(**extra), self.token)
+        response = post_signed(self.client, url, self.params(**extra), self.token, base=self.base)
         assert response.status_code == 200, response.status_code
         assert response.mimetype in {"application/xml", "text/xml"}
         self.twiml = parse(response.data)
@@ -116,13 +117,14 @@ class Texter:
     client: object
     sender: str = MOBILE
     token: str = TOKEN
+    base: str = BASE
     replies: list[str] = field(default_factory=list)
 
     def send(self, body: str, message_sid: str | None = None) -> str:
         sid = message_sid or new_sid("SM")
         params = {"MessageSid": sid, "SmsSid": sid, "AccountSid": ACCOUNT_SID, "From": self.sender,
                   "To": HELPLINE_NUMBER, "Body": body, "NumMedia": "0"}
-        response = post_signed(self.client, "/sms", params, self.token)
+        response = post_signed(self.client, "/sms", params, self.token, base=self.base)
         assert response.status_code == 200, response.status_code
         root = parse(response.data)
         messages = root.findall("Message")

@@ -369,16 +369,19 @@ class Fault:
 
     method: str
     pattern: re.Pattern[str]
-    error: TwilioError
+    error: TwilioError | None
     remaining: int
     apply: bool = False
+    delay: float = 0.0  # seconds to hold the answer after acting on the request (error None: answer normally)
 
     def matches(self, method: str, path: str) -> bool:
         return self.remaining > 0 and self.method in ("*", method) and bool(self.pattern.search(path))
 
     def describe(self) -> dict[str, Any]:
-        return {"method": self.method, "path_regex": self.pattern.pattern, "status": self.error.status,
-                "code": self.error.code, "remaining": self.remaining, "apply": self.apply}
+        return {"method": self.method, "path_regex": self.pattern.pattern,
+                "status": self.error.status if self.error else None,
+                "code": self.error.code if self.error else None, "remaining": self.remaining,
+                "apply": self.apply, "delay": self.delay}
 
 
 @dataclass
@@ -647,6 +650,12 @@ class TwilioStandin(_Observations):
         with self._cond:
             self._faults.append(Fault(method.upper(), re.compile(path_regex), error, count, apply))
 
+    def slow(self, method: str = "POST", path_regex: str = r".*", seconds: float = 1.0, count: int = 1) -> None:
+        """Act on the next ``count`` matching requests at once but hold their answers ``seconds``: a
+        client killed meanwhile never learns that Twilio did what it asked."""
+        with self._cond:
+            self._faults.append(Fault(method.upper(), re.compile(path_regex), None, count, True, seconds))
+
     def clear_faults(self) -> None:
         with self._cond:
             self._faults.clear()
@@ -809,7 +818,9 @@ class TwilioStandin(_Observations):
         handler, params = self._route(request)
         with self._cond:
             response = handler(request, **params)
-        if fault is not None:
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)  # the request is done; only its answer is late
+        if fault is not None and fault.error is not None:
             raise fault.error
         return response
 

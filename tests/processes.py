@@ -1,0 +1,132 @@
+"""Real processes for end-to-end tests: Celery workers as OS processes, the web app on a real port."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import requests
+from werkzeug.serving import make_server
+
+from router.settings import REPO_ROOT
+
+
+def wait_until(predicate, timeout: float = 15.0, interval: float = 0.02, message: str = "condition"):
+    """Poll a condition until it holds (never a bare sleep as synchronisation)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        time.sleep(interval)
+
+
+@dataclass
+class CeleryWorker:
+    env: dict
+    name: str = "w1"
+    concurrency: int = 1
+    process: subprocess.Popen | None = None
+    output: list[str] = field(default_factory=list)
+
+    ready_marker = "ready."
+
+    def args(self) -> list[str]:
+        return [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--pool", "prefork",
+                "--concurrency", str(self.concurrency), "-n", f"{self.name}@%h", "--without-gossip",
+                "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"]
+
+    def start(self, timeout: float = 30.0) -> "CeleryWorker":
+        self.output = []
+        args = self.args()
+        self.process = subprocess.Popen(args, env=self.env, cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        threading.Thread(target=self._drain, args=(self.process,), daemon=True).start()
+        wait_until(lambda: any(self.ready_marker in line for line in self.output)
+                   or self.process.poll() is not None, timeout, message=f"celery {self.name} to be ready")
+        assert self.process.poll() is None, "".join(self.output[-30:])
+        return self
+
+    def _drain(self, process: subprocess.Popen) -> None:
+        for line in process.stdout:
+            self.output.append(line)
+
+    def log(self) -> str:
+        return "".join(self.output)
+
+    def kill9(self) -> None:
+        """SIGKILL the worker and its pool children at once: no clean shutdown, no acks."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+
+@dataclass
+class CeleryBeat(CeleryWorker):
+    """Celery beat as in the Procfile (its schedule file in a temporary folder)."""
+
+    schedule_file: str = "/tmp/helpline-router-test-beat"
+    ready_marker = "beat: Starting"
+
+    def args(self) -> list[str]:
+        return [sys.executable, "-m", "celery", "-A", "tasks", "beat", "--loglevel", "INFO",
+                "--schedule", self.schedule_file]
+
+
+def worker_env(redis_url: str, standin, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "CELERY_"))}
+    env.update({
+        "REDIS_URL": redis_url, "TWILIO_ACCOUNT_SID": standin.account_sid,
+        "TWILIO_AUTH_TOKEN": standin.auth_token, "TWILIO_API_BASE_URL": standin.url,
+        "CELERY_VISIBILITY_TIMEOUT": "4", "FOLLOWUP_LOCK_SECONDS": "3", "FOLLOWUP_LEASE_SECONDS": "6",
+        "TASK_RETRY_BASE_SECONDS": "0.05", "PYTHONPATH": str(REPO_ROOT),
+    })
+    env.update(extra)
+    return env
+
+
+class WebServer:
+    """The real Flask app served over HTTP in a thread, so the stand-in's status callbacks reach it."""
+
+    def __init__(self, app, port: int, host: str = "127.0.0.1"):
+        self.server = make_server(host, port, app, threaded=True)
+        self.url = f"http://{host}:{port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> "WebServer":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+class _HttpResponse:
+    def __init__(self, response: requests.Response):
+        self.status_code = response.status_code
+        self.data = response.content
+        self.mimetype = response.headers.get("Content-Type", "").split(";")[0]
+
+
+class HttpClient:
+    """Looks like Flask's test client to tests.support (post(path, data, headers, base_url)), over HTTP."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.session = requests.Session()
+
+    def post(self, path: str, data=None, headers=None, base_url=None):
+        return _HttpResponse(self.session.post(self.base + path, data=data, headers=headers, timeout=10))

@@ -1,0 +1,264 @@
+"""Follow-up texts end to end: the web app on a real port, real Celery worker processes, a real Redis
+server and the local Twilio stand-in, with signed status callbacks flowing back.
+
+Exactly one text per yes, none without one, and nothing left at Twilio afterwards.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import redis
+
+from router.app import create_app
+from router.embedded_redis import free_port
+from tasks import make_celery
+from tests.conftest import Clock, make_settings
+from tests.processes import CeleryBeat, CeleryWorker, HttpClient, WebServer, wait_until, worker_env
+from tests.support import (ACCOUNT_SID, HELPLINE_NUMBER, LANDLINE, MOBILE, TOKEN, Call, Texter,
+                           is_broker_key, post_signed)
+from tests.twilio_standin import TwilioStandin
+
+OTHER_MOBILE = "+447700900555"  # not a valid range: never textable
+SECOND_MOBILE = "+447400654321"
+
+
+class Stack:
+    def __init__(self, redis_url, standin, web, clock, worker):
+        self.redis_url, self.standin, self.web, self.clock, self.worker = redis_url, standin, web, clock, worker
+        self.client = HttpClient(web.url)
+        self.celery = make_celery(redis_url)
+
+    def call(self, caller=MOBILE) -> Call:
+        return Call(self.client, caller=caller, base=self.web.url)
+
+    def texter(self, sender=MOBILE) -> Texter:
+        return Texter(self.client, sender=sender, base=self.web.url)
+
+    def outbound(self, to=None):
+        return [m for m in self.standin.sent_messages() if to is None or m["to"] == to]
+
+    def dispatch_due(self):
+        self.celery.send_task("tasks.followup.dispatch_due")
+
+    def redis(self):
+        return redis.Redis.from_url(self.redis_url, decode_responses=True)
+
+    def wait_deleted(self, sid, timeout=20):
+        wait_until(lambda: sid in self.standin.deleted_sids, timeout, message=f"deletion of {sid}")
+
+    def pending_followups(self) -> int:
+        return self.redis().zcard("hr:fu-due")
+
+
+@pytest.fixture
+def stack(redis_url):
+    standin = TwilioStandin(account_sid=ACCOUNT_SID, auth_token=TOKEN, step_delay=0.02).start()
+    port = free_port()
+    clock = Clock(datetime.now(timezone.utc))
+    app = create_app(make_settings(redis_url, public_base_url=f"http://127.0.0.1:{port}",
+                                   api_base_url=standin.url), clock=clock)
+    web = WebServer(app, port).start()
+    worker = CeleryWorker(worker_env(redis_url, standin)).start()
+    yield Stack(redis_url, standin, web, clock, worker)
+    worker.stop()
+    web.stop()
+    standin.stop()
+
+
+def ask_for_text_after_call(stack, when_key: str, caller=MOBILE) -> Call:
+    call = stack.call(caller).start().press("1")            # the 24-hour helpline: open at any time
+    assert call.dialled == ["+448082000247"]
+    call.dial_ends("completed")
+    assert "press 1" in call.text() and "safe" in call.text()
+    call.press("1")                                          # yes, text me
+    assert "Is it safe" in call.text()
+    call.press("1")                                          # it is safe
+    call.press(when_key)
+    assert call.hung_up
+    return call
+
+
+def test_voice_follow_up_now_is_sent_once_discreetly_then_deleted(stack):
+    call = ask_for_text_after_call(stack, "1")
+    assert "text you now" in call.text()
+    (message,) = wait_until(lambda: stack.outbound(MOBILE), message="the follow-up text")
+    assert message["from"] == HELPLINE_NUMBER
+    assert "0808 2000 247" in message["body"] and "Reply STOP" in message["body"]
+    assert "Domestic Abuse" not in message["body"] and "Refuge" not in message["body"], "discreet by default"
+    assert message["content_retention"] == "discard" and message["address_retention"] == "obfuscate"
+    assert message["status_callback"] == f"{stack.web.url}/sms/status"
+    stack.wait_deleted(message["sid"])
+    assert len(stack.outbound(MOBILE)) == 1
+    assert stack.pending_followups() == 0
+    r = stack.redis()
+    for key in r.keys("*"):
+        assert r.ttl(key) > 0 or is_broker_key(key), key
+        assert MOBILE[1:] not in repr(r.dump(key)), key
+
+
+def test_voice_follow_up_later_waits_until_due(stack):
+    ask_for_text_after_call(stack, "2")
+    assert stack.pending_followups() == 1
+    stack.dispatch_due()
+    # a later follow-up for someone else, asked after the dispatch, proves the dispatch has run
+    stack.clock.now = datetime.now(timezone.utc) - timedelta(minutes=61)
+    ask_for_text_after_call(stack, "2", caller=SECOND_MOBILE)
+    stack.dispatch_due()
+    (message,) = wait_until(lambda: stack.outbound(SECOND_MOBILE), message="the due follow-up")
+    assert stack.outbound(MOBILE) == [], "not due for another hour"
+    stack.wait_deleted(message["sid"])
+    assert stack.pending_followups() == 1
+
+
+def test_sms_follow_up_later_is_sent_when_due_and_inbound_texts_are_deleted(stack):
+    stack.clock.now = datetime.now(timezone.utc) - timedelta(minutes=61)
+    texter = stack.texter()
+    inbound = []
+    for body in ["hi", "2", "8", "1"]:
+        sid = stack.standin.add_inbound_message(MOBILE, HELPLINE_NUMBER, body)
+        inbound.append(sid)
+        reply = texter.send(body, message_sid=sid)
+    assert "about an hour" in reply
+    stack.dispatch_due()
+    (message,) = wait_until(lambda: stack.outbound(MOBILE), message="the SMS follow-up")
+    assert "0808 801 0327" in message["body"]
+    stack.wait_deleted(message["sid"])
+    for sid in inbound:
+        stack.wait_deleted(sid)
+
+
+def test_followup_morning_is_the_next_morning_in_london(stack):
+    ask_for_text_after_call(stack, "3")
+    due = stack.redis().zrange("hr:fu-due", 0, -1, withscores=True)[0][1]
+    due_at = datetime.fromtimestamp(due, tz=timezone.utc).astimezone()
+    from router.hours import LONDON
+
+    local = datetime.fromtimestamp(due, tz=LONDON)
+    assert (local.hour, local.minute) == (9, 0) and 0 < due - stack.clock.now.timestamp() <= 24 * 3600
+    assert due_at
+
+
+@pytest.mark.parametrize("caller", [LANDLINE, "Anonymous", "+266696687", "+7378742833", "+2562533",
+                                    "+8656696", "+86282452253", ""])
+def test_landline_or_withheld_caller_is_never_offered_a_text(stack, caller):
+    call = stack.call(caller).start().press("1").dial_ends("completed")
+    assert call.hung_up and "text" not in call.text()
+    closed = stack.call(caller)
+    closed._post("/voice/key?at=closed:galop&lang=en", Digits="2")
+    assert "text" not in closed.text().replace("To hear this again", "")
+    assert stack.pending_followups() == 0
+
+
+def test_no_text_without_an_explicit_yes(stack):
+    call = stack.call().start().press("1").dial_ends("completed")
+    call.silence()
+    call.silence()
+    call = stack.call().start().press("1").dial_ends("completed").press("1")
+    call.press("2")   # not safe
+    assert "will not text" in call.text()
+    assert stack.pending_followups() == 0
+    assert stack.outbound() == []
+
+
+def test_stop_cancels_a_pending_follow_up_at_once(stack):
+    texter = stack.texter()
+    for body in ["hi", "3", "8", "2"]:          # tomorrow morning
+        texter.send(body)
+    assert stack.pending_followups() == 1
+    assert texter.send("STOP") == "OK."
+    assert stack.pending_followups() == 0
+    assert [k for k in stack.redis().keys("hr:fu:*")] == []
+    stack.dispatch_due()
+    ask_for_text_after_call(stack, "1", caller=SECOND_MOBILE)  # proves the worker has run meanwhile
+    wait_until(lambda: stack.outbound(SECOND_MOBILE), message="the other follow-up")
+    assert stack.outbound(MOBILE) == []
+
+
+def test_500s_and_429s_on_create_and_delete_still_end_in_one_text_and_its_deletion(stack):
+    stack.standin.inject("POST", r"/Messages\.json$", status=500, count=2)
+    stack.standin.inject("POST", r"/Messages\.json$", status=429, count=1, retry_after=1)
+    stack.standin.inject("DELETE", r"/Messages/SM\w+\.json$", status=500, count=2)
+    stack.standin.inject("DELETE", r"/Messages/SM\w+\.json$", status=429, count=1)
+    ask_for_text_after_call(stack, "1")
+    (message,) = wait_until(lambda: stack.outbound(MOBILE), timeout=30, message="the text")
+    stack.wait_deleted(message["sid"], timeout=30)
+    assert len(stack.outbound(MOBILE)) == 1
+
+
+def test_a_lost_answer_from_twilio_does_not_send_twice(stack):
+    # Twilio creates the message but the answer is lost (a 500 after acting on it)
+    stack.standin.inject("POST", r"/Messages\.json$", status=500, count=1, apply=True)
+    ask_for_text_after_call(stack, "1")
+    (message,) = wait_until(lambda: stack.outbound(MOBILE), message="the text")
+    stack.wait_deleted(message["sid"])
+    wait_until(lambda: stack.pending_followups() == 0, message="the follow-up to be finished")
+    assert len(stack.outbound(MOBILE)) == 1
+
+
+def test_delete_retried_while_twilio_says_20009_still_processing(stack):
+    stack.standin.set_outcome(MOBILE, "sent")            # hold it in 'sent' (not final)
+    ask_for_text_after_call(stack, "1")
+    (message,) = wait_until(lambda: stack.outbound(MOBILE), message="the text")
+    sid = message["sid"]
+    wait_until(lambda: stack.standin.message(sid)["status"] == "sent", message="sent")
+    # a premature status callback (as a lost/duplicated one might be) makes us try to delete early
+    post_signed(stack.client, "/sms/status", {"MessageSid": sid, "MessageStatus": "delivered"},
+                base=stack.web.url)
+    wait_until(lambda: any(e["status"] == 409 and sid in e["path"] for e in stack.standin.request_log),
+               message="a 20009 answer")
+    assert sid not in stack.standin.deleted_sids
+    stack.standin.advance(sid, to="delivered")
+    stack.wait_deleted(sid)
+
+
+def test_worker_killed_mid_send_loses_nothing_and_sends_nothing_twice(stack, tmp_path):
+    stack.standin.slow("POST", r"/Messages\.json$", seconds=3, count=1)
+    ask_for_text_after_call(stack, "1")
+    wait_until(lambda: stack.outbound(MOBILE), message="Twilio to have the message")
+    stack.worker.kill9()                                  # while its answer is still on the way
+    replacement = CeleryWorker(stack.worker.env, name="w2").start()
+    beat = CeleryBeat(dict(stack.worker.env, FOLLOWUP_DISPATCH_SECONDS="1"),
+                      schedule_file=str(tmp_path / "beat-schedule")).start()
+    try:
+        stack.worker = replacement
+        wait_until(lambda: stack.pending_followups() == 0, timeout=40, message="the follow-up to finish")
+        (message,) = stack.outbound(MOBILE)
+        stack.wait_deleted(message["sid"], timeout=30)
+        assert len(stack.outbound(MOBILE)) == 1
+    finally:
+        beat.stop()
+        replacement.stop()
+
+
+def test_call_record_is_deleted_after_the_call_completes(stack):
+    sid = stack.standin.add_call(MOBILE, HELPLINE_NUMBER, status="in-progress")
+    call = stack.call()
+    call.call_sid = sid
+    call.start()
+    stack.standin.set_call_status(sid, "completed")
+    response = post_signed(stack.client, "/voice/status", {"CallSid": sid, "CallStatus": "completed",
+                                                           "AccountSid": ACCOUNT_SID}, base=stack.web.url)
+    assert response.status_code in {200, 204}
+    wait_until(lambda: sid in stack.standin.deleted_call_sids, message="call record deleted")
+
+
+def test_sweep_deletes_what_a_lost_callback_left(stack):
+    inbound = stack.standin.add_inbound_message(MOBILE, HELPLINE_NUMBER, "left behind")
+    call = stack.standin.add_call(MOBILE, HELPLINE_NUMBER, status="completed")
+    live = stack.standin.add_call(SECOND_MOBILE, HELPLINE_NUMBER, status="in-progress")
+    stack.celery.send_task("tasks.history.sweep", kwargs={"min_age_seconds": 0})
+    wait_until(lambda: inbound in stack.standin.deleted_sids and call in stack.standin.deleted_call_sids,
+               message="the sweep's deletions")
+    assert live not in stack.standin.deleted_call_sids, "a call still in progress is left alone"
+
+
+def test_outbound_texts_refused_without_an_account(redis_url):
+    from router.jobs import Jobs
+
+    jobs = Jobs(make_settings(redis_url, account_sid=None))
+    assert jobs is not None  # the web tier still stores; the worker refuses (see tasks.twilio_api)
+    from tasks.twilio_api import NotConfigured, make_client
+
+    with pytest.raises(NotConfigured):
+        make_client(make_settings(redis_url, account_sid=None))
