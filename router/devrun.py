@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,7 +37,9 @@ def main() -> int:
               "(try: router simulate voice)", flush=True)
     env.setdefault("PORT", "5000")
     env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(data / "metrics"))
-    Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(exist_ok=True)
+    metrics_dir = Path(env["PROMETHEUS_MULTIPROC_DIR"])
+    shutil.rmtree(metrics_dir, ignore_errors=True)  # counts from a previous run are not this run's
+    metrics_dir.mkdir(parents=True)
     honcho = [sys.executable, "-m", "honcho", "-f", str(REPO_ROOT / "Procfile"), "start", "web", "worker", "beat"]
     proc = subprocess.Popen(honcho, env=env, cwd=REPO_ROOT)
     try:
