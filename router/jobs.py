@@ -77,6 +77,16 @@ class Jobs:
             metrics.ERRORS.labels("followup_cancel").inc()
             return 0
 
+    def message_reported(self, to: str) -> None:
+        """A status callback for a message we sent: settle any follow-up to that number caught mid-send."""
+        number = phone.normalise_sender(to)
+        if not number:
+            return
+        try:
+            self._pending().settle_sending(number)
+        except (redis.RedisError, OSError):
+            log.warning("follow-up state not settled: redis unavailable")
+
     def delete_message(self, sid: str) -> bool:
         return self._send("tasks.history.delete_message", sid, time.time())
 

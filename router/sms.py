@@ -140,6 +140,8 @@ def status():
     sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
     state = request.form.get("MessageStatus") or request.form.get("SmsStatus") or ""
     metrics.count_message_status(state)
+    if state in {"sending", "sent"} | FINAL_MESSAGE_STATUSES:
+        runtime().jobs.message_reported(request.form.get("To", ""))
     if sid and state in FINAL_MESSAGE_STATUSES:
         runtime().jobs.delete_message(sid)
     return Response(status=204)

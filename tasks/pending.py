@@ -91,6 +91,16 @@ class PendingFollowups:
             pipe.srem(data["by"], fid)
         pipe.execute()
 
+    def settle_sending(self, to: str) -> int:
+        """Twilio reported on a message to `to`: any follow-up for that number caught mid-send (its
+        worker died before hearing Twilio's answer) was sent, and must never be sent again."""
+        settled = 0
+        for fid in self.client.smembers(hashed(self.secret, "fu-by", to)):
+            if self.client.hget(self._key(fid), "status") == "sending":
+                self.finish(fid)
+                settled += 1
+        return settled
+
     def cancel_for_number(self, to: str) -> int:
         by_number = hashed(self.secret, "fu-by", to)
         ids = self.client.smembers(by_number)

@@ -1214,7 +1214,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         if payload:
-            self.wfile.write(payload)
+            try:
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client went away (a worker killed mid-request): Twilio would not care either
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _dispatch
 
