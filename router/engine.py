@@ -255,7 +255,7 @@ def schedule_followup(ctx: Context, service: Service, when: str) -> Step:
                             hours=describe_hours(replace(ctx, channel=SMS), service))
     confirm = ctx.say(f"followup_confirm_{when}")
     return Step(at=None, lang=ctx.lang, hangup=True, lines=(confirm,),
-                followup=Followup(service.id, when, send_at, " ".join(body.split(" ")).strip()),
+                followup=Followup(service.id, when, send_at, " ".join(body.split())),
                 events=(("followup_scheduled", when),))
 
 

@@ -55,6 +55,11 @@ def bank_holidays(region: str) -> holidays.HolidayBase:
     return holidays.country_holidays("GB", subdiv=region)
 
 
+def uk_regions() -> tuple[str, ...]:
+    """The UK's bank-holiday regions the holidays package knows (ENG, NIR, SCT, WLS, ...)."""
+    return tuple(holidays.country_holidays("GB").subdivisions)
+
+
 def is_bank_holiday(day: date, region: str) -> bool:
     return day in bank_holidays(region)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import date
 from typing import Annotated, Literal, Union
 
@@ -80,8 +81,9 @@ class Service(_Strict):
     def e164(self) -> str:
         return phone.to_e164(self.number)
 
-    @property
+    @cached_property
     def schedule(self) -> hours_mod.Schedule:
+        """Parsed once per loaded service (the model is frozen, so it cannot go stale)."""
         return hours_mod.Schedule.from_spec(self.open_24_hours, self.hours, self.bank_holidays == "open")
 
 
@@ -164,6 +166,14 @@ class Config(_Strict):
     sms_state_ttl_minutes: int = Field(30, ge=1, le=24 * 60)
     bank_holiday_region: str = "ENG"
     followup: FollowupConfig = FollowupConfig()
+
+    @field_validator("bank_holiday_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        regions = hours_mod.uk_regions()
+        if value not in regions:
+            raise ValueError(f"{value!r} is not a UK bank-holiday region; use one of {', '.join(regions)}")
+        return value
 
     @model_validator(mode="after")
     def _languages_consistent(self) -> "Config":

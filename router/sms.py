@@ -61,11 +61,12 @@ def decide(flows: Flows, word: str, conversation: Conversation | None, fresh: bo
 
 
 def decide_stateless(flows: Flows, word: str, ctx: engine.Context) -> Step:
-    """Redis is down: a top-level choice still gets its service; anything else gets the menu."""
+    """Redis is down: a top-level choice (a service, or 9 for Welsh) still works; anything else gets
+    the menu."""
     if LANGUAGE_WORDS.get(word) in flows.config.languages:
         return engine.start(replace(ctx, lang=LANGUAGE_WORDS[word]))
     node = flows.nodes[flows.start]
-    if word not in MENU_WORDS and any(o.key == word and o.next for o in getattr(node, "options", ())):
+    if word not in MENU_WORDS and any(o.key == word for o in getattr(node, "options", ())):
         return engine.press(ctx, flows.start, word)
     return engine.start(ctx)
 

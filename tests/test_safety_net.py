@@ -7,7 +7,7 @@ import yaml
 
 from router.app import create_app
 from router.flowfile import load_flows
-from tests.conftest import FLOWS, copy_flows, make_settings
+from tests.conftest import copy_flows, make_settings
 from tests.support import MOBILE, Call, Texter, parse, post_signed
 
 

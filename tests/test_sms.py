@@ -7,7 +7,7 @@ import pytest
 import redis
 
 from router import sms
-from tests.conftest import WEEKDAY_NOON, WEEKNIGHT_3AM
+from tests.conftest import WEEKNIGHT_3AM
 from tests.support import LANDLINE, MOBILE, Texter, is_broker_key, new_sid
 
 EN_MENU = "Reply:\n1 Domestic abuse"

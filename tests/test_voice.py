@@ -6,7 +6,7 @@ import pytest
 from router.flowfile import load_flows
 from tests.conftest import (BOXING_DAY_SUBSTITUTE_NOON, CHRISTMAS_3AM, FLOWS, WEEKDAY_NOON,
                             WEEKNIGHT_3AM)
-from tests.support import LANDLINE, MOBILE, Call
+from tests.support import LANDLINE, Call
 
 CONTRACT_KEYS = {
     "1": "+448082000247",  # National Domestic Abuse Helpline

@@ -1,0 +1,464 @@
+"""Calls and texts played through the real app, exactly as Twilio would drive its webhooks.
+
+Why through the webhooks and not straight into the engine: what an operator checks must be what a
+caller gets, so every request is signed the way Twilio signs it, goes through the signature check, the
+channel adapters and the SMS state, and the TwiML that comes back is followed verb by verb (<Say>,
+<Gather>, <Redirect>, <Dial>, <Hangup>) the way Twilio follows it.
+
+Nothing leaves the machine: follow-up texts and history deletions the app asks for are recorded in the
+transcript, never queued or sent. Conversation state lives in memory unless a Redis URL is given.
+`router simulate`, `router check` and the tests all use this one driver.
+"""
+from __future__ import annotations
+
+import secrets
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterable, Protocol
+from urllib.parse import urljoin, urlsplit
+
+import phonenumbers
+from flask import Flask
+from twilio.request_validator import RequestValidator
+
+from router import phone, safety
+from router.app import create_app
+from router.hours import LONDON
+from router.model import MenuNode
+from router.settings import Settings, load_settings
+from router.sms import LANGUAGE_WORDS
+from router.state import make_redis
+
+DEFAULT_FROM = "+447400123456"   # a UK mobile: can be offered follow-up texts (none is ever sent)
+HELPLINE_NUMBER = "+441632960000"  # Ofcom's drama range: stands in for the helpline's Twilio number
+BASE_URL = "https://localhost"
+ACCOUNT_SID = "AC" + "0" * 32
+MAX_REQUESTS = 200
+DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled")
+HANGUP = "hangup"
+
+
+class SimulationError(Exception):
+    """The app answered something Twilio could not follow (an HTTP error, no TwiML), or a bad script."""
+
+
+# ------------------------------------------------------------------ what happened
+@dataclass(frozen=True)
+class Event:
+    kind: str          # heard | pressed | silence | dialled | dial_outcome | sent | read | followup | note | ended
+    text: str
+    lang: str | None = None
+    slow: bool = False
+
+    def __str__(self) -> str:
+        if self.kind == "heard":
+            return f"HEARD{' (slowly)' if self.slow else ''}: {self.text}"
+        if self.kind == "read":
+            return "REPLY:\n" + "\n".join("  | " + line for line in self.text.split("\n"))
+        if self.kind in ("pressed", "silence", "sent", "dial_outcome"):
+            return f"> {self.text}"
+        return f"[{self.text}]"
+
+
+@dataclass(frozen=True)
+class RecordedFollowup:
+    to: str
+    send_at: datetime
+    when: str
+    body: str
+    service_id: str
+
+
+@dataclass
+class Transcript:
+    channel: str
+    events: list[Event] = field(default_factory=list)
+    followups: list[RecordedFollowup] = field(default_factory=list)
+    dialled: list[str] = field(default_factory=list)   # E.164, in order
+
+    @property
+    def heard(self) -> list[str]:
+        return [e.text for e in self.events if e.kind == "heard"]
+
+    @property
+    def replies(self) -> list[str]:
+        return [e.text for e in self.events if e.kind == "read"]
+
+    def text(self) -> str:
+        return "\n".join(str(e) for e in self.events)
+
+
+def display_number(e164: str) -> str:
+    """+448082000247 -> '0808 2000 247', as a service publishes it."""
+    try:
+        return phonenumbers.format_number(phonenumbers.parse(e164, "GB"), phonenumbers.PhoneNumberFormat.NATIONAL)
+    except phonenumbers.NumberParseException:
+        return e164
+
+
+# ------------------------------------------------------------------ stand-ins for what must not be touched
+class RecordingJobs:
+    """Takes the place of router.jobs.Jobs: records what the app asks for, sends and queues nothing."""
+
+    def __init__(self) -> None:
+        self.followups: list[RecordedFollowup] = []
+        self.cancelled = 0
+        self.deleted: list[str] = []
+
+    def schedule_followup(self, *, to: str, from_: str, trigger: str, followup, callback: str) -> bool:
+        if not phone.can_receive_texts(to):
+            return False
+        self.followups.append(RecordedFollowup(phone.normalise_sender(to) or to, followup.send_at,
+                                               followup.when, followup.body, followup.service_id))
+        return True
+
+    def cancel_followups(self, number: str) -> int:
+        mine = phone.normalise_sender(number) or number
+        before = len(self.followups)
+        self.followups = [f for f in self.followups if f.to != mine]
+        self.cancelled += before - len(self.followups)
+        return before - len(self.followups)
+
+    def delete_message(self, sid: str) -> bool:
+        self.deleted.append(sid)
+        return True
+
+    def delete_call(self, sid: str) -> bool:
+        self.deleted.append(sid)
+        return True
+
+    def __getattr__(self, name: str):
+        """Any other background work the app may ask for (Jobs grows): accepted, and nothing is done."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+
+class MemoryRedis:
+    """The few Redis commands conversation state uses, in memory, for one simulator session."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, str] = {}
+
+    def get(self, key: str) -> str | None:
+        return self.data.get(key)
+
+    def set(self, key: str, value: str, ex: int | None = None, nx: bool = False, **_: object) -> bool | None:
+        if nx and key in self.data:
+            return None
+        self.data[key] = value
+        return True
+
+    def delete(self, *keys: str) -> int:
+        return sum(self.data.pop(k, None) is not None for k in keys)
+
+    def ping(self) -> bool:
+        return True
+
+    def hgetall(self, key: str) -> dict:
+        return {}
+
+    def flushall(self) -> None:
+        self.data.clear()
+
+
+# ------------------------------------------------------------------ where the person's input comes from
+class Inputs(Protocol):
+    def key(self) -> str | None:
+        """A key for a <Gather>: '0'-'9', '*', '#'; None for silence; HANGUP to hang up."""
+
+    def dial_outcome(self, number: str) -> str:
+        """How a dialled service's call ended: completed, busy, no-answer, failed, canceled."""
+
+    def text(self) -> str | None:
+        """The next text to send; None to stop."""
+
+
+def parse_script(script: str) -> list[str]:
+    """'1, 2,,dial:busy' -> ['1', '2', '', 'dial:busy']: comma-separated, spaces ignored."""
+    return [token.strip() for token in script.split(",")] if script.strip() else []
+
+
+class ScriptInputs:
+    """Input from a list: keys ('1', '' or 'silence' for none, 'hangup'), 'dial:<outcome>' after a
+    dial (completed if not given), or text bodies. When the list runs out the person hangs up or stops."""
+
+    def __init__(self, tokens: Iterable[str]):
+        self.tokens = list(tokens)
+
+    def key(self) -> str | None:
+        if not self.tokens:
+            return HANGUP
+        token = self.tokens.pop(0)
+        if token.lower().startswith("dial:"):
+            raise SimulationError(f"the script says {token!r} but nothing is being dialled: a key was expected")
+        if token.lower() in ("", "-", "silence", "wait"):
+            return None
+        if token.lower() in (HANGUP, "q"):
+            return HANGUP
+        if len(token) != 1 or token not in "0123456789*#":
+            raise SimulationError(f"{token!r} is not a key: use 0-9, * or #, an empty item for silence, "
+                                  "or 'hangup'")
+        return token
+
+    def dial_outcome(self, number: str) -> str:
+        if self.tokens and self.tokens[0].lower().startswith("dial:"):
+            outcome = self.tokens.pop(0).split(":", 1)[1].strip().lower()
+            if outcome not in DIAL_OUTCOMES:
+                raise SimulationError(f"dial:{outcome} is not an outcome: use {', '.join(DIAL_OUTCOMES)}")
+            return outcome
+        return "completed"
+
+    def text(self) -> str | None:
+        return self.tokens.pop(0) if self.tokens else None
+
+
+class PrefixInputs:
+    """Some keys or texts first (e.g. choosing Welsh), then the person's own input."""
+
+    def __init__(self, first: list[str], then: Inputs):
+        self.first, self.then = list(first), then
+
+    def key(self) -> str | None:
+        return self.first.pop(0) if self.first else self.then.key()
+
+    def dial_outcome(self, number: str) -> str:
+        return self.then.dial_outcome(number)
+
+    def text(self) -> str | None:
+        return self.first.pop(0) if self.first else self.then.text()
+
+
+# ------------------------------------------------------------------ the simulator
+class Simulator:
+    """One app, built as in production, answering signed requests through Flask's test client."""
+
+    def __init__(self, flows_dir: Path | str | None = None, *, settings: Settings | None = None,
+                 redis_url: str | None = None, at: datetime | None = None):
+        settings = settings or load_settings()
+        settings = replace(settings, auth_token=settings.auth_token or secrets.token_hex(16),
+                           public_base_url=None, trust_proxy=False)
+        if flows_dir is not None:
+            settings = replace(settings, flows_dir=Path(flows_dir).resolve())
+        self.settings = settings
+        self.notes: list[str] = []
+        if redis_url:
+            client = make_redis(redis_url)
+            if not _reachable(client):
+                self.notes.append(f"Redis at {redis_url} is not reachable: texts are answered without memory, "
+                                  "as the app does when Redis is down")
+        else:
+            client = MemoryRedis()
+            self.notes.append("conversation state is kept in memory for this simulation only "
+                              "(--redis-url to use a Redis)")
+        self.redis = client
+        self.now = at or datetime.now(LONDON)
+        self.app: Flask = create_app(settings, clock=lambda: self.now, redis_client=client)
+        self.jobs = RecordingJobs()
+        self.app.extensions["router"].jobs = self.jobs
+        self.client = self.app.test_client()
+        self.validator = RequestValidator(settings.auth_token)
+        self._sids = 0
+
+    @property
+    def flows(self):
+        return self.app.extensions["router"].flows.current()
+
+    def display(self, e164: str) -> str:
+        """A dialled number as its service publishes it ('0808 2000 247'), with the service's name."""
+        for service in self.flows.services.values():
+            if service.e164 == e164:
+                return f"{service.number}, {self.flows.text(service.name, self.flows.config.default_language)}"
+        return display_number(e164)
+
+    def reset(self, at: datetime | None = None) -> None:
+        """Forget conversations and recorded work: the next call or text starts afresh."""
+        if isinstance(self.redis, MemoryRedis):
+            self.redis.flushall()
+        self.jobs.__init__()
+        if at is not None:
+            self.now = at
+
+    def _sid(self, prefix: str) -> str:
+        self._sids += 1
+        return f"{prefix}{secrets.token_hex(12)}{self._sids:08x}"
+
+    def post(self, url: str, params: dict[str, str]) -> str:
+        """POST form parameters to `url` signed as Twilio signs them; returns the TwiML text."""
+        url = urljoin(BASE_URL + "/", url)
+        signature = self.validator.compute_signature(url, params)
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        response = self.client.post(path, base_url=f"{parts.scheme}://{parts.netloc}", data=params,
+                                    headers={"X-Twilio-Signature": signature})
+        if response.status_code not in (200, 204):
+            raise SimulationError(f"POST {path} answered HTTP {response.status_code}: "
+                                  f"{response.get_data(as_text=True)[:200]}")
+        return response.get_data(as_text=True)
+
+    # -------------------------------------------------------------- a call
+    def call(self, inputs: Inputs, caller: str = DEFAULT_FROM, lang: str | None = None,
+             on_event: Callable[[Event], None] | None = None) -> Transcript:
+        """Ring the helpline and follow the TwiML until the call ends."""
+        transcript = Transcript("voice")
+        emit = self._emitter(transcript, on_event)
+        self._seen_followups = len(self.jobs.followups)
+        if lang and lang != self.flows.config.default_language:
+            inputs = PrefixInputs([language_key(self.flows, lang)], inputs)
+        params = {"CallSid": self._sid("CA"), "AccountSid": ACCOUNT_SID, "From": caller, "To": HELPLINE_NUMBER,
+                  "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01"}
+        emit(Event("note", f"call from {caller} at {self.now.astimezone(LONDON):%a %d %b %Y %H:%M} (London)"))
+        url, body = "/voice", dict(params, CallStatus="in-progress")
+        for _ in range(MAX_REQUESTS):
+            document = self.post(url, body)
+            if document.strip() == safety.VOICE_TWIML.strip():
+                emit(Event("note", "the app answered with its safety TwiML: something failed (see the log)"))
+            step = self._follow_voice(url, document, params, inputs, transcript, emit)
+            self._drain_jobs(transcript, emit)
+            if step is None:
+                break
+            url, body = step
+        else:
+            raise SimulationError(f"the call went on for {MAX_REQUESTS} requests")
+        self.post("/voice/status", dict(params, CallStatus="completed", CallDuration="60"))
+        return transcript
+
+    def _follow_voice(self, url, document, params, inputs, transcript, emit):
+        """Follow one TwiML document; returns the next (url, params) to request, or None when the call ends."""
+        for verb in _parse(document):
+            if verb.tag == "Say":
+                _say(verb, emit)
+            elif verb.tag == "Gather":
+                for child in verb:
+                    if child.tag == "Say":
+                        _say(child, emit)
+                key = inputs.key()
+                if key == HANGUP:
+                    emit(Event("ended", "the caller hung up"))
+                    return None
+                if key is None or key == verb.get("finishOnKey", "#"):
+                    emit(Event("silence", "(no key pressed)" if key is None else f"press {key} (ends input)"))
+                    if verb.get("actionOnEmptyResult", "false") == "true":
+                        return urljoin(url, verb.get("action") or url), dict(params, Digits="")
+                    continue  # Twilio goes on with the next verb after the <Gather>
+                emit(Event("pressed", f"press {key}"))
+                return urljoin(url, verb.get("action") or url), dict(params, Digits=key)
+            elif verb.tag == "Redirect":
+                return urljoin(url, (verb.text or "").strip()), dict(params)
+            elif verb.tag == "Dial":
+                numbers = [(n.text or "").strip() for n in verb if n.tag == "Number"] or [(verb.text or "").strip()]
+                for number in numbers:
+                    transcript.dialled.append(number)
+                    emit(Event("dialled", f"dialling {number} ({self.display(number)})"))
+                outcome = inputs.dial_outcome(numbers[0])
+                emit(Event("dial_outcome", f"the call to the service ends: {outcome}"))
+                if verb.get("action"):
+                    return urljoin(url, verb.get("action")), dict(
+                        params, DialCallStatus=outcome, DialCallSid=self._sid("CA"),
+                        DialCallDuration="120" if outcome == "completed" else "0")
+            elif verb.tag in ("Hangup", "Reject"):
+                emit(Event("ended", "the router hung up"))
+                return None
+            elif verb.tag == "Pause":
+                continue
+            else:
+                emit(Event("note", f"<{verb.tag}> is not simulated"))
+        emit(Event("ended", "the call ended: nothing more to do"))
+        return None
+
+    # -------------------------------------------------------------- texts
+    def texts(self, inputs: Inputs, sender: str = DEFAULT_FROM, lang: str | None = None,
+              on_event: Callable[[Event], None] | None = None) -> Transcript:
+        """Text the helpline, reply after reply, until the input runs out."""
+        transcript = Transcript("sms")
+        emit = self._emitter(transcript, on_event)
+        self._seen_followups = len(self.jobs.followups)
+        for note in self.notes:
+            emit(Event("note", note))
+        if lang and lang != self.flows.config.default_language:
+            inputs = PrefixInputs([language_word(lang)], inputs)
+        emit(Event("note", f"texts from {sender} at {self.now.astimezone(LONDON):%a %d %b %Y %H:%M} (London)"))
+        for _ in range(MAX_REQUESTS):
+            body = inputs.text()
+            if body is None:
+                break
+            emit(Event("sent", f"you text: {body}"))
+            sid = self._sid("SM")
+            document = self.post("/sms", {"MessageSid": sid, "SmsSid": sid, "SmsMessageSid": sid,
+                                          "AccountSid": ACCOUNT_SID, "From": sender, "To": HELPLINE_NUMBER,
+                                          "Body": body, "NumMedia": "0", "NumSegments": "1",
+                                          "ApiVersion": "2010-04-01"})
+            if document.strip() == safety.SMS_TWIML.strip():
+                emit(Event("note", "the app answered with its safety text: something failed (see the log)"))
+            for message in _parse(document):
+                if message.tag == "Message":
+                    emit(Event("read", "".join(message.itertext())))
+            self._drain_jobs(transcript, emit)
+        return transcript
+
+    # -------------------------------------------------------------- helpers
+    def _emitter(self, transcript: Transcript, on_event: Callable[[Event], None] | None):
+        def emit(event: Event) -> None:
+            transcript.events.append(event)
+            if on_event:
+                on_event(event)
+        return emit
+
+    def _drain_jobs(self, transcript: Transcript, emit) -> None:
+        for followup in self.jobs.followups[self._seen_followups:]:
+            transcript.followups.append(followup)
+            emit(Event("followup", f"follow-up text kept for {followup.send_at.astimezone(LONDON):%a %d %b %H:%M} "
+                                   f"to {followup.to} (never sent by the simulator): {followup.body}"))
+        self._seen_followups = len(self.jobs.followups)
+
+
+def _reachable(client) -> bool:
+    try:
+        return bool(client.ping())
+    except Exception:  # noqa: BLE001 - any failure means: not reachable
+        return False
+
+
+def _parse(document: str) -> list[ET.Element]:
+    try:
+        root = ET.fromstring(document)
+    except ET.ParseError as exc:
+        raise SimulationError(f"the app did not answer TwiML: {exc}: {document[:200]!r}") from None
+    if root.tag != "Response":
+        raise SimulationError(f"the app answered <{root.tag}>, not <Response>")
+    return list(root)
+
+
+def _say(verb: ET.Element, emit) -> None:
+    text = " ".join("".join(verb.itertext()).split())
+    if text:
+        emit(Event("heard", text, lang=(verb.get("language") or "")[:2] or None,
+                   slow=verb.find("prosody") is not None))
+
+
+def language_key(flows, lang: str) -> str:
+    """The key of the start menu that switches the default language to `lang` (how a caller chooses it)."""
+    node = flows.nodes.get(flows.start)
+    for option in node.options if isinstance(node, MenuNode) else ():
+        if option.language and option.language.get(flows.config.default_language) == lang:
+            return option.key
+    raise SimulationError(f"the start menu has no option that switches to {lang!r}")
+
+
+def language_word(lang: str) -> str:
+    """The word a texter sends to choose `lang` (router/sms.py's LANGUAGE_WORDS)."""
+    for word, code in LANGUAGE_WORDS.items():
+        if code == lang:
+            return word.capitalize()
+    raise SimulationError(f"there is no word to choose {lang!r} by text")
+
+
+def parse_clock(text: str) -> datetime:
+    """'2026-12-25 03:00' (London time) -> an aware datetime."""
+    try:
+        naive = datetime.strptime(text.strip(), "%Y-%m-%d %H:%M")
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time like '2026-12-25 03:00'") from None
+    return naive.replace(tzinfo=LONDON)
