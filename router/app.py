@@ -6,12 +6,9 @@ signed request can never get a 500 or silence.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import signal
 import time
-import uuid
 from datetime import datetime
 from typing import Callable
 
@@ -66,15 +63,9 @@ def _is_webhook() -> bool:
     return request.path.startswith(WEBHOOK_PREFIXES)
 
 
-def _correlation_id() -> str:
-    sid = request.form.get("CallSid") or request.form.get("MessageSid") or ""
-    if not sid:
-        return uuid.uuid4().hex[:12]
-    return hmac.new(b"helpline-router/correlation", sid.encode(), hashlib.sha256).hexdigest()[:12]
-
-
 def _check_signature():
     g.started = time.perf_counter()
+    logs.CORRELATION.set(None)
     if not _is_webhook():
         return None
     if (request.content_length or 0) > runtime().settings.max_request_bytes:
@@ -83,7 +74,7 @@ def _check_signature():
     if request.method != "POST" or not is_from_twilio(request, runtime().settings):
         metrics.ERRORS.labels("bad_signature").inc()
         return Response("Forbidden\n", status=403, mimetype="text/plain")
-    g.correlation_id = _correlation_id()
+    logs.CORRELATION.set(logs.correlation_for(request.form.get("CallSid") or request.form.get("MessageSid")))
     return None
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
+
+from router import logs
 
 from router.settings import load_settings
 
@@ -49,4 +51,19 @@ def make_celery(redis_url: str) -> Celery:
 
 
 app = make_celery(settings.redis_url)
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _json_logs(logger=None, **_):
+    """Workers log one JSON line per event, like the web tier."""
+    for handler in logger.handlers:
+        logs.use_json(handler)
+
+
+@signals.task_prerun.connect
+def _correlate(args=None, **_):
+    """A deletion logs under the same correlation id as the webhook that asked for it."""
+    first = args[0] if args else None
+    logs.CORRELATION.set(logs.correlation_for(first if isinstance(first, str) else None))
 celery_app = app
