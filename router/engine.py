@@ -259,6 +259,13 @@ def schedule_followup(ctx: Context, service: Service, when: str) -> Step:
                 events=(("followup_scheduled", when),))
 
 
+def followup_not_arranged(ctx: Context, service_id: str) -> Step:
+    """The text could not be arranged (Redis down): say so, and give the number now instead."""
+    service = ctx.flows.services[service_id]
+    return Step(at=None, lang=ctx.lang, hangup=True, events=(("followup_failed", ctx.channel),),
+                lines=(ctx.say("followup_unavailable", number=_number(ctx, service)),))
+
+
 def followup_time(ctx: Context, when: str) -> datetime:
     """now -> now; later -> in about `later_minutes`; morning -> the next `morning` time in London."""
     cfg = ctx.flows.config.followup

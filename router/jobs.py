@@ -50,7 +50,10 @@ class Jobs:
             return False
 
     def schedule_followup(self, *, to: str, from_: str, trigger: str, followup: Followup, callback: str) -> bool:
-        """Keep a follow-up the person said yes to until it is due; 'now' is queued at once."""
+        """Keep a follow-up the person said yes to until it is due; 'now' is queued at once.
+
+        True when it is kept (or already was: a retried webhook); False when it could not be, and the
+        person must be told rather than promised a text that will not come."""
         if not phone.can_receive_texts(to):
             log.warning("follow-up refused: the number cannot receive texts")
             return False
@@ -66,8 +69,8 @@ class Jobs:
             metrics.ERRORS.labels("followup_store").inc()
             return False
         if added and followup.when == "now":
-            self._send("tasks.followup.send_followup", fid)
-        return added
+            self._send("tasks.followup.send_followup", fid)  # if this fails, the dispatcher sends it
+        return True
 
     def cancel_followups(self, number: str) -> int:
         try:

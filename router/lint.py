@@ -59,6 +59,7 @@ REQUIRED_PHRASES: dict[str, frozenset[str]] = {pid: frozenset(names.split()) for
     "ask_safe_to_text": "", "safe_to_text_keys": "", "no_text_goodbye": "",
     "voice_ask_when": "", "sms_ask_when": "", "sms_offer_followup": "key",
     "followup_confirm_now": "", "followup_confirm_later": "", "followup_confirm_morning": "",
+    "followup_unavailable": "number",
     "followup_name": "name", "followup_text": "name number hours",
     "sms_service_info": "name number hours website open_now", "sms_open_now": "",
     "sms_closed_now": "opens", "sms_fallback": "name number", "sms_back_to_menu": "", "sms_stopped": "",

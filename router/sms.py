@@ -99,11 +99,11 @@ def incoming():
         conversation = Conversation(at=flows.start, lang=conversation.lang)
     step = decide(flows, word, conversation, fresh, ctx)
     if fresh:
-        _remember(number, step, flows)
-        if step.followup:
-            rt.jobs.schedule_followup(
+        if step.followup and not rt.jobs.schedule_followup(
                 to=sender, from_=request.form.get("To", ""), trigger=message_sid, followup=step.followup,
-                callback=public_base(request, rt.settings) + "/sms/status")
+                callback=public_base(request, rt.settings) + "/sms/status"):
+            step = engine.followup_not_arranged(replace(ctx, lang=step.lang), step.followup.service_id)
+        _remember(number, step, flows)
     return _finish(step, message_sid, count=fresh)
 
 

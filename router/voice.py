@@ -59,12 +59,12 @@ def render(step: Step, flows: Flows, next_silence: int = 1) -> str:
 
 
 def _answer(step: Step, flows: Flows, next_silence: int = 1) -> Response:
-    metrics.count_step(engine.VOICE, step)
-    if step.followup:
-        runtime().jobs.schedule_followup(
+    if step.followup and not runtime().jobs.schedule_followup(
             to=request.form.get("From", ""), from_=request.form.get("To", ""),
             trigger=request.form.get("CallSid", ""), followup=step.followup,
-            callback=public_base(request, runtime().settings) + "/sms/status")
+            callback=public_base(request, runtime().settings) + "/sms/status"):
+        step = engine.followup_not_arranged(_context(flows, step.lang), step.followup.service_id)
+    metrics.count_step(engine.VOICE, step)
     return twiml(render(step, flows, next_silence))
 
 
@@ -85,7 +85,7 @@ def key():
 def silence():
     flows = runtime().flows.current()
     attempt = request.args.get("n", "1")
-    attempt_n = int(attempt) if attempt.isdigit() else 2
+    attempt_n = int(attempt) if attempt.isdecimal() and len(attempt) <= 3 else 2
     step = engine.silence(_context(flows, request.args.get("lang")), request.args.get("at"), attempt_n)
     return _answer(step, flows, next_silence=attempt_n + 1)
 

@@ -13,6 +13,7 @@ from celery import Celery, signals
 from router import logs
 
 from router.settings import load_settings
+from router.state import parse_sentinel_url
 
 settings = load_settings()
 
@@ -26,6 +27,14 @@ SWEEP_EVERY_SECONDS = float(os.environ.get("HISTORY_SWEEP_SECONDS", "300"))
 
 def make_celery(redis_url: str) -> Celery:
     """The Celery app on a given Redis; the web tier builds one with its own settings to queue tasks."""
+    transport = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
+                 "unacked_restore_throttle": 1,  # look for tasks of dead workers every ~10 s, not ~100 s
+                 "socket_connect_timeout": 1, "socket_timeout": 5}
+    sentinel = parse_sentinel_url(redis_url)
+    if sentinel is not None:  # kombu takes the master's name as an option, not in the URL
+        redis_url = sentinel.broker_url
+        transport.update(master_name=sentinel.master_name,
+                         sentinel_kwargs={"password": sentinel.sentinel_password, "socket_timeout": 1})
     celery = Celery("tasks", broker=redis_url, include=["tasks.followup", "tasks.history"])
     celery.conf.update(
         task_acks_late=True,
@@ -35,8 +44,7 @@ def make_celery(redis_url: str) -> Celery:
         worker_prefetch_multiplier=1,
         task_serializer="json",
         accept_content=["json"],
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
-                                  "socket_connect_timeout": 1, "socket_timeout": 5},
+        broker_transport_options=transport,
         broker_connection_timeout=1,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -40,8 +39,8 @@ def dispatch_due() -> int:
 def _already_sent(client, data: dict[str, str]) -> str | None:
     """After a crash mid-send: the sid of a message Twilio created for this follow-up, if any."""
     attempt_at = float(data.get("attempt_at") or 0)
-    since = datetime.fromtimestamp(attempt_at - 60, tz=timezone.utc)
-    for message in client.messages.list(to=data["to"], date_sent_after=since, limit=50):
+    # No DateSent filter: a message still queued at Twilio has no date_sent yet. Newest come first.
+    for message in client.messages.list(to=data["to"], limit=50):
         created = message.date_created.timestamp() if message.date_created else 0
         if message.direction and message.direction.startswith("outbound") and created >= attempt_at - 2:
             return message.sid

@@ -19,7 +19,7 @@ from tasks.retry import backoff_seconds
 from tasks.twilio_api import NotConfigured, is_gone, is_retryable, make_client
 
 log = logging.getLogger("tasks.history")
-MAX_DELETE_RETRIES = 40
+MAX_DELETE_RETRIES = 120  # about half an hour at the 15 s cap; the sweep takes over after that
 FINAL_MESSAGE = frozenset({"delivered", "undelivered", "failed", "received", "read", "canceled"})
 FINAL_CALL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 SWEEP_LOOKBACK = timedelta(days=3)

@@ -5,7 +5,9 @@ import os
 import random
 
 BASE_SECONDS = float(os.environ.get("TASK_RETRY_BASE_SECONDS", "1.0"))
-CAP_SECONDS = 60.0
+# Below the broker's visibility timeout (30 s): a retry waits in its worker unacknowledged, and one
+# held longer than that would be handed to a second worker as well.
+CAP_SECONDS = 15.0
 
 
 def backoff_seconds(attempt: int, base: float = BASE_SECONDS, cap: float = CAP_SECONDS) -> float:

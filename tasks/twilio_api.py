@@ -13,6 +13,8 @@ from twilio.rest import Client
 from router.settings import Settings
 
 log = logging.getLogger("tasks.twilio")
+# twilio-python logs every request's URL and query at INFO (e.g. To=+44...): never let that through.
+logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 REQUEST_TIMEOUT_SECONDS = 10
 
 

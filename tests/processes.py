@@ -130,3 +130,107 @@ class HttpClient:
 
     def post(self, path: str, data=None, headers=None, base_url=None):
         return _HttpResponse(self.session.post(self.base + path, data=data, headers=headers, timeout=10))
+
+
+# ------------------------------------------------------------------ appended: gunicorn per the Procfile
+def procfile_command(name: str) -> str:
+    """The command of one Procfile line (`web`, `worker`, `beat`), as a shell would run it."""
+    for line in (REPO_ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return line.split(":", 1)[1].strip()
+    raise KeyError(f"no {name}: line in the Procfile")
+
+
+@dataclass
+class GunicornWeb:
+    """The Procfile's `web:` line run by a shell, as a platform runs it, but bound to 127.0.0.1 only
+    (tests never listen on other interfaces). Ready when GET /healthz answers 200."""
+
+    env: dict
+    port: int = 0
+    process: subprocess.Popen | None = None
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> str:
+        line = procfile_command("web")
+        assert "--bind 0.0.0.0:" in line, f"the Procfile's web line no longer binds as expected: {line}"
+        return "exec " + line.replace("--bind 0.0.0.0:", "--bind 127.0.0.1:", 1)
+
+    def start(self, timeout: float = 30.0) -> "GunicornWeb":
+        from router.embedded_redis import free_port
+
+        self.port = self.port or free_port()
+        self.output = []
+        self.process = subprocess.Popen(["/bin/sh", "-c", self.command()], env=dict(self.env, PORT=str(self.port)),
+                                        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        text=True, start_new_session=True)
+        threading.Thread(target=self._drain, daemon=True).start()
+        wait_until(lambda: self.healthy() or self.process.poll() is not None, timeout,
+                   interval=0.05, message=f"gunicorn on port {self.port} to answer /healthz")
+        assert self.process.poll() is None, self.log()[-3000:]
+        return self
+
+    def _drain(self) -> None:
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    def healthy(self) -> bool:
+        try:
+            return requests.get(self.url + "/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def log(self) -> str:
+        return "".join(self.output)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+
+def start_together(*processes, timeout: float = 60.0):
+    """Start several processes (anything with .start()) at once and wait until every one is ready."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=len(processes)) as pool:
+        for future in [pool.submit(p.start) for p in processes]:
+            future.result(timeout=timeout)
+    return processes
+
+
+class RoundRobinClient:
+    """Like HttpClient, but each post goes to the next of several web processes, as a load balancer
+    without sticky sessions would send them; `served` records which base answered which path."""
+
+    def __init__(self, bases: list[str]):
+        self.bases = list(bases)
+        self.served: list[tuple[str, str, int]] = []
+        self.session = requests.Session()
+        self._next = 0
+
+    def post(self, path: str, data=None, headers=None, base_url=None):
+        base = self.bases[self._next % len(self.bases)]
+        self._next += 1
+        response = _HttpResponse(self.session.post(base + path, data=data, headers=headers, timeout=10))
+        self.served.append((base, path, response.status_code))
+        return response
+
+
+def stop_together(*processes) -> None:
+    """Stop several processes (anything with .stop()) at once; None entries are skipped."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    running = [p for p in processes if p is not None]
+    if running:
+        with ThreadPoolExecutor(max_workers=len(running)) as pool:
+            for future in [pool.submit(p.stop) for p in running]:
+                future.result()

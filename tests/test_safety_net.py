@@ -80,3 +80,16 @@ def test_healthz_reports_redis_down_but_still_serves(app_at, redis_server):
         assert body["status"] == "ok" and body["redis"] == "unavailable"
     finally:
         redis_server.start()
+
+
+def test_a_text_that_cannot_be_arranged_is_never_promised(app_at, redis_server):
+    call = Call(app_at()).start().press("1").dial_ends("completed").press("1").press("1")
+    redis_server.stop()
+    try:
+        call.press("2")  # in about an hour: but Redis, where it would wait, is down
+        assert "cannot arrange the text" in call.text()
+        assert "oh eight oh eight, two thousand, two four seven" in call.text(), "the number, now instead"
+        assert "We will text you" not in call.text() and call.hung_up
+    finally:
+        redis_server.start()
+
