@@ -10,7 +10,7 @@ import os
 import redis
 from prometheus_client import multiprocess
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -48,12 +48,25 @@ class WorkerStats:
         except (redis.RedisError, OSError):
             return
         families: dict[str, CounterMetricFamily] = {}
+        buckets: list[tuple[str, float]] = []
         for field, value in stats.items():
             name, _, label = field.partition("|")
+            if name == "deletion_lag_bucket":
+                buckets.append((label, float(value)))
+                continue
+            if name == "deletion_lag_sum":
+                continue
             family = families.setdefault(name, CounterMetricFamily(
                 f"helpline_worker_{name}", f"Worker counter {name}", labels=["kind"]))
             family.add_metric([label], float(value))
         yield from families.values()
+        if buckets:
+            ordered = sorted(buckets, key=lambda b: float("inf") if b[0] == "+Inf" else float(b[0]))
+            lag = HistogramMetricFamily("helpline_deletion_lag_seconds",
+                                        "From a message's final status to its deletion at Twilio")
+            lag.add_metric([], [(le, count) for le, count in ordered],
+                           sum_value=float(stats.get("deletion_lag_sum|", 0)))
+            yield lag
 
 
 def exposition(client: redis.Redis | None) -> bytes:

@@ -47,8 +47,7 @@ def _delete(task, kind: str, sid: str, final_at: float | None) -> bool:
         raise task.retry(countdown=backoff_seconds(task.request.retries), exc=None)
     metrics.DELETIONS.labels(kind).inc()
     if final_at:
-        metrics.DELETION_LAG.labels("seconds_total").inc(max(time.time() - final_at, 0))
-        metrics.DELETION_LAG.labels("count").inc()
+        metrics.observe_deletion_lag(max(time.time() - final_at, 0))
     return True
 
 

@@ -50,4 +50,19 @@ class _Bound:
 
 FOLLOWUPS = Counter("followups")          # sent, retried, failed, refused, cancelled
 DELETIONS = Counter("deletions")          # message, call, retry, swept_message, swept_call
-DELETION_LAG = Counter("deletion_lag")    # seconds_total, count: mean lag from final status to deletion
+LAG_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 300, 1800)
+
+
+def observe_deletion_lag(seconds: float) -> None:
+    """A histogram in the same hash: cumulative bucket counts, sum and count (Prometheus' shape)."""
+    try:
+        pipe = _redis().pipeline()
+        for bound in LAG_BUCKETS:
+            if seconds <= bound:
+                pipe.hincrbyfloat(STATS_KEY, f"deletion_lag_bucket|{bound}", 1)
+        pipe.hincrbyfloat(STATS_KEY, "deletion_lag_bucket|+Inf", 1)
+        pipe.hincrbyfloat(STATS_KEY, "deletion_lag_sum|", seconds)
+        pipe.expire(STATS_KEY, STATS_TTL_SECONDS)
+        pipe.execute()
+    except redis.RedisError:
+        log.warning("deletion lag not recorded: redis unavailable")

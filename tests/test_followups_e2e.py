@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import redis
+import requests
 
 from router.app import create_app
 from router.embedded_redis import free_port
@@ -91,6 +92,12 @@ def test_voice_follow_up_now_is_sent_once_discreetly_then_deleted(stack):
     stack.wait_deleted(message["sid"])
     assert len(stack.outbound(MOBILE)) == 1
     assert stack.pending_followups() == 0
+    metrics = wait_until(lambda: (lambda m: "helpline_deletion_lag_seconds_count" in m and m)(
+        requests.get(stack.web.url + "/metrics", timeout=5).text), message="the deletion lag metric")
+    assert 'helpline_worker_followups_total{kind="sent"} 1.0' in metrics
+    assert 'helpline_events_total{channel="voice",event="followup_scheduled",label="now"}' in metrics
+    assert 'helpline_webhook_seconds_count{endpoint="/voice/key"}' in metrics
+    assert 'helpline_message_status_total{status="delivered"}' in metrics
     r = stack.redis()
     for key in r.keys("*"):
         assert r.ttl(key) > 0 or is_broker_key(key), key
