@@ -56,6 +56,26 @@ def can_receive_texts(raw: str | None) -> bool:
     return phonenumbers.is_valid_number(parsed) and phonenumbers.number_type(parsed) == PhoneNumberType.MOBILE
 
 
+class TextableLater:
+    """`can_receive_texts(raw)`, worked out only if something asks (most steps of a call never do)."""
+
+    __slots__ = ("_raw", "_value")
+
+    def __init__(self, raw: str | None):
+        self._raw, self._value = raw, None
+
+    def __bool__(self) -> bool:
+        if self._value is None:
+            self._value = can_receive_texts(self._raw)
+        return self._value
+
+    def __eq__(self, other: object) -> bool:
+        return bool(self) == bool(other)
+
+    def __hash__(self) -> int:
+        return hash(bool(self))
+
+
 def normalise_sender(raw: str | None) -> str | None:
     """E.164 for a sender we could text back, else None (withheld, malformed)."""
     if is_withheld(raw):

@@ -25,7 +25,7 @@ def twiml(document: str) -> Response:
 def _context(flows: Flows, lang: str | None) -> engine.Context:
     lang = lang if lang in flows.config.languages else flows.config.default_language
     return engine.Context(flows=flows, channel=engine.VOICE, lang=lang, now=runtime().clock(),
-                          can_text=phone.can_receive_texts(request.form.get("From")))
+                          can_text=phone.TextableLater(request.form.get("From")))
 
 
 def _say(target, line: Line, flows: Flows) -> None:
@@ -36,8 +36,25 @@ def _say(target, line: Line, flows: Flows) -> None:
         target.say(line.text, voice=voice.voice, language=voice.language)
 
 
+_rendered: dict[tuple, str] = {}
+RENDER_CACHE_SIZE = 2048
+
+
 def render(step: Step, flows: Flows, next_silence: int = 1) -> str:
-    """A Step as TwiML: words, then a keypad Gather (with a Redirect for silence), a Dial, or a hang-up."""
+    """A Step as TwiML. The engine is pure and a Step holds no caller data, so the same Step under the
+    same flows always renders the same document: keep the most recent ones (they are few: menus)."""
+    key = (flows.version, request.script_root, step, next_silence)
+    document = _rendered.get(key)
+    if document is None:
+        document = _render(step, flows, next_silence)
+        if len(_rendered) >= RENDER_CACHE_SIZE:
+            _rendered.clear()
+        _rendered[key] = document
+    return document
+
+
+def _render(step: Step, flows: Flows, next_silence: int) -> str:
+    """Words, then a keypad Gather (with a Redirect for silence), a Dial, or a hang-up."""
     response = VoiceResponse()
     target = response
     if step.choices and step.at:
