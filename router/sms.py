@@ -34,7 +34,24 @@ def keyword(body: str) -> str:
     return word.rstrip(".!") or word
 
 
+_rendered: dict[Step, str] = {}
+RENDER_CACHE_SIZE = 4096
+
+
 def render(step: Step) -> str:
+    """A Step as a messaging TwiML document; the same Step always gives the same one, so recent ones
+    are kept (a Step holds no caller data; follow-up steps are not kept)."""
+    document = _rendered.get(step)
+    if document is None:
+        document = _render(step)
+        if step.followup is None:
+            if len(_rendered) >= RENDER_CACHE_SIZE:
+                _rendered.clear()
+            _rendered[step] = document
+    return document
+
+
+def _render(step: Step) -> str:
     response = MessagingResponse()
     text = "\n".join(line.text for line in step.lines + step.choices if line.text)
     response.message(text, action="/sms/status")
@@ -89,7 +106,7 @@ def incoming():
         return _finish(step, message_sid)
 
     ctx = engine.Context(flows=flows, channel=engine.SMS, lang=default_lang, now=rt.clock(),
-                         can_text=phone.can_receive_texts(sender))
+                         can_text=phone.TextableLater(sender))
     try:
         fresh = rt.conversations.first_time(message_sid) if message_sid else True
         conversation = rt.conversations.load(number)

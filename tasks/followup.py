@@ -23,8 +23,15 @@ log = logging.getLogger("tasks.followup")
 MAX_SEND_RETRIES = 12
 
 
+_store: PendingFollowups | None = None
+
+
 def pending_store() -> PendingFollowups:
-    return PendingFollowups(make_redis(settings.redis_url, timeout=5), settings.state_key_secret())
+    """One store (and Redis connection pool) per worker process: a new connection costs ~5 ms."""
+    global _store
+    if _store is None:
+        _store = PendingFollowups(make_redis(settings.redis_url, timeout=5), settings.state_key_secret())
+    return _store
 
 
 @app.task(name="tasks.followup.dispatch_due", acks_late=True)

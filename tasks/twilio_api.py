@@ -6,6 +6,7 @@ are cleared so TWILIO_REGION / TWILIO_EDGE in the environment cannot rewrite it 
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
@@ -23,14 +24,20 @@ class NotConfigured(Exception):
 
 
 def make_client(settings: Settings) -> Client:
+    """The REST client for these settings, built once per process (its HTTP session keeps connections)."""
     if not settings.account_sid or not settings.auth_token:
         log.error("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not both set: outbound Twilio calls refused")
         raise NotConfigured("TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN not set")
-    client = Client(settings.account_sid, settings.auth_token, region=None, edge=None)
+    return _client(settings.account_sid, settings.auth_token, settings.api_base_url)
+
+
+@lru_cache(maxsize=4)
+def _client(account_sid: str, auth_token: str, api_base_url: str) -> Client:
+    client = Client(account_sid, auth_token, region=None, edge=None)
     client.region = None
     client.edge = None
     client.http_client.timeout = REQUEST_TIMEOUT_SECONDS
-    client.api.base_url = settings.api_base_url
+    client.api.base_url = api_base_url
     return client
 
 
