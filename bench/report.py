@@ -1,0 +1,120 @@
+"""Markdown tables for docs/performance.md from bench/results/*.json.
+
+    python bench/report.py                     # web, profile, instructions, inprocess, followups
+    python bench/report.py web-prototype followups-beb5d2d   # any result file, by name
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def web(report: dict) -> str:
+    t = report["targets"]
+    lines = [
+        f"Commit {report['commit']}, {report['when']}; wrk {report['duration_s']:g} s x {report.get('repeats', 1)} "
+        f"per app and cell (best run shown), {report['wrk_threads']} wrk thread.",
+        "",
+        "| endpoint | conns | ours req/s | bare req/s | ours / bare | ours p50 ms | ours p99 ms | ours max ms "
+        "| bare p99 ms | CPU ms/req ours | CPU ms/req bare | load | verdict |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in report["results"]:
+        o, b = r["ours"], r["bare"]
+        misses = []
+        if r["ratio"] < t["ratio_to_bare_min"]:
+            misses.append(f"ratio < {t['ratio_to_bare_min']}")
+        if r["connections"] == 64 and o["p99_ms"] >= t["p99_ms_at_64_max"]:
+            misses.append(f"p99 ≥ {t['p99_ms_at_64_max']:g} ms")
+        if o["non_2xx"] or o["socket_errors"]:
+            misses.append(f"{o['non_2xx']} non-2xx, {o['socket_errors']} socket errors")
+        lines.append(
+            f"| {r['endpoint']} | {r['connections']} | {o['rps']:.0f} | {b['rps']:.0f} | **{r['ratio']:.2f}** | "
+            f"{o['p50_ms']:.2f} | {o['p99_ms']:.2f} | {o['max_ms']:.1f} | {b['p99_ms']:.2f} | "
+            f"{o['server_cpu_ms_per_request']:.2f} | {b['server_cpu_ms_per_request']:.2f} | "
+            f"{r.get('loadavg_1m_before', 0):.1f} | {'miss: ' + '; '.join(misses) if misses else 'meets'} |")
+    return "\n".join(lines)
+
+
+def instructions(report: dict) -> str:
+    lines = ["| endpoint | ours (M instr./req) | bare | ours − bare | ours / bare |", "| --- | ---: | ---: | ---: | ---: |"]
+    for name, r in report["results"].items():
+        lines.append(f"| {name} | {r['ours'] / 1e6:.2f} | {r['bare'] / 1e6:.2f} | {r['ours_minus_bare'] / 1e6:.2f} | "
+                     f"{r['ratio']:.2f}x |")
+    return "\n".join(lines)
+
+
+def inprocess(report: dict) -> str:
+    lines = ["| endpoint | ours CPU µs/req | bare | ours − bare | Redis round trips/req |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for name, r in report["results"].items():
+        lines.append(f"| {name} | {r['ours']['cpu_us_min']:.0f} | {r['bare']['cpu_us_min']:.0f} | "
+                     f"{r['ours_minus_bare_cpu_us']:.0f} | {r['ours']['redis_round_trips_per_request']} |")
+    return "\n".join(lines)
+
+
+def profile(report: dict) -> str:
+    names = list(report["endpoints"])
+    lines = ["| part of a request (inclusive) | " + " | ".join(names) + " |",
+             "| --- | " + " | ".join("---:" for _ in names) + " |"]
+    parts = list(next(iter(report["endpoints"].values()))["parts"])
+    lines.append("| CPU ms per request (gunicorn master + workers) | "
+                 + " | ".join(f"{report['endpoints'][n]['cpu_ms_per_request']:.2f}" for n in names) + " |")
+    for part in parts:
+        cells = []
+        for n in names:
+            p = report["endpoints"][n]["parts"][part]
+            cells.append(f"{100 * p['share']:.1f}% / {p['ms_per_request']:.3f} ms")
+        label = part.strip()
+        indent = (len(part) - len(part.lstrip())) // 2
+        lines.append(f"| {'&nbsp;&nbsp;' * indent}{label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def followups(report: dict) -> str:
+    lines = ["| worker processes | follow-ups | deleted | sent/s | deleted/s (trigger → last DELETE) | "
+             "trigger → sent p50 / p99 ms | deletion lag p50 / p99 / max ms | trigger → deleted p50 / p99 ms |",
+             "| ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"]
+    for r in report["results"]:
+        s, d, e = r["trigger_to_send_ms"], r["deletion_lag_ms"], r["trigger_to_delete_ms"]
+        lines.append(f"| {r['worker_processes']} | {r['count']} | {r['deleted']} | {r['sent_per_second']} | "
+                     f"**{r['deleted_per_second']}** | {s['p50']} / {s['p99']} | {d['p50']} / {d['p99']} / {d['max']} | "
+                     f"{e['p50']} / {e['p99']} |")
+    lines += ["", "CPU per follow-up, by process (ms):", "",
+              "| worker processes | " + " | ".join(report["results"][0]["cpu_ms_per_followup"]) + " | total |",
+              "| ---: | " + " | ".join("---:" for _ in report["results"][0]["cpu_ms_per_followup"]) + " | ---: |"]
+    for r in report["results"]:
+        cpu = r["cpu_ms_per_followup"]
+        lines.append(f"| {r['worker_processes']} | " + " | ".join(f"{v:.1f}" for v in cpu.values())
+                     + f" | {sum(cpu.values()):.1f} |")
+    lines += ["", "Celery task run times (ms, from the worker's log):", "",
+              "| worker processes | task | n | p50 | p99 | mean |", "| ---: | --- | ---: | ---: | ---: | ---: |"]
+    for r in report["results"]:
+        for task, t in r["task_run_ms"].items():
+            lines.append(f"| {r['worker_processes']} | {task} | {t['n']} | {t['p50']} | {t['p99']} | {t['mean']} |")
+    return "\n".join(lines)
+
+
+RENDERERS = {"web": web, "profile": profile, "instructions": instructions, "inprocess": inprocess,
+             "followups": followups}
+
+
+def main(argv: list[str] | None = None) -> int:
+    names = (sys.argv[1:] if argv is None else argv) or list(RENDERERS)
+    for name in names:
+        report = load(name)
+        if report is not None:
+            print(f"### {name} ({report.get('commit')})\n\n{RENDERERS[report['benchmark']](report)}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
