@@ -61,10 +61,6 @@ def delete_call(self, sid: str, final_at: float | None = None) -> bool:
     return _delete(self, "call", sid, final_at)
 
 
-def _old_enough(when: datetime | None, now: datetime) -> bool:
-    return when is None or now - when >= SWEEP_MIN_AGE
-
-
 @app.task(name="tasks.history.sweep", acks_late=True)
 def sweep(min_age_seconds: float | None = None) -> int:
     """Beat: delete final messages and calls of the last few days that a lost callback left behind."""
@@ -75,17 +71,16 @@ def sweep(min_age_seconds: float | None = None) -> int:
     now = datetime.now(timezone.utc)
     min_age = SWEEP_MIN_AGE if min_age_seconds is None else timedelta(seconds=min_age_seconds)
     since = now - SWEEP_LOOKBACK
+    messages = ((m.sid, m.status, m.date_updated or m.date_created)
+                for m in client.messages.list(date_sent_after=since, page_size=200))
+    calls = ((c.sid, c.status, c.end_time or c.date_updated)
+             for c in client.calls.list(start_time_after=since, page_size=200))
     queued = 0
-    for message in client.messages.list(date_sent_after=since, page_size=200):
-        stamp = message.date_updated or message.date_created
-        if message.status in FINAL_MESSAGE and (stamp is None or now - stamp >= min_age):
-            delete_message.delay(message.sid)
-            metrics.DELETIONS.labels("swept_message").inc()
-            queued += 1
-    for call in client.calls.list(start_time_after=since, page_size=200):
-        stamp = call.end_time or call.date_updated
-        if call.status in FINAL_CALL and (stamp is None or now - stamp >= min_age):
-            delete_call.delay(call.sid)
-            metrics.DELETIONS.labels("swept_call").inc()
-            queued += 1
+    for records, final, task, label in ((messages, FINAL_MESSAGE, delete_message, "swept_message"),
+                                        (calls, FINAL_CALL, delete_call, "swept_call")):
+        for sid, status, stamp in records:
+            if status in final and (stamp is None or now - stamp >= min_age):
+                task.delay(sid)
+                metrics.DELETIONS.labels(label).inc()
+                queued += 1
     return queued

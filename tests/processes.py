@@ -27,6 +27,19 @@ def wait_until(predicate, timeout: float = 15.0, interval: float = 0.02, message
         time.sleep(interval)
 
 
+def stop_process_group(process: subprocess.Popen | None, timeout: float = 15.0) -> None:
+    """SIGTERM a process started with start_new_session=True and all its children; SIGKILL if they
+    have not gone within `timeout`."""
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 @dataclass
 class CeleryWorker:
     env: dict
@@ -66,12 +79,7 @@ class CeleryWorker:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill9()
+        stop_process_group(self.process)
 
 
 @dataclass
@@ -188,13 +196,7 @@ class GunicornWeb:
         return "".join(self.output)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        stop_process_group(self.process)
 
 
 def start_together(*processes, timeout: float = 60.0):
