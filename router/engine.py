@@ -249,7 +249,7 @@ def _press_after_service(ctx: Context, kind: str, service_id: str, key: str) -> 
 # ------------------------------------------------------------------ follow-ups
 def schedule_followup(ctx: Context, service: Service, when: str) -> Step:
     send_at = followup_time(ctx, when)
-    name_part = ctx.flows.phrase("followup_name", ctx.lang, name=_plain_name(ctx, service)) \
+    name_part = ctx.flows.phrase("followup_name", ctx.lang, name=_name(ctx, service)) \
         if service.name_in_followup else ""
     body = ctx.flows.phrase("followup_text", ctx.lang, name=name_part, number=service.number,
                             hours=describe_hours(replace(ctx, channel=SMS), service))
@@ -343,16 +343,12 @@ def _open_now_text(ctx: Context, service: Service) -> str:
     closed = ctx.flows.phrase("sms_closed_now", ctx.lang, opens=_opens_next(ctx, service))
     if fallback is None:
         return closed
-    return closed + ctx.flows.phrase("sms_fallback", ctx.lang, name=_plain_name(ctx, fallback),
+    return closed + ctx.flows.phrase("sms_fallback", ctx.lang, name=_name(ctx, fallback),
                                      number=fallback.number)
 
 
-def _plain_name(ctx: Context, service: Service) -> str:
-    return ctx.flows.text(service.name, ctx.lang)
-
-
 def _name(ctx: Context, service: Service) -> str:
-    return _plain_name(ctx, service)
+    return ctx.flows.text(service.name, ctx.lang)
 
 
 def _number(ctx: Context, service: Service) -> str:
