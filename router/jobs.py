@@ -80,13 +80,13 @@ class Jobs:
             metrics.ERRORS.labels("followup_cancel").inc()
             return 0
 
-    def message_reported(self, to: str) -> None:
-        """A status callback for a message we sent: settle any follow-up to that number caught mid-send."""
+    def message_reported(self, to: str, message_sid: str) -> None:
+        """A status callback for a message we sent: settle a follow-up to that number caught mid-send."""
         number = phone.normalise_sender(to)
-        if not number:
+        if not number or not message_sid:
             return
         try:
-            self._pending().settle_sending(number)
+            self._pending().settle_sending(number, message_sid)
         except (redis.RedisError, OSError):
             log.warning("follow-up state not settled: redis unavailable")
 

@@ -159,7 +159,7 @@ def status():
     state = request.form.get("MessageStatus") or request.form.get("SmsStatus") or ""
     metrics.count_message_status(state)
     if state in {"sending", "sent"} | FINAL_MESSAGE_STATUSES:
-        runtime().jobs.message_reported(request.form.get("To", ""))
+        runtime().jobs.message_reported(request.form.get("To", ""), sid)
     if sid and state in FINAL_MESSAGE_STATUSES:
         runtime().jobs.delete_message(sid)
     return Response(status=204)

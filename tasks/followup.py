@@ -73,7 +73,7 @@ def send_followup(self, fid: str) -> str | None:
             sid = _already_sent(client, data)
             if sid:
                 log.info("follow-up %s was already sent before a restart; not sending again", fid[:8])
-                store.finish(fid)
+                store.finish(fid, sid)
                 metrics.FOLLOWUPS.labels("sent").inc()
                 return sid
         store.mark_sending(fid, time.time())
@@ -94,7 +94,7 @@ def send_followup(self, fid: str) -> str | None:
             store.unlock(fid)  # no answer: next attempt asks Twilio whether it was created
             metrics.FOLLOWUPS.labels("retried").inc()
             raise self.retry(countdown=backoff_seconds(self.request.retries), exc=None)
-        store.finish(fid)
+        store.finish(fid, message.sid)
         metrics.FOLLOWUPS.labels("sent").inc()
         return message.sid
     finally:

@@ -81,25 +81,36 @@ class PendingFollowups:
     def mark_sending(self, fid: str, attempt_at: float) -> None:
         self.client.hset(self._key(fid), mapping={"status": "sending", "attempt_at": repr(attempt_at)})
 
-    def finish(self, fid: str) -> None:
-        """Sent or cancelled: forget the number and the text; only the id's 'made' marker stays (TTL)."""
+    def finish(self, fid: str, message_sid: str | None = None) -> None:
+        """Sent or cancelled: forget the number and the text; only the id's 'made' marker stays (TTL).
+        With the sid of the message that was sent, that message can settle no other follow-up."""
         data = self.client.hgetall(self._key(fid))
         pipe = self.client.pipeline(transaction=True)
+        if message_sid:
+            pipe.set(f"hr:fu-sid:{message_sid}", fid, ex=KEEP_AFTER_DUE_SECONDS)
         pipe.delete(self._key(fid))
         pipe.zrem(DUE_KEY, fid)
         if data.get("by"):
             pipe.srem(data["by"], fid)
         pipe.execute()
 
-    def settle_sending(self, to: str) -> int:
-        """Twilio reported on a message to `to`: any follow-up for that number caught mid-send (its
-        worker died before hearing Twilio's answer) was sent, and must never be sent again."""
-        settled = 0
+    def settle_sending(self, to: str, message_sid: str) -> str | None:
+        """Twilio reported on message `message_sid` to `to`. If it is not yet known as some follow-up's
+        text, it is the text of the follow-up for that number caught mid-send longest ago (its worker
+        died before hearing Twilio's answer): that one was sent and must never be sent again. One
+        message settles at most one follow-up."""
+        if not self.client.set(f"hr:fu-sid:{message_sid}", "?", nx=True, ex=KEEP_AFTER_DUE_SECONDS):
+            return None  # this message is already accounted for
+        sending = []
         for fid in self.client.smembers(hashed(self.secret, "fu-by", to)):
-            if self.client.hget(self._key(fid), "status") == "sending":
-                self.finish(fid)
-                settled += 1
-        return settled
+            data = self.client.hmget(self._key(fid), "status", "attempt_at")
+            if data[0] == "sending":
+                sending.append((float(data[1] or 0), fid))
+        if not sending:
+            return None
+        fid = min(sending)[1]
+        self.finish(fid, message_sid)
+        return fid
 
     def cancel_for_number(self, to: str) -> int:
         by_number = hashed(self.secret, "fu-by", to)
