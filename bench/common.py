@@ -202,3 +202,20 @@ class Gunicorn:
 
 def python() -> str:
     return sys.executable
+
+
+def report_header(name: str) -> dict:
+    """What every results file starts with: which benchmark, when, at which commit, on what machine."""
+    from datetime import datetime, timezone
+
+    return {"benchmark": name, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "commit": git_commit(), "machine": machine()}
+
+
+def write_report(output, report: dict) -> None:
+    """Write a results file (bench/results/*.json) and say where."""
+    import json
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {output}")

@@ -23,7 +23,6 @@ is measured. Writes bench/results/followups.json. Bounded by `--timeout` per set
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -33,7 +32,6 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -42,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import redis  # noqa: E402
 import requests  # noqa: E402
 
-from bench.common import (RESULTS, Gunicorn, git_commit, machine, package_versions, signature,  # noqa: E402
-                          tree_cpu_seconds)
+from bench.common import (RESULTS, Gunicorn, package_versions, report_header, signature,  # noqa: E402
+                          tree_cpu_seconds, write_report)
 from router.embedded_redis import RedisServer  # noqa: E402
 from router.phone import can_receive_texts  # noqa: E402
 from tests.processes import CeleryWorker, HttpClient  # noqa: E402
@@ -297,8 +295,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{os.cpu_count()} cores, so at most ~{1000 * os.cpu_count() / max(sum(r['cpu_ms_per_followup'].values()), 1e-9):.0f}/s "
               f"with everything on it)")
     report = {
-        "benchmark": "followups", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "commit": git_commit(), "machine": machine(),
+        **report_header("followups"),
         "versions": package_versions("celery", "kombu", "redis", "twilio", "gunicorn"),
         "settings": {"count": args.count, "step_delay_s": args.step_delay,
                      "callback_threads": args.callback_threads, "trigger_concurrency": args.trigger_concurrency,
@@ -306,9 +303,7 @@ def main(argv: list[str] | None = None) -> int:
                      "worker": "celery -A tasks worker --pool prefork --concurrency N (tests.processes.CeleryWorker)"},
         "results": rows,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {args.output}")
+    write_report(args.output, report)
     return 0 if all(r["complete"] for r in rows) else 1
 
 

@@ -12,19 +12,17 @@ redis-py client in the process (the app's own and Celery's). Writes bench/result
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import RESULTS, TOKEN, git_commit, machine, signature  # noqa: E402
+from bench.common import RESULTS, TOKEN, report_header, signature, write_report  # noqa: E402
 from bench.web import ENDPOINTS  # noqa: E402
 
 BASE = "http://127.0.0.1:5000"
@@ -109,12 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    report = {"benchmark": "inprocess", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "commit": git_commit(), "machine": machine(), "requests": args.requests,
+    report = {**report_header("inprocess"), "requests": args.requests,
               "repeats": args.repeats, "results": results}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_report(args.output, report)
     return 0
 
 

@@ -14,19 +14,17 @@ bench/results/instructions.json. Takes about a minute.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import REPO, RESULTS, TOKEN, git_commit, machine, signature  # noqa: E402
+from bench.common import REPO, RESULTS, TOKEN, report_header, signature, write_report  # noqa: E402
 from bench.web import ENDPOINTS  # noqa: E402
 
 BASE = "http://127.0.0.1:5000"
@@ -116,11 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                          "ratio": round(row["ours"] / row["bare"], 2)}
         print(f"{name:<15} ours {row['ours'] / 1e6:6.2f} M instructions/request, bare {row['bare'] / 1e6:5.2f} M, "
               f"ours - bare {(row['ours'] - row['bare']) / 1e6:6.2f} M ({row['ours'] / row['bare']:.2f}x)")
-    report = {"benchmark": "instructions", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "commit": git_commit(), "machine": machine(), "requests": args.requests, "results": results}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    report = {**report_header("instructions"), "requests": args.requests, "results": results}
+    write_report(args.output, report)
     return 0
 
 

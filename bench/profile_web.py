@@ -13,7 +13,6 @@ stacks in collapsed format for flamegraph tools).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -21,12 +20,11 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import RESULTS, TOKEN, Gunicorn, git_commit, machine  # noqa: E402
+from bench.common import RESULTS, TOKEN, Gunicorn, report_header, write_report  # noqa: E402
 from bench.web import ENDPOINTS, check_endpoint, run_wrk, write_script  # noqa: E402
 from router.embedded_redis import RedisServer  # noqa: E402
 
@@ -92,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
            if not k.startswith(("TWILIO_", "WEB_CONCURRENCY", "PROMETHEUS_", "GUNICORN_", "PUBLIC_BASE_URL"))}
     env.update({"TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": redis_server.url})
     server = Gunicorn("ours", env, None, workdir)
-    report = {"benchmark": "profile", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "commit": git_commit(), "machine": machine(), "connections": args.connections, "endpoints": {}}
+    report = {**report_header("profile"), "connections": args.connections, "endpoints": {}}
     try:
         server.start()
         for endpoint in [e for e in args.endpoints.split(",") if e]:
@@ -123,10 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
         redis_server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    out = args.output
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    write_report(args.output, report)
     return 0
 
 

@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -37,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import requests  # noqa: E402
 
 from bench.common import (ACCOUNT_SID, HELPLINE_NUMBER, MOBILE, RESULTS, TOKEN, Gunicorn,  # noqa: E402
-                          form_body, git_commit, machine, package_versions, signature, web_command)
+                          form_body, package_versions, report_header, signature, web_command, write_report)
 from router.embedded_redis import RedisServer  # noqa: E402
 
 CALL_SID = "CA" + "b" * 32
@@ -211,8 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table(results, p99_target, ratio_target))
     report = {
-        "benchmark": "web", "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "commit": git_commit(), "machine": machine(),
+        **report_header("web"),
         "versions": package_versions("gunicorn", "flask", "werkzeug", "twilio", "redis", "prometheus_client",
                                      "celery"),
         "wrk": subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.splitlines()[0:1],
@@ -223,9 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": {"ratio_to_bare_min": ratio_target, "p99_ms_at_64_max": p99_target},
         "checks": checks, "results": results,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {args.output}")
+    write_report(args.output, report)
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
