@@ -179,18 +179,12 @@ def run(simulator: Simulator, scenario: Scenario) -> Result:
     heard = _norm(" ".join(transcript.heard))
     read = _norm(" ".join(transcript.replies))
     later = _norm(" ".join(f.body for f in transcript.followups))
-    for words in scenario.hears:
-        if _norm(words) not in heard:
-            result.failures.append(f"did not hear {words!r}")
-    for words in scenario.not_hears:
-        if _norm(words) in heard:
-            result.failures.append(f"heard {words!r}, which it should not")
-    for words in scenario.reads:
-        if _norm(words) not in read:
-            result.failures.append(f"no reply said {words!r}")
-    for words in scenario.not_reads:
-        if _norm(words) in read:
-            result.failures.append(f"a reply said {words!r}, which it should not")
+    checks = ((scenario.hears, heard, True, "did not hear {!r}"),
+              (scenario.not_hears, heard, False, "heard {!r}, which it should not"),
+              (scenario.reads, read, True, "no reply said {!r}"),
+              (scenario.not_reads, read, False, "a reply said {!r}, which it should not"))
+    for expected, found, wanted, failure in checks:
+        result.failures += [failure.format(words) for words in expected if (_norm(words) in found) != wanted]
     dialled = transcript.dialled
     shown = "; ".join(simulator.display(n) for n in dialled) or "nothing"
     for number in scenario.dials:
