@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Callable
 
 import redis
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from router import logs, metrics, safety, sms, voice
@@ -21,6 +21,7 @@ from router.flowfile import FlowError
 from router.flowstore import FlowStore
 from router.jobs import Jobs
 from router.model import Flows
+from router.request import WebhookRequest
 from router.runtime import Runtime, runtime, system_clock
 from router.settings import Settings, load_settings
 from router.signature import is_from_twilio
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, *, flows: Flows | None = None,
         raise
     client = redis_client or make_redis(settings.redis_url)
     app = Flask("router")
+    app.request_class = WebhookRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.extensions["router"] = Runtime(
         settings=settings, flows=store,
@@ -64,23 +66,26 @@ def _is_webhook() -> bool:
 
 
 def _check_signature():
-    g.started = time.perf_counter()
+    req = request._get_current_object()  # one context lookup for everything below
     logs.CORRELATION.set(None)
-    if not _is_webhook():
+    if not req.path.startswith(WEBHOOK_PREFIXES):
         return None
-    if (request.content_length or 0) > runtime().settings.max_request_bytes:
+    settings = runtime().settings
+    if (req.content_length or 0) > settings.max_request_bytes:
         metrics.ERRORS.labels("too_large").inc()
         return Response("Request too large\n", status=413, mimetype="text/plain")
-    if request.method != "POST" or not is_from_twilio(request, runtime().settings):
+    if req.method != "POST" or not is_from_twilio(req, settings):
         metrics.ERRORS.labels("bad_signature").inc()
         return Response("Forbidden\n", status=403, mimetype="text/plain")
-    logs.CORRELATION.set(logs.correlation_for(request.form.get("CallSid") or request.form.get("MessageSid")))
+    form = req.form
+    logs.CORRELATION.set(logs.correlation_for(form.get("CallSid") or form.get("MessageSid")))
     return None
 
 
 def _observe(response: Response) -> Response:
-    if _is_webhook() and request.url_rule is not None and "started" in g:
-        metrics.WEBHOOK_SECONDS.labels(request.url_rule.rule).observe(time.perf_counter() - g.started)
+    req = request._get_current_object()
+    if req.url_rule is not None and req.path.startswith(WEBHOOK_PREFIXES):
+        metrics.WEBHOOK_SECONDS.labels(req.url_rule.rule).observe(time.perf_counter() - req.started)
     return response
 
 

@@ -84,8 +84,23 @@ class Context:
 # ------------------------------------------------------------------ entry points
 def start(ctx: Context) -> Step:
     """First contact: the safety advice, then the start menu."""
+    if isinstance(ctx.flows.nodes[ctx.flows.start], MenuNode):  # no clock in it: the same every time
+        return _memoised(ctx, ("start", ctx.lang, ctx.channel), _start)
+    return _start(ctx)
+
+
+def _start(ctx: Context) -> Step:
     advice = replace(ctx.say("voice_safety" if ctx.channel == VOICE else "sms_safety"), slow=True)
     return present(ctx, ctx.flows.start).with_prefix(advice)
+
+
+def _memoised(ctx: Context, key: tuple, make) -> Step:
+    """A Step that depends only on the flows, the language and the channel (a menu, the greeting),
+    kept with the flows it came from: menus are what nearly every request asks for."""
+    step = ctx.flows.memo.get(key)
+    if step is None:
+        step = ctx.flows.memo[key] = make(ctx)
+    return step
 
 
 def press(ctx: Context, at: str | None, key: str | None) -> Step:
@@ -139,8 +154,7 @@ def present(ctx: Context, at: str) -> Step:
         return _present_service_place(ctx, kind, ctx.flows.services[service_id])
     node = ctx.flows.nodes[at]
     if isinstance(node, MenuNode):
-        lines = (Line(ctx.flows.text(node.prompt, ctx.lang), ctx.lang),) if node.prompt else ()
-        return Step(at=at, lang=ctx.lang, lines=lines, choices=_menu_choices(ctx, node))
+        return _memoised(ctx, ("menu", at, ctx.lang, ctx.channel), lambda ctx: _present_menu(ctx, at, node))
     if isinstance(node, ConnectNode):
         return _present_service(ctx, ctx.flows.services[node.service])
     if isinstance(node, SayNode):
@@ -151,6 +165,11 @@ def present(ctx: Context, at: str) -> Step:
     assert isinstance(node, EndNode)
     lines = (Line(ctx.flows.text(node.say, ctx.lang), ctx.lang),) if node.say else ()
     return Step(at=None, lang=ctx.lang, lines=lines, hangup=True)
+
+
+def _present_menu(ctx: Context, at: str, node: MenuNode) -> Step:
+    lines = (Line(ctx.flows.text(node.prompt, ctx.lang), ctx.lang),) if node.prompt else ()
+    return Step(at=at, lang=ctx.lang, lines=lines, choices=_menu_choices(ctx, node))
 
 
 def _menu_choices(ctx: Context, node: MenuNode) -> tuple[Line, ...]:

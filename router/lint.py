@@ -633,7 +633,7 @@ def tracing(flows: Flows) -> Flows:
     """The same flows, with phrases that remember their id (Service caches its own schedule)."""
     if isinstance(flows, _TracingFlows):
         return flows
-    return _TracingFlows(**{f.name: getattr(flows, f.name) for f in fields(flows)})
+    return _TracingFlows(**{f.name: getattr(flows, f.name) for f in fields(flows) if f.init})
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from one trusted proxy's X-Forwarded-Proto / X-Forwarded-Host. There is no switc
 from __future__ import annotations
 
 import hmac
+from functools import lru_cache
 from urllib.parse import quote
 
 from flask import Request
@@ -36,12 +37,17 @@ def signed_url(request: Request, settings: Settings) -> str:
     return f"{scheme}://{host}{_path_and_query(request)}"
 
 
+@lru_cache(maxsize=4)
+def _validator(auth_token: str) -> RequestValidator:
+    return RequestValidator(auth_token)
+
+
 def is_from_twilio(request: Request, settings: Settings) -> bool:
     """True only when a token is configured and the signature matches this exact request."""
-    signature = request.headers.get("X-Twilio-Signature", "")
+    signature = request.environ.get("HTTP_X_TWILIO_SIGNATURE", "")
     if not settings.auth_token or not signature:
         return False
-    validator = RequestValidator(settings.auth_token)
+    validator = _validator(settings.auth_token)
     url = signed_url(request, settings)
     # The exact URL first (one HMAC); validate() also tries the URL with and without its port.
     if hmac.compare_digest(validator.compute_signature(url, request.form), signature):

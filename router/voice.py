@@ -11,7 +11,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from router import engine, metrics, phone, safety
 from router.engine import Line, Step
 from router.model import Flows
-from router.runtime import runtime
+from router.runtime import Runtime, runtime
 from router.signature import public_base
 
 bp = Blueprint("voice", __name__, url_prefix="/voice")
@@ -22,9 +22,9 @@ def twiml(document: str) -> Response:
     return Response(document, mimetype="application/xml")
 
 
-def _context(flows: Flows, lang: str | None) -> engine.Context:
+def _context(flows: Flows, lang: str | None, rt: Runtime | None = None) -> engine.Context:
     lang = lang if lang in flows.config.languages else flows.config.default_language
-    return engine.Context(flows=flows, channel=engine.VOICE, lang=lang, now=runtime().clock(),
+    return engine.Context(flows=flows, channel=engine.VOICE, lang=lang, now=(rt or runtime()).clock(),
                           can_text=phone.TextableLater(request.form.get("From")))
 
 
@@ -76,26 +76,31 @@ def _render(step: Step, flows: Flows, next_silence: int) -> str:
 
 
 def _answer(step: Step, flows: Flows, next_silence: int = 1) -> Response:
-    if step.followup and not runtime().jobs.schedule_followup(
-            to=request.form.get("From", ""), from_=request.form.get("To", ""),
-            trigger=request.form.get("CallSid", ""), followup=step.followup,
-            callback=public_base(request, runtime().settings) + "/sms/status"):
-        step = engine.followup_not_arranged(_context(flows, step.lang), step.followup.service_id)
-    metrics.count_step(engine.VOICE, step)
+    if step.followup:
+        rt, form = runtime(), request.form
+        if not rt.jobs.schedule_followup(
+                to=form.get("From", ""), from_=form.get("To", ""), trigger=form.get("CallSid", ""),
+                followup=step.followup, callback=public_base(request, rt.settings) + "/sms/status"):
+            step = engine.followup_not_arranged(_context(flows, step.lang), step.followup.service_id)
+    if step.events:
+        metrics.count_step(engine.VOICE, step)
     return twiml(render(step, flows, next_silence))
 
 
 @bp.post("")
 def incoming():
-    flows = runtime().flows.current()
-    return _answer(engine.start(_context(flows, flows.config.default_language)), flows)
+    rt = runtime()
+    flows = rt.flows.current()
+    return _answer(engine.start(_context(flows, flows.config.default_language, rt)), flows)
 
 
 @bp.post("/key")
 def key():
-    flows = runtime().flows.current()
-    ctx = _context(flows, request.args.get("lang"))
-    return _answer(engine.press(ctx, request.args.get("at"), request.form.get("Digits", "")), flows)
+    rt = runtime()
+    flows = rt.flows.current()
+    args = request.args
+    ctx = _context(flows, args.get("lang"), rt)
+    return _answer(engine.press(ctx, args.get("at"), request.form.get("Digits", "")), flows)
 
 
 @bp.post("/silence")
