@@ -6,6 +6,7 @@ are cleared so TWILIO_REGION / TWILIO_EDGE in the environment cannot rewrite it 
 from __future__ import annotations
 
 import logging
+import threading
 from functools import lru_cache
 
 from twilio.base.exceptions import TwilioRestException
@@ -24,21 +25,42 @@ class NotConfigured(Exception):
 
 
 def make_client(settings: Settings) -> Client:
-    """The REST client for these settings, built once per process (its HTTP session keeps connections)."""
+    """The REST client for these settings, built once per process (its HTTP session keeps connections).
+    For one thread at a time: see make_thread_client."""
+    return _client(*_credentials(settings))
+
+
+_per_thread = threading.local()
+
+
+def make_thread_client(settings: Settings) -> Client:
+    """A REST client of this thread's own, built once per thread. twilio's HTTP client keeps the response
+    it is returning on the instance (`_test_only_last_response`) between setting and returning it, so
+    threads sharing one client can be handed each other's answers: never share one across threads."""
+    key = _credentials(settings)
+    cached = getattr(_per_thread, "client", None)
+    if cached is None or cached[0] != key:
+        cached = _per_thread.client = (key, _build(*key))
+    return cached[1]
+
+
+def _credentials(settings: Settings) -> tuple[str, str, str]:
     if not settings.account_sid or not settings.auth_token:
         log.error("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not both set: outbound Twilio calls refused")
         raise NotConfigured("TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN not set")
-    return _client(settings.account_sid, settings.auth_token, settings.api_base_url)
+    return settings.account_sid, settings.auth_token, settings.api_base_url
 
 
-@lru_cache(maxsize=4)
-def _client(account_sid: str, auth_token: str, api_base_url: str) -> Client:
+def _build(account_sid: str, auth_token: str, api_base_url: str) -> Client:
     client = Client(account_sid, auth_token, region=None, edge=None)
     client.region = None
     client.edge = None
     client.http_client.timeout = REQUEST_TIMEOUT_SECONDS
     client.api.base_url = api_base_url
     return client
+
+
+_client = lru_cache(maxsize=4)(_build)
 
 
 def is_retryable(exc: TwilioRestException) -> bool:
