@@ -1,8 +1,12 @@
 """The web tier's side of background work: store a follow-up, cancel them, ask for deletions.
 
 Web requests must answer in milliseconds even when Redis is down, so every call here is best effort:
-failures are logged (without numbers) and counted, never raised. Deletions that could not be queued
-are found later by the history sweep.
+failures are logged (without numbers) and counted, never raised.
+
+A deletion is queued in Redis (tasks/deletions.py: one EVALSHA) and a drain task is published only when
+none has been asked for yet, instead of one Celery publish per deletion. If Redis refuses the enqueue,
+the old per-sid task is published instead (it queues the deletion from the worker's side); if the broker
+refuses that too, the history sweep finds the message or call later (within ~10 minutes).
 """
 from __future__ import annotations
 
@@ -26,12 +30,21 @@ class Jobs:
         self.settings = settings
         self.client = client or make_redis(settings.redis_url)
         self._broker_down_until = 0.0
+        self._queue_down_until = 0.0
         self._celery = None
+        self._deletion_queue = None
 
     def _pending(self):
         from tasks.pending import PendingFollowups
 
         return PendingFollowups(self.client, self.settings.state_key_secret())
+
+    def _deletions(self):
+        if self._deletion_queue is None:
+            from tasks.deletions import PendingDeletions
+
+            self._deletion_queue = PendingDeletions(self.client)
+        return self._deletion_queue
 
     def _send(self, task: str, *args) -> bool:
         if time.monotonic() < self._broker_down_until:
@@ -91,7 +104,36 @@ class Jobs:
             log.warning("follow-up state not settled: redis unavailable")
 
     def delete_message(self, sid: str) -> bool:
-        return self._send("tasks.history.delete_message", sid, time.time())
+        """Ask for a message to be deleted from Twilio (an inbound text once answered, a sent one once final)."""
+        return self._delete("message", sid)
 
     def delete_call(self, sid: str) -> bool:
-        return self._send("tasks.history.delete_call", sid, time.time())
+        """Ask for a call record to be deleted from Twilio once the call has ended."""
+        return self._delete("call", sid)
+
+    def _delete(self, kind: str, sid: str) -> bool:
+        from tasks.deletions import valid_sid
+
+        if not valid_sid(kind, sid):
+            log.warning("%s deletion not queued: not a Twilio sid", kind)
+            return False
+        final_at = time.time()
+        if time.monotonic() >= self._queue_down_until:
+            try:
+                if self._deletions().add(kind, sid, final_at):
+                    self._kick()
+                return True
+            except (redis.RedisError, OSError) as exc:
+                self._queue_down_until = time.monotonic() + BROKER_DOWN_PAUSE_SECONDS
+                log.warning("%s deletion not queued in redis: %s", kind, type(exc).__name__)
+                metrics.ERRORS.labels("deletion_queue").inc()
+        return self._send(f"tasks.history.delete_{kind}", sid, final_at)
+
+    def _kick(self) -> None:
+        """Publish one drain; if that fails, let the next deletion try (beat's drain runs meanwhile)."""
+        if self._send("tasks.history.drain_deletions"):
+            return
+        try:
+            self._deletions().unkick()
+        except (redis.RedisError, OSError):
+            pass  # the flag lapses within seconds by itself

@@ -22,6 +22,9 @@ settings = load_settings()
 VISIBILITY_TIMEOUT_SECONDS = float(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "30"))
 DISPATCH_EVERY_SECONDS = float(os.environ.get("FOLLOWUP_DISPATCH_SECONDS", "10"))
 SWEEP_EVERY_SECONDS = float(os.environ.get("HISTORY_SWEEP_SECONDS", "300"))
+# Deletions are drained when the web tier kicks a drain and again while retries wait; beat's drain is
+# only the safety net for a kick that was lost (e.g. the broker refused it).
+DRAIN_EVERY_SECONDS = float(os.environ.get("DELETION_DRAIN_SECONDS", "10"))
 
 
 
@@ -52,6 +55,7 @@ def make_celery(redis_url: str) -> Celery:
         beat_schedule={
             "dispatch-due-followups": {"task": "tasks.followup.dispatch_due", "schedule": DISPATCH_EVERY_SECONDS},
             "sweep-history": {"task": "tasks.history.sweep", "schedule": SWEEP_EVERY_SECONDS},
+            "drain-deletions": {"task": "tasks.history.drain_deletions", "schedule": DRAIN_EVERY_SECONDS},
         },
         timezone="Europe/London",
     )

@@ -49,19 +49,27 @@ class _Bound:
 
 
 FOLLOWUPS = Counter("followups")          # sent, retried, failed, refused, cancelled
-DELETIONS = Counter("deletions")          # message, call, retry, swept_message, swept_call
+DELETIONS = Counter("deletions")          # message, call, retry, refused, gave_up, swept_message, swept_call
 LAG_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 300, 1800)
 
 
 def observe_deletion_lag(seconds: float) -> None:
-    """A histogram in the same hash: cumulative bucket counts, sum and count (Prometheus' shape)."""
+    observe_deletion_lags([seconds])
+
+
+def observe_deletion_lags(lags: list[float]) -> None:
+    """A histogram in the same hash: cumulative bucket counts, sum and count (Prometheus' shape); a
+    batch of deletions is recorded in one round trip."""
+    if not lags:
+        return
+    buckets = {bound: sum(1 for seconds in lags if seconds <= bound) for bound in LAG_BUCKETS}
     try:
         pipe = _redis().pipeline()
-        for bound in LAG_BUCKETS:
-            if seconds <= bound:
-                pipe.hincrbyfloat(STATS_KEY, f"deletion_lag_bucket|{bound}", 1)
-        pipe.hincrbyfloat(STATS_KEY, "deletion_lag_bucket|+Inf", 1)
-        pipe.hincrbyfloat(STATS_KEY, "deletion_lag_sum|", seconds)
+        for bound, count in buckets.items():
+            if count:
+                pipe.hincrbyfloat(STATS_KEY, f"deletion_lag_bucket|{bound}", count)
+        pipe.hincrbyfloat(STATS_KEY, "deletion_lag_bucket|+Inf", len(lags))
+        pipe.hincrbyfloat(STATS_KEY, "deletion_lag_sum|", sum(lags))
         pipe.expire(STATS_KEY, STATS_TTL_SECONDS)
         pipe.execute()
     except redis.RedisError:

@@ -100,7 +100,7 @@ def worker_env(redis_url: str, standin, **extra) -> dict:
         "REDIS_URL": redis_url, "TWILIO_ACCOUNT_SID": standin.account_sid,
         "TWILIO_AUTH_TOKEN": standin.auth_token, "TWILIO_API_BASE_URL": standin.url,
         "CELERY_VISIBILITY_TIMEOUT": "4", "FOLLOWUP_LOCK_SECONDS": "3", "FOLLOWUP_LEASE_SECONDS": "6",
-        "TASK_RETRY_BASE_SECONDS": "0.05", "PYTHONPATH": str(REPO_ROOT),
+        "TASK_RETRY_BASE_SECONDS": "0.05", "DELETION_LEASE_SECONDS": "3", "PYTHONPATH": str(REPO_ROOT),
     })
     env.update(extra)
     return env
