@@ -6,7 +6,8 @@ app on a real port, a real Celery worker process, a real Redis and the Twilio st
 line of the web process (every logger, at DEBUG), everything the worker printed, the /metrics page, and
 every Redis key and value are searched for the callers' numbers in any format and for the words they
 texted and the texts sent to them: none may appear. Pending follow-ups (hr:fu:<id>) may hold a number
-only until sent or cancelled, and are gone at the end; every key we write has a TTL.
+only until sent or cancelled, and are gone at the end; every key we write has a TTL. The deletion queue
+(hr:del-*) empties as it is drained, so it is also sampled while the scenario runs, and scanned too.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import base64
 import json
 import logging
 import re
+import threading
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
 
@@ -93,10 +95,10 @@ def readable(value) -> list[str]:
     return out
 
 
-def redis_dump(client: redis.Redis) -> dict[str, list[str]]:
-    """Every key and everything in it, whatever its type."""
+def redis_dump(client: redis.Redis, match: str | None = None) -> dict[str, list[str]]:
+    """Every key (matching `match`) and everything in it, whatever its type."""
     dump = {}
-    for key in client.scan_iter(count=500):
+    for key in client.scan_iter(match=match, count=500):
         kind = client.type(key)
         if kind == "string":
             values = [client.get(key)]
@@ -114,6 +116,32 @@ def redis_dump(client: redis.Redis) -> dict[str, list[str]]:
     return dump
 
 
+class QueueSampler:
+    """Snapshots of the deletion queue's keys (and their TTLs) every few ms while the scenario runs."""
+
+    def __init__(self, redis_url: str):
+        self.client = redis.Redis.from_url(redis_url, decode_responses=True)
+        self.seen: dict[str, set[str]] = {}
+        self.no_ttl: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "QueueSampler":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.005):
+            for key, values in redis_dump(self.client, "hr:del*").items():
+                self.seen.setdefault(key, set()).update(values)
+                if self.client.ttl(key) == -1:
+                    self.no_ttl.add(key)
+
+
 def test_nothing_the_system_writes_holds_a_number_or_a_text(redis_url, capture):
     # Texts stay "queued" at Twilio for a moment (as under its rate limits), so a send whose answer was
     # lost is retried before any status callback: the worker then asks Twilio what it sent to the number.
@@ -127,6 +155,7 @@ def test_nothing_the_system_writes_holds_a_number_or_a_text(redis_url, capture):
     worker = CeleryWorker(worker_env(redis_url, standin)).start()
     client = HttpClient(web.url)
     r = redis.Redis.from_url(redis_url, decode_responses=True)
+    sampler = QueueSampler(redis_url).start()
     try:
         # --- a call: put through, then "text me now"; Twilio creates the text but its answer is lost
         standin.inject("POST", r"/Messages\.json$", status=500, count=1, apply=True)
@@ -189,6 +218,7 @@ def test_nothing_the_system_writes_holds_a_number_or_a_text(redis_url, capture):
         assert not list(r.scan_iter("hr:fu:*")), "pending follow-ups hold a number only until sent or cancelled"
         dump = redis_dump(r)
     finally:
+        sampler.stop()
         worker.stop()
         web.stop()
         standin.stop()
@@ -196,6 +226,8 @@ def test_nothing_the_system_writes_holds_a_number_or_a_text(redis_url, capture):
     # --- the scan
     places = {"web log": capture.lines, "worker output": worker.output, "/metrics": [metrics]}
     places.update({f"redis {key}": values for key, values in dump.items()})
+    places.update({f"redis {key} (while queued)": sorted(values) for key, values in sampler.seen.items()})
+    assert "hr:del-due" in sampler.seen, "the deletion queue was looked at while it held deletions"
     secrets = {number: number_pattern(number) for number in NUMBERS}
     words = WORDS + texts_sent
     found = []
@@ -212,6 +244,7 @@ def test_nothing_the_system_writes_holds_a_number_or_a_text(redis_url, capture):
 
     no_ttl = [key for key in dump if not is_broker_key(key) and r.ttl(key) == -1]
     assert not no_ttl, f"keys without a TTL: {no_ttl}"
+    assert not sampler.no_ttl, f"deletion queue keys without a TTL: {sampler.no_ttl}"
 
     # --- and the scenario did what it should (checked after the scan, which is this test's point)
     assert sorted(m["to"] for m in sent) == sorted([CALLER, TEXTER]), "one text each, none to STOP or refused"
