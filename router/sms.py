@@ -92,10 +92,11 @@ def decide_stateless(flows: Flows, word: str, ctx: engine.Context) -> Step:
 def incoming():
     rt = runtime()
     flows = rt.flows.current()
-    sender = request.form.get("From", "")
-    body = request.form.get("Body", "")
-    message_sid = request.form.get("MessageSid", "")
-    number = phone.normalise_sender(sender) or sender
+    form = request.form
+    sender = form.get("From", "")
+    body = form.get("Body", "")
+    message_sid = form.get("MessageSid", "")
+    number = phone.sender_key(sender)
     default_lang = flows.config.default_language
     word = keyword(body)
 
@@ -108,8 +109,7 @@ def incoming():
     ctx = engine.Context(flows=flows, channel=engine.SMS, lang=default_lang, now=rt.clock(),
                          can_text=phone.TextableLater(sender))
     try:
-        fresh = rt.conversations.first_time(message_sid) if message_sid else True
-        conversation = rt.conversations.load(number)
+        fresh, conversation = rt.conversations.arrive(message_sid, number)
     except StateUnavailable:
         return _finish(decide_stateless(flows, word, ctx), message_sid)
     if conversation and not engine.known_place(flows, conversation.at):
@@ -117,7 +117,7 @@ def incoming():
     step = decide(flows, word, conversation, fresh, ctx)
     if fresh:
         if step.followup and not rt.jobs.schedule_followup(
-                to=sender, from_=request.form.get("To", ""), trigger=message_sid, followup=step.followup,
+                to=sender, from_=form.get("To", ""), trigger=message_sid, followup=step.followup,
                 callback=public_base(request, rt.settings) + "/sms/status"):
             step = engine.followup_not_arranged(replace(ctx, lang=step.lang), step.followup.service_id)
         _remember(number, step, flows)
@@ -155,11 +155,12 @@ def _finish(step: Step, message_sid: str, count: bool = True) -> Response:
 @bp.post("/status")
 def status():
     """Status callback of every message we send: once final, the message is deleted from Twilio."""
-    sid = request.form.get("MessageSid") or request.form.get("SmsSid") or ""
-    state = request.form.get("MessageStatus") or request.form.get("SmsStatus") or ""
+    form = request.form
+    sid = form.get("MessageSid") or form.get("SmsSid") or ""
+    state = form.get("MessageStatus") or form.get("SmsStatus") or ""
     metrics.count_message_status(state)
     if state in {"sending", "sent"} | FINAL_MESSAGE_STATUSES:
-        runtime().jobs.message_reported(request.form.get("To", ""), sid)
+        runtime().jobs.message_reported(form.get("To", ""), sid)
     if sid and state in FINAL_MESSAGE_STATUSES:
         runtime().jobs.delete_message(sid)
     return Response(status=204)

@@ -78,10 +78,33 @@ class Conversation:
     lang: str
 
 
+def _parse_conversation(raw: str | None) -> Conversation | None:
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+        return Conversation(at=str(data["at"]), lang=str(data["lang"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+# One round trip for what every text needs first: "is this MessageSid new?" (SET NX, so a retried
+# webhook advances nothing) and "where is this texter?" (GET). KEYS: seen key, conversation key.
+# ARGV: 1 to check the sid (0 when there is none), the seen key's TTL.
+ARRIVE_SCRIPT = """
+local fresh = 1
+if ARGV[1] == '1' then
+  fresh = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) and 1 or 0
+end
+return {fresh, redis.call('GET', KEYS[2]) or ''}
+"""
+
+
 class ConversationStore:
     def __init__(self, client: redis.Redis, secret: bytes):
         self.client = client
         self.secret = secret
+        self._arrive = client.register_script(ARRIVE_SCRIPT)
 
     def _call(self, fn, *args, **kwargs):
         try:
@@ -89,15 +112,12 @@ class ConversationStore:
         except (redis.RedisError, OSError) as exc:
             raise StateUnavailable(type(exc).__name__) from None
 
-    def load(self, number: str) -> Conversation | None:
-        raw = self._call(self.client.get, hashed(self.secret, "conv", number))
-        if not raw:
-            return None
-        try:
-            data = json.loads(raw)
-            return Conversation(at=str(data["at"]), lang=str(data["lang"]))
-        except (ValueError, KeyError, TypeError):
-            return None
+    def arrive(self, message_sid: str, number: str) -> tuple[bool, Conversation | None]:
+        """A text came in: (is its MessageSid new, the texter's conversation), in one round trip."""
+        seen = hashed(self.secret, "seen", message_sid) if message_sid else "hr:seen:-"
+        fresh, raw = self._call(self._arrive, keys=[seen, hashed(self.secret, "conv", number)],
+                                args=["1" if message_sid else "0", SEEN_TTL_SECONDS])
+        return bool(int(fresh)), _parse_conversation(raw)
 
     def save(self, number: str, conversation: Conversation, ttl_seconds: int) -> None:
         value = json.dumps({"at": conversation.at, "lang": conversation.lang})
@@ -105,11 +125,6 @@ class ConversationStore:
 
     def forget(self, number: str) -> None:
         self._call(self.client.delete, hashed(self.secret, "conv", number))
-
-    def first_time(self, message_sid: str) -> bool:
-        """True the first time a MessageSid is seen (Twilio retries a webhook it got no answer to)."""
-        return bool(self._call(self.client.set, hashed(self.secret, "seen", message_sid), "1",
-                               nx=True, ex=SEEN_TTL_SECONDS))
 
     def ping(self) -> bool:
         try:
