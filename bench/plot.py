@@ -45,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         ax_p99.plot(conns, [r["ours"]["p99_ms"] for r in mine], "o-", color=colour, label=f"{endpoint} (ours)")
         ax_p99.plot(conns, [r["bare"]["p99_ms"] for r in mine], "s--", color=colour, alpha=0.6,
                     label=f"{endpoint} (bare)")
+        if all("floor" in r for r in mine):  # bench/web.py --floor: a plain WSGI app, no Flask
+            ax_rps.plot(conns, [r["floor"]["rps"] for r in mine], "x:", color=colour, alpha=0.5,
+                        label=f"{endpoint} (WSGI floor)")
+            ax_p99.plot(conns, [r["floor"]["p99_ms"] for r in mine], "x:", color=colour, alpha=0.5,
+                        label=f"{endpoint} (WSGI floor)")
     if args.compare is not None:
         other = json.loads(args.compare.read_text())["results"]
         for endpoint in endpoints:

@@ -24,11 +24,13 @@ def web(report: dict) -> str:
         f"per app and cell (best run shown), {report['wrk_threads']} wrk thread.",
         "",
         "| endpoint | conns | ours req/s | bare req/s | ours / bare | ours p50 ms | ours p99 ms | ours max ms "
-        "| bare p99 ms | CPU ms/req ours | CPU ms/req bare | load | verdict |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| bare p99 ms | CPU ms/req ours | CPU ms/req bare | floor req/s | floor p99 ms | load | verdict |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in report["results"]:
         o, b = r["ours"], r["bare"]
+        floor = r.get("floor")  # bench/web.py --floor: a plain WSGI app under the same gunicorn
+        floor_cells = f"{floor['rps']:.0f} | {floor['p99_ms']:.2f}" if floor else "– | –"
         misses = []
         if r["ratio"] < t["ratio_to_bare_min"]:
             misses.append(f"ratio < {t['ratio_to_bare_min']}")
@@ -39,7 +41,7 @@ def web(report: dict) -> str:
         lines.append(
             f"| {r['endpoint']} | {r['connections']} | {o['rps']:.0f} | {b['rps']:.0f} | **{r['ratio']:.2f}** | "
             f"{o['p50_ms']:.2f} | {o['p99_ms']:.2f} | {o['max_ms']:.1f} | {b['p99_ms']:.2f} | "
-            f"{o['server_cpu_ms_per_request']:.2f} | {b['server_cpu_ms_per_request']:.2f} | "
+            f"{o['server_cpu_ms_per_request']:.2f} | {b['server_cpu_ms_per_request']:.2f} | {floor_cells} | "
             f"{r.get('loadavg_1m_before', 0):.1f} | {'miss: ' + '; '.join(misses) if misses else 'meets'} |")
     return "\n".join(lines)
 

@@ -13,6 +13,9 @@ back, with signed requests whose X-Twilio-Signature is computed once (it depends
   sms-first       POST /sms                         a first text (one MessageSid for every request:
                                                     a retried sid answers without advancing)
 
+With `--floor`, a third gunicorn serves bench/wsgi_floor.py (a plain WSGI callable, no Flask): what
+gunicorn, the sockets and wrk cost by themselves here.
+
 Each cell runs `--repeats` times (ours, bare, ours, bare, ...) and reports the run with the highest
 throughput of each app: on a shared machine the best run is the least disturbed one; every run is kept
 in the JSON, with the 1-minute load average before the cell. Prints a table and writes
@@ -93,7 +96,7 @@ def check_endpoint(server: Gunicorn, name: str) -> dict:
     url = server.url + path
     response = requests.post(url, data=params, timeout=5,
                              headers={"X-Twilio-Signature": signature(url, params)})
-    ok = response.status_code == 200 and (server.name == "bare" or marker in response.text)
+    ok = response.status_code == 200 and (server.name != "ours" or marker in response.text)
     if not ok:
         raise SystemExit(f"{server.name} {name}: answered {response.status_code}: {response.text[:300]}")
     return {"status": response.status_code, "bytes": len(response.content)}
@@ -160,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoints", default=",".join(ENDPOINTS))
     parser.add_argument("--prometheus-multiproc", action="store_true",
                         help="set PROMETHEUS_MULTIPROC_DIR as `make run` does (off by default)")
+    parser.add_argument("--floor", action="store_true",
+                        help="also load bench/wsgi_floor.py (a plain WSGI callable, no Flask) as a floor")
     parser.add_argument("--output", type=Path, default=RESULTS / "web.json")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -177,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         (workdir / "metrics").mkdir()
         env["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / "metrics")
     servers = {"ours": Gunicorn("ours", env, None, workdir), "bare": Gunicorn("bare", env, "bench.bare_app:create_app()", workdir)}
+    if args.floor:
+        servers["floor"] = Gunicorn("floor", env, "bench.wsgi_floor:create_app()", workdir)
     results: list[dict] = []
     try:
         for server in servers.values():
@@ -190,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_wrk(*scripts[(name, endpoint)], 16, args.threads, args.warmup, server)
             for conns in connections:
                 row = {"endpoint": endpoint, "path": ENDPOINTS[endpoint][0], "connections": conns,
-                       "loadavg_1m_before": round(os.getloadavg()[0], 2), "runs": {"ours": [], "bare": []}}
+                       "loadavg_1m_before": round(os.getloadavg()[0], 2), "runs": {name: [] for name in servers}}
                 for _ in range(args.repeats):  # ours and bare back to back, so drift hits both alike
                     for name, server in servers.items():
                         run = run_wrk(*scripts[(name, endpoint)], conns, args.threads, args.duration, server)
@@ -199,9 +206,11 @@ def main(argv: list[str] | None = None) -> int:
                             row[name] = run  # best of the repeats: the least disturbed run
                 row["ratio"] = round(row["ours"]["rps"] / row["bare"]["rps"], 3)
                 results.append(row)
+                floor = (f" | floor {row['floor']['rps']:>7.0f} rps p99 {row['floor']['p99_ms']:>6.2f} ms"
+                         if "floor" in row else "")
                 print(f"  {endpoint:<15} c={conns:<3} ours {row['ours']['rps']:>7.0f} rps "
                       f"p99 {row['ours']['p99_ms']:>6.2f} ms | bare {row['bare']['rps']:>7.0f} rps "
-                      f"p99 {row['bare']['p99_ms']:>6.2f} ms | ratio {row['ratio']:.2f}", flush=True)
+                      f"p99 {row['bare']['p99_ms']:>6.2f} ms | ratio {row['ratio']:.2f}{floor}", flush=True)
     finally:
         for server in servers.values():
             server.stop()
