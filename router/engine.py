@@ -197,10 +197,10 @@ def _present_service(ctx: Context, service: Service) -> Step:
     if ctx.channel == SMS:
         step = _present_service_place(ctx, "info", service)
         return replace(step, events=events)
-    if is_open:
-        return Step(at=None, lang=ctx.lang, events=events,
-                    lines=(ctx.say("connecting", name=_name(ctx, service)),),
-                    dial=Dial(service.id, service.e164, ctx.flows.config.dial_timeout_seconds))
+    if is_open:  # the clock decided whether; what is said and dialled is the same every time
+        return _memoised(ctx, ("dial", service.id, ctx.lang), lambda ctx: Step(
+            at=None, lang=ctx.lang, events=events, lines=(ctx.say("connecting", name=_name(ctx, service)),),
+            dial=Dial(service.id, service.e164, ctx.flows.config.dial_timeout_seconds)))
     closed = ctx.say("service_closed", name=_name(ctx, service), hours=describe_hours(ctx, service),
                      opens=_opens_next(ctx, service))
     return replace(_present_service_place(ctx, "closed", service).with_prefix(closed), events=events)
