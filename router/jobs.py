@@ -33,11 +33,14 @@ class Jobs:
         self._queue_down_until = 0.0
         self._celery = None
         self._deletion_queue = None
+        self._pending_store = None
 
     def _pending(self):
-        from tasks.pending import PendingFollowups
+        if self._pending_store is None:
+            from tasks.pending import PendingFollowups
 
-        return PendingFollowups(self.client, self.settings.state_key_secret())
+            self._pending_store = PendingFollowups(self.client, self.settings.state_key_secret())
+        return self._pending_store
 
     def _deletions(self):
         if self._deletion_queue is None:
@@ -63,7 +66,8 @@ class Jobs:
             return False
 
     def schedule_followup(self, *, to: str, from_: str, trigger: str, followup: Followup, callback: str) -> bool:
-        """Keep a follow-up the person said yes to until it is due; 'now' is queued at once.
+        """Keep a follow-up the person said yes to until it is due; for 'now', a dispatch is asked for
+        at once (one publish for all the 'now' follow-ups that arrive before it starts).
 
         True when it is kept (or already was: a retried webhook); False when it could not be, and the
         person must be told rather than promised a text that will not come."""
@@ -76,13 +80,17 @@ class Jobs:
         fid = followup_id(self.settings.state_key_secret(), trigger, followup.service_id)
         try:
             added = self._pending().add(fid, to=number, from_=from_, body=followup.body,
-                                        callback=callback, send_at=followup.send_at)
+                                        callback=callback, send_at=followup.send_at,
+                                        at_once=followup.when == "now")
         except (redis.RedisError, OSError):
             log.error("follow-up not stored: redis unavailable")
             metrics.ERRORS.labels("followup_store").inc()
             return False
-        if added and followup.when == "now":
-            self._send("tasks.followup.send_followup", fid)  # if this fails, the dispatcher sends it
+        if added.kick and not self._send("tasks.followup.dispatch_due"):
+            try:  # let the next 'now' follow-up ask again; beat's dispatcher sends this one meanwhile
+                self._pending().begin_dispatch()
+            except (redis.RedisError, OSError):
+                pass
         return True
 
     def cancel_followups(self, number: str) -> int:

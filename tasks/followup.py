@@ -34,13 +34,24 @@ def pending_store() -> PendingFollowups:
     return _store
 
 
+DISPATCH_BATCH = 100
+
+
 @app.task(name="tasks.followup.dispatch_due", acks_late=True)
 def dispatch_due() -> int:
-    """Beat: queue every follow-up that is due (and re-queue any whose task was lost)."""
-    ids = pending_store().lease_due()
-    for fid in ids:
-        send_followup.delay(fid)
-    return len(ids)
+    """Queue every follow-up that is due (and re-queue any whose task was lost). Run by beat, and kicked
+    by the web tier for 'now' follow-ups: it clears the kick flag first, so a 'now' follow-up added
+    after that asks for another dispatch, and one added before is already in hr:fu-due to be leased."""
+    store = pending_store()
+    store.begin_dispatch()
+    dispatched = 0
+    while True:
+        ids = store.lease_due(limit=DISPATCH_BATCH)
+        for fid in ids:
+            send_followup.delay(fid)
+        dispatched += len(ids)
+        if len(ids) < DISPATCH_BATCH:
+            return dispatched
 
 
 def _already_sent(client, data: dict[str, str]) -> str | None:

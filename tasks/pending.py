@@ -2,10 +2,12 @@
 
 - hr:fu:<id>        hash: to, from, body, callback, status (pending|sending), attempt_at; TTL until
                     a day after it is due
-- hr:fu-due         sorted set of ids by due time; a dispatcher leases due ids (moves their score on)
-                    so a lost task is dispatched again, never dropped
+- hr:fu-due         sorted set of ids by due time ('now': 0, due whatever the clocks say); a dispatcher
+                    leases due ids (moves their score on) so a lost task is dispatched again, never dropped
 - hr:fu-by:<hash>   set of ids per keyed hash of the number, so STOP cancels them at once
 - hr:fu-lock:<id>   short lock: one worker at a time works on a follow-up
+- hr:fu-kick        "1" from the moment a dispatch is asked for a 'now' follow-up until it starts: more
+                    'now' follow-ups meanwhile publish nothing (KICK_SECONDS)
 The id is derived from what triggered it (a CallSid or MessageSid and the service), so a retried
 webhook or a duplicate trigger finds the same id and adds nothing.
 """
@@ -16,17 +18,33 @@ import hmac
 import os
 import time
 from datetime import datetime
+from typing import NamedTuple
 
 import redis
 
 from router.state import hashed
 
 DUE_KEY = "hr:fu-due"
+KICK_KEY = "hr:fu-kick"
+KICK_SECONDS = 5
 KEEP_AFTER_DUE_SECONDS = 24 * 3600
 # One worker at a time per follow-up; shorter than the broker's visibility timeout, longer than a send.
 LOCK_SECONDS = int(os.environ.get("FOLLOWUP_LOCK_SECONDS", "20"))
 # A dispatched follow-up not finished by then is dispatched again (its task was lost).
 LEASE_SECONDS = int(os.environ.get("FOLLOWUP_LEASE_SECONDS", "120"))
+
+
+# KEYS: due. ARGV: now, limit, leased until. Atomic, so two dispatchers never lease the same id.
+_LEASE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, fid in ipairs(ids) do redis.call('ZADD', KEYS[1], 'XX', ARGV[3], fid) end
+return ids
+"""
+
+
+class Added(NamedTuple):
+    new: bool    # False: this id is already pending (a duplicate trigger); nothing was stored
+    kick: bool   # the caller should publish a dispatch: at_once, and none was asked for yet
 
 
 def followup_id(secret: bytes, trigger: str, service_id: str) -> str:
@@ -37,28 +55,39 @@ class PendingFollowups:
     def __init__(self, client: redis.Redis, secret: bytes):
         self.client = client
         self.secret = secret
+        self._lease = client.register_script(_LEASE)
 
     def _key(self, fid: str) -> str:
         return f"hr:fu:{fid}"
 
-    def add(self, fid: str, *, to: str, from_: str, body: str, callback: str, send_at: datetime) -> bool:
-        """Store a follow-up once; False if this id is already pending (a duplicate trigger)."""
+    def add(self, fid: str, *, to: str, from_: str, body: str, callback: str, send_at: datetime,
+            at_once: bool = False) -> Added:
+        """Store a follow-up once (new=False if this id is already pending: a duplicate trigger).
+        at_once ('now'): due at once whatever the clocks of web and workers say, and a dispatch is asked
+        for unless one already is (kick=True: the caller publishes it)."""
         due = send_at.timestamp()
         ttl = max(int(due - time.time()), 0) + KEEP_AFTER_DUE_SECONDS
         key = self._key(fid)
         by_number = hashed(self.secret, "fu-by", to)
         if not self.client.set(f"hr:fu-made:{fid}", "1", nx=True, ex=ttl):
-            return False
+            return Added(False, False)
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(key, mapping={"to": to, "from": from_, "body": body, "callback": callback,
                                 "status": "pending", "by": by_number})
         pipe.expire(key, ttl)
         pipe.sadd(by_number, fid)
         pipe.expire(by_number, ttl)
-        pipe.zadd(DUE_KEY, {fid: due})
+        pipe.zadd(DUE_KEY, {fid: 0 if at_once else due})
         pipe.expire(DUE_KEY, KEEP_AFTER_DUE_SECONDS * 8)
-        pipe.execute()
-        return True
+        if at_once:  # in the same transaction as the ZADD: a dispatch that cleared the flag sees the id
+            pipe.set(KICK_KEY, "1", nx=True, ex=KICK_SECONDS)
+        results = pipe.execute()
+        return Added(True, at_once and bool(results[-1]))
+
+    def begin_dispatch(self) -> None:
+        """A dispatch starts (or the one asked for could not be published): any 'now' follow-up added
+        from now on asks for a dispatch of its own."""
+        self.client.delete(KICK_KEY)
 
     def get(self, fid: str) -> dict[str, str] | None:
         data = self.client.hgetall(self._key(fid))
@@ -67,10 +96,7 @@ class PendingFollowups:
     def lease_due(self, now: float | None = None, limit: int = 100) -> list[str]:
         """Ids due now; each is leased (its due time moved on) so a lost task is dispatched again later."""
         now = time.time() if now is None else now
-        ids = self.client.zrangebyscore(DUE_KEY, "-inf", now, start=0, num=limit)
-        if ids:
-            self.client.zadd(DUE_KEY, {fid: now + LEASE_SECONDS for fid in ids}, xx=True)
-        return list(ids)
+        return list(self._lease(keys=[DUE_KEY], args=[repr(now), limit, repr(now + LEASE_SECONDS)]))
 
     def lock(self, fid: str) -> bool:
         return bool(self.client.set(f"hr:fu-lock:{fid}", "1", nx=True, ex=LOCK_SECONDS))

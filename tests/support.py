@@ -141,3 +141,16 @@ BROKER_KEYS = ("_kombu.", "celery", "unacked", "unacked_index", "unacked_mutex")
 
 def is_broker_key(key: str) -> bool:
     return key.startswith(BROKER_KEYS)
+
+
+def restricted_redis_url(redis_url: str, name: str, *rules: str) -> str:
+    """The URL of a Redis user `name` that may do everything but what `rules` (ACL rules such as
+    "-evalsha") take away: a real refusal by Redis (NOPERM) for one process, where others succeed.
+    Remove it with `ACL DELUSER name`."""
+    import redis
+    from urllib.parse import urlsplit
+
+    redis.Redis.from_url(redis_url).execute_command(
+        "ACL", "SETUSER", name, "reset", "on", ">restricted-secret", "~*", "&*", "+@all", *rules)
+    parts = urlsplit(redis_url)
+    return f"redis://{name}:restricted-secret@{parts.hostname}:{parts.port}{parts.path}"

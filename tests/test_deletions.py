@@ -5,7 +5,8 @@ that a dead drain gives back, retries that count, nothing but Twilio sids and ti
 key. End to end (the web app on a real port, real worker processes, the Twilio stand-in): a burst of
 texts publishes a handful of drains and every text is deleted; 20009, 429 and 500 are retried until
 Twilio confirms; a worker killed mid-drain loses nothing and deletes nothing twice; Redis refusing the
-enqueue, or the broker refusing the kick, still ends in the deletion, and the webhook always answers.
+enqueue, or the broker refusing the kick (of a drain, or of a 'now' follow-up's dispatch), still ends in
+the deletion (and the text), and the webhook always answers.
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import json
 import re
 import time
 from datetime import datetime, timezone
-from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -28,7 +28,7 @@ from tasks.deletions import LEASE_SECONDS, PendingDeletions
 from tests.conftest import Clock, make_settings
 from tests.processes import CeleryBeat, CeleryWorker, HttpClient, WebServer, wait_until, worker_env
 from tests.support import (ACCOUNT_SID, HELPLINE_NUMBER, MOBILE, TOKEN, Call, Texter, is_broker_key, new_sid,
-                           post_signed)
+                           post_signed, restricted_redis_url)
 from tests.twilio_standin import TwilioStandin
 
 DEL_KEYS = (deletions.DUE_KEY, deletions.INFO_KEY, deletions.KICK_KEY, deletions.NEXT_KEY)
@@ -312,22 +312,14 @@ def test_old_per_sid_tasks_still_queued_at_an_upgrade_still_delete(stack):
 
 
 # ------------------------------------------------------------------------------------------ refusals
-def restricted_url(redis_url: str, name: str, *rules: str) -> str:
-    """A Redis user for the web tier that may do everything but what `rules` take away (a real
-    refusal by Redis, NOPERM, where the web tier would otherwise succeed)."""
-    r = redis.Redis.from_url(redis_url)
-    r.execute_command("ACL", "SETUSER", name, "reset", "on", ">web-secret", "~*", "&*", "+@all", *rules)
-    parts = urlsplit(redis_url)
-    return f"redis://{name}:web-secret@{parts.hostname}:{parts.port}{parts.path}"
-
-
 @pytest.fixture
 def restricted(redis_url):
+    """restricted(*acl_rules) -> a stack whose web tier uses a Redis user without those rights."""
     made = []
 
     def build(*rules: str) -> Stack:
         name = f"web{len(made)}"
-        stack = web_stack(redis_url, restricted_url(redis_url, name, *rules))
+        stack = web_stack(redis_url, restricted_redis_url(redis_url, name, *rules))
         made.append((name, stack))
         return stack
 
@@ -352,17 +344,26 @@ def test_redis_refusing_the_enqueue_falls_back_to_the_per_sid_task(restricted):
     assert "tasks.history.delete_message" in worker.log()
 
 
-def test_the_broker_refusing_the_kick_leaves_it_to_beats_drain(restricted, tmp_path):
+def test_the_broker_refusing_the_kicks_leaves_deletions_and_now_follow_ups_to_beat(restricted, tmp_path):
     stack = restricted("-lpush", "-rpush")
     errors = stack.errors("queue")
     (message,) = stack.inbound_texts(1)
+    call = Call(stack.client, base=stack.web.url)
+    call._post("/voice/key?at=when:national_domestic_abuse_helpline&lang=en", Digits="1")
+    assert "text you now" in call.text(), "the follow-up is kept: the dispatcher will send it"
     assert stack.celery_messages() == [] and stack.queued() == 1
-    assert stack.redis().exists(deletions.KICK_KEY) == 0, "the kick that failed is taken back"
-    assert stack.errors("queue") == errors + 1
+    r = stack.redis()
+    assert r.zcard("hr:fu-due") == 1
+    assert not r.exists(deletions.KICK_KEY) and not r.exists("hr:fu-kick"), "kicks that failed are taken back"
+    assert stack.errors("queue") == errors + 1, "counted once: then the web tier pauses publishing for 2 s"
     stack.start_worker()
-    beat = CeleryBeat(dict(stack.env, DELETION_DRAIN_SECONDS="1"), schedule_file=str(tmp_path / "beat")).start()
+    beat = CeleryBeat(dict(stack.env, DELETION_DRAIN_SECONDS="1", FOLLOWUP_DISPATCH_SECONDS="1"),
+                      schedule_file=str(tmp_path / "beat")).start()
     try:
         wait_until(lambda: message in stack.standin.deleted_sids, 20, message="deleted by beat's drain")
+        (text,) = wait_until(lambda: stack.standin.sent_messages(), 20, message="sent by beat's dispatcher")
+        wait_until(lambda: text["sid"] in stack.standin.deleted_sids, 20, message="and deleted")
+        assert len(stack.standin.sent_messages()) == 1
     finally:
         beat.stop()
 

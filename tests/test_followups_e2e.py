@@ -17,11 +17,16 @@ from tasks import make_celery
 from tests.conftest import Clock, make_settings
 from tests.processes import CeleryBeat, CeleryWorker, HttpClient, WebServer, wait_until, worker_env
 from tests.support import (ACCOUNT_SID, HELPLINE_NUMBER, LANDLINE, MOBILE, TOKEN, Call, Texter,
-                           is_broker_key, post_signed)
+                           is_broker_key, new_sid, post_signed)
 from tests.twilio_standin import TwilioStandin
 
 OTHER_MOBILE = "+447700900555"  # not a valid range: never textable
 SECOND_MOBILE = "+447400654321"
+WHEN_URL = "/voice/key?at=when:national_domestic_abuse_helpline&lang=en"   # "text me now" on a call
+
+
+def mobile(n: int) -> str:
+    return f"+4474001{n:05d}"
 
 
 class Stack:
@@ -51,6 +56,24 @@ class Stack:
     def pending_followups(self) -> int:
         return self.redis().zcard("hr:fu-due")
 
+    def celery_messages(self) -> list[str]:
+        """Task names of the messages waiting in Celery's queue (while no worker takes them)."""
+        import json
+
+        return [json.loads(raw)["headers"]["task"] for raw in self.redis().lrange("celery", 0, -1)]
+
+    def text_me_now(self, caller: str) -> None:
+        """The last key press of a call that asks for a text now."""
+        call = self.call(caller)
+        call._post(WHEN_URL, Digits="1")
+        assert "text you now" in call.text()
+
+    def texts_per_number(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for message in self.outbound():
+            counts[message["to"]] = counts.get(message["to"], 0) + 1
+        return counts
+
 
 @pytest.fixture
 def stack(redis_url):
@@ -61,8 +84,10 @@ def stack(redis_url):
                                    api_base_url=standin.url), clock=clock)
     web = WebServer(app, port).start()
     worker = CeleryWorker(worker_env(redis_url, standin)).start()
-    yield Stack(redis_url, standin, web, clock, worker)
+    stack = Stack(redis_url, standin, web, clock, worker)
+    yield stack
     worker.stop()
+    stack.worker.stop()  # a test may have replaced it
     web.stop()
     standin.stop()
 
@@ -102,6 +127,43 @@ def test_voice_follow_up_now_is_sent_once_discreetly_then_deleted(stack):
     for key in r.keys("*"):
         assert r.ttl(key) > 0 or is_broker_key(key), key
         assert MOBILE[1:] not in repr(r.dump(key)), key
+
+
+def test_a_burst_of_now_follow_ups_publishes_a_few_dispatches_and_sends_each_exactly_once(stack):
+    stack.worker.stop()
+    numbers = [mobile(n) for n in range(30)]
+    for number in numbers:
+        stack.text_me_now(number)
+    published = stack.celery_messages()
+    assert 1 <= published.count("tasks.followup.dispatch_due") <= 3, published
+    assert "tasks.followup.send_followup" not in published, "no publish per follow-up from the web tier"
+    stack.worker = CeleryWorker(stack.worker.env, name="w2").start()
+    wait_until(lambda: set(stack.texts_per_number()) == set(numbers) and stack.pending_followups() == 0, 30,
+               message="every follow-up sent")
+    assert set(stack.texts_per_number().values()) == {1}, "exactly one text per yes"
+    sids = [m["sid"] for m in stack.outbound()]
+    wait_until(lambda: set(sids) <= set(stack.standin.deleted_sids), 30, message="every text deleted")
+
+
+def test_one_dispatch_sends_every_now_follow_up_however_many_are_due(stack):
+    """More 'now' follow-ups than one lease takes, and only one dispatch (no beat, no further kick)."""
+    from tasks.followup import DISPATCH_BATCH
+    from tasks.pending import PendingFollowups, followup_id
+
+    stack.worker.stop()
+    secret = make_settings(stack.redis_url).state_key_secret()
+    store = PendingFollowups(stack.redis(), secret)
+    numbers = [mobile(n) for n in range(DISPATCH_BATCH + 20)]
+    for number in numbers:
+        store.add(followup_id(secret, new_sid("CA"), "national_domestic_abuse_helpline"), to=number,
+                  from_=HELPLINE_NUMBER, body="Call 0808 2000 247. Reply STOP to stop.",
+                  callback=f"{stack.web.url}/sms/status", send_at=datetime.now(timezone.utc), at_once=True)
+    stack.dispatch_due()
+    stack.worker = CeleryWorker(stack.worker.env, name="w2", concurrency=2).start()
+    wait_until(lambda: set(stack.texts_per_number()) == set(numbers) and stack.pending_followups() == 0, 60,
+               message="every follow-up sent")
+    assert set(stack.texts_per_number().values()) == {1}
+    assert stack.worker.log().count("Task tasks.followup.dispatch_due[") <= 2, "received and succeeded: one dispatch"
 
 
 def test_voice_follow_up_later_waits_until_due(stack):
