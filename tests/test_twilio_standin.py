@@ -10,17 +10,20 @@ Nothing here sleeps to synchronise: conditions are polled with a deadline (``wai
 
 from __future__ import annotations
 
+import base64
 import email.utils
+import http.client
 import json
 import re
 import select
+import socket
 import subprocess
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import requests
@@ -590,6 +593,80 @@ def test_concurrent_senders_are_served_safely(standin, client):
     assert len({m["sid"] for m in sent}) == 40
     wait_for(lambda: all(m["status"] == "delivered" for m in standin.sent_messages()),
              description="all 40 delivered")
+
+
+# --------------------------------------------------------------------------------------------------
+# HTTP/1.1: connections kept alive, as Twilio's API keeps them
+
+
+AUTH_HEADER = {"Authorization": "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()}
+
+
+def api_path(tail: str) -> str:
+    return f"/2010-04-01/Accounts/{ACCOUNT_SID}/{tail}"
+
+
+def test_the_twilio_client_keeps_one_connection_for_every_kind_of_answer(standin, client, recorder):
+    """201, 200, a list page, 204 (no body) and 404 (an error body) all on one kept-alive connection."""
+    inbound = standin.add_inbound_message(CALLER, OUR_NUMBER, "hi")
+    message = send(client)
+    client.messages(message.sid).fetch()
+    client.messages.list(limit=5)
+    client.messages(inbound).delete()
+    assert rest_error(lambda: client.messages(inbound).fetch()).status == 404
+    send(client, body="again")
+    assert len(recorder.exchanges) == 6 and standin.connections_accepted == 1
+
+
+def test_answers_are_framed_and_connection_close_is_honoured(standin):
+    inbound = standin.add_inbound_message(CALLER, OUR_NUMBER, "hi")
+    conn = http.client.HTTPConnection("127.0.0.1", standin.port, timeout=5)
+    conn.request("DELETE", api_path(f"Messages/{inbound}.json"), headers=AUTH_HEADER)
+    deleted = conn.getresponse()
+    assert (deleted.status, deleted.read(), deleted.getheader("Content-Length")) == (204, b"", None)
+    conn.request("GET", api_path(f"Messages/{inbound}.json"), headers=AUTH_HEADER)
+    missing = conn.getresponse()
+    body = missing.read()
+    assert missing.status == 404 and int(missing.getheader("Content-Length")) == len(body) > 0
+    conn.request("GET", api_path("Messages.json"), headers={})  # no credentials: a 401, still framed
+    refused = conn.getresponse()
+    assert refused.status == 401 and int(refused.getheader("Content-Length")) == len(refused.read())
+    assert not refused.will_close
+    conn.close()
+    assert standin.connections_accepted == 1
+
+    with socket.create_connection(("127.0.0.1", standin.port), timeout=5) as sock:
+        request = (f"GET {api_path('Messages.json')} HTTP/1.1\r\nHost: x\r\n"
+                   f"Authorization: {AUTH_HEADER['Authorization']}\r\nConnection: close\r\n\r\n")
+        sock.sendall(request.encode())
+        received = b""
+        while chunk := sock.recv(65536):  # returns b"" only once the stand-in has closed it
+            received += chunk
+    head, _, page = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"\r\nConnection: close" in head
+    assert json.loads(page)["messages"] == []
+
+
+def test_a_chunked_request_body_is_read_and_the_connection_stays_usable(standin):
+    session = requests.Session()
+    form = iter([f"To={quote(CALLER)}".encode(), f"&From={quote(OUR_NUMBER)}".encode(), b"&Body=chunked"])
+    created = session.post(standin.url + api_path("Messages.json"), data=form, timeout=5, auth=(ACCOUNT_SID, AUTH_TOKEN),
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert created.status_code == 201 and created.json()["body"] == "chunked"
+    assert session.get(standin.url + api_path("Messages.json"), auth=(ACCOUNT_SID, AUTH_TOKEN),
+                       timeout=5).status_code == 200
+    assert standin.connections_accepted == 1
+
+
+def test_a_stopped_standin_answers_nothing_on_a_kept_alive_connection(make_standin):
+    standin = make_standin()
+    conn = http.client.HTTPConnection("127.0.0.1", standin.port, timeout=5)
+    conn.request("GET", api_path("Messages.json"), headers=AUTH_HEADER)
+    assert conn.getresponse().read()
+    standin.stop()
+    with pytest.raises((http.client.HTTPException, OSError)):
+        conn.request("GET", api_path("Messages.json"), headers=AUTH_HEADER)
+        conn.getresponse()
 
 
 def test_separate_process_is_steered_through_the_control_api():

@@ -38,11 +38,15 @@ import base64
 import binascii
 import datetime as dt
 import email.utils
+import heapq
+import http.client
 import itertools
 import json
 import queue
 import re
 import secrets
+import select
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -499,7 +503,8 @@ class TwilioStandin(_Observations):
         self.messaging_service_from = messaging_service_from
         self._cond = threading.Condition(threading.RLock())
         self._seq = itertools.count(1)
-        self._server: ThreadingHTTPServer | None = None
+        self._tiebreak = itertools.count()
+        self._server: _Server | None = None
         self._threads: list[threading.Thread] = []
         self._callbacks: queue.Queue = queue.Queue()
         self._stopping = False
@@ -525,6 +530,7 @@ class TwilioStandin(_Observations):
             return
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_connections()  # kept-alive connections: no answer from a stopped stand-in
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -544,6 +550,11 @@ class TwilioStandin(_Observations):
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def connections_accepted(self) -> int:
+        """TCP connections accepted since start (a client that keeps its connection alive makes one)."""
+        return self._server.accepted if self._server is not None else 0
+
     def reset(self) -> None:
         """Forget every message, call, fault, outcome and log (a server shared by many tests)."""
         with self._cond:
@@ -556,6 +567,9 @@ class TwilioStandin(_Observations):
         self._deleted_call_sids: list[str] = []
         self._outcomes: dict[str, str] = {}
         self._faults: list[Fault] = []
+        # (next_at, tie-break, record) for every scheduled lifecycle step; an entry whose time is no
+        # longer the record's next_at (advanced, deleted) is stale and skipped when it comes up
+        self._due: list[tuple[float, int, MessageRecord]] = []
         self._request_log: list[dict[str, Any]] = []
         self._callback_log: list[dict[str, Any]] = []
 
@@ -726,42 +740,72 @@ class TwilioStandin(_Observations):
     def _reschedule(self, record: MessageRecord) -> None:
         has_next = not record.deleted and record.position + 1 < len(record.path)
         record.next_at = time.monotonic() + self.step_delay if (self.auto_advance and has_next) else None
+        if record.next_at is not None:
+            heapq.heappush(self._due, (record.next_at, next(self._tiebreak), record))
         self._cond.notify_all()
 
     def _run_lifecycle(self) -> None:
-        """Background thread: step every message whose time has come, then sleep until the next one."""
+        """Background thread: step every message whose time has come, then sleep until the next one.
+        Due times are kept in a heap: a scan of every message ever created on every wake cost the
+        stand-in's process more CPU than answering the REST calls once a few hundred were in flight."""
         with self._cond:
             while not self._stopping:
                 now = time.monotonic()
-                for record in list(self._messages.values()):
-                    if record.next_at is not None and record.next_at <= now:
-                        self._step(record)
-                        self._reschedule(record)
-                upcoming = [r.next_at for r in self._messages.values() if r.next_at is not None]
-                self._cond.wait(max(0.0, min(upcoming) - time.monotonic()) if upcoming else None)
+                while self._due and self._due[0][0] <= now:
+                    at, _, record = heapq.heappop(self._due)
+                    if record.next_at != at:
+                        continue  # stale: advanced by hand or deleted since it was scheduled
+                    self._step(record)
+                    self._reschedule(record)
+                self._cond.wait(max(0.0, self._due[0][0] - time.monotonic()) if self._due else None)
 
     # -- status callbacks ----------------------------------------------------------------------
 
     def _run_callbacks(self) -> None:
-        """Background thread: one worker, so callbacks for a message arrive in status order."""
-        session = requests.Session()
-        session.trust_env = False  # callbacks go to local test servers, never through a proxy
+        """Background thread: one worker, so callbacks for a message arrive in status order.
+
+        Posted with http.client over one connection per receiver, kept while the receiver keeps it
+        (gunicorn's sync workers close it after every answer; then the next post opens another): the
+        requests library's own work per post was most of this process's CPU in bench/followups.py."""
         validator = RequestValidator(self.auth_token)
+        connections: dict[tuple[str, str, int | None], http.client.HTTPConnection] = {}
         while (item := self._callbacks.get()) is not None:
             url, params, sid, status = item
             entry = {"url": url, "params": params, "message_sid": sid, "status": status,
                      "signature": validator.compute_signature(url, params),
                      "status_code": None, "ok": False, "error": None}
             try:
-                response = session.post(url, data=params, timeout=self.callback_timeout, headers={
-                    "X-Twilio-Signature": entry["signature"], "User-Agent": "TwilioProxy/1.1"})
-                entry["status_code"] = response.status_code
-                entry["ok"] = 200 <= response.status_code < 300
-            except requests.RequestException as exc:  # recorded, never fatal (Twilio does not retry)
-                entry["error"] = f"{type(exc).__name__}: {exc}"
+                entry["status_code"] = self._post_callback(connections, url, params, entry["signature"])
+                entry["ok"] = 200 <= entry["status_code"] < 300
+            except (OSError, http.client.HTTPException, ValueError) as exc:  # recorded, never fatal
+                entry["error"] = f"{type(exc).__name__}: {exc}"                # (Twilio does not retry)
+            entry["time"] = time.time()  # when the receiver had answered (or failed)
             with self._cond:
                 self._callback_log.append(entry)
-        session.close()
+        for connection in connections.values():
+            connection.close()
+
+    def _post_callback(self, connections: dict, url: str, params: dict[str, str], signature: str) -> int:
+        """POST the signed form to ``url``; the receiver's HTTP status."""
+        split = urlsplit(url)
+        key = (split.scheme, split.hostname or "", split.port)
+        connection = connections.get(key)
+        if connection is not None and connection.sock is not None and select.select([connection.sock], [], [], 0)[0]:
+            connection.close()  # readable while idle: the receiver closed it (reopened by the request)
+        if connection is None:
+            kind = http.client.HTTPSConnection if split.scheme == "https" else http.client.HTTPConnection
+            connection = connections[key] = kind(split.hostname or "", split.port, timeout=self.callback_timeout)
+        target = (split.path or "/") + (f"?{split.query}" if split.query else "")
+        try:
+            connection.request("POST", target, body=urlencode(params).encode(), headers={
+                "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature,
+                "User-Agent": "TwilioProxy/1.1"})
+            response = connection.getresponse()
+            response.read()
+        except BaseException:
+            connection.close()
+            raise
+        return response.status
 
     # -- calls ---------------------------------------------------------------------------------
 
@@ -843,7 +887,7 @@ class TwilioStandin(_Observations):
             raise TwilioError(401, 20003, "Authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'})
 
     def _route(self, request: Request) -> tuple[Callable[..., Response], dict[str, str]]:
-        for pattern, methods in self._routes():
+        for pattern, methods in _ROUTES:
             match = pattern.match(request.path)
             if match is None:
                 continue
@@ -852,20 +896,8 @@ class TwilioStandin(_Observations):
                 raise TwilioError(401, 20003, "Authenticate")
             if request.method not in methods:
                 raise TwilioError(405, 20004, "Method not allowed")
-            return methods[request.method], params
+            return getattr(self, methods[request.method]), params
         raise not_found(request.path)
-
-    def _routes(self) -> list[tuple[re.Pattern[str], dict[str, Callable[..., Response]]]]:
-        prefix = rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)"
-        return [
-            (re.compile(prefix + r"/Messages\.json$"),
-             {"GET": self._list_messages, "POST": self._create_message}),
-            (re.compile(prefix + r"/Messages/(?P<sid>[^/]+)\.json$"),
-             {"GET": self._fetch_message, "POST": self._update_message, "DELETE": self._delete_message}),
-            (re.compile(prefix + r"/Calls\.json$"), {"GET": self._list_calls}),
-            (re.compile(prefix + r"/Calls/(?P<sid>[^/]+)\.json$"),
-             {"GET": self._fetch_call, "DELETE": self._delete_call}),
-        ]
 
     # -- REST: messages ------------------------------------------------------------------------
 
@@ -1012,6 +1044,16 @@ class TwilioStandin(_Observations):
             key: [r.resource() for r in items],
         })
 
+
+_ROUTE_PREFIX = rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)"
+# path -> {method: name of the TwilioStandin method answering it}
+_ROUTES: list[tuple[re.Pattern[str], dict[str, str]]] = [
+    (re.compile(_ROUTE_PREFIX + r"/Messages\.json$"), {"GET": "_list_messages", "POST": "_create_message"}),
+    (re.compile(_ROUTE_PREFIX + r"/Messages/(?P<sid>[^/]+)\.json$"),
+     {"GET": "_fetch_message", "POST": "_update_message", "DELETE": "_delete_message"}),
+    (re.compile(_ROUTE_PREFIX + r"/Calls\.json$"), {"GET": "_list_calls"}),
+    (re.compile(_ROUTE_PREFIX + r"/Calls/(?P<sid>[^/]+)\.json$"), {"GET": "_fetch_call", "DELETE": "_delete_call"}),
+]
 
 _DEFAULT_FAULT_MESSAGES = {
     429: "Too Many Requests",
@@ -1173,26 +1215,73 @@ class StandinControl(_Observations):
 
 class _Server(ThreadingHTTPServer):
     """Threaded server with a listen backlog deep enough for many workers connecting at once
-    (the stdlib default of 5 makes the kernel drop SYNs, which costs a 1 s retransmit each)."""
+    (the stdlib default of 5 makes the kernel drop SYNs, which costs a 1 s retransmit each).
+
+    It keeps the sockets of the connections it serves, so that :meth:`close_connections` can end the
+    kept-alive ones when the stand-in stops (their threads would otherwise go on answering)."""
 
     daemon_threads = True
     request_queue_size = 128
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        self._closing = False
+        self.accepted = 0  # connections accepted so far (tests check that clients keep theirs alive)
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            if self._closing:
+                self.shutdown_request(request)
+                return
+            self._open.add(request)
+            self.accepted += 1
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End every open connection: a thread waiting for the next request on one reads end-of-file,
+        and one still working on a request cannot send its answer."""
+        with self._open_lock:
+            self._closing = True
+            sockets = list(self._open)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by the client
 
 
 class _Handler(BaseHTTPRequestHandler):
     """Turns stdlib HTTP requests into :class:`Request` and writes :class:`Response` back.
 
-    HTTP/1.0 (one request per connection) so that a stopped stand-in never answers on a kept-alive
-    connection.
+    HTTP/1.1 with keep-alive, as Twilio's API speaks: the twilio client's session keeps one
+    connection per thread instead of a TCP connect (and a new server thread) per REST call. Every
+    answer is framed by Content-Length (none on a 204, which has no body by definition, RFC 9110
+    8.6), a request with ``Connection: close`` (or HTTP/1.0) gets ``Connection: close`` and the
+    connection is closed after the answer, and :meth:`TwilioStandin.stop` closes kept-alive
+    connections, so a stopped stand-in never answers.
     """
 
     standin: TwilioStandin
-    server_version = "TwilioStandin/1.0"
+    server_version = "TwilioStandin/1.1"
+    protocol_version = "HTTP/1.1"
+    # headers and body are two writes: without this a kept-alive connection can stall the body for
+    # the client's delayed ACK (Nagle)
+    disable_nagle_algorithm = True
 
     def _dispatch(self) -> None:
+        try:
+            raw = self._read_body()
+        except ValueError:
+            self.send_error(400, "Bad request body framing")  # closes the connection: framing is lost
+            return
         split = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
         is_form = "application/x-www-form-urlencoded" in (self.headers.get("Content-Type") or "")
         request = Request(
             method=self.command,
@@ -1204,20 +1293,41 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._write(self.standin.handle(request))
 
+    def _read_body(self) -> bytes:
+        """The request body, by Content-Length or chunked; ValueError if it cannot be framed."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            parts = []
+            while True:
+                size = int(self.rfile.readline(65537).split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailer fields
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline(65537)  # the CRLF after each chunk
+        length = int(self.headers.get("Content-Length") or 0)
+        if length < 0:
+            raise ValueError("negative Content-Length")
+        return self.rfile.read(length) if length else b""
+
     def _write(self, response: Response) -> None:
-        payload = b"" if response.body is None else json.dumps(response.body).encode()
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        if response.body is not None:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if payload:
-            try:
+        payload = b"" if response.body is None or response.status in (204, 304) else \
+            json.dumps(response.body).encode()
+        try:
+            self.send_response(response.status)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            if payload:
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+            if response.status not in (204, 304):
+                self.send_header("Content-Length", str(len(payload)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if payload:
                 self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client went away (a worker killed mid-request): Twilio would not care either
+        except OSError:  # the client went away (a worker killed mid-request): Twilio would not care either
+            self.close_connection = True
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _dispatch
 
