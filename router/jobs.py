@@ -71,12 +71,12 @@ class Jobs:
 
         True when it is kept (or already was: a retried webhook); False when it could not be, and the
         person must be told rather than promised a text that will not come."""
-        if not phone.can_receive_texts(to):
+        number = phone.textable_number(to)  # can_receive_texts and normalise_sender, in one parse
+        if number is None:
             log.warning("follow-up refused: the number cannot receive texts")
             return False
         from tasks.pending import followup_id
 
-        number = phone.normalise_sender(to)
         fid = followup_id(self.settings.state_key_secret(), trigger, followup.service_id)
         try:
             added = self._pending().add(fid, to=number, from_=from_, body=followup.body,
@@ -102,8 +102,12 @@ class Jobs:
             return 0
 
     def message_reported(self, to: str, message_sid: str) -> None:
-        """A status callback for a message we sent: settle a follow-up to that number caught mid-send."""
-        number = phone.normalise_sender(to)
+        """A status callback for a message we sent: settle a follow-up to that number caught mid-send.
+
+        Twilio reports `To` in E.164, the form follow-ups are filed under, so phone.sender_key takes it
+        as it is (no parse: this runs for three callbacks of every text we send); another form is
+        normalised as before. Anything that is no number at all finds no follow-up."""
+        number = phone.sender_key(to)
         if not number or not message_sid:
             return
         try:

@@ -2,7 +2,8 @@
 
 Exactly once, even when a worker is killed mid-send: the follow-up is marked 'sending' before the
 REST call; a later attempt that finds 'sending' asks Twilio whether a message to that number was
-created since, and adopts it instead of sending again.
+created since, and adopts it instead of sending again. Claiming it (lock, read, mark 'sending') and
+finishing it (forget it, release the lock) are one Redis round trip each (tasks/pending.py).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from tasks import app, settings
 from tasks import metrics
 from tasks.pending import PendingFollowups
 from tasks.retry import backoff_seconds
-from tasks.twilio_api import NotConfigured, is_retryable, make_client
+from tasks.twilio_api import NotConfigured, is_configured, is_retryable, make_client
 from router.state import make_redis
 
 log = logging.getLogger("tasks.followup")
@@ -68,26 +69,32 @@ def _already_sent(client, data: dict[str, str]) -> str | None:
 @app.task(name="tasks.followup.send_followup", bind=True, acks_late=True, max_retries=MAX_SEND_RETRIES)
 def send_followup(self, fid: str) -> str | None:
     store = pending_store()
-    if not store.lock(fid):
+    client = make_client(settings) if is_configured(settings) else None
+    # lock + read + mark 'sending' (if it is 'pending' and we can send) in one round trip
+    data = store.claim(fid, time.time(), mark_sending=client is not None)
+    if data is False:
         return None  # another worker has it; if that worker dies the lease re-dispatches it
-    try:
-        data = store.get(fid)
-        if not data:
-            return None  # sent or cancelled already
+    if data is None:
+        return None  # sent or cancelled already (claim released the lock)
+    if client is None:  # no account: refused, and forgotten
         try:
-            client = make_client(settings)
+            make_client(settings)  # logs why
         except NotConfigured:
-            metrics.FOLLOWUPS.labels("refused").inc()
-            store.finish(fid)
-            return None
-        if data.get("status") == "sending":
+            pass
+        metrics.FOLLOWUPS.labels("refused").inc()
+        store.finish(fid, unlock=True)
+        return None
+    locked = True
+    try:
+        if data.get("status") == "sending":  # an earlier attempt died mid-send: did its text go out?
             sid = _already_sent(client, data)
             if sid:
                 log.info("follow-up %s was already sent before a restart; not sending again", fid[:8])
-                store.finish(fid, sid)
+                store.finish(fid, sid, unlock=True)
+                locked = False
                 metrics.FOLLOWUPS.labels("sent").inc()
                 return sid
-        store.mark_sending(fid, time.time())
+            store.mark_sending(fid, time.time())
         try:
             message = client.messages.create(
                 to=data["to"], from_=data["from"], body=data["body"], status_callback=data["callback"],
@@ -95,18 +102,23 @@ def send_followup(self, fid: str) -> str | None:
         except TwilioRestException as exc:
             if is_retryable(exc):
                 store.unlock(fid)
+                locked = False
                 metrics.FOLLOWUPS.labels("retried").inc()
                 raise self.retry(countdown=backoff_seconds(self.request.retries), exc=None)
             log.error("follow-up %s refused by Twilio: error %s", fid[:8], exc.code)
             metrics.FOLLOWUPS.labels("failed").inc()
-            store.finish(fid)
+            store.finish(fid, unlock=True)
+            locked = False
             return None
         except (TwilioException, requests.RequestException):
             store.unlock(fid)  # no answer: next attempt asks Twilio whether it was created
+            locked = False
             metrics.FOLLOWUPS.labels("retried").inc()
             raise self.retry(countdown=backoff_seconds(self.request.retries), exc=None)
-        store.finish(fid, message.sid)
+        store.finish(fid, message.sid, unlock=True)
+        locked = False
         metrics.FOLLOWUPS.labels("sent").inc()
         return message.sid
     finally:
-        store.unlock(fid)
+        if locked:
+            store.unlock(fid)

@@ -8,8 +8,18 @@
 - hr:fu-lock:<id>   short lock: one worker at a time works on a follow-up
 - hr:fu-kick        "1" from the moment a dispatch is asked for a 'now' follow-up until it starts: more
                     'now' follow-ups meanwhile publish nothing (KICK_SECONDS)
+- hr:fu-made:<id>    "1" once the id was stored: a duplicate trigger adds nothing (TTL as hr:fu:<id>)
+- hr:fu-sid:<sid>   the follow-up a sent message was the text of, or "?" once a status callback found it
+                    was none's: so one message settles at most one follow-up (a day)
 The id is derived from what triggered it (a CallSid or MessageSid and the service), so a retried
 webhook or a duplicate trigger finds the same id and adds nothing.
+
+Each step that touches several keys is one Lua script (one round trip, atomic), not a command or a
+pipeline each: storing a follow-up, claiming it to send (lock, read, mark 'sending'), finishing it (and
+releasing the lock), settling one caught mid-send. They did the same in 2 to 6 round trips; the web tier
+and the workers spent more CPU on the round trips than on the work. The scripts finish and settle name
+keys they derive from an id (hr:fu:<id>, its 'by' set, hr:fu-sid:<sid>): fine on one Redis primary, as
+deployed (with Sentinel); Redis Cluster would need hash tags.
 """
 from __future__ import annotations
 
@@ -24,6 +34,8 @@ import redis
 
 from router.state import hashed
 
+FOLLOWUP_PREFIX = "hr:fu:"     # + id: the follow-up's hash
+SID_PREFIX = "hr:fu-sid:"      # + MessageSid: the follow-up that message was the text of
 DUE_KEY = "hr:fu-due"
 KICK_KEY = "hr:fu-kick"
 KICK_SECONDS = 5
@@ -33,6 +45,77 @@ LOCK_SECONDS = int(os.environ.get("FOLLOWUP_LOCK_SECONDS", "20"))
 # A dispatched follow-up not finished by then is dispatched again (its task was lost).
 LEASE_SECONDS = int(os.environ.get("FOLLOWUP_LEASE_SECONDS", "120"))
 
+
+# KEYS: made, follow-up, by-number set, due, kick. ARGV: ttl, to, from, body, callback, due score, due's
+# TTL, '1' for 'now', kick TTL, id. -> {stored, kick}. The 'made' marker and the follow-up are written
+# together or not at all (no marker without its follow-up, should Redis fail in between).
+_ADD = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return {0, 0} end
+redis.call('HSET', KEYS[2], 'to', ARGV[2], 'from', ARGV[3], 'body', ARGV[4], 'callback', ARGV[5],
+           'status', 'pending', 'by', KEYS[3])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[10])
+redis.call('EXPIRE', KEYS[3], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[6], ARGV[10])
+redis.call('EXPIRE', KEYS[4], ARGV[7])
+if ARGV[8] == '1' and redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[9]) then return {1, 1} end
+return {1, 0}
+"""
+
+# KEYS: lock, follow-up. ARGV: lock TTL, attempt_at, '1' to mark it 'sending' if it is 'pending'.
+# -> false: another worker holds the lock; {}: nothing pending (the lock is released again); else the
+# hash as it was before marking (field, value, ...). One that is 'sending' already is left as it is: the
+# caller must first ask Twilio whether its text went out, and mark it itself.
+_CLAIM = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return false end
+local data = redis.call('HGETALL', KEYS[2])
+if #data == 0 then
+  redis.call('DEL', KEYS[1])
+  return data
+end
+if ARGV[3] == '1' and redis.call('HGET', KEYS[2], 'status') == 'pending' then
+  redis.call('HSET', KEYS[2], 'status', 'sending', 'attempt_at', ARGV[2])
+end
+return data
+"""
+
+# Forget a follow-up: its number and text, its place in hr:fu-due and in its number's set; with the sid
+# of the message that was its text, record that (so that message settles no other follow-up).
+_FINISH_FN = """
+local function finish(prefix, sid_prefix, fid, sid, keep)
+  local key = prefix .. fid
+  local by = redis.call('HGET', key, 'by')
+  if sid ~= '' then redis.call('SET', sid_prefix .. sid, fid, 'EX', keep) end
+  redis.call('DEL', key)
+  redis.call('ZREM', KEYS[1], fid)
+  if by then redis.call('SREM', by, fid) end
+end
+"""
+
+# KEYS: due, lock ('' to leave it). ARGV: prefixes 'hr:fu:' and 'hr:fu-sid:', id, message sid ('' if
+# none), its TTL.
+_FINISH = _FINISH_FN + """
+finish(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+if KEYS[2] ~= '' then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+# KEYS: due, by-number set. ARGV: prefixes 'hr:fu:' and 'hr:fu-sid:', message sid, its TTL.
+# -> the id settled by this message, or false. See settle_sending.
+_SETTLE = _FINISH_FN + """
+if not redis.call('SET', ARGV[2] .. ARGV[3], '?', 'NX', 'EX', ARGV[4]) then return false end
+local best, best_at
+for _, fid in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local data = redis.call('HMGET', ARGV[1] .. fid, 'status', 'attempt_at')
+  if data[1] == 'sending' then
+    local at = tonumber(data[2]) or 0
+    if best == nil or at < best_at or (at == best_at and fid < best) then best, best_at = fid, at end
+  end
+end
+if best == nil then return false end
+finish(ARGV[1], ARGV[2], best, ARGV[3], ARGV[4])
+return best
+"""
 
 # KEYS: due. ARGV: now, limit, leased until. Atomic, so two dispatchers never lease the same id.
 _LEASE = """
@@ -56,9 +139,13 @@ class PendingFollowups:
         self.client = client
         self.secret = secret
         self._lease = client.register_script(_LEASE)
+        self._add = client.register_script(_ADD)
+        self._claim = client.register_script(_CLAIM)
+        self._finish = client.register_script(_FINISH)
+        self._settle = client.register_script(_SETTLE)
 
     def _key(self, fid: str) -> str:
-        return f"hr:fu:{fid}"
+        return FOLLOWUP_PREFIX + fid
 
     def add(self, fid: str, *, to: str, from_: str, body: str, callback: str, send_at: datetime,
             at_once: bool = False) -> Added:
@@ -67,22 +154,12 @@ class PendingFollowups:
         for unless one already is (kick=True: the caller publishes it)."""
         due = send_at.timestamp()
         ttl = max(int(due - time.time()), 0) + KEEP_AFTER_DUE_SECONDS
-        key = self._key(fid)
-        by_number = hashed(self.secret, "fu-by", to)
-        if not self.client.set(f"hr:fu-made:{fid}", "1", nx=True, ex=ttl):
-            return Added(False, False)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(key, mapping={"to": to, "from": from_, "body": body, "callback": callback,
-                                "status": "pending", "by": by_number})
-        pipe.expire(key, ttl)
-        pipe.sadd(by_number, fid)
-        pipe.expire(by_number, ttl)
-        pipe.zadd(DUE_KEY, {fid: 0 if at_once else due})
-        pipe.expire(DUE_KEY, KEEP_AFTER_DUE_SECONDS * 8)
-        if at_once:  # in the same transaction as the ZADD: a dispatch that cleared the flag sees the id
-            pipe.set(KICK_KEY, "1", nx=True, ex=KICK_SECONDS)
-        results = pipe.execute()
-        return Added(True, at_once and bool(results[-1]))
+        # the kick flag is set in the same script as the ZADD: a dispatch that cleared it sees the id
+        stored, kick = self._add(
+            keys=[f"hr:fu-made:{fid}", self._key(fid), hashed(self.secret, "fu-by", to), DUE_KEY, KICK_KEY],
+            args=[ttl, to, from_, body, callback, 0 if at_once else repr(due), KEEP_AFTER_DUE_SECONDS * 8,
+                  "1" if at_once else "0", KICK_SECONDS, fid])
+        return Added(bool(stored), bool(kick))
 
     def begin_dispatch(self) -> None:
         """A dispatch starts (or the one asked for could not be published): any 'now' follow-up added
@@ -99,44 +176,49 @@ class PendingFollowups:
         return list(self._lease(keys=[DUE_KEY], args=[repr(now), limit, repr(now + LEASE_SECONDS)]))
 
     def lock(self, fid: str) -> bool:
-        return bool(self.client.set(f"hr:fu-lock:{fid}", "1", nx=True, ex=LOCK_SECONDS))
+        return bool(self.client.set(self._lock_key(fid), "1", nx=True, ex=LOCK_SECONDS))
 
     def unlock(self, fid: str) -> None:
-        self.client.delete(f"hr:fu-lock:{fid}")
+        self.client.delete(self._lock_key(fid))
+
+    @staticmethod
+    def _lock_key(fid: str) -> str:
+        return f"hr:fu-lock:{fid}"
+
+    def claim(self, fid: str, attempt_at: float, mark_sending: bool = True) -> dict[str, str] | None | bool:
+        """lock, get and (for a 'pending' one, when mark_sending) mark_sending, in one round trip.
+
+        False: another worker holds it (lock taken). None: nothing pending (sent or cancelled; the lock
+        is released). Otherwise the follow-up as it was *before* marking, locked by the caller: if its
+        status was 'pending' (and mark_sending) it is now 'sending' at attempt_at; if it was 'sending'
+        already (an earlier attempt died mid-send) it is untouched, for the caller to reconcile."""
+        flat = self._claim(keys=[self._lock_key(fid), self._key(fid)],
+                           args=[LOCK_SECONDS, repr(attempt_at), "1" if mark_sending else "0"])
+        if flat is None:
+            return False
+        if not flat:
+            return None
+        return dict(zip(flat[::2], flat[1::2]))
 
     def mark_sending(self, fid: str, attempt_at: float) -> None:
         self.client.hset(self._key(fid), mapping={"status": "sending", "attempt_at": repr(attempt_at)})
 
-    def finish(self, fid: str, message_sid: str | None = None) -> None:
+    def finish(self, fid: str, message_sid: str | None = None, *, unlock: bool = False) -> None:
         """Sent or cancelled: forget the number and the text; only the id's 'made' marker stays (TTL).
-        With the sid of the message that was sent, that message can settle no other follow-up."""
-        data = self.client.hgetall(self._key(fid))
-        pipe = self.client.pipeline(transaction=True)
-        if message_sid:
-            pipe.set(f"hr:fu-sid:{message_sid}", fid, ex=KEEP_AFTER_DUE_SECONDS)
-        pipe.delete(self._key(fid))
-        pipe.zrem(DUE_KEY, fid)
-        if data.get("by"):
-            pipe.srem(data["by"], fid)
-        pipe.execute()
+        With the sid of the message that was sent, that message can settle no other follow-up. With
+        unlock, the worker's lock is released in the same round trip."""
+        self._finish(keys=[DUE_KEY, self._lock_key(fid) if unlock else ""],
+                     args=[FOLLOWUP_PREFIX, SID_PREFIX, fid, message_sid or "", KEEP_AFTER_DUE_SECONDS])
 
     def settle_sending(self, to: str, message_sid: str) -> str | None:
         """Twilio reported on message `message_sid` to `to`. If it is not yet known as some follow-up's
         text, it is the text of the follow-up for that number caught mid-send longest ago (its worker
         died before hearing Twilio's answer): that one was sent and must never be sent again. One
         message settles at most one follow-up."""
-        if not self.client.set(f"hr:fu-sid:{message_sid}", "?", nx=True, ex=KEEP_AFTER_DUE_SECONDS):
-            return None  # this message is already accounted for
-        sending = []
-        for fid in self.client.smembers(hashed(self.secret, "fu-by", to)):
-            data = self.client.hmget(self._key(fid), "status", "attempt_at")
-            if data[0] == "sending":
-                sending.append((float(data[1] or 0), fid))
-        if not sending:
-            return None
-        fid = min(sending)[1]
-        self.finish(fid, message_sid)
-        return fid
+        # One script: the 'already accounted for' marker (SET NX), the oldest 'sending' one of that
+        # number's follow-ups (earliest attempt_at, then smallest id) and its finish.
+        return self._settle(keys=[DUE_KEY, hashed(self.secret, "fu-by", to)],
+                            args=[FOLLOWUP_PREFIX, SID_PREFIX, message_sid, KEEP_AFTER_DUE_SECONDS]) or None
 
     def cancel_for_number(self, to: str) -> int:
         by_number = hashed(self.secret, "fu-by", to)
