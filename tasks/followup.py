@@ -1,30 +1,57 @@
 """Send a follow-up text exactly once, when it is due, and then forget the number.
 
-Exactly once, even when a worker is killed mid-send: the follow-up is marked 'sending' before the
-REST call; a later attempt that finds 'sending' asks Twilio whether a message to that number was
-created since, and adopts it instead of sending again. Claiming it (lock, read, mark 'sending') and
+Exactly once, even when a worker is killed mid-send: the follow-up is claimed (locked) and marked
+'sending' before the REST call; a later attempt that finds 'sending' asks Twilio whether a message to
+that number was created since, and adopts it instead of sending again.
+
+The dispatcher sends what is due itself, a batch at a time over a few threads (as deletions are
+drained, tasks/history.py), instead of publishing a Celery task per follow-up: a task's publish,
+delivery, hand-over to a pool process, log lines and ack cost the worker more CPU than the send itself,
+and a prefork pool process sends one text at a time, idle while Twilio answers, where the threads wait
+for several answers at once. An attempt Twilio asks us to retry (429, 5xx, 20009) or that got no answer
+is handed to the per-follow-up task send_followup, which retries with backoff as before (and still takes
+any such task queued by an older version). Claiming a follow-up (lock, read, mark 'sending') and
 finishing it (forget it, release the lock) are one Redis round trip each (tasks/pending.py).
 """
 from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import requests
+from kombu.exceptions import KombuError
+from redis import RedisError
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
-from tasks import app, settings
+from router import logs
+from tasks import VISIBILITY_TIMEOUT_SECONDS, app, settings
 from tasks import metrics
 from tasks.pending import PendingFollowups
 from tasks.retry import backoff_seconds
-from tasks.twilio_api import NotConfigured, is_configured, is_retryable, make_client
+from tasks.twilio_api import NotConfigured, is_configured, is_retryable, make_client, make_thread_client
 from router.state import make_redis
 
 log = logging.getLogger("tasks.followup")
 MAX_SEND_RETRIES = 12
+DISPATCH_BATCH = 32   # leased at once: at most 4 rounds of SEND_THREADS sends, well inside the lease
+SEND_THREADS = 8      # Twilio takes 100+ ms a request; a few at once keep one worker process busy
+# A dispatch hands over to a fresh one after this long, so it neither outlives the broker's visibility
+# timeout (which would hand a copy to another worker) nor keeps a worker process from other tasks.
+DISPATCH_BUDGET_SECONDS = min(10.0, VISIBILITY_TIMEOUT_SECONDS / 2)
+
+SENT, DONE, BUSY, RETRY, ERROR = "sent", "done", "busy", "retry", "error"
+
+
+class Outcome(NamedTuple):
+    kind: str                 # SENT, DONE (nothing left to do), BUSY (another worker has it), RETRY, ERROR
+    sid: str | None = None    # the message that is its text (SENT)
+    label: str | None = None  # what helpline_worker_followups_total counts it as, if anything
 
 
 _store: PendingFollowups | None = None
+_threads: ThreadPoolExecutor | None = None
 
 
 def pending_store() -> PendingFollowups:
@@ -35,24 +62,74 @@ def pending_store() -> PendingFollowups:
     return _store
 
 
-DISPATCH_BATCH = 100
+def _pool() -> ThreadPoolExecutor:
+    """The send threads of this worker process, made after the prefork fork."""
+    global _threads
+    if _threads is None:
+        _threads = ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="send")
+    return _threads
 
 
 @app.task(name="tasks.followup.dispatch_due", acks_late=True)
 def dispatch_due() -> int:
-    """Queue every follow-up that is due (and re-queue any whose task was lost). Run by beat, and kicked
+    """Send every follow-up that is due (and any whose earlier attempt was lost). Run by beat, and kicked
     by the web tier for 'now' follow-ups: it clears the kick flag first, so a 'now' follow-up added
-    after that asks for another dispatch, and one added before is already in hr:fu-due to be leased."""
+    after that asks for another dispatch, and one added before is already in hr:fu-due to be leased.
+    Leases a batch at a time (a dispatch killed mid-way loses nothing: its batch comes due again when
+    the lease runs out) until fewer than a batch are due, or the budget is spent: then a fresh dispatch
+    takes over."""
     store = pending_store()
     store.begin_dispatch()
-    dispatched = 0
+    deadline = time.monotonic() + DISPATCH_BUDGET_SECONDS
+    sent = 0
     while True:
         ids = store.lease_due(limit=DISPATCH_BATCH)
-        for fid in ids:
-            send_followup.delay(fid)
-        dispatched += len(ids)
+        if ids:
+            sent += _send_batch(ids)
         if len(ids) < DISPATCH_BATCH:
-            return dispatched
+            return sent
+        if time.monotonic() > deadline:
+            if store.kick():
+                _publish(store, dispatch_due, ())
+            return sent
+
+
+def _send_batch(ids: list[str]) -> int:
+    outcomes = list(_pool().map(_send_in_thread, ids))
+    counts: dict[str, int] = {}
+    for fid, outcome in zip(ids, outcomes):
+        if outcome.label:
+            counts[outcome.label] = counts.get(outcome.label, 0) + 1
+        if outcome.kind == RETRY:  # backoff and retries as ever, in a task of its own
+            _publish(None, send_followup, (fid,), countdown=backoff_seconds(0))
+    metrics.FOLLOWUPS.add(counts)
+    return sum(1 for outcome in outcomes if outcome.kind == SENT)
+
+
+def _publish(store: PendingFollowups | None, task, args: tuple, countdown: float | None = None) -> None:
+    """Publish a task; if the broker refuses, the follow-up waits for its lease to run out (and a dispatch
+    that could not hand over lets the next 'now' follow-up ask again)."""
+    try:
+        task.apply_async(args, countdown=countdown)
+    except (KombuError, RedisError, OSError) as exc:
+        log.warning("could not queue %s: %s", task.name, type(exc).__name__)
+        if store is not None:
+            try:
+                store.begin_dispatch()
+            except RedisError:
+                pass  # the flag lapses within seconds by itself
+
+
+def _send_in_thread(fid: str) -> Outcome:
+    """One attempt in a send thread, with a REST client of the thread's own, logging under the id's
+    correlation id as the task did."""
+    logs.CORRELATION.set(logs.correlation_for(fid))
+    try:
+        client = make_thread_client(settings) if is_configured(settings) else None
+        return attempt(pending_store(), client, fid)
+    except Exception:  # Redis gone, a bug: left leased, so it comes due again when the lease runs out
+        log.exception("follow-up %s not sent", fid[:8])
+        return Outcome(ERROR)
 
 
 def _already_sent(client, data: dict[str, str]) -> str | None:
@@ -66,24 +143,22 @@ def _already_sent(client, data: dict[str, str]) -> str | None:
     return None
 
 
-@app.task(name="tasks.followup.send_followup", bind=True, acks_late=True, max_retries=MAX_SEND_RETRIES)
-def send_followup(self, fid: str) -> str | None:
-    store = pending_store()
-    client = make_client(settings) if is_configured(settings) else None
+def attempt(store: PendingFollowups, client, fid: str) -> Outcome:
+    """Send follow-up `fid` unless it is sent, cancelled or held by another worker; client None: no
+    Twilio account, so it is refused (and forgotten). Never sends what an earlier attempt sent."""
     # lock + read + mark 'sending' (if it is 'pending' and we can send) in one round trip
     data = store.claim(fid, time.time(), mark_sending=client is not None)
     if data is False:
-        return None  # another worker has it; if that worker dies the lease re-dispatches it
+        return Outcome(BUSY)  # another worker has it; if that worker dies the lease re-dispatches it
     if data is None:
-        return None  # sent or cancelled already (claim released the lock)
-    if client is None:  # no account: refused, and forgotten
+        return Outcome(DONE)  # sent or cancelled already (claim released the lock)
+    if client is None:
         try:
             make_client(settings)  # logs why
         except NotConfigured:
             pass
-        metrics.FOLLOWUPS.labels("refused").inc()
         store.finish(fid, unlock=True)
-        return None
+        return Outcome(DONE, label="refused")
     locked = True
     try:
         if data.get("status") == "sending":  # an earlier attempt died mid-send: did its text go out?
@@ -92,8 +167,7 @@ def send_followup(self, fid: str) -> str | None:
                 log.info("follow-up %s was already sent before a restart; not sending again", fid[:8])
                 store.finish(fid, sid, unlock=True)
                 locked = False
-                metrics.FOLLOWUPS.labels("sent").inc()
-                return sid
+                return Outcome(SENT, sid, "sent")
             store.mark_sending(fid, time.time())
         try:
             message = client.messages.create(
@@ -103,22 +177,30 @@ def send_followup(self, fid: str) -> str | None:
             if is_retryable(exc):
                 store.unlock(fid)
                 locked = False
-                metrics.FOLLOWUPS.labels("retried").inc()
-                raise self.retry(countdown=backoff_seconds(self.request.retries), exc=None)
+                return Outcome(RETRY, label="retried")
             log.error("follow-up %s refused by Twilio: error %s", fid[:8], exc.code)
-            metrics.FOLLOWUPS.labels("failed").inc()
             store.finish(fid, unlock=True)
             locked = False
-            return None
+            return Outcome(DONE, label="failed")
         except (TwilioException, requests.RequestException):
             store.unlock(fid)  # no answer: next attempt asks Twilio whether it was created
             locked = False
-            metrics.FOLLOWUPS.labels("retried").inc()
-            raise self.retry(countdown=backoff_seconds(self.request.retries), exc=None)
+            return Outcome(RETRY, label="retried")
         store.finish(fid, message.sid, unlock=True)
         locked = False
-        metrics.FOLLOWUPS.labels("sent").inc()
-        return message.sid
+        return Outcome(SENT, message.sid, "sent")
     finally:
         if locked:
             store.unlock(fid)
+
+
+@app.task(name="tasks.followup.send_followup", bind=True, acks_late=True, max_retries=MAX_SEND_RETRIES)
+def send_followup(self, fid: str) -> str | None:
+    """One follow-up, retried with backoff: what a dispatch hands over when Twilio asks us to retry."""
+    client = make_client(settings) if is_configured(settings) else None
+    outcome = attempt(pending_store(), client, fid)
+    if outcome.label:
+        metrics.FOLLOWUPS.labels(outcome.label).inc()
+    if outcome.kind == RETRY:
+        raise self.retry(countdown=backoff_seconds(self.request.retries), exc=None)
+    return outcome.sid

@@ -101,9 +101,7 @@ def _delete_batch(queue: PendingDeletions, items: list[Item]) -> int:
             counts["refused"] = counts.get("refused", 0) + 1
         finished.append(item)
     queue.done(*finished)
-    for label, count in counts.items():
-        metrics.DELETIONS.labels(label).inc(count)
-    metrics.observe_deletion_lags(lags)
+    metrics.DELETIONS.add(counts, lags=lags)
     return sum(1 for outcome in outcomes if outcome in (DELETED, GONE))
 
 

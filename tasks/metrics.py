@@ -33,6 +33,21 @@ class Counter:
     def labels(self, label: str) -> "_Bound":
         return _Bound(self.name, label)
 
+    def add(self, counts: dict[str, float], lags: list[float] = ()) -> None:
+        """Several labels' increments (a batch's outcomes) in one round trip, rather than one each; with
+        `lags`, the deletion lags of the batch too (see observe_deletion_lags)."""
+        if not counts and not lags:
+            return
+        try:
+            pipe = _redis().pipeline()
+            for label, amount in counts.items():
+                pipe.hincrbyfloat(STATS_KEY, f"{self.name}|{label}", amount)
+            _add_lags(pipe, lags)
+            pipe.expire(STATS_KEY, STATS_TTL_SECONDS)
+            pipe.execute()
+        except redis.RedisError:
+            log.warning("counters %s not recorded: redis unavailable", self.name)
+
 
 class _Bound:
     def __init__(self, name: str, label: str):
@@ -62,15 +77,21 @@ def observe_deletion_lags(lags: list[float]) -> None:
     batch of deletions is recorded in one round trip."""
     if not lags:
         return
-    buckets = {bound: sum(1 for seconds in lags if seconds <= bound) for bound in LAG_BUCKETS}
     try:
         pipe = _redis().pipeline()
-        for bound, count in buckets.items():
-            if count:
-                pipe.hincrbyfloat(STATS_KEY, f"deletion_lag_bucket|{bound}", count)
-        pipe.hincrbyfloat(STATS_KEY, "deletion_lag_bucket|+Inf", len(lags))
-        pipe.hincrbyfloat(STATS_KEY, "deletion_lag_sum|", sum(lags))
+        _add_lags(pipe, lags)
         pipe.expire(STATS_KEY, STATS_TTL_SECONDS)
         pipe.execute()
     except redis.RedisError:
         log.warning("deletion lag not recorded: redis unavailable")
+
+
+def _add_lags(pipe, lags) -> None:
+    if not lags:
+        return
+    for bound in LAG_BUCKETS:
+        count = sum(1 for seconds in lags if seconds <= bound)
+        if count:
+            pipe.hincrbyfloat(STATS_KEY, f"deletion_lag_bucket|{bound}", count)
+    pipe.hincrbyfloat(STATS_KEY, "deletion_lag_bucket|+Inf", len(lags))
+    pipe.hincrbyfloat(STATS_KEY, "deletion_lag_sum|", sum(lags))

@@ -161,6 +161,10 @@ class PendingFollowups:
                   "1" if at_once else "0", KICK_SECONDS, fid])
         return Added(bool(stored), bool(kick))
 
+    def kick(self) -> bool:
+        """Ask for a dispatch unless one is asked for already: True when the caller should publish it."""
+        return bool(self.client.set(KICK_KEY, "1", nx=True, ex=KICK_SECONDS))
+
     def begin_dispatch(self) -> None:
         """A dispatch starts (or the one asked for could not be published): any 'now' follow-up added
         from now on asks for a dispatch of its own."""

@@ -5,6 +5,7 @@ Exactly one text per yes, none without one, and nothing left at Twilio afterward
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -164,6 +165,25 @@ def test_one_dispatch_sends_every_now_follow_up_however_many_are_due(stack):
                message="every follow-up sent")
     assert set(stack.texts_per_number().values()) == {1}
     assert stack.worker.log().count("Task tasks.followup.dispatch_due[") <= 2, "received and succeeded: one dispatch"
+
+
+def test_a_dispatch_sends_what_is_due_itself_and_hands_a_retry_to_a_task_of_its_own(stack):
+    """No Celery task per follow-up: the dispatch sends over its own threads; only the one that Twilio
+    asks us to retry becomes a send_followup task (with backoff), and every number gets one text."""
+    stack.worker.stop()
+    numbers = [mobile(n) for n in range(12)]
+    for number in numbers:
+        stack.text_me_now(number)
+    stack.standin.inject("POST", r"/Messages\.json$", status=503, count=1)
+    stack.worker = CeleryWorker(stack.worker.env, name="w2").start()
+    wait_until(lambda: set(stack.texts_per_number()) == set(numbers) and stack.pending_followups() == 0, 30,
+               message="every follow-up sent")
+    assert set(stack.texts_per_number().values()) == {1}, "exactly one text per yes"
+    handed_over = set(re.findall(r"Task tasks\.followup\.send_followup\[([^\]]+)\]", stack.worker.log()))
+    assert len(handed_over) == 1, stack.worker.log()[-3000:]
+    metrics = wait_until(lambda: (lambda m: 'helpline_worker_followups_total{kind="sent"} 12.0' in m and m)(
+        requests.get(stack.web.url + "/metrics", timeout=5).text), message="the sends counted")
+    assert 'helpline_worker_followups_total{kind="retried"} 1.0' in metrics
 
 
 def test_voice_follow_up_later_waits_until_due(stack):
