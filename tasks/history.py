@@ -24,7 +24,8 @@ from tasks import VISIBILITY_TIMEOUT_SECONDS, app, settings
 from tasks import metrics
 from tasks.deletions import Item, PendingDeletions
 from tasks.retry import CAP_SECONDS, backoff_seconds
-from tasks.twilio_api import NotConfigured, is_gone, is_retryable, make_client, make_thread_client
+from tasks.twilio_api import (NotConfigured, is_configured, is_gone, is_retryable, make_client,
+                               make_thread_client)
 
 log = logging.getLogger("tasks.history")
 MAX_DELETE_RETRIES = 120  # about half an hour at the 15 s cap; the sweep takes over after that
@@ -130,10 +131,13 @@ def drain_deletions(token: str | None = None) -> int:
     by beat every few seconds as a safety net; scheduled again by itself while retries are waiting."""
     queue = deletion_queue()
     queue.begin_drain(token)  # first: any deletion queued from now on asks for a drain of its own
-    try:
-        make_client(settings)
-    except NotConfigured:
-        return 0  # left queued, for a worker that has an account
+    if not is_configured(settings):  # left queued, for a worker that has an account
+        if queue.count():  # say why, but not every few seconds for an empty queue (`make run`)
+            try:
+                make_client(settings)
+            except NotConfigured:
+                pass
+        return 0
     deadline = time.monotonic() + DRAIN_BUDGET_SECONDS
     deleted = 0
     while items := queue.lease(BATCH):
