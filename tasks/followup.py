@@ -29,9 +29,9 @@ from router import logs
 from tasks import VISIBILITY_TIMEOUT_SECONDS, app, settings
 from tasks import metrics
 from tasks.pending import PendingFollowups
+from tasks.process_local import once, worker_redis
 from tasks.retry import backoff_seconds
 from tasks.twilio_api import NotConfigured, is_configured, is_retryable, make_client, make_thread_client
-from router.state import make_redis
 
 log = logging.getLogger("tasks.followup")
 MAX_SEND_RETRIES = 12
@@ -50,24 +50,14 @@ class Outcome(NamedTuple):
     label: str | None = None  # what helpline_worker_followups_total counts it as, if anything
 
 
-_store: PendingFollowups | None = None
-_threads: ThreadPoolExecutor | None = None
-
-
 def pending_store() -> PendingFollowups:
-    """One store (and Redis connection pool) per worker process: a new connection costs ~5 ms."""
-    global _store
-    if _store is None:
-        _store = PendingFollowups(make_redis(settings.redis_url, timeout=5), settings.state_key_secret())
-    return _store
+    """The worker process's store, on its one Redis client."""
+    return once("pending-followups", lambda: PendingFollowups(worker_redis(), settings.state_key_secret()))
 
 
 def _pool() -> ThreadPoolExecutor:
-    """The send threads of this worker process, made after the prefork fork."""
-    global _threads
-    if _threads is None:
-        _threads = ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="send")
-    return _threads
+    """The send threads of this worker process."""
+    return once("send-threads", lambda: ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="send"))
 
 
 @app.task(name="tasks.followup.dispatch_due", acks_late=True)

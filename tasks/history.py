@@ -19,10 +19,10 @@ from kombu.exceptions import KombuError
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from router import logs
-from router.state import make_redis
 from tasks import VISIBILITY_TIMEOUT_SECONDS, app, settings
 from tasks import metrics
 from tasks.deletions import Item, PendingDeletions
+from tasks.process_local import once, worker_redis
 from tasks.retry import CAP_SECONDS, backoff_seconds
 from tasks.twilio_api import (NotConfigured, is_configured, is_gone, is_retryable, make_client,
                                make_thread_client)
@@ -41,23 +41,13 @@ DRAIN_BUDGET_SECONDS = min(10.0, VISIBILITY_TIMEOUT_SECONDS / 2)
 
 DELETED, GONE, RETRY, REFUSED = "deleted", "gone", "retry", "refused"
 
-_queue: PendingDeletions | None = None
-_threads: ThreadPoolExecutor | None = None
-
-
 def deletion_queue() -> PendingDeletions:
-    """One queue (and Redis connection pool) per worker process, made after the prefork fork."""
-    global _queue
-    if _queue is None:
-        _queue = PendingDeletions(make_redis(settings.redis_url, timeout=5))
-    return _queue
+    """The worker process's queue, on its one Redis client."""
+    return once("deletion-queue", lambda: PendingDeletions(worker_redis()))
 
 
 def _pool() -> ThreadPoolExecutor:
-    global _threads
-    if _threads is None:
-        _threads = ThreadPoolExecutor(THREADS, thread_name_prefix="delete")
-    return _threads
+    return once("delete-threads", lambda: ThreadPoolExecutor(THREADS, thread_name_prefix="delete"))
 
 
 def _delete_one(item: Item) -> str:

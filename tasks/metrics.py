@@ -10,20 +10,16 @@ import logging
 import redis
 
 from router.state import make_redis
+from tasks.process_local import once
 
 log = logging.getLogger("tasks.metrics")
 STATS_KEY = "hr:stats"
 STATS_TTL_SECONDS = 90 * 24 * 3600
-_client: redis.Redis | None = None
-
-
 def _redis() -> redis.Redis:
-    global _client
-    if _client is None:
-        from tasks import settings
+    """A client of its own with a shorter timeout: a counter must never hold up a send or a deletion."""
+    from tasks import settings
 
-        _client = make_redis(settings.redis_url, timeout=2)
-    return _client
+    return once("metrics-redis", lambda: make_redis(settings.redis_url, timeout=2))
 
 
 class Counter:
