@@ -3,7 +3,7 @@
 Why a command line: helpline staff change the menu, services and wording in YAML; before a change goes
 live they need to see every mistake with its file and line (validate), hear and read what callers and
 texters will get (simulate), confirm the journeys that matter still work (check) and see the whole menu
-(graph). Each command is a thin layer over router.lint, router.simulate, router.scenarios and
+(graph). Each command is a thin layer over router.checks, router.simulate, router.scenarios and
 router.graph, which the tests use directly.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from router import graph as graph_mod
-from router import lint, scenarios as scenarios_mod
+from router import checks, scenarios as scenarios_mod
 from router.flowfile import FlowError, load_flows, read_folder
 from router.settings import load_settings
 from router.simulate import (DEFAULT_FROM, HANGUP, DIAL_OUTCOMES, Event, ScriptInputs, SimulationError,
@@ -53,7 +53,7 @@ def validate(flows_dir: Path | None, strict: bool, as_json: bool, today: datetim
 
     Exit 0 when the app would accept the files (warnings allowed unless --strict), 1 otherwise."""
     folder = _default_folder(flows_dir)
-    problems = lint.lint_folder(folder, today.date() if today else None)
+    problems = checks.lint_folder(folder, today.date() if today else None)
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
     if as_json:
@@ -221,7 +221,7 @@ def _relative(path: Path) -> str:
 def graph(flows_dir: Path | None, fmt: str, lang: str | None, out: Path | None, renderer: str) -> None:
     """Draw the menu tree: keys, services with number and hours, fallbacks dashed."""
     try:
-        flows = load_flows(_default_folder(flows_dir), lint=False)
+        flows = load_flows(_default_folder(flows_dir))
     except FlowError as exc:
         _print_refused(exc)
         sys.exit(1)

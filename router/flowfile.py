@@ -177,8 +177,18 @@ def _label(folder: Path, name: str) -> str:
         return str(folder / name)
 
 
-def load_flows(folder: Path | str, *, lint: bool = True) -> Flows:
-    """Load, validate and (by default) lint a flow folder. Raises FlowError listing every error."""
+def load_flows(folder: Path | str, *, lint: bool = False) -> Flows:
+    """Load and validate a flow folder against the schema. Raises FlowError listing every error.
+
+    The schema only: the cross-file checks are router.checks (load_checked() is what the app serves
+    from). `lint=True` is refused rather than ignored, since this module must not import the checks."""
+    if lint:
+        raise ValueError("load_flows() checks the schema only: use router.checks.load_checked()")
+    return read_flows(folder)[0]
+
+
+def read_flows(folder: Path | str) -> tuple[Flows, dict[str, dict[Path_, int]]]:
+    """A schema-valid Flows and the line of every path of every file (for the checks to point at)."""
     folder = Path(folder)
     parsed, problems, version = read_folder(folder)
     models: dict[str, Any] = {}
@@ -200,10 +210,4 @@ def load_flows(folder: Path | str, *, lint: bool = True) -> Flows:
         phrases=dict(models["phrases.yaml"].phrases),
         version=version,
     )
-    if lint:
-        from router.lint import lint_flows  # lint renders every reply through the engine
-
-        errors = [p for p in lint_flows(flows, folder, {n: parsed[n][1] for n in parsed}) if p.severity == "error"]
-        if errors:
-            raise FlowError(errors)
-    return flows
+    return flows, {name: parsed[name][1] for name in parsed}

@@ -12,7 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from router.flowfile import FILES, FlowError, load_flows
+from router.checks import load_checked
+from router.flowfile import FILES, FlowError
 from router.model import Flows
 
 log = logging.getLogger("router.flows")
@@ -35,7 +36,7 @@ class FlowStore:
         self.check_interval = check_interval
         self._lock = threading.Lock()
         self._signature = folder_signature(self.folder)
-        self._flows = flows if flows is not None else load_flows(self.folder)  # FlowError stops the start
+        self._flows = flows if flows is not None else load_checked(self.folder)  # FlowError stops the start
         self._next_check = time.monotonic() + check_interval
         self.last_error: FlowError | None = None
 
@@ -55,7 +56,7 @@ class FlowStore:
                 return False
             self._signature = signature
             try:
-                flows = load_flows(self.folder)
+                flows = load_checked(self.folder)
             except FlowError as exc:
                 self.last_error = exc
                 log.error("flow change refused, still serving version %s:\n%s", self._flows.version, exc)

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from router import engine, lint
+from router import checks, engine
 from router.flowfile import FlowError, Problem, load_flows
+from router.checks import load_checked
 from router.model import Flows
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,7 +60,7 @@ def line_of(folder: Path, name: str, needle: str, after: str = "") -> int:
 
 def problems(folder: Path, today: date = TODAY, texts: bool = False) -> list[Problem]:
     """Lint a folder; rules that are not about texts are checked at one clock only, to keep tests fast."""
-    return lint.lint_folder(folder, today, lint.CLOCKS if texts else lint.CLOCKS[:1])
+    return checks.lint_folder(folder, today, checks.CLOCKS if texts else checks.CLOCKS[:1])
 
 
 def find(found: list[Problem], name: str, line: int, severity: str, words: str) -> Problem:
@@ -89,18 +90,18 @@ BOTH = {"en": "Thanks.", "cy": "Diolch."}
 
 # ------------------------------------------------------------------ the shipped flows
 def test_shipped_flows_have_no_errors():
-    found = lint.lint_folder(FLOWS, TODAY)
+    found = checks.lint_folder(FLOWS, TODAY)
     assert errors(found) == [], "\n".join(str(p) for p in found)
-    load_flows(FLOWS)  # what the app does at start: must not raise
+    load_checked(FLOWS)  # what the app does at start: must not raise
 
 
 def test_load_flows_refuses_lint_errors(tmp_path):
     folder = copy_flows(tmp_path)
     change(folder, "config.yaml", ("emergency_service",), "mens_advice_line")
     with pytest.raises(FlowError) as caught:
-        load_flows(folder)
+        load_checked(folder)
     assert any("not open 24 hours" in p.reason for p in caught.value.problems)
-    load_flows(folder, lint=False)  # the schema alone is happy
+    load_flows(folder)  # the schema alone is happy
 
 
 def test_a_bug_in_lint_never_stops_the_flows_loading(tmp_path, monkeypatch):
@@ -110,9 +111,9 @@ def test_a_bug_in_lint_never_stops_the_flows_loading(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(lint, "_lint", broken)
-    load_flows(folder)
-    assert any("could not finish" in p.reason and p.severity == "warning" for p in lint.lint_folder(folder, TODAY))
+    monkeypatch.setattr(checks, "_lint", broken)
+    load_checked(folder)
+    assert any("could not finish" in p.reason and p.severity == "warning" for p in checks.lint_folder(folder, TODAY))
 
 
 # ------------------------------------------------------------------ references
@@ -322,7 +323,7 @@ def test_day_names_must_be_seven(tmp_path):
 def test_required_phrases_table_matches_the_engine(monkeypatch):
     """Every phrase the engine asks for while answering every place is in REQUIRED_PHRASES with exactly
     the placeholders it fills: the table cannot silently fall behind engine.py."""
-    flows = load_flows(FLOWS, lint=False)
+    flows = load_flows(FLOWS)
     used: dict[str, set[frozenset[str]]] = {}
     original = Flows.phrase
 
@@ -331,20 +332,20 @@ def test_required_phrases_table_matches_the_engine(monkeypatch):
         return original(self, phrase_id, lang, **values)
 
     monkeypatch.setattr(Flows, "phrase", record)
-    for _ in lint.voice_walk(flows):
+    for _ in checks.voice_walk(flows):
         pass
-    list(lint.sms_replies(flows))
-    list(lint.followup_texts(flows))
+    list(checks.sms_replies(flows))
+    list(checks.followup_texts(flows))
     for when in ("now", "later", "morning"):
-        ctx = engine.Context(flows, engine.VOICE, "en", lint.CLOCKS[0], True)
+        ctx = engine.Context(flows, engine.VOICE, "en", checks.CLOCKS[0], True)
         engine.schedule_followup(ctx, flows.services["galop"], when)
     engine.followup_not_arranged(ctx, "galop")
     for phrase_id, calls in used.items():
-        assert phrase_id in lint.REQUIRED_PHRASES, phrase_id
-        assert calls == {lint.REQUIRED_PHRASES[phrase_id]}, (phrase_id, calls)
+        assert phrase_id in checks.REQUIRED_PHRASES, phrase_id
+        assert calls == {checks.REQUIRED_PHRASES[phrase_id]}, (phrase_id, calls)
     # sms_stopped: said by router/sms.py on STOP; followup_name and clock_midnight: only for a service
     # with `name_in_followup: true` or hours ending at 24:00, which the shipped flows do not have.
-    assert set(lint.REQUIRED_PHRASES) - set(used) <= {"sms_stopped", "followup_name", "clock_midnight"}
+    assert set(checks.REQUIRED_PHRASES) - set(used) <= {"sms_stopped", "followup_name", "clock_midnight"}
 
 
 # ------------------------------------------------------------------ services
@@ -495,10 +496,10 @@ def test_voice_only_wording_may_use_any_character(tmp_path):
 
 
 def test_segment_counting():
-    assert lint.sms_size("a" * 160) == lint.SmsSize("GSM-7", 160, 1)
-    assert lint.sms_size("a" * 161).segments == 2
-    assert lint.sms_size("a" * 306).segments == 2 and lint.sms_size("a" * 307).segments == 3
-    assert lint.sms_size("{" * 80).units == 160  # extension characters count twice
-    assert lint.sms_size("\u0175" * 70) == lint.SmsSize("UCS-2", 70, 1)
-    assert lint.sms_size("\u0175" * 71).segments == 2 and lint.sms_size("\u0175" * 135).segments == 3
-    assert lint.plain_text("Can\u2019t \u2014 \u0175\u2026") == "Can't - w..."
+    assert checks.sms_size("a" * 160) == checks.SmsSize("GSM-7", 160, 1)
+    assert checks.sms_size("a" * 161).segments == 2
+    assert checks.sms_size("a" * 306).segments == 2 and checks.sms_size("a" * 307).segments == 3
+    assert checks.sms_size("{" * 80).units == 160  # extension characters count twice
+    assert checks.sms_size("\u0175" * 70) == checks.SmsSize("UCS-2", 70, 1)
+    assert checks.sms_size("\u0175" * 71).segments == 2 and checks.sms_size("\u0175" * 135).segments == 3
+    assert checks.plain_text("Can\u2019t \u2014 \u0175\u2026") == "Can't - w..."
