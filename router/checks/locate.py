@@ -34,8 +34,8 @@ class Locator:
     def at(self, name: str, path: Path_) -> str:
         return f"{self.label(name)}:{self.line(name, path)}"
 
-    def problem(self, name: str, path: Path_, reason: str, severity: str = ERROR) -> Problem:
-        return Problem(self.label(name), self.line(name, path), _dotted(path), reason, severity)
+    def problem(self, name: str, path: Path_, reason: str, severity: str = ERROR, hint: str = "") -> Problem:
+        return Problem(self.label(name), self.line(name, path), _dotted(path), reason, severity, hint)
 
 
 def lang_name(code: str) -> str:

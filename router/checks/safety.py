@@ -1,9 +1,10 @@
-"""Safety rules: someone is always there. Every fallback chain ends at a service open 24 hours, and the
-emergency service (the one callers who press nothing are put through to) is open 24 hours.
+"""Safety rules: someone is always there. Every fallback chain ends at a service open 24 hours, a
+24-hour line has somewhere to send callers when it is busy, and the emergency service (the one callers
+who press nothing are put through to) is open 24 hours.
 """
 from __future__ import annotations
 
-from router.checks.locate import Locator
+from router.checks.locate import WARNING, Locator
 from router.flowfile import Problem
 from router.model import Flows
 
@@ -33,6 +34,11 @@ def _fallback_chains(flows: Flows, loc: Locator) -> list[Problem]:
             continue
         if current.fallback is not None:
             continue  # an undefined fallback: reported by check_references
+        if current is service and current.open_24_hours and sid != flows.config.emergency_service:
+            problems.append(loc.problem(
+                "services.yaml", ("services", sid), "is open 24 hours but has no `fallback`: when its line is "
+                "busy or does not answer, callers are offered nothing else", WARNING,
+                hint=f"add `fallback: {flows.config.emergency_service}` (or another 24-hour service)"))
         if not current.open_24_hours:
             if current is service:
                 reason = ("has opening hours but no `fallback`: while it is closed callers are offered no "

@@ -10,9 +10,11 @@ from datetime import date
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
+from router import hours as hours_mod
 from router.checks.locate import WARNING, Locator
 from router.flowfile import Problem
-from router.model import ConnectNode, Flows
+from router.hours import DAYS
+from router.model import ConnectNode, Flows, Service
 
 STALE_AFTER_MONTHS = 6
 
@@ -44,6 +46,12 @@ def check_services(flows: Flows, loc: Locator, today: date) -> list[Problem]:
         if not service.open_24_hours and not service.schedule.weekly_groups():
             problems.append(loc.problem("services.yaml", path + ("hours",), "is closed every day: give the "
                                         "days and times it opens"))
+        if service.hours and all((service.hours.get(day) or "").replace(" ", "") == "00:00-24:00" for day in DAYS):
+            problems.append(loc.problem(
+                "services.yaml", path + ("hours",), "is 00:00-24:00 every day: callers would hear 'midnight to "
+                "midnight' and that it is closed on bank holidays",
+                hint="remove `hours:` and write `open_24_hours: true` instead"))
+        problems += _closures(loc, sid, service, today, flows.config.emergency_service)
         problems += _number(loc, sid, service.number, numbers)
         if service.checked < stale_before:
             problems.append(loc.problem("services.yaml", path + ("checked",),
@@ -74,3 +82,46 @@ def _number(loc: Locator, sid: str, number: str, seen: dict[str, str]) -> list[P
                                     "check it was not copied by mistake", WARNING))
     seen.setdefault(e164, sid)
     return problems
+
+
+def _closures(loc: Locator, sid: str, service: Service, today: date, emergency: str) -> list[Problem]:
+    """One-off closures: none on the emergency service, none long past, no day given twice."""
+    problems: list[Problem] = []
+    seen: dict[date, int] = {}
+    for i, closure in enumerate(service.closures):
+        path = ("services", sid, "closures", i)
+        days = closure.days()
+        if sid == emergency:
+            problems.append(loc.problem(
+                "services.yaml", path, f"closes {sid}, the service every closed line and every silent caller "
+                "relies on, at any hour", hint=f"to send its callers elsewhere for a while use `router divert "
+                f"{sid} --to OTHER --until TIME`; never close it"))
+        if days[-1] < today:
+            problems.append(loc.problem("services.yaml", path, f"this closure ended on {days[-1]:%a %d %b %Y}",
+                                        WARNING, hint="remove it to keep the file short"))
+        for day in days:
+            if day in seen:
+                problems.append(loc.problem(
+                    "services.yaml", path, f"{day:%a %d %b %Y} is already in closure {seen[day] + 1} of this "
+                    "service; only the later one would count", hint="give each day once"))
+                break
+            seen[day] = i
+    return problems
+
+
+def closure_notes(flows: Flows, start: date, days: int = 60) -> list[str]:
+    """Plain lines for `router validate` and `router simulate`: each closure from `start` for `days` days."""
+    notes = []
+    for sid, service in flows.services.items():
+        name = flows.text(service.name, flows.config.default_language)
+        for closure in service.closures:
+            covered = [d for d in closure.days() if 0 <= (d - start).days < days]
+            if not covered:
+                continue
+            when = f"{covered[0]:%a %d %b %Y}" if len(covered) == 1 else \
+                f"{covered[0]:%a %d %b %Y} to {covered[-1]:%a %d %b %Y}"
+            spans = hours_mod.parse_day(closure.hours)
+            how = "closed all day" if not spans else "open only " + ", ".join(
+                f"{hours_mod.clock_text(a)}-{hours_mod.clock_text(b)}" for a, b in spans)
+            notes.append(f"{name} ({sid}): {when}: {how}" + (f" ({closure.note})" if closure.note else ""))
+    return notes

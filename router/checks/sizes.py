@@ -101,6 +101,8 @@ def check_rendering(flows: Flows, loc: Locator, clocks: tuple[datetime, ...]) ->
             sizes.add(reply)
         for sid, lang, body in followup_texts(flows):
             sizes.add_followup(sid, lang, body)
+        for lang in flows.config.languages:
+            sizes.add_phrase("sms_stopped", lang, flows.phrase("sms_stopped", lang), "the reply to STOP")
     except Exception as exc:  # noqa: BLE001
         problems.append(loc.problem("phrases.yaml", ("phrases",),
                                     f"the router fails while writing a text: {type(exc).__name__}: {exc}"))
@@ -112,7 +114,7 @@ class SizeReport:
 
     def __init__(self, flows: Flows, loc: Locator):
         self.flows, self.loc = flows, loc
-        self.too_long: dict[tuple, tuple[SmsSize, Problem]] = {}
+        self.too_long: dict[tuple, tuple[SmsSize, Problem, str, str]] = {}  # ..., culprit phrase, describe
         self.chars: dict[tuple, tuple[int, Problem]] = {}
         self.sources = list(_sources(flows))
         self.seen: set[tuple] = set()
@@ -131,6 +133,11 @@ class SizeReport:
         self._check(body, lang, "phrases.yaml", ("phrases", "followup_text", lang), describe,
                     (("followup_text", body),))
 
+    def add_phrase(self, pid: str, lang: str, text: str, what: str) -> None:
+        """A text made of one phrase alone (the reply to STOP)."""
+        self._check(text, lang, "phrases.yaml", ("phrases", pid, lang), f"{what} ({lang_name(lang)})",
+                    ((pid, text),))
+
     def _anchor(self, reply: Reply) -> tuple[str, Path_]:
         kind, _, sid = (reply.at or "").partition(":")
         if sid:
@@ -145,14 +152,25 @@ class SizeReport:
     def _check(self, text: str, lang: str, name: str, path: Path_, describe: str,
                parts: tuple[tuple[str, str], ...]) -> None:
         actual, plain = sms_size(text), sms_size(plain_text(text))
-        if plain.segments > MAX_SMS_SEGMENTS:
+        if actual.segments > MAX_SMS_SEGMENTS:
             key = (name, path, lang)
-            if key not in self.too_long or plain.units > self.too_long[key][0].units:
+            if key not in self.too_long or actual.units > self.too_long[key][0].units:
                 longest = sorted(parts, key=lambda part: -len(part[1]))[:3]
                 shown = "; ".join(self._part(pid, part, lang) for pid, part in longest)
-                self.too_long[key] = (plain, self.loc.problem(
-                    name, path, f"{describe} is {plain.segments} text messages long ({plain.units} characters; "
-                    f"{MAX_SMS_SEGMENTS} messages hold {plain.limit}). Its longest parts: {shown}"))
+                if plain.segments > MAX_SMS_SEGMENTS:
+                    reason = (f"{describe} is {actual.segments} text messages long ({actual.units} characters; "
+                              f"{MAX_SMS_SEGMENTS} messages hold {actual.limit}). Its longest parts: {shown}")
+                    hint = "shorten one of these parts"
+                else:
+                    letters = "".join(sorted({c for c in text if not is_gsm7(c)}))
+                    reason = (f"{describe} is {actual.segments} text messages long because of {letters!r}: one "
+                              f"such character makes every message of the text hold 70 characters instead of "
+                              f"160. Its longest parts: {shown}")
+                    hint = (f"spell {letters!r} without accents or special characters in this text "
+                            f"(it would then be {plain.segments} messages), or shorten it")
+                culprit = longest[0][0] if longest and longest[0][0] not in ("", "sms_option", "voice_option") \
+                    else ""
+                self.too_long[key] = (actual, self.loc.problem(name, path, reason, hint=hint), culprit, describe)
         if actual.encoding == "UCS-2":
             for char in sorted({c for c in text if not is_gsm7(c)}):
                 self._ucs2(char, text, lang, name, path, describe, actual)
@@ -196,7 +214,25 @@ class SizeReport:
                 self.chars[key] = (actual.segments, self.loc.problem(where_name, where_path, reason, severity))
 
     def problems(self) -> list[Problem]:
-        return [p for _, p in self.too_long.values()] + [p for _, p in self.chars.values()]
+        """One problem per place, except where one phrase makes the texts of several places too long:
+        then one problem at that phrase, which is what the operator edited and must shorten."""
+        groups: dict[tuple[str, str], list[tuple[SmsSize, Problem, str, str]]] = {}
+        for (_name, _path, lang), entry in self.too_long.items():
+            if entry[2]:
+                groups.setdefault((entry[2], lang), []).append(entry)
+        grouped = {(pid, lang) for (pid, lang), entries in groups.items() if len(entries) > 1}
+        found = [entry[1] for (_n, _p, lang), entry in self.too_long.items() if (entry[2], lang) not in grouped]
+        for pid, lang in sorted(grouped):
+            entries = groups[(pid, lang)]
+            worst = max(entries, key=lambda entry: entry[0].units)
+            size = worst[0]
+            found.append(self.loc.problem(
+                "phrases.yaml", ("phrases", pid, lang),
+                f"this phrase makes {len(entries)} text replies longer than {MAX_SMS_SEGMENTS} messages; the "
+                f"longest is {worst[3]}: {size.segments} messages, {size.units} characters ({MAX_SMS_SEGMENTS} "
+                f"messages hold {size.limit})",
+                hint=f"shorten this phrase by at least {size.units - size.limit} characters"))
+        return found + [p for _, p in self.chars.values()]
 
 
 def _sources(flows: Flows) -> Iterator[tuple[str, Path_, str]]:
