@@ -184,3 +184,31 @@ def test_validate_and_simulate_show_closures(place):
     assert "[closure: Galop National LGBT+ Domestic Abuse Helpline (galop): Wed 23 Dec 2026: closed all day " \
            "(staff training)]" in result.output
     assert "The Galop National LGBT+ Domestic Abuse Helpline is closed now" in result.output
+
+
+# ------------------------------------------------------------------ simulate --url
+def test_simulate_url_plays_against_a_running_instance(redis_url):
+    from router.app import create_app
+    from router.embedded_redis import free_port
+    from tests.conftest import make_settings
+    from tests.processes import WebServer
+    from tests.support import TOKEN
+
+    web = WebServer(create_app(make_settings(redis_url)), free_port()).start()
+    try:
+        env = {"TWILIO_AUTH_TOKEN": TOKEN, "FLOWS_DIR": str(FLOWS), "REDIS_URL": redis_url}
+        result = CliRunner().invoke(main, ["simulate", "voice", "--url", web.url, "--script", "1"], env=env,
+                                    catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert "HEARD (slowly): If you are in immediate danger" in result.output
+        assert "[dialling +448082000247 (0808 2000 247, National Domestic Abuse Helpline)]" in result.output
+        texts = CliRunner().invoke(main, ["simulate", "sms", "--url", web.url, "--script", "hi"], env=env,
+                                   catch_exceptions=False)
+        assert texts.exit_code == 0 and "REPLY:" in texts.output and "running instance" in texts.output
+        wrong = CliRunner().invoke(main, ["simulate", "voice", "--url", web.url, "--script", "1"],
+                                   env=dict(env, TWILIO_AUTH_TOKEN="not-the-token"), catch_exceptions=False)
+        assert wrong.exit_code == 1 and "HTTP 403" in wrong.output, "signed with the instance's token, or refused"
+        late = CliRunner().invoke(main, ["simulate", "voice", "--url", web.url, "--at", "2026-12-25 03:00"], env=env)
+        assert late.exit_code != 0 and "--at cannot be used with --url" in late.output
+    finally:
+        web.stop()
