@@ -115,6 +115,13 @@ def yaml_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
         line = exc.context_mark.line + 1
         return Problem(file, line, "", "a quote opened on this line is never closed",
                        hint='end the text with the same quote it starts with, e.g. en: "Hello."')
+    for opener, closer in (("[", "]"), ("{", "}")):
+        if f"or '{closer}'" in problem:
+            if exc.context_mark is not None:
+                line = exc.context_mark.line + 1
+            return Problem(file, line, "", f"a list or group opened with '{opener}' on this line is not closed "
+                           f"with '{closer}'", hint=f"close it on the same line, e.g. presses: {opener}1, 2{closer}"
+                           if opener == "[" else "close it on the same line, e.g. {en: Hello, cy: Helo}")
     opened = _unclosed_quote_line(source, line)
     if opened and ("expected" in problem or "mapping values" in problem):
         return Problem(file, opened, "", "a quote opened on this line is never closed",
