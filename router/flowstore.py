@@ -142,10 +142,12 @@ class FlowStore:
             try:
                 flows = load_checked(self.folder)
             except FlowError as exc:
+                if folder_signature(self.folder) != signature:
+                    return False  # replaced while being read (an apply): look again, refuse nothing
                 self._signature = signature
                 self.last_error = exc
                 serving = self._base.version if self._base else "none (the safety answer)"
-                log_refusal(exc, f"still serving flows_version {serving}")
+                log_refusal(exc, f"still serving flows_version {serving} (pid {os.getpid()})")
                 return False
             if folder_signature(self.folder) != signature:
                 return False  # replaced while being read: look again next time, never serve a mix

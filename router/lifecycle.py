@@ -93,20 +93,30 @@ class History:
         self.releases_dir = self.home / "releases"
 
     def releases(self) -> list[Release]:
-        found = []
-        for folder in sorted(self.releases_dir.glob("[0-9]*")):
-            try:
-                found.append(Release(**json.loads((folder / "release.json").read_text())))
-            except (OSError, ValueError, TypeError):
-                log.warning("release folder %s is unreadable; ignored", folder.name)
+        found = [release for folder in self._folders() if (release := self._read(folder)) is not None]
         return sorted(found, key=lambda r: r.number)
 
     def latest(self) -> Release | None:
-        releases = self.releases()
-        return releases[-1] if releases else None
+        """The newest release (read every second by each web worker: one file, not the whole history)."""
+        for folder in reversed(self._folders()):
+            release = self._read(folder)
+            if release is not None:
+                return release
+        return None
 
     def get(self, number: int) -> Release | None:
-        return next((r for r in self.releases() if r.number == number), None)
+        return self._read(self.folder(number)) if self.folder(number).exists() else None
+
+    def _folders(self) -> list[Path]:
+        return sorted((p for p in self.releases_dir.glob("[0-9]*") if p.name.isdigit()), key=lambda p: int(p.name))
+
+    @staticmethod
+    def _read(folder: Path) -> Release | None:
+        try:
+            return Release(**json.loads((folder / "release.json").read_text()))
+        except (OSError, ValueError, TypeError):
+            log.warning("release folder %s is unreadable; ignored", folder.name)
+            return None
 
     def folder(self, number: int) -> Path:
         return self.releases_dir / f"{number:04d}"
