@@ -185,6 +185,23 @@ KEY_PATTERNS = {r"^[1-9#]$": ("a key is 1-9 or # (0 and * always mean 'hear the 
                                        "e.g. rights_of_women")}
 
 
+# pydantic's words for a wrong kind of value, as an operator would say them (reason, hint)
+PLAIN_TYPE_ERRORS = {
+    "date_from_datetime_parsing": ("is not a date", "write it as year-month-day, e.g. 2026-11-21"),
+    "date_parsing": ("is not a date", "write it as year-month-day, e.g. 2026-11-21"),
+    "date_type": ("is not a date", "write it as year-month-day, e.g. 2026-11-21"),
+    "bool_parsing": ("must be true or false", "write true or false"),
+    "bool_type": ("must be true or false", "write true or false"),
+    "int_parsing": ("must be a whole number", "e.g. 30"),
+    "int_type": ("must be a whole number", "e.g. 30"),
+    "dict_type": ("should hold `name: value` lines (or {en: ..., cy: ...})",
+                  "check the indentation: the lines under it need more spaces than it"),
+    "list_type": ("should be a list: one item per line, each starting with '- '",
+                  "check the indentation and the '- ' of each item"),
+    "string_type": ("must be text", "put it in double quotes"),
+}
+
+
 def _reason(error: dict[str, Any], loc: Path_ = ()) -> tuple[str, str]:
     """(reason, hint) in plain words for one pydantic error."""
     message = error["msg"].removeprefix("Value error, ")
@@ -201,6 +218,8 @@ def _reason(error: dict[str, Any], loc: Path_ = ()) -> tuple[str, str]:
             return ("YAML read this phone number as a number, not as text",
                     'put the phone number in quotes, e.g. number: "0808 2000 247"')
         return "YAML read this as a number, but it must be text", 'put it in double quotes, e.g. "10:00-17:00"'
+    if kind in PLAIN_TYPE_ERRORS:
+        return PLAIN_TYPE_ERRORS[kind]
     if kind == "string_pattern_mismatch":
         pattern = error.get("ctx", {}).get("pattern", "")
         if pattern in KEY_PATTERNS:

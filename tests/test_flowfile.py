@@ -168,3 +168,16 @@ def test_closures_are_read_and_a_bad_one_is_explained(tmp_path):
     problems = _refusal(folder, "services.yaml")
     assert [(p.line, p.where) for p in problems] == [(line, "services.galop.closures[2]")]
     assert "`to: 2026-12-29` is before `from: 2026-12-31`" in problems[0].reason
+
+
+@pytest.mark.parametrize("old, new, where, reason, hint", [
+    ("    checked: 2026-11-21", "    checked: 21/11/2026", "checked", "is not a date", "year-month-day"),
+    ("    open_24_hours: true", "    open_24_hours: yes please", "open_24_hours", "must be true or false",
+     "write true or false"),
+])
+def test_a_wrong_kind_of_value_is_explained(tmp_path, old, new, where, reason, hint):
+    folder = copy_flows(tmp_path)
+    line = _edit_line(folder, "services.yaml", old, new)
+    problems = _refusal(folder, "services.yaml")
+    assert [(p.line, p.where.rsplit(".", 1)[-1], p.reason, hint in p.hint) for p in problems] == \
+        [(line, where, reason, True)]
