@@ -137,6 +137,10 @@ def test_divert_and_undivert(place):
     ttl = place["redis"].ttl(lifecycle.DIVERSIONS_KEY)
     assert 7000 < ttl <= 7201, "the hash expires by itself with the diversion"
     assert "galop -> national_domestic_abuse_helpline" in router(place, "divert").output
+    played = router(place, "simulate", "voice", "--at", "2026-11-24 12:00", "--script", "3")
+    assert "[diversion in force, played here: galop -> national_domestic_abuse_helpline until" in played.output
+    assert "[dialling +448082000247 (0808 2000 247, National Domestic Abuse Helpline)]" in played.output
+    assert "diversion in force now (router divert): galop -> national" in router(place, "validate").output
     refused = router(place, "divert", "gallop", "--to", "national_domestic_abuse_helpline")
     assert refused.exit_code == 1 and "'gallop' is not a service in the live flows" in refused.output
     assert router(place, "undivert", "galop").exit_code == 0
