@@ -181,3 +181,12 @@ def test_a_wrong_kind_of_value_is_explained(tmp_path, old, new, where, reason, h
     problems = _refusal(folder, "services.yaml")
     assert [(p.line, p.where.rsplit(".", 1)[-1], p.reason, hint in p.hint) for p in problems] == \
         [(line, where, reason, True)]
+
+
+def test_a_key_among_list_items_is_explained(tmp_path):
+    """The parser says "expected <block end>, but found '?'"; the operator reads what to do."""
+    folder = copy_flows(tmp_path)
+    line = _edit_line(folder, "menu.yaml", "      - key: 2", "      key: 2")
+    problems = _refusal(folder, "menu.yaml")
+    assert [p.line for p in problems] == [line], problems
+    assert "mixes a list item (- ...) and a `key:`" in problems[0].reason and "'?'" not in str(problems[0])
