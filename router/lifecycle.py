@@ -275,7 +275,7 @@ def put_live(files: dict[str, bytes], flows: Flows, *, live: Path, history: Hist
     with history.locked():
         latest = history.latest()
         number = max(latest.number if latest else 0, applied.number if applied else 0) + 1
-        if live_version is not None and (latest is None or latest.version != live_version):
+        if live_version not in (None, flows.version) and (latest is None or latest.version != live_version):
             history.add(read_files(live), Release(number, live_version, now_iso(), "(found live)",
                                                   "what was live before this change", "found live"))
             number += 1

@@ -216,3 +216,12 @@ def test_simulate_url_plays_against_a_running_instance(redis_url):
         assert late.exit_code != 0 and "--at cannot be used with --url" in late.output
     finally:
         web.stop()
+
+
+def test_applying_what_is_live_records_it_once_and_then_has_nothing_to_do(place):
+    first = router(place, "apply", place["draft"], "--yes", "--note", "first record")
+    assert first.exit_code == 0 and "will hear and read exactly what they do now" in first.output
+    assert [(r.number, r.action) for r in place["history"].releases()] == [(1, "apply")]
+    again = router(place, "apply", place["draft"], "--yes")
+    assert again.exit_code == 0 and "release 1 already has these flows: nothing to apply" in again.output
+    assert len(place["history"].releases()) == 1
