@@ -15,7 +15,7 @@ Where things are:
   or the new ones, never a mix.
 - Redis, so every instance follows one release: `router:flows:applied` (the release's details, small:
   each web worker reads it every second) and `router:flows:release:<n>` (its files, for instances that
-  have not installed it yet). Both kept 400 days and renewed by every apply. `router:flows:diversions`
+  have not installed it yet). Both kept 400 days; a replaced release's files a week more. `router:flows:diversions`
   (service -> where to and until when) expires with the last diversion; each entry also carries its own
   end, so a diversion stops at its time even while another keeps the hash alive.
 """
@@ -46,6 +46,7 @@ APPLIED_KEY = "router:flows:applied"
 RELEASE_KEY = "router:flows:release:{}"
 DIVERSIONS_KEY = "router:flows:diversions"
 RECORD_TTL_SECONDS = 400 * 24 * 3600
+SUPERSEDED_TTL_SECONDS = 7 * 24 * 3600
 LIVE_FILES = tuple(FILES) + ("scenarios.yaml",)   # scenarios travel with the flows they check
 DEFAULT_DIVERSION = timedelta(hours=12)
 MAX_DIVERSION = timedelta(days=7)
@@ -179,12 +180,15 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 # ------------------------------------------------------------------ the applied release in Redis
-def publish(client: redis.Redis, release: Release, files: dict[str, bytes]) -> None:
-    """Tell every instance which release is applied (and give them its files)."""
+def publish(client: redis.Redis, release: Release, files: dict[str, bytes], previous: int | None = None) -> None:
+    """Tell every instance which release is applied (and give them its files). The files of the release
+    it replaces are kept a week more, for instances that were down; then only the history has them."""
     body = json.dumps({name: data.decode("utf-8") for name, data in files.items()})
     pipe = client.pipeline(transaction=True)
     pipe.set(RELEASE_KEY.format(release.number), body, ex=RECORD_TTL_SECONDS)
     pipe.set(APPLIED_KEY, json.dumps(asdict(release)), ex=RECORD_TTL_SECONDS)
+    if previous is not None and previous != release.number:
+        pipe.expire(RELEASE_KEY.format(previous), SUPERSEDED_TTL_SECONDS)
     pipe.execute()
 
 
@@ -283,7 +287,7 @@ def put_live(files: dict[str, bytes], flows: Flows, *, live: Path, history: Hist
         replace_folder(live, files)
     if client is not None and warning is None:
         try:
-            publish(client, release, files)
+            publish(client, release, files, previous=applied.number if applied else None)
         except redis.RedisError as exc:
             warning = f"Redis is unavailable ({type(exc).__name__}): other instances will not follow"
     return release, warning

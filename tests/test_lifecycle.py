@@ -225,3 +225,12 @@ def test_applying_what_is_live_records_it_once_and_then_has_nothing_to_do(place)
     again = router(place, "apply", place["draft"], "--yes")
     assert again.exit_code == 0 and "release 1 already has these flows: nothing to apply" in again.output
     assert len(place["history"].releases()) == 1
+
+
+def test_a_replaced_release_keeps_its_files_in_redis_a_week_only(place):
+    assert router(place, "apply", place["draft"], "--yes").exit_code == 0
+    edit(place["draft"] / "phrases.yaml", "Please hold.", "Please stay on the line.")
+    assert router(place, "apply", place["draft"], "--yes").exit_code == 0
+    client = place["redis"]
+    assert 0 < client.ttl(lifecycle.RELEASE_KEY.format(1)) <= lifecycle.SUPERSEDED_TTL_SECONDS
+    assert client.ttl(lifecycle.RELEASE_KEY.format(2)) > lifecycle.SUPERSEDED_TTL_SECONDS
