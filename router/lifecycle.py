@@ -15,9 +15,10 @@ Where things are:
   or the new ones, never a mix.
 - Redis, so every instance follows one release: `router:flows:applied` (the release's details, small:
   each web worker reads it every second) and `router:flows:release:<n>` (its files, for instances that
-  have not installed it yet). Both kept 400 days; a replaced release's files a week more. `router:flows:diversions`
-  (service -> where to and until when) expires with the last diversion; each entry also carries its own
-  end, so a diversion stops at its time even while another keeps the hash alive.
+  have not installed it yet). Both kept 400 days; a replaced release's files a week more.
+  `router:flows:diversions` (service -> where to and until when) expires with the last diversion; each
+  entry also carries its own end, so a diversion stops at its time even while another keeps the hash
+  alive.
 """
 from __future__ import annotations
 
