@@ -234,3 +234,17 @@ def test_a_replaced_release_keeps_its_files_in_redis_a_week_only(place):
     client = place["redis"]
     assert 0 < client.ttl(lifecycle.RELEASE_KEY.format(1)) <= lifecycle.SUPERSEDED_TTL_SECONDS
     assert client.ttl(lifecycle.RELEASE_KEY.format(2)) > lifecycle.SUPERSEDED_TTL_SECONDS
+
+
+def test_a_broken_instance_with_no_history_starts_on_the_release_another_applied(place, tmp_path):
+    from router.flowstore import FlowStore
+
+    edit(place["draft"] / "phrases.yaml", "Please hold.", "Please stay on the line.")
+    assert router(place, "apply", place["draft"], "--yes").exit_code == 0
+    applied = load_checked(place["live"]).version
+    broken = tmp_path / "broken-live"
+    shutil.copytree(FLOWS, broken)
+    edit(broken / "services.yaml", 'number: "0800 999 5428"', "number: +448009995428")
+    store = FlowStore(broken, history=lifecycle.History(tmp_path / "new-history"), client=place["redis"])
+    assert store.current().version == applied and store.last_error is None
+    assert store.status()["status"] == "ok" and store.status()["matches_applied"] is True
