@@ -7,6 +7,7 @@ signed request can never get a 500 or silence.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from datetime import datetime
@@ -17,8 +18,8 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from router import logs, metrics, safety, sms, voice
-from router.flowfile import FlowError
-from router.flowstore import FlowStore
+from router.flowstore import FlowStore, FlowsUnavailable
+from router.lifecycle import History
 from router.jobs import Jobs
 from router.model import Flows
 from router.request import WebhookRequest
@@ -35,12 +36,8 @@ def create_app(settings: Settings | None = None, *, flows: Flows | None = None,
                clock: Callable[[], datetime] | None = None, redis_client: redis.Redis | None = None) -> Flask:
     settings = settings or load_settings()
     logs.configure()
-    try:
-        store = FlowStore(settings.flows_dir, flows=flows)
-    except FlowError as exc:
-        log.error("flow files are invalid, not starting:\n%s", exc)
-        raise
     client = redis_client or make_redis(settings.redis_url)
+    store = _flow_store(settings, flows, client)
     app = Flask("router")
     app.request_class = WebhookRequest
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
@@ -59,6 +56,18 @@ def create_app(settings: Settings | None = None, *, flows: Flows | None = None,
         log.warning("TWILIO_AUTH_TOKEN is not set: every webhook will answer 403")
     _reload_on_sighup(store)
     return app
+
+
+def _flow_store(settings: Settings, flows: Flows | None, client: redis.Redis) -> FlowStore:
+    """Never fails over flows: a broken live folder is served from the history, or by the safety answer.
+    Given `flows` (tests, the simulator), exactly those are served and nothing is followed."""
+    if flows is not None:
+        return FlowStore(settings.flows_dir, flows=flows)
+    follow = settings.flows_watch_seconds > 0
+    store = FlowStore(settings.flows_dir, history=History(settings.history_dir()),
+                      client=client if follow else None)
+    store.watch(settings.flows_watch_seconds)
+    return store
 
 
 def _is_webhook() -> bool:
@@ -97,7 +106,10 @@ def _safety_net(error: Exception):
         log.error("error outside the webhooks", exc_info=error)
         return Response("Internal error\n", status=500, mimetype="text/plain")
     metrics.ERRORS.labels("safety_twiml").inc()
-    log.error("answered with the safety TwiML after an error", exc_info=error)
+    if isinstance(error, FlowsUnavailable):
+        log.error("answered with the safety TwiML: no valid flows (see /healthz)")
+    else:
+        log.error("answered with the safety TwiML after an error", exc_info=error)
     if request.path.startswith("/sms/status") or request.path.startswith("/voice/status"):
         return Response(safety.EMPTY_TWIML, status=200, mimetype="application/xml")
     document = safety.SMS_TWIML if request.path.startswith("/sms") else safety.VOICE_TWIML
@@ -105,12 +117,16 @@ def _safety_net(error: Exception):
 
 
 def healthz():
+    """200 whenever the app can answer (the safety answer counts): `status` is `degraded`, with `why` and
+    the refused `problems`, when it serves anything but the live folder's flows as applied."""
     rt = runtime()
-    flows = rt.flows.current()
-    body = {"status": "ok", "flows_version": flows.version,
-            "redis": "ok" if rt.conversations.ping() else "unavailable"}
-    if rt.flows.last_error is not None:
-        body["flows_refused"] = len(rt.flows.last_error.problems)
+    try:
+        rt.flows.current()  # a request's look at the folder, as webhooks do
+    except FlowsUnavailable:
+        pass
+    body = rt.flows.status()
+    body["pid"] = os.getpid()
+    body["redis"] = "ok" if rt.conversations.ping() else "unavailable"
     return jsonify(body)
 
 

@@ -1,9 +1,10 @@
-"""`router`: the operators' tools for the flow files: validate, simulate, check, graph.
+"""`router`: the operators' tools for the flow files: validate, simulate, check, graph (and, from
+router/cli_live.py, apply, rollback, versions, divert, undivert).
 
 Why a command line: helpline staff change the menu, services and wording in YAML; before a change goes
 live they need to see every mistake with its file and line (validate), hear and read what callers and
 texters will get (simulate), confirm the journeys that matter still work (check) and see the whole menu
-(graph). Each command is a thin layer over router.lint, router.simulate, router.scenarios and
+(graph). Each command is a thin layer over router.checks, router.simulate, router.scenarios and
 router.graph, which the tests use directly.
 """
 from __future__ import annotations
@@ -12,17 +13,22 @@ import json
 import logging
 import sys
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
 
+import redis
+
 from router import graph as graph_mod
-from router import lint, scenarios as scenarios_mod
+from router import checks, lifecycle, scenarios as scenarios_mod
+from router.checks.services import closure_notes
 from router.flowfile import FlowError, load_flows, read_folder
+from router.hours import LONDON
 from router.settings import load_settings
-from router.simulate import (DEFAULT_FROM, HANGUP, DIAL_OUTCOMES, Event, ScriptInputs, SimulationError,
-                             Simulator, parse_clock, parse_script)
+from router.simulate import (DEFAULT_FROM, HANGUP, DIAL_OUTCOMES, Event, RemoteSimulator, ScriptInputs,
+                             SimulationError, Simulator, local_auth_token, parse_clock, parse_script)
+from router.state import make_redis
 
 FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
 
@@ -53,7 +59,7 @@ def validate(flows_dir: Path | None, strict: bool, as_json: bool, today: datetim
 
     Exit 0 when the app would accept the files (warnings allowed unless --strict), 1 otherwise."""
     folder = _default_folder(flows_dir)
-    problems = lint.lint_folder(folder, today.date() if today else None)
+    problems = checks.lint_folder(folder, today.date() if today else None)
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
     if as_json:
@@ -61,11 +67,32 @@ def validate(flows_dir: Path | None, strict: bool, as_json: bool, today: datetim
     else:
         for problem in problems:
             click.echo(str(problem))
+        _show_closures_and_diversions(folder)
         verdict = "the app would refuse these flows" if errors else \
             f"the app would accept these flows; /healthz will show flows_version {read_folder(folder)[2]}"
         click.echo(f"{_relative(folder)}: {errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
                    f" ({verdict})", err=bool(problems))
     sys.exit(1 if errors or (strict and warnings) else 0)
+
+
+def _show_closures_and_diversions(folder: Path) -> None:
+    try:
+        flows = load_flows(folder)
+    except FlowError:
+        return
+    today = datetime.now(LONDON).date()
+    for note in closure_notes(flows, today, 60):
+        click.echo(f"closure: {note}")
+    for diversion in _diversions_in_force().values():
+        click.echo(f"diversion in force now (router divert): {diversion.line()}")
+
+
+def _diversions_in_force() -> dict:
+    """The diversions in Redis now; none if Redis cannot be reached (the tools work without it)."""
+    try:
+        return lifecycle.diversions(make_redis(load_settings().redis_url, timeout=1.0))
+    except (redis.RedisError, OSError, ValueError):
+        return {}
 
 
 # ------------------------------------------------------------------ simulate
@@ -107,8 +134,9 @@ def _ask(prompt: str) -> str | None:
 
 @main.command()
 @click.argument("channel", type=click.Choice(["voice", "sms"]))
-@click.option("--from", "sender", default=DEFAULT_FROM, show_default=True,
-              help="The caller's or texter's number ('anonymous' for a withheld number).")
+@click.option("--from", "sender", default=None,
+              help=f"The caller's or texter's number ('anonymous' for a withheld number). Default {DEFAULT_FROM}; "
+                   f"with --url {RemoteSimulator.DEFAULT_SENDER}, a number no phone has.")
 @click.option("--at", "at", default=None, help='London time, e.g. "2026-12-25 03:00" (default: now).')
 @click.option("--lang", default=None, help="Choose this language first, e.g. cy (press 9 / text Cymraeg).")
 @click.option("--script", default=None,
@@ -117,21 +145,43 @@ def _ask(prompt: str) -> str | None:
 @click.option("--flows", "flows_dir", type=FOLDER, default=None, help="Flow folder (default: FLOWS_DIR or flows/).")
 @click.option("--redis-url", default=None,
               help="Keep conversation state in this Redis (default: in memory, for this session only).")
-def simulate(channel: str, sender: str, at: str | None, lang: str | None, script: str | None,
-             flows_dir: Path | None, redis_url: str | None) -> None:
+@click.option("--url", default=None,
+              help="Play against a running instance instead (e.g. http://localhost:5000): what is live there. "
+                   "Signed with TWILIO_AUTH_TOKEN, or the local token of `make run` (.data/dev-auth-token).")
+def simulate(channel: str, sender: str | None, at: str | None, lang: str | None, script: str | None,
+             flows_dir: Path | None, redis_url: str | None, url: str | None) -> None:
     """Play a call or a text conversation through the real app, as Twilio would.
 
     Every request is signed as Twilio signs it and every answer is the app's own TwiML. Nothing is
-    sent: follow-up texts are shown, never queued."""
+    sent: follow-up texts are shown, never queued (except with --url, where the instance does its own
+    work). Closures near the date and the diversions in force are shown first and played."""
     try:
         when = parse_clock(at) if at else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--at") from None
-    try:
-        simulator = Simulator(_default_folder(flows_dir), redis_url=redis_url, at=when)
-    except FlowError as exc:
-        _print_refused(exc)
-        sys.exit(1)
+    if url:
+        if when is not None:
+            raise click.UsageError("a running instance keeps its own clock: --at cannot be used with --url")
+        token = local_auth_token()
+        if not token:
+            raise click.UsageError("no auth token: set TWILIO_AUTH_TOKEN to the instance's token "
+                                   "(or run it with `make run`, which writes .data/dev-auth-token)")
+        simulator = RemoteSimulator(url, token, _default_folder(flows_dir))
+        sender = sender or RemoteSimulator.DEFAULT_SENDER
+    else:
+        sender = sender or DEFAULT_FROM
+        folder = _default_folder(flows_dir)
+        active = _diversions_in_force()
+        try:
+            simulator = Simulator(folder, redis_url=redis_url, at=when, diversions=active)
+        except FlowError as exc:
+            _print_refused(exc)
+            sys.exit(1)
+        day = simulator.now.astimezone(LONDON).date()
+        for note in closure_notes(simulator.app.extensions["router"].flows.base, day - timedelta(days=7), 21):
+            click.echo(click.style(f"[closure: {note}]", dim=True))
+        for diversion in active.values():
+            click.echo(click.style(f"[diversion in force, played here: {diversion.line()}]", dim=True))
     _quiet_logs()
     inputs = ScriptInputs(parse_script(script)) if script is not None else TerminalInputs()
     show = _printer(echo_inputs=script is not None or not sys.stdin.isatty())
@@ -221,7 +271,7 @@ def _relative(path: Path) -> str:
 def graph(flows_dir: Path | None, fmt: str, lang: str | None, out: Path | None, renderer: str) -> None:
     """Draw the menu tree: keys, services with number and hours, fallbacks dashed."""
     try:
-        flows = load_flows(_default_folder(flows_dir), lint=False)
+        flows = load_flows(_default_folder(flows_dir))
     except FlowError as exc:
         _print_refused(exc)
         sys.exit(1)
@@ -235,6 +285,12 @@ def graph(flows_dir: Path | None, fmt: str, lang: str | None, out: Path | None, 
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+from router.cli_live import COMMANDS  # noqa: E402 - apply, rollback, versions, divert, undivert
+
+for _command in COMMANDS:
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

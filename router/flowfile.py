@@ -33,10 +33,13 @@ class Problem:
     where: str
     reason: str
     severity: str = "error"  # or "warning"
+    hint: str = ""           # what to do about it, in plain words (empty when the reason says it)
 
     def __str__(self) -> str:
         where = f"{self.where}: " if self.where else ""
-        return f"{self.file}:{self.line}: {self.severity}: {where}{self.reason}"
+        stop = "" if self.reason.endswith((".", "!", "?")) else "."
+        hint = f"{stop} Hint: {self.hint}" if self.hint else ""
+        return f"{self.file}:{self.line}: {self.severity}: {where}{self.reason}{hint}"
 
 
 class FlowError(Exception):
@@ -71,9 +74,11 @@ def _to_python(loader: _LineLoader, node: yaml.Node, path: Path_, lines: dict[Pa
 
 
 def _dotted(path: Path_) -> str:
+    """('nodes', 'main', 'options', 0, 'next') -> 'nodes.main.options[1].next': list items are counted
+    from 1, as an operator counts them ("the first option")."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        out += f"[{part + 1}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
 
@@ -88,11 +93,83 @@ def parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Proble
             return None, lines, [Problem(file, 1, "", "the file is empty")]
         return _to_python(loader, node, (), lines, problems, file), lines, problems
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        return None, lines, [Problem(file, line, "", f"not valid YAML: {exc.problem or exc}")]
+        return None, lines, [yaml_problem(exc, text, file)]
     finally:
         loader.dispose()
+
+
+def yaml_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
+    """A YAML syntax error as an operator can act on it: the line to fix, what is wrong, and a hint.
+
+    The parser's own words ("mapping values are not allowed here", "expected <block end>") describe
+    its state, not the mistake; the common mistakes are a tab, an unclosed quote, a line indented
+    differently from its neighbours and a ': ' inside unquoted text."""
+    problem = exc.problem or ""
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else 1
+    source = text.splitlines()
+    if "'\\t'" in problem or "\t" in problem:
+        return Problem(file, line, "", "this line is indented with a tab; YAML needs spaces",
+                       hint="replace the tab with spaces, lined up with the lines around it")
+    if "quoted scalar" in (exc.context or "") and exc.context_mark is not None:
+        line = exc.context_mark.line + 1
+        return Problem(file, line, "", "a quote opened on this line is never closed",
+                       hint='end the text with the same quote it starts with, e.g. en: "Hello."')
+    for opener, closer in (("[", "]"), ("{", "}")):
+        if f"or '{closer}'" in problem:
+            if exc.context_mark is not None:
+                line = exc.context_mark.line + 1
+            return Problem(file, line, "", f"a list or group opened with '{opener}' on this line is not closed "
+                           f"with '{closer}'", hint=f"close it on the same line, e.g. presses: {opener}1, 2{closer}"
+                           if opener == "[" else "close it on the same line, e.g. {en: Hello, cy: Helo}")
+    opened = _unclosed_quote_line(source, line)
+    if opened and ("expected" in problem or "mapping values" in problem):
+        return Problem(file, opened, "", "a quote opened on this line is never closed",
+                       hint='end the text with the same quote it starts with, e.g. en: "Hello."')
+    if "mapping values are not allowed" in problem:
+        if _indented_more_than_previous(source, line):
+            return Problem(file, line, "", "this line is indented more than the line above, so it does not "
+                           "belong anywhere", hint="line it up with the line above (the same number of spaces)")
+        return Problem(file, line, "", "this line has a ': ' inside a text, which YAML reads as a new key",
+                       hint='put the whole text in double quotes, e.g. en: "Note: we are closed"')
+    if "expected <block end>" in problem or "expected <block sequence end>" in problem:
+        if "'-'" in problem or "sequence" in problem:
+            reason = "this list item (- ...) is not lined up with the items above it"
+        elif "'?'" in problem:
+            reason = "this line mixes a list item (- ...) and a `key:` at the same indentation"
+        else:
+            reason = "this line is indented differently from the lines it belongs with"
+        return Problem(file, line, "", reason,
+                       hint="use the same number of spaces as the lines above at the same level (spaces, never tabs)")
+    if "could not find expected ':'" in problem:
+        return Problem(file, line, "", "YAML expected `key: value` on this line (or the line above)",
+                       hint="check for a missing ':' after the key, or a text that needs quotes")
+    return Problem(file, line, "", f"the file cannot be read as YAML here ({problem or exc})",
+                   hint="check the indentation (spaces, not tabs) and the quotes on this line and the line above")
+
+
+def _unclosed_quote_line(source: list[str], line: int) -> int | None:
+    """The line (from 1) at or just above `line` whose double quotes do not pair up: an unclosed quote
+    runs on into the next lines, so the parser only notices a line or two later."""
+    for number in range(min(line, len(source)), max(0, line - 4), -1):
+        text = source[number - 1].split(" #")[0]
+        if text.count('"') % 2 == 1:
+            return number
+    return None
+
+
+def _indented_more_than_previous(source: list[str], line: int) -> bool:
+    """Whether line `line` (from 1) is indented more than the previous non-empty line, which is a
+    complete `key: value` (so nothing can be nested under it)."""
+    if not 1 < line <= len(source):
+        return False
+    current = source[line - 1]
+    for previous in reversed(source[: line - 1]):
+        if previous.strip() and not previous.strip().startswith("#"):
+            indent = len(current) - len(current.lstrip(" "))
+            before = len(previous) - len(previous.lstrip(" "))
+            return indent > before and not previous.rstrip().endswith(":")
+    return False
 
 
 def _line_for(loc: Path_, lines: dict[Path_, int]) -> int:
@@ -102,16 +179,53 @@ def _line_for(loc: Path_, lines: dict[Path_, int]) -> int:
     return 1
 
 
-def _reason(error: dict[str, Any]) -> str:
+KEY_PATTERNS = {r"^[1-9#]$": ("a key is 1-9 or # (0 and * always mean 'hear the options again')",
+                               "write one key, e.g. key: 4"),
+                r"^[a-z][a-z0-9_]*$": ("a name here is lower-case letters, digits and _, starting with a letter",
+                                       "e.g. rights_of_women")}
+
+
+# pydantic's words for a wrong kind of value, as an operator would say them (reason, hint)
+PLAIN_TYPE_ERRORS = {
+    "date_from_datetime_parsing": ("is not a date", "write it as year-month-day, e.g. 2026-11-21"),
+    "date_parsing": ("is not a date", "write it as year-month-day, e.g. 2026-11-21"),
+    "date_type": ("is not a date", "write it as year-month-day, e.g. 2026-11-21"),
+    "bool_parsing": ("must be true or false", "write true or false"),
+    "bool_type": ("must be true or false", "write true or false"),
+    "int_parsing": ("must be a whole number", "e.g. 30"),
+    "int_type": ("must be a whole number", "e.g. 30"),
+    "dict_type": ("should hold `name: value` lines (or {en: ..., cy: ...})",
+                  "check the indentation: the lines under it need more spaces than it"),
+    "list_type": ("should be a list: one item per line, each starting with '- '",
+                  "check the indentation and the '- ' of each item"),
+    "string_type": ("must be text", "put it in double quotes"),
+}
+
+
+def _reason(error: dict[str, Any], loc: Path_ = ()) -> tuple[str, str]:
+    """(reason, hint) in plain words for one pydantic error."""
     message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "missing":
-        return "is required but missing"
-    if error["type"] == "extra_forbidden":
-        return "is not a known field (check the spelling)"
-    if error["type"] == "union_tag_invalid":
+    kind = error["type"]
+    if kind == "missing":
+        return "is required but missing", ""
+    if kind == "extra_forbidden":
+        return "is not a known field", "check the spelling and the indentation of this line"
+    if kind == "union_tag_invalid":
         ctx = error.get("ctx", {})
-        return f"type {ctx.get('tag')!r} is not one of: {ctx.get('expected_tags')}"
-    return message
+        return f"type {ctx.get('tag')!r} is not one of: {ctx.get('expected_tags')}", ""
+    if kind == "string_type" and isinstance(error.get("input"), (int, float)):
+        if loc and loc[-1] in ("number", "from", "dials", "not_dials") or "number" in loc:
+            return ("YAML read this phone number as a number, not as text",
+                    'put the phone number in quotes, e.g. number: "0808 2000 247"')
+        return "YAML read this as a number, but it must be text", 'put it in double quotes, e.g. "10:00-17:00"'
+    if kind in PLAIN_TYPE_ERRORS:
+        return PLAIN_TYPE_ERRORS[kind]
+    if kind == "string_pattern_mismatch":
+        pattern = error.get("ctx", {}).get("pattern", "")
+        if pattern in KEY_PATTERNS:
+            reason, hint = KEY_PATTERNS[pattern]
+            return f"{error.get('input')!r}: {reason}", hint
+    return message, ""
 
 
 def validate_file(model: type[BaseModel], data: Any, lines: dict[Path_, int], file: str):
@@ -126,7 +240,8 @@ def validate_file(model: type[BaseModel], data: Any, lines: dict[Path_, int], fi
             loc = _strip_union_tags(loc, lines)
             if error["type"] == "union_tag_invalid":
                 loc = loc + ("type",)
-            problems.append(Problem(file, _line_for(loc, lines), _dotted(loc), _reason(error)))
+            reason, hint = _reason(error, loc)
+            problems.append(Problem(file, _line_for(loc, lines), _dotted(loc), reason, hint=hint))
         return None, problems
 
 
@@ -177,8 +292,18 @@ def _label(folder: Path, name: str) -> str:
         return str(folder / name)
 
 
-def load_flows(folder: Path | str, *, lint: bool = True) -> Flows:
-    """Load, validate and (by default) lint a flow folder. Raises FlowError listing every error."""
+def load_flows(folder: Path | str, *, lint: bool = False) -> Flows:
+    """Load and validate a flow folder against the schema. Raises FlowError listing every error.
+
+    The schema only: the cross-file checks are router.checks (load_checked() is what the app serves
+    from). `lint=True` is refused rather than ignored, since this module must not import the checks."""
+    if lint:
+        raise ValueError("load_flows() checks the schema only: use router.checks.load_checked()")
+    return read_flows(folder)[0]
+
+
+def read_flows(folder: Path | str) -> tuple[Flows, dict[str, dict[Path_, int]]]:
+    """A schema-valid Flows and the line of every path of every file (for the checks to point at)."""
     folder = Path(folder)
     parsed, problems, version = read_folder(folder)
     models: dict[str, Any] = {}
@@ -201,10 +326,4 @@ def load_flows(folder: Path | str, *, lint: bool = True) -> Flows:
         version=version,
         phrase_review=dict(models["phrases.yaml"].review),
     )
-    if lint:
-        from router.lint import lint_flows  # lint renders every reply through the engine
-
-        errors = [p for p in lint_flows(flows, folder, {n: parsed[n][1] for n in parsed}) if p.severity == "error"]
-        if errors:
-            raise FlowError(errors)
-    return flows
+    return flows, {name: parsed[name][1] for name in parsed}

@@ -1,8 +1,19 @@
-"""The flows in use, swapped atomically when the folder changes and the change validates.
+"""The flows in use by one web worker: never none, swapped atomically, the same release as every other
+worker within seconds.
 
 Each request takes one Flows object (store.current()) and uses only it, so no request ever sees half a
-change. A change is noticed by the files' mtimes and sizes (looked at most once a second) or at once
-on SIGHUP; an invalid change is refused and logged with every reason, and the last good flows serve on.
+change. What is served, in order of preference:
+1. the live folder (FLOWS_DIR) when it validates;
+2. else the newest release in the history (lifecycle.History) that validates: the last good flows this
+   or any instance applied, kept outside the folder being edited;
+3. else nothing, and every signed request gets the safety answer (app.py's error handler).
+A worker never fails to start over flows: a refusal is logged one readable line per problem and shown
+by /healthz as `degraded`, still answering 200.
+
+A watcher thread (every settings.flows_watch_seconds, with or without traffic) installs a release
+another process applied (the record in Redis, lifecycle.follow), picks up a changed live folder, and
+reads the diversions; requests also look at the folder at most once a second, and SIGHUP makes it look
+at once.
 """
 from __future__ import annotations
 
@@ -10,12 +21,22 @@ import logging
 import os
 import threading
 import time
+import weakref
 from pathlib import Path
 
-from router.flowfile import FILES, FlowError, load_flows
+import redis
+
+from router import lifecycle
+from router.checks import load_checked
+from router.flowfile import FILES, FlowError
 from router.model import Flows
 
 log = logging.getLogger("router.flows")
+HISTORY_TRIES = 5  # releases tried, newest first, when the live folder is broken at start
+
+
+class FlowsUnavailable(RuntimeError):
+    """No valid flows anywhere: the caller gets the safety answer."""
 
 
 def folder_signature(folder: Path) -> tuple:
@@ -29,23 +50,88 @@ def folder_signature(folder: Path) -> tuple:
     return tuple(sig)
 
 
+def log_refusal(exc: FlowError, what: str) -> None:
+    """One readable line per problem, then what is served instead."""
+    for problem in exc.problems:
+        log.error("flow change refused: %s", problem)
+    log.error("%s (%d problem%s above)", what, len(exc.problems), "s" * (len(exc.problems) != 1))
+
+
 class FlowStore:
-    def __init__(self, folder: Path, flows: Flows | None = None, check_interval: float = 1.0):
+    def __init__(self, folder: Path, flows: Flows | None = None, check_interval: float = 1.0, *,
+                 history: lifecycle.History | None = None, client: redis.Redis | None = None):
         self.folder = Path(folder)
         self.check_interval = check_interval
+        self.history = history
+        self.client = client
         self._lock = threading.Lock()
-        self._signature = folder_signature(self.folder)
-        self._flows = flows if flows is not None else load_flows(self.folder)  # FlowError stops the start
-        self._next_check = time.monotonic() + check_interval
         self.last_error: FlowError | None = None
+        self.source = "given"
+        self.applied: lifecycle.Release | None = None
+        self.redis_ok: bool | None = None
+        self._diversions: dict[str, lifecycle.Diversion] = {}
+        self._watcher: tuple[int, threading.Thread] | None = None
+        self._watch_interval = 0.0
+        self._tried: list[int] = []
+        self._signature = folder_signature(self.folder)
+        self._base: Flows | None = flows
+        if flows is None:
+            self._follow_applied()
+            self._signature = folder_signature(self.folder)
+            self._base = self._first_good()
+        self._flows = self._base
+        self._next_check = time.monotonic() + check_interval
 
+    # -------------------------------------------------------------- what requests get
     def current(self) -> Flows:
         if time.monotonic() >= self._next_check:
+            if self._watcher is not None and self._watcher[0] != os.getpid():
+                self.watch(self._watch_interval)  # forked after create_app (gunicorn --preload)
             self.reload_if_changed()
-        return self._flows
+        flows = self._flows
+        if flows is None:
+            raise FlowsUnavailable("no valid flows: answering with the safety message")
+        if self._diversions and any(not d.active() for d in self._diversions.values()):
+            self.set_diversions({sid: d for sid, d in self._diversions.items() if d.active()})
+            flows = self._flows
+        return flows
+
+    @property
+    def base(self) -> Flows | None:
+        """The flows as loaded, without diversions."""
+        return self._base
+
+    @property
+    def diversions(self) -> dict[str, lifecycle.Diversion]:
+        return {sid: d for sid, d in self._diversions.items() if d.active()}
+
+    # -------------------------------------------------------------- loading
+    def _first_good(self) -> Flows | None:
+        try:
+            flows = load_checked(self.folder)
+            self.source = "live folder"
+            return flows
+        except FlowError as exc:
+            self.last_error = exc
+        for release in reversed(self.history.releases() if self.history else []):
+            if len(self._tried) >= HISTORY_TRIES:
+                break
+            self._tried.append(release.number)
+            try:
+                flows = load_checked(self.history.folder(release.number))
+            except FlowError:
+                continue
+            self.source = f"release {release.number} from the history"
+            log_refusal(self.last_error, f"the live folder {self.folder} is refused at start: serving release "
+                        f"{release.number} (flows_version {flows.version}) from {self.history.home}")
+            return flows
+        self.source = "the safety answer"
+        log_refusal(self.last_error, f"the live folder {self.folder} is refused at start and no good release "
+                    "was found: every call and text gets the safety answer until the flows are fixed")
+        return None
 
     def reload_if_changed(self, force: bool = False) -> bool:
-        """Load the folder if it changed; True if new flows are now in use."""
+        """Load the live folder if it changed; True if new flows are now in use."""
         if not self._lock.acquire(blocking=False):
             return False  # another thread is already looking
         try:
@@ -53,18 +139,114 @@ class FlowStore:
             signature = folder_signature(self.folder)
             if signature == self._signature and not force:
                 return False
-            self._signature = signature
             try:
-                flows = load_flows(self.folder)
+                flows = load_checked(self.folder)
             except FlowError as exc:
+                if folder_signature(self.folder) != signature:
+                    return False  # replaced while being read (an apply): look again, refuse nothing
+                self._signature = signature
                 self.last_error = exc
-                log.error("flow change refused, still serving version %s:\n%s", self._flows.version, exc)
+                serving = self._base.version if self._base else "none (the safety answer)"
+                log_refusal(exc, f"still serving flows_version {serving} (pid {os.getpid()})")
                 return False
-            if flows.version == self._flows.version:
-                self.last_error = None  # back to what is serving: nothing refused any more
+            if folder_signature(self.folder) != signature:
+                return False  # replaced while being read: look again next time, never serve a mix
+            self._signature = signature
+            self.last_error = None
+            if self._base is not None and flows.version == self._base.version:
+                self.source = "live folder"
                 return False
-            old, self._flows, self.last_error = self._flows.version, flows, None
-            log.info("flows reloaded: version %s -> %s", old, flows.version)
+            old = self._base.version if self._base else "none"
+            self._base, self.source = flows, "live folder"
+            self.set_diversions(self._diversions)
+            log.info("flows reloaded: version %s -> %s (pid %d)", old, flows.version, os.getpid())
             return True
         finally:
             self._lock.release()
+
+    # -------------------------------------------------------------- following the applied release
+    def _follow_applied(self) -> None:
+        """Install the release Redis names if this instance has not, and read the diversions."""
+        if self.client is None or self.history is None:
+            self.applied = self.history.latest() if self.history else None
+            return
+        try:
+            self.applied = lifecycle.follow(self.client, self.folder, self.history) or self.history.latest()
+            diversions = lifecycle.diversions(self.client)
+            if self.redis_ok is False:
+                log.info("Redis is back: following the applied release and diversions again")
+            self.redis_ok = True
+        except (redis.RedisError, OSError) as exc:
+            if self.redis_ok is not False:
+                log.warning("cannot read the applied release from Redis (%s): serving what is live here",
+                            type(exc).__name__)
+            self.redis_ok = False
+            self.applied = self.history.latest()
+            return
+        if set(diversions.items()) != set(self._diversions.items()):
+            for diversion in diversions.values():
+                if diversion not in self._diversions.values():
+                    log.info("diversion in force: %s", diversion.line())
+            self.set_diversions(diversions)
+
+    def set_diversions(self, diversions: dict[str, lifecycle.Diversion]) -> None:
+        self._diversions = dict(diversions)
+        base = self._base
+        self._flows = lifecycle.diverted(base, self._diversions) if base is not None else None
+
+    def tick(self) -> None:
+        """One look: the applied release, the diversions, the live folder."""
+        self._follow_applied()
+        self.reload_if_changed()
+
+    def watch(self, interval: float) -> None:
+        """Look every `interval` seconds in a daemon thread of this process (again after a fork)."""
+        if interval <= 0 or (self._watcher and self._watcher[0] == os.getpid() and self._watcher[1].is_alive()):
+            return
+        self._watch_interval = interval
+        ref = weakref.ref(self)
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.wait(interval):
+                store = ref()
+                if store is None:
+                    return
+                try:
+                    store.tick()
+                except Exception:  # noqa: BLE001 - the watcher must outlive any one bad look
+                    log.exception("looking for new flows failed")
+                del store
+
+        thread = threading.Thread(target=run, name="flows-watcher", daemon=True)
+        self._watcher = (os.getpid(), thread)
+        thread.start()
+
+    # -------------------------------------------------------------- what /healthz says
+    def status(self) -> dict:
+        flows = self._base
+        body: dict = {"flows_version": flows.version if flows else None, "flows_source": self.source}
+        applied = self.applied
+        if applied is not None:
+            body["applied_release"] = applied.number
+            body["applied_version"] = applied.version
+            body["matches_applied"] = flows is not None and flows.version == applied.version
+        degraded = []
+        if flows is None:
+            degraded.append("no valid flows: every call and text gets the safety answer")
+        elif self.source != "live folder" and self.source != "given":
+            degraded.append(f"the live folder is refused: serving {self.source}")
+        if self.last_error is not None:
+            body["flows_refused"] = len(self.last_error.problems)
+            body["problems"] = [str(p) for p in self.last_error.problems[:20]]
+            if flows is not None and self.source == "live folder":
+                degraded.append("a change to the live folder was refused: the last good flows serve on")
+        if applied is not None and body.get("matches_applied") is False:
+            degraded.append(f"not serving the applied release {applied.number}")
+        if self._diversions:
+            body["diversions"] = {sid: {"to": d.to, "until": d.until.isoformat()}
+                                  for sid, d in self.diversions.items()}
+        body["status"] = "degraded" if degraded else "ok"
+        if degraded:
+            body["why"] = degraded
+        return body

@@ -1,7 +1,9 @@
 """Opening hours in Europe/London: is a service open now, when does it next open, how to say its hours.
 
 Services are closed on UK bank holidays unless they are open 24 hours or marked `bank_holidays: open`;
-the bank holidays come from the `holidays` package so nobody maintains a calendar by hand.
+the bank holidays come from the `holidays` package so nobody maintains a calendar by hand. One-off
+closures (a day, a range of days, shorter hours on a day) override all of that for their dates, so the
+engine asks one question, "open now?", and gets the right answer on Christmas Eve too.
 """
 from __future__ import annotations
 
@@ -69,13 +71,29 @@ class Schedule:
     always: bool
     week: tuple[tuple[Span, ...], ...]  # index 0 = Monday
     open_on_bank_holidays: bool
+    # One-off days: (date, spans that day); () means closed all day. They win over the week and
+    # bank holidays, and over `always` (a 24-hour line can close for a day too).
+    exceptions: tuple[tuple[date, tuple[Span, ...]], ...] = ()
 
     @classmethod
-    def from_spec(cls, always: bool, spec: dict[str, str], open_on_bank_holidays: bool) -> "Schedule":
+    def from_spec(cls, always: bool, spec: dict[str, str], open_on_bank_holidays: bool,
+                  exceptions: dict[date, tuple[Span, ...]] | None = None) -> "Schedule":
         week = tuple(parse_day(spec.get(day, "closed")) for day in DAYS)
-        return cls(always=always, week=week, open_on_bank_holidays=open_on_bank_holidays)
+        return cls(always=always, week=week, open_on_bank_holidays=open_on_bank_holidays,
+                   exceptions=tuple(sorted((exceptions or {}).items())))
+
+    def exception_on(self, day: date) -> tuple[Span, ...] | None:
+        """The one-off hours of `day` (() = closed all day), or None when it is an ordinary day."""
+        for when, spans in self.exceptions:
+            if when == day:
+                return spans
+        return None
 
     def spans_on(self, day: date, region: str) -> tuple[Span, ...]:
+        if self.exceptions:
+            special = self.exception_on(day)
+            if special is not None:
+                return special
         if self.always:
             return ((0, 24 * 60),)
         if not self.open_on_bank_holidays and is_bank_holiday(day, region):
@@ -91,7 +109,7 @@ class Schedule:
         """The next moment (London time) the service opens after `when`; None if it never opens."""
         local = when.astimezone(LONDON)
         minute = local.hour * 60 + local.minute
-        for offset in range(0, 15):
+        for offset in range(0, 15 + len(self.exceptions)):  # a week, a bank holiday, the closures
             day = local.date() + timedelta(days=offset)
             for start, _end in self.spans_on(day, region):
                 if offset == 0 and start <= minute:

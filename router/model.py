@@ -1,7 +1,7 @@
 """The schema of the flow files, as pydantic models: what an operator may write, checked field by field.
 
 Models are frozen so a loaded set of flows can be shared by every request and swapped atomically on
-reload. Cross-file rules (a service referenced but not defined, unreachable nodes, ...) live in lint.py;
+reload. Cross-file rules (a service referenced but not defined, unreachable nodes, ...) live in router/checks/;
 here each file is checked on its own.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -31,6 +31,43 @@ class _Strict(BaseModel):
 
 
 # ---------------------------------------------------------------- services.yaml
+MAX_CLOSURE_DAYS = 366
+
+
+class Closure(_Strict):
+    """A one-off change to a service's hours: one `date`, or `from` .. `to` (both included); `hours`
+    for shorter hours those days (default: closed all day); `note` says why (shown by the tools)."""
+
+    date_: date | None = Field(default=None, alias="date")
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
+    hours: str = "closed"
+    note: str | None = None
+
+    @field_validator("hours")
+    @classmethod
+    def _hours_parse(cls, value: str) -> str:
+        hours_mod.parse_day(value)  # raises ValueError with the reason
+        return value
+
+    @model_validator(mode="after")
+    def _one_day_or_a_range(self) -> "Closure":
+        if self.date_ is not None and (self.from_ is not None or self.to is not None):
+            raise ValueError("give either `date:` (one day) or `from:` and `to:` (a range), not both")
+        if self.date_ is None and (self.from_ is None or self.to is None):
+            raise ValueError("give `date:` (one day), or both `from:` and `to:` (a range of days)")
+        if self.date_ is None and self.to < self.from_:
+            raise ValueError(f"`to: {self.to}` is before `from: {self.from_}`")
+        if self.date_ is None and (self.to - self.from_).days >= MAX_CLOSURE_DAYS:
+            raise ValueError("a closure of more than a year is not a closure: change the service's hours")
+        return self
+
+    def days(self) -> list[date]:
+        if self.date_ is not None:
+            return [self.date_]
+        return [self.from_ + timedelta(days=n) for n in range((self.to - self.from_).days + 1)]
+
+
 class Service(_Strict):
     id: str = ""
     name: Text
@@ -47,6 +84,7 @@ class Service(_Strict):
         "adults", description="Who the line is for; a fallback must serve the same people.")
     fallback: str | None = None
     name_in_followup: bool = False
+    closures: list[Closure] = Field(default_factory=list)
     checked: date
     source: str
 
@@ -95,7 +133,8 @@ class Service(_Strict):
     @cached_property
     def schedule(self) -> hours_mod.Schedule:
         """Parsed once per loaded service (the model is frozen, so it cannot go stale)."""
-        return hours_mod.Schedule.from_spec(self.open_24_hours, self.hours, self.bank_holidays == "open")
+        exceptions = {day: hours_mod.parse_day(closure.hours) for closure in self.closures for day in closure.days()}
+        return hours_mod.Schedule.from_spec(self.open_24_hours, self.hours, self.bank_holidays == "open", exceptions)
 
 
 class ServicesFile(_Strict):

@@ -29,6 +29,12 @@ class Settings:
     state_secret: bytes = field(default=b"", repr=False)
     port: int = 5000
     max_request_bytes: int = 64 * 1024
+    flows_history_dir: Path | None = None  # numbered releases, outside FLOWS_DIR (lifecycle.History)
+    flows_watch_seconds: float = 1.0       # how often each web worker looks for a new release; 0: never
+
+    def history_dir(self) -> Path:
+        """FLOWS_HISTORY_DIR, or a hidden folder beside the flow folder (never inside it)."""
+        return self.flows_history_dir or self.flows_dir.parent / f".{self.flows_dir.name}-history"
 
     def state_key_secret(self) -> bytes:
         """The HMAC key for hashing phone numbers into Redis keys.
@@ -67,4 +73,6 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         trust_proxy=env.get("TRUST_PROXY", "").lower() in {"1", "true", "yes"},
         state_secret=(env.get("STATE_HASH_SECRET") or "").encode(),
         port=int(env.get("PORT") or 5000),
+        flows_history_dir=Path(env["FLOWS_HISTORY_DIR"]).resolve() if env.get("FLOWS_HISTORY_DIR") else None,
+        flows_watch_seconds=float(env.get("FLOWS_WATCH_SECONDS") or 1.0),
     )

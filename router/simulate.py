@@ -25,6 +25,7 @@ from twilio.request_validator import RequestValidator
 
 from router import phone, safety
 from router.app import create_app
+from router.checks import load_checked
 from router.hours import LONDON
 from router.model import MenuNode
 from router.settings import Settings, load_settings
@@ -259,7 +260,8 @@ class Simulator:
     """One app, built as in production, answering signed requests through Flask's test client."""
 
     def __init__(self, flows_dir: Path | str | None = None, *, settings: Settings | None = None,
-                 redis_url: str | None = None, at: datetime | None = None):
+                 redis_url: str | None = None, at: datetime | None = None,
+                 diversions: dict | None = None):
         settings = settings or load_settings()
         settings = replace(settings, auth_token=settings.auth_token or secrets.token_hex(16),
                            public_base_url=None, trust_proxy=False)
@@ -278,7 +280,12 @@ class Simulator:
                               "(--redis-url to use a Redis)")
         self.redis = client
         self.now = at or datetime.now(LONDON)
-        self.app: Flask = create_app(settings, clock=lambda: self.now, redis_client=client)
+        # Exactly this folder, strictly: a broken one is refused here (FlowError), never replaced by
+        # the last good release as the web process would.
+        flows = load_checked(settings.flows_dir)
+        self.app: Flask = create_app(settings, flows=flows, clock=lambda: self.now, redis_client=client)
+        if diversions:
+            self.app.extensions["router"].flows.set_diversions(diversions)
         self.jobs = RecordingJobs()
         self.app.extensions["router"].jobs = self.jobs
         self.client = self.app.test_client()
@@ -308,9 +315,11 @@ class Simulator:
         self._sids += 1
         return f"{prefix}{secrets.token_hex(12)}{self._sids:08x}"
 
+    base_url = BASE_URL
+
     def post(self, url: str, params: dict[str, str]) -> str:
         """POST form parameters to `url` signed as Twilio signs them; returns the TwiML text."""
-        url = urljoin(BASE_URL + "/", url)
+        url = urljoin(self.base_url + "/", url)
         signature = self.validator.compute_signature(url, params)
         parts = urlsplit(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -442,6 +451,75 @@ class Simulator:
             emit(Event("followup", f"follow-up text kept for {followup.send_at.astimezone(LONDON):%a %d %b %H:%M} "
                                    f"to {followup.to} (never sent by the simulator): {followup.body}"))
         self._seen_followups = len(self.jobs.followups)
+
+
+class _HttpClient:
+    """The one call Simulator.post makes of Flask's test client, over HTTP to a running instance."""
+
+    def __init__(self, timeout: float = 15.0):
+        import requests
+
+        self.session = requests.Session()
+        self.timeout = timeout
+
+    def post(self, path: str, base_url: str, data: dict, headers: dict):
+        response = self.session.post(base_url + path, data=data, headers=headers, timeout=self.timeout,
+                                     allow_redirects=False)
+        response.get_data = lambda as_text=True: response.text
+        return response
+
+
+class RemoteSimulator(Simulator):
+    """The same caller or texter, against a running instance at `url` (`router simulate --url`): what
+    is live there, as Twilio would drive it, signed with that instance's auth token.
+
+    The instance's clock and Redis are its own (no --at); follow-up texts are queued by it for real,
+    so the default sender is a number from Ofcom's range for drama, which no phone has."""
+
+    DEFAULT_SENDER = "+447700900123"
+
+    def __init__(self, url: str, token: str, flows_dir: Path | str | None = None):
+        self.base_url = url.rstrip("/")
+        self.notes = [f"playing against the running instance at {self.base_url}"]
+        self.client = _HttpClient()
+        self.validator = RequestValidator(token)
+        self.jobs = RecordingJobs()  # nothing is recorded here: the instance does its own work
+        self.now = datetime.now(LONDON)
+        self._sids = 0
+        self._flows = None
+        if flows_dir is not None:
+            try:
+                self._flows = load_checked(flows_dir)  # only to name dialled numbers and find the Welsh key
+            except Exception:  # noqa: BLE001 - naming numbers is a nicety
+                self._flows = None
+
+    @property
+    def flows(self):
+        if self._flows is None:
+            raise SimulationError("no local flows to look this up in (--flows)")
+        return self._flows
+
+    def display(self, e164: str) -> str:
+        return super().display(e164) if self._flows is not None else display_number(e164)
+
+    def reset(self, at: datetime | None = None) -> None:
+        if at is not None:
+            raise SimulationError("a running instance keeps its own clock: --at cannot be used with --url")
+
+
+def local_auth_token(env: dict | None = None) -> str | None:
+    """TWILIO_AUTH_TOKEN, else the local one `make run` made (.data/dev-auth-token)."""
+    import os
+
+    from router.settings import REPO_ROOT
+
+    env = os.environ if env is None else env
+    if env.get("TWILIO_AUTH_TOKEN"):
+        return env["TWILIO_AUTH_TOKEN"]
+    try:
+        return (REPO_ROOT / ".data" / "dev-auth-token").read_text().strip() or None
+    except OSError:
+        return None
 
 
 def _reachable(client) -> bool:

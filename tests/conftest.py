@@ -40,7 +40,7 @@ def redis_url(redis_server):
 def make_settings(redis_url: str = "redis://127.0.0.1:1/0", **overrides):
     settings = load_settings({
         "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "REDIS_URL": redis_url,
-        "FLOWS_DIR": str(FLOWS)})
+        "FLOWS_DIR": str(FLOWS), "FLOWS_WATCH_SECONDS": "0"})
     return dataclasses.replace(settings, **overrides)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from router.flowfile import load_flows
 from router.hours import LONDON
-from router.lint import lint_folder
+from router.checks import lint_folder
 from tests.conftest import CHRISTMAS_3AM, FLOWS, WEEKDAY_NOON, WEEKNIGHT_3AM
 from tests.support import LANDLINE, Call, Texter
 from tests.test_lint import change, copy_flows

@@ -54,7 +54,7 @@ def test_validate_errors_exit_1_with_file_and_line(runner, tmp_path):
     assert result.exit_code == 1
     line = [l for l in result.output.splitlines() if "domestic_abuses" in l][0]
     number = (folder / "menu.yaml").read_text().split("\n").index("        next: domestic_abuses") + 1
-    assert line.startswith(f"{folder / 'menu.yaml'}:{number}: error: nodes.main.options[0].next: ")
+    assert line.startswith(f"{folder / 'menu.yaml'}:{number}: error: nodes.main.options[1].next: ")
 
 
 def test_validate_schema_errors_are_reported_too(runner, tmp_path):
@@ -68,7 +68,7 @@ def test_validate_schema_errors_are_reported_too(runner, tmp_path):
     number = services.read_text().split("\n").index('    number: "0909 879 0000"') + 1
     assert problems == [{"file": str(services), "line": number, "where": "services.galop.number",
                          "reason": "'0909 879 0000' is a premium-rate number; helplines must be free to call",
-                         "severity": "error"}]
+                         "severity": "error", "hint": ""}]
 
 
 def test_validate_json_lists_warnings_and_strict_fails_on_them(runner):
@@ -77,7 +77,7 @@ def test_validate_json_lists_warnings_and_strict_fails_on_them(runner):
     assert result.exit_code == 0
     problems = json.loads(result.output)
     assert problems and {p["severity"] for p in problems} == {"warning"}
-    assert set(problems[0]) == {"file", "line", "where", "reason", "severity"}
+    assert set(problems[0]) == {"file", "line", "where", "reason", "severity", "hint"}
     assert run(runner, "validate", FLOWS, "--strict", "--today", "2027-12-01").exit_code == 1
 
 
@@ -230,7 +230,7 @@ def test_check_reports_a_bad_scenarios_file_with_its_line(runner, tmp_path):
     path.write_text(SCENARIOS.replace("    presses: [1]\n", "    presses: [1]\n    heard: x\n"))
     result = run(runner, "check", FLOWS, "--scenarios", path)
     assert result.exit_code == 1
-    assert f"{path}:6: error: scenarios[0].heard: is not a known field" in result.output
+    assert f"{path}:6: error: scenarios[1].heard: is not a known field" in result.output
 
 
 def test_check_runs_the_shipped_scenarios(runner):

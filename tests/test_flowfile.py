@@ -97,3 +97,98 @@ def test_store_switches_to_a_valid_change(tmp_path):
     new = store.current()
     assert new.version != old.version and "Connecting you" in new.phrases["connecting"]["en"]
     assert "Putting you through" in old.phrases["connecting"]["en"], "the old object is never mutated"
+
+
+# ------------------------------------------------------------------ errors in plain English, at the right line
+def _refusal(folder, name):
+    with pytest.raises(FlowError) as caught:
+        load_flows(folder)
+    found = [p for p in caught.value.problems if p.file.endswith(name)]
+    assert found, caught.value.problems
+    return found
+
+
+def _edit_line(folder, name, old, new):
+    """Replace the first line containing `old` by `new`; returns that line's number (from 1)."""
+    path = folder / name
+    lines = path.read_text().split("\n")
+    index = next(i for i, line in enumerate(lines) if old in line)
+    lines[index] = new
+    path.write_text("\n".join(lines))
+    return index + 1
+
+
+@pytest.mark.parametrize("old, new, reason, hint", [
+    ('    number: "0800 999 5428"', "    number: +448009995428", "YAML read this phone number as a number",
+     'put the phone number in quotes, e.g. number: "0808 2000 247"'),
+    ("    open_24_hours: true", "    open_24_hours: true\n\topen: 1", "indented with a tab; YAML needs spaces",
+     "replace the tab with spaces"),
+    ('      en: "Galop National', '      en: "Galop National LGBT+ Domestic Abuse Helpline', "a quote opened on this line is never closed",
+     "end the text with the same quote"),
+    ("    run_by: Galop", "    run_by: Galop: the LGBT+ charity", "has a ': ' inside a text",
+     "put the whole text in double quotes"),
+    ('    number: "0800 999 5428"', '      number: "0800 999 5428"', "indented more than the line above",
+     "line it up with the line above"),
+])
+def test_yaml_mistakes_are_explained_at_their_line(tmp_path, old, new, reason, hint):
+    folder = copy_flows(tmp_path)
+    line = _edit_line(folder, "services.yaml", old, new)
+    if "\t" in new:
+        line += 1  # the tab is on the added line
+    problems = _refusal(folder, "services.yaml")
+    assert [(p.line, reason in p.reason, hint in p.hint) for p in problems] == [(line, True, True)], problems
+    assert "mapping values" not in str(problems[0]) and "<block end>" not in str(problems[0])
+
+
+def test_a_list_item_out_of_line_is_explained(tmp_path):
+    folder = copy_flows(tmp_path)
+    line = _edit_line(folder, "menu.yaml", "      - key: 2", "     - key: 2")
+    problems = _refusal(folder, "menu.yaml")
+    assert [p.line for p in problems] == [line], problems
+    assert "not lined up" in problems[0].reason and "same number of spaces" in problems[0].hint
+
+
+def test_a_key_outside_1_to_9_is_explained(tmp_path):
+    folder = copy_flows(tmp_path)
+    line = _edit_line(folder, "menu.yaml", "      - key: 2", "      - key: 0")
+    problems = _refusal(folder, "menu.yaml")
+    assert [(p.line, p.where) for p in problems] == [(line, "nodes.main.options[2].key")]
+    assert "a key is 1-9 or #" in problems[0].reason and "should match pattern" not in problems[0].reason
+
+
+def test_closures_are_read_and_a_bad_one_is_explained(tmp_path):
+    folder = copy_flows(tmp_path)
+    _edit_line(folder, "services.yaml", "    run_by: Galop",
+               '    run_by: Galop\n    closures:\n      - {date: 2026-12-24, hours: "10:00-13:00", note: Christmas Eve}\n'
+               '      - {from: 2026-12-29, to: 2026-12-31}')
+    schedule = load_flows(folder).services["galop"].schedule
+    from datetime import date
+    assert schedule.spans_on(date(2026, 12, 24), "ENG") == ((600, 780),)
+    assert schedule.spans_on(date(2026, 12, 30), "ENG") == ()
+    assert schedule.spans_on(date(2027, 1, 5), "ENG") == ((600, 1020),)
+    line = _edit_line(folder, "services.yaml", "{from: 2026-12-29", "      - {from: 2026-12-31, to: 2026-12-29}")
+    problems = _refusal(folder, "services.yaml")
+    assert [(p.line, p.where) for p in problems] == [(line, "services.galop.closures[2]")]
+    assert "`to: 2026-12-29` is before `from: 2026-12-31`" in problems[0].reason
+
+
+@pytest.mark.parametrize("old, new, where, reason, hint", [
+    ("    checked: 2026-11-21", "    checked: 21/11/2026", "checked", "is not a date", "year-month-day"),
+    ("    open_24_hours: true", "    open_24_hours: yes please", "open_24_hours", "must be true or false",
+     "write true or false"),
+])
+def test_a_wrong_kind_of_value_is_explained(tmp_path, old, new, where, reason, hint):
+    folder = copy_flows(tmp_path)
+    line = _edit_line(folder, "services.yaml", old, new)
+    problems = _refusal(folder, "services.yaml")
+    assert [(p.line, p.where.rsplit(".", 1)[-1], p.reason, hint in p.hint) for p in problems] == \
+        [(line, where, reason, True)]
+
+
+def test_a_key_among_list_items_is_explained(tmp_path):
+    """The parser says "expected <block end>, but found '?'"; the operator reads what to do."""
+    folder = copy_flows(tmp_path)
+    line = _edit_line(folder, "menu.yaml", "      - key: 2", "      key: 2")
+    problems = _refusal(folder, "menu.yaml")
+    assert [p.line for p in problems] == [line], problems
+    assert "mixes a list item (- ...) and a `key:`" in problems[0].reason and "'?'" not in str(problems[0])

@@ -23,3 +23,9 @@ def test_the_engine_knows_nothing_of_flask_twilio_or_redis():
 @pytest.mark.parametrize("module", ["tasks", "tasks.followup", "tasks.history"])
 def test_tasks_never_import_flask(module):
     assert "flask" not in modules_loaded_by(f"import {module}")
+
+
+def test_the_checks_are_imported_by_nothing_below_them():
+    """One direction of imports: the loader, the model and the engine never load router.checks."""
+    loaded = modules_loaded_by("import router.flowfile, router.model, router.engine, router.hours")
+    assert not {m for m in loaded if m.startswith("router.checks")}

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from router import engine, lint
+from router import checks, engine
 from router.flowfile import FlowError, Problem, load_flows
+from router.checks import load_checked
 from router.model import Flows
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,7 +60,7 @@ def line_of(folder: Path, name: str, needle: str, after: str = "") -> int:
 
 def problems(folder: Path, today: date = TODAY, texts: bool = False) -> list[Problem]:
     """Lint a folder; rules that are not about texts are checked at one clock only, to keep tests fast."""
-    return lint.lint_folder(folder, today, lint.CLOCKS if texts else lint.CLOCKS[:1])
+    return checks.lint_folder(folder, today, checks.CLOCKS if texts else checks.CLOCKS[:1])
 
 
 def find(found: list[Problem], name: str, line: int, severity: str, words: str) -> Problem:
@@ -89,18 +90,18 @@ BOTH = {"en": "Thanks.", "cy": "Diolch."}
 
 # ------------------------------------------------------------------ the shipped flows
 def test_shipped_flows_have_no_errors():
-    found = lint.lint_folder(FLOWS, TODAY)
+    found = checks.lint_folder(FLOWS, TODAY)
     assert errors(found) == [], "\n".join(str(p) for p in found)
-    load_flows(FLOWS)  # what the app does at start: must not raise
+    load_checked(FLOWS)  # what the app does at start: must not raise
 
 
 def test_load_flows_refuses_lint_errors(tmp_path):
     folder = copy_flows(tmp_path)
     change(folder, "config.yaml", ("emergency_service",), "mens_advice_line")
     with pytest.raises(FlowError) as caught:
-        load_flows(folder)
+        load_checked(folder)
     assert any("not open 24 hours" in p.reason for p in caught.value.problems)
-    load_flows(folder, lint=False)  # the schema alone is happy
+    load_flows(folder)  # the schema alone is happy
 
 
 def test_a_bug_in_lint_never_stops_the_flows_loading(tmp_path, monkeypatch):
@@ -110,9 +111,9 @@ def test_a_bug_in_lint_never_stops_the_flows_loading(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(lint, "_lint", broken)
-    load_flows(folder)
-    assert any("could not finish" in p.reason and p.severity == "warning" for p in lint.lint_folder(folder, TODAY))
+    monkeypatch.setattr(checks, "_lint", broken)
+    load_checked(folder)
+    assert any("could not finish" in p.reason and p.severity == "warning" for p in checks.lint_folder(folder, TODAY))
 
 
 # ------------------------------------------------------------------ references
@@ -121,7 +122,7 @@ def test_option_next_to_an_undefined_node(tmp_path):
     change(folder, "menu.yaml", ("nodes", "main", "options", 0, "next"), "domestic_abuses")
     problem = find(problems(folder), "menu.yaml", line_of(folder, "menu.yaml", "next: domestic_abuses"), "error",
                    "'domestic_abuses', which is not defined")
-    assert problem.where == "nodes.main.options[0].next"
+    assert problem.where == "nodes.main.options[1].next"  # counted from 1, as operators count
 
 
 def test_menu_start_undefined(tmp_path):
@@ -202,7 +203,7 @@ def test_two_options_on_one_key(tmp_path):
     (folder / "menu.yaml").write_text(text[:at] + "      - key: 4\n" + text[at + len("      - key: 9\n"):])
     line = text[:at].count("\n") + 1
     problem = find(problems(folder), "menu.yaml", line, "error", "key 4 is already used by option 4 of this menu")
-    assert problem.where == "nodes.other_helplines.options[6].key"
+    assert problem.where == "nodes.other_helplines.options[7].key"
 
 
 def test_hash_key_cannot_be_pressed_on_a_call(tmp_path):
@@ -243,7 +244,7 @@ def test_label_missing_a_language(tmp_path):
     change(folder, "menu.yaml", ("nodes", "main", "options", 0, "label", "cy"))
     problem = find(problems(folder), "menu.yaml", line_of(folder, "menu.yaml", "label:"), "error",
                    "has no 'cy' wording: Welsh callers would get the English instead")
-    assert problem.where == "nodes.main.options[0].label"
+    assert problem.where == "nodes.main.options[1].label"
 
 
 def test_sms_label_missing_a_language(tmp_path):
@@ -251,7 +252,7 @@ def test_sms_label_missing_a_language(tmp_path):
     change(folder, "menu.yaml", ("nodes", "main", "options", 1, "sms_label", "cy"))
     problem = find(problems(folder), "menu.yaml", line_of(folder, "menu.yaml", "sms_label:", after="key: 2"),
                    "error", "has no 'cy' wording")
-    assert problem.where == "nodes.main.options[1].sms_label"
+    assert problem.where == "nodes.main.options[2].sms_label"
 
 
 def test_prompt_missing_a_language(tmp_path):
@@ -322,7 +323,7 @@ def test_day_names_must_be_seven(tmp_path):
 def test_required_phrases_table_matches_the_engine(monkeypatch):
     """Every phrase the engine asks for while answering every place is in REQUIRED_PHRASES with exactly
     the placeholders it fills: the table cannot silently fall behind engine.py."""
-    flows = load_flows(FLOWS, lint=False)
+    flows = load_flows(FLOWS)
     used: dict[str, set[frozenset[str]]] = {}
     original = Flows.phrase
 
@@ -331,23 +332,23 @@ def test_required_phrases_table_matches_the_engine(monkeypatch):
         return original(self, phrase_id, lang, **values)
 
     monkeypatch.setattr(Flows, "phrase", record)
-    for _ in lint.voice_walk(flows):
+    for _ in checks.voice_walk(flows):
         pass
-    list(lint.sms_replies(flows))
-    list(lint.followup_texts(flows))
+    list(checks.sms_replies(flows))
+    list(checks.followup_texts(flows))
     for when in ("now", "later", "morning"):
-        ctx = engine.Context(flows, engine.VOICE, "en", lint.CLOCKS[0], True)
+        ctx = engine.Context(flows, engine.VOICE, "en", checks.CLOCKS[0], True)
         engine.schedule_followup(ctx, flows.services["galop"], when)
     engine.followup_not_arranged(ctx, "galop")
     for phrase_id, calls in used.items():
-        assert phrase_id in lint.REQUIRED_PHRASES, phrase_id
-        assert calls == {lint.REQUIRED_PHRASES[phrase_id]}, (phrase_id, calls)
+        assert phrase_id in checks.REQUIRED_PHRASES, phrase_id
+        assert calls == {checks.REQUIRED_PHRASES[phrase_id]}, (phrase_id, calls)
     # sms_stopped: said by router/sms.py on STOP; followup_name and clock_midnight: only for a service
     # with `name_in_followup: true` or hours ending at 24:00, which the shipped flows do not have.
     # all_day_* and day_pair_long: only for hours like "00:00-24:00" on a day, or two days alone.
-    assert set(lint.REQUIRED_PHRASES) - set(used) <= {"sms_stopped", "followup_name", "clock_midnight",
+    assert set(checks.REQUIRED_PHRASES) - set(used) <= {"sms_stopped", "followup_name", "clock_midnight",
                                                       "all_day_long", "all_day_short", "day_pair_long"}, \
-        set(lint.REQUIRED_PHRASES) - set(used)
+        set(checks.REQUIRED_PHRASES) - set(used)
 
 
 # ------------------------------------------------------------------ services
@@ -366,7 +367,7 @@ def test_service_used_only_as_a_fallback_counts_as_used(tmp_path):
         "open_24_hours": True, "website": "https://backup.example.org", "for": {"en": "all", "cy": "pawb"},
         "checked": TODAY, "source": "https://backup.example.org"})
     change(folder, "services.yaml", ("services", "mens_advice_line", "fallback"), "backup")
-    assert not [p for p in problems(folder) if p.where == "services.backup"]
+    assert not [p for p in problems(folder) if p.where == "services.backup" and "nobody is ever sent" in p.reason]
 
 
 def test_fallback_chain_ending_at_a_closed_service(tmp_path):
@@ -480,15 +481,47 @@ def test_curly_quote_forcing_ucs2_is_an_error(tmp_path):
     assert problem.where == "phrases.sms_safety.en" and "write \"'\" instead" in problem.reason
 
 
-def test_welsh_letter_forcing_ucs2_is_a_warning(tmp_path):
-    """A correctly spelt Welsh name costs more messages: worth knowing, not worth refusing the flows."""
+def test_welsh_letter_in_a_short_text_is_a_warning(tmp_path):
+    """A correctly spelt Welsh word that keeps its text within two messages: worth knowing, not refused."""
+    folder = copy_flows(tmp_path)
+    change(folder, "phrases.yaml", ("phrases", "sms_stopped", "cy"), "Ni chewch ragor o negeseuon gennym â'r rhif hwn.")
+    found = problems(folder, texts=True)
+    problem = find(found, "phrases.yaml", line_of(folder, "phrases.yaml", "gennym â'r"), "warning",
+                   "is not in the GSM-7 alphabet")
+    assert problem.where == "phrases.sms_stopped.cy" and "UCS-2" in problem.reason
+    assert errors(found) == []
+
+
+def test_welsh_letter_making_a_text_over_two_messages_is_an_error(tmp_path):
+    """The guide says over two messages is an error: so it is, also when an accent is what makes it so."""
     folder = copy_flows(tmp_path)
     change(folder, "services.yaml", ("services", "respect_phoneline", "name", "cy"), "Llinell Ffôn Respect")
-    found = problems(folder, texts=True)
-    problem = find(found, "services.yaml", line_of(folder, "services.yaml", "Llinell Ffôn Respect"), "warning",
-                   "is not in the GSM-7 alphabet")
-    assert problem.where == "services.respect_phoneline.name.cy" and "UCS-2" in problem.reason
-    assert errors(found) == []
+    found = errors(problems(folder, texts=True))
+    assert found, "an accent that makes a text 3+ messages long must be refused"
+    assert all("text messages long because of 'ô'" in p.reason for p in found), found
+    assert all("spell 'ô' without accents" in p.hint for p in found)
+
+
+def test_the_stop_reply_is_checked(tmp_path):
+    folder = copy_flows(tmp_path)
+    change(folder, "phrases.yaml", ("phrases", "sms_stopped", "en"), "You won\u2019t get more texts. " + "x" * 480)
+    found = errors(problems(folder, texts=True))
+    line = line_of(folder, "phrases.yaml", "You won")
+    find(found, "phrases.yaml", line, "error", "the reply to STOP (English) is 8 text messages long")
+    find(found, "phrases.yaml", line, "error", "forces the reply to STOP (English) into UCS-2")
+
+
+def test_one_over_long_phrase_is_one_error_at_the_phrase(tmp_path):
+    """An over-long sms_service_info makes every service's reply too long: one short error, at the phrase."""
+    folder = copy_flows(tmp_path)
+    long_info = get("phrases.yaml", ("phrases", "sms_service_info", "en")) + " " + "Please read this. " * 12
+    change(folder, "phrases.yaml", ("phrases", "sms_service_info", "en"), long_info)
+    found = [p for p in errors(problems(folder, texts=True)) if "messages" in p.reason]
+    assert len(found) == 1, "\n".join(map(str, found))
+    problem = find(found, "phrases.yaml", line_of(folder, "phrases.yaml", "en:", after="sms_service_info:"),
+                   "error", "this phrase makes")
+    assert problem.where == "phrases.sms_service_info.en" and "shorten this phrase by at least" in problem.hint
+    assert len(str(problem)) < 400
 
 
 def test_voice_only_wording_may_use_any_character(tmp_path):
@@ -498,10 +531,57 @@ def test_voice_only_wording_may_use_any_character(tmp_path):
 
 
 def test_segment_counting():
-    assert lint.sms_size("a" * 160) == lint.SmsSize("GSM-7", 160, 1)
-    assert lint.sms_size("a" * 161).segments == 2
-    assert lint.sms_size("a" * 306).segments == 2 and lint.sms_size("a" * 307).segments == 3
-    assert lint.sms_size("{" * 80).units == 160  # extension characters count twice
-    assert lint.sms_size("\u0175" * 70) == lint.SmsSize("UCS-2", 70, 1)
-    assert lint.sms_size("\u0175" * 71).segments == 2 and lint.sms_size("\u0175" * 135).segments == 3
-    assert lint.plain_text("Can\u2019t \u2014 \u0175\u2026") == "Can't - w..."
+    assert checks.sms_size("a" * 160) == checks.SmsSize("GSM-7", 160, 1)
+    assert checks.sms_size("a" * 161).segments == 2
+    assert checks.sms_size("a" * 306).segments == 2 and checks.sms_size("a" * 307).segments == 3
+    assert checks.sms_size("{" * 80).units == 160  # extension characters count twice
+    assert checks.sms_size("\u0175" * 70) == checks.SmsSize("UCS-2", 70, 1)
+    assert checks.sms_size("\u0175" * 71).segments == 2 and checks.sms_size("\u0175" * 135).segments == 3
+    assert checks.plain_text("Can\u2019t \u2014 \u0175\u2026") == "Can't - w..."
+
+
+# ------------------------------------------------------------------ hours, closures and 24-hour lines
+def test_midnight_to_midnight_every_day_suggests_open_24_hours(tmp_path):
+    folder = copy_flows(tmp_path)
+    change(folder, "services.yaml", ("services", "galop", "hours"),
+           {day: "00:00-24:00" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")})
+    problem = find(problems(folder), "services.yaml", line_of(folder, "services.yaml", "hours:", after="galop:"),
+                   "error", "is 00:00-24:00 every day")
+    assert "open_24_hours: true" in problem.hint
+
+
+def test_a_24_hour_service_without_a_fallback_is_a_warning(tmp_path):
+    folder = copy_flows(tmp_path)
+    change(folder, "services.yaml", ("services", "galop", "hours"), DELETE)
+    change(folder, "services.yaml", ("services", "galop", "fallback"), DELETE)
+    change(folder, "services.yaml", ("services", "galop", "open_24_hours"), True)
+    problem = find(problems(folder), "services.yaml", line_of(folder, "services.yaml", "galop:"), "warning",
+                   "is open 24 hours but has no `fallback`")
+    assert "fallback: national_domestic_abuse_helpline" in problem.hint
+    assert not errors(problems(folder))
+
+
+def test_closing_the_emergency_service_is_an_error_and_an_old_closure_a_warning(tmp_path):
+    folder = copy_flows(tmp_path)
+    change(folder, "services.yaml", ("services", "national_domestic_abuse_helpline", "closures"),
+           [{"date": date(2026, 12, 25)}])
+    change(folder, "services.yaml", ("services", "galop", "closures"), [{"date": date(2026, 1, 2)}])
+    found = problems(folder)
+    problem = find(found, "services.yaml", line_of(folder, "services.yaml", "date: 2026-12-25"), "error",
+                   "closes national_domestic_abuse_helpline")
+    assert "router divert" in problem.hint
+    find(found, "services.yaml", line_of(folder, "services.yaml", "date: 2026-01-02"), "warning",
+         "this closure ended on Fri 02 Jan 2026")
+
+
+def test_closure_notes_say_when_and_how(tmp_path):
+    folder = copy_flows(tmp_path)
+    change(folder, "services.yaml", ("services", "galop", "closures"),
+           [{"date": date(2026, 12, 24), "hours": "10:00-13:00", "note": "Christmas Eve"},
+            {"from": date(2026, 12, 29), "to": date(2026, 12, 31)}])
+    from router.checks.services import closure_notes
+    notes = closure_notes(load_flows(folder), date(2026, 12, 1))
+    assert notes == [
+        "Galop National LGBT+ Domestic Abuse Helpline (galop): Thu 24 Dec 2026: open only 10am-1pm (Christmas Eve)",
+        "Galop National LGBT+ Domestic Abuse Helpline (galop): Tue 29 Dec 2026 to Thu 31 Dec 2026: closed all day"]
+    assert not errors(problems(folder, texts=True))

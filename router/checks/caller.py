@@ -14,16 +14,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from router import engine
+from router.checks.locate import ERROR, WARNING, Locator
+from router.flowfile import Problem
 from router.model import Flows, MenuNode
 
-if TYPE_CHECKING:  # the Locator and Problem types of router.lint, which imports this module
-    from router.flowfile import Problem
-    from router.lint import Locator
-
-ERROR, WARNING = "error", "warning"
 
 # How fast the voices speak, measured on the old 106-word greeting (~44 s with its slow safety line):
 # about 2.5 words a second, and the safety advice at 90% of that.
@@ -45,7 +41,7 @@ def seconds(line: engine.Line) -> float:
     return words(line.text) / rate
 
 
-def check_top_menu_timing(flows: Flows, loc: "Locator") -> list["Problem"]:
+def check_top_menu_timing(flows: Flows, loc: Locator) -> list[Problem]:
     """The greeting, per language: words before the first option is complete, and the seconds it all takes."""
     problems = []
     start_node = flows.nodes.get(flows.start)
@@ -79,7 +75,7 @@ def check_top_menu_timing(flows: Flows, loc: "Locator") -> list["Problem"]:
     return problems
 
 
-def check_fallback_audiences(flows: Flows, loc: "Locator") -> list["Problem"]:
+def check_fallback_audiences(flows: Flows, loc: Locator) -> list[Problem]:
     """A fallback serves the same people: no victims' line for perpetrators, no adult line for children."""
     problems = []
     for sid, service in flows.services.items():
@@ -101,7 +97,7 @@ def check_fallback_audiences(flows: Flows, loc: "Locator") -> list["Problem"]:
     return problems
 
 
-def check_labels_without_hours(flows: Flows, loc: "Locator") -> list["Problem"]:
+def check_labels_without_hours(flows: Flows, loc: Locator) -> list[Problem]:
     """Hours in a menu label go stale when services.yaml changes; say them from services.yaml only."""
     problems = []
     for node_id, node in flows.nodes.items():
@@ -118,7 +114,7 @@ def check_labels_without_hours(flows: Flows, loc: "Locator") -> list["Problem"]:
     return problems
 
 
-def check_names_read_naturally(flows: Flows, loc: "Locator") -> list["Problem"]:
+def check_names_read_naturally(flows: Flows, loc: Locator) -> list[Problem]:
     """Render every phrase with a {name} for every service: no 'the the', 'to the Childline', 'y yr'."""
     problems, reported = [], set()
     for pid, texts in flows.phrases.items():
@@ -139,7 +135,7 @@ def check_names_read_naturally(flows: Flows, loc: "Locator") -> list["Problem"]:
     return problems
 
 
-def check_review_status(flows: Flows, loc: "Locator") -> list["Problem"]:
+def check_review_status(flows: Flows, loc: Locator) -> list[Problem]:
     """One warning per language listing the phrases no fluent speaker has reviewed yet."""
     problems = []
     for lang in flows.config.languages:
@@ -157,7 +153,7 @@ def check_review_status(flows: Flows, loc: "Locator") -> list["Problem"]:
     return problems
 
 
-def check_caller_safety(flows: Flows, loc: "Locator") -> list["Problem"]:
+def check_caller_safety(flows: Flows, loc: Locator) -> list[Problem]:
     return (check_fallback_audiences(flows, loc) + check_labels_without_hours(flows, loc)
             + check_names_read_naturally(flows, loc) + check_top_menu_timing(flows, loc)
             + check_review_status(flows, loc))

@@ -1,0 +1,291 @@
+"""`router apply | rollback | versions | divert | undivert`: changing what is live, safely, at 2am.
+
+Why separate from cli.py's checking tools: these commands change what callers get. Each one says what
+will change before it does it, refuses rather than guesses, and leaves a record (the numbered history).
+The work itself is router.lifecycle's, which the web process shares.
+"""
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import click
+import redis
+
+from router import checks, journeys, lifecycle
+from router import scenarios as scenarios_mod
+from router.flowfile import FlowError, load_flows
+from router.hours import LONDON
+from router.model import Flows
+from router.settings import Settings, load_settings
+from router.simulate import Simulator
+from router.state import make_redis
+
+SHOW_CHANGES = 15
+
+
+def _who(who: str | None) -> str:
+    return who or os.environ.get("ROUTER_OPERATOR") or getpass.getuser()
+
+
+def _client(settings: Settings) -> redis.Redis | None:
+    client = make_redis(settings.redis_url, timeout=2.0)
+    try:
+        client.ping()
+        return client
+    except (redis.RedisError, OSError):
+        click.echo(f"note: Redis at {settings.redis_url} cannot be reached: other instances will not follow "
+                   "this change, and diversions cannot be read", err=True)
+        return None
+
+
+def _live_flows(settings: Settings, history: lifecycle.History) -> Flows | None:
+    """What callers get now: the live folder, else the newest release (as the web process decides)."""
+    try:
+        return checks.load_checked(settings.flows_dir)
+    except FlowError:
+        latest = history.latest()
+        if latest is None:
+            return None
+        try:
+            return checks.load_checked(history.folder(latest.number))
+        except FlowError:
+            return None
+
+
+def _show_changes(old: Flows | None, new: Flows) -> int:
+    changes = journeys.diff(old, new)
+    if old is None:
+        click.echo("Nothing valid is live now: every journey below is new.")
+    if not changes:
+        click.echo("Callers and texters will hear and read exactly what they do now.")
+        return 0
+    click.echo(f"What callers and texters will get differently ({len(changes)} "
+               f"change{'s' * (len(changes) != 1)}):")
+    for change in changes[:SHOW_CHANGES]:
+        click.echo("  " + str(change).replace("\n", "\n  "))
+    if len(changes) > SHOW_CHANGES:
+        click.echo(f"  ... and {len(changes) - SHOW_CHANGES} more (router simulate to hear them)")
+    return len(changes)
+
+
+def _confirm(yes: bool, question: str) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        click.echo("not confirmed: run it in a terminal, or add --yes once you have read the changes", err=True)
+        sys.exit(1)
+    if not click.confirm(question, default=False):
+        click.echo("nothing changed")
+        sys.exit(1)
+
+
+def _go_live(files: dict[str, bytes], flows: Flows, settings: Settings, history: lifecycle.History,
+             who: str, note: str, action: str) -> None:
+    client = _client(settings)
+    try:
+        live_version = checks.load_checked(settings.flows_dir).version
+    except FlowError:
+        live_version = None
+    release, warning = lifecycle.put_live(files, flows, live=settings.flows_dir, history=history, client=client,
+                                          who=who, note=note, action=action, live_version=live_version)
+    click.echo(f"release {release.number} is live (flows_version {release.version}). Every web worker serves "
+               "it within a few seconds: /healthz shows flows_version and matches_applied.")
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@click.command()
+@click.argument("draft", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--note", default="", help="Why: kept in the history (router versions).")
+@click.option("--who", default=None, help="Who applies it (default: $ROUTER_OPERATOR or your login).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation after showing the changes.")
+def apply(draft: Path, note: str, who: str | None, yes: bool) -> None:
+    """Put the flows of DRAFT live: validate, run its scenarios, show what changes, switch in one step.
+
+    Edit a copy of the flows (the draft), never the live folder. Refused, with nothing changed, when the
+    draft has errors or a scenario fails."""
+    settings = load_settings()
+    history = lifecycle.History(settings.history_dir())
+    problems = checks.lint_folder(draft)
+    errors = [p for p in problems if p.severity == "error"]
+    for problem in problems:
+        click.echo(str(problem), err=bool(errors))
+    if errors:
+        click.echo(f"refused: {len(errors)} error{'s' * (len(errors) != 1)} in {draft} (nothing changed)", err=True)
+        sys.exit(1)
+    flows = checks.load_checked(draft)
+    scenarios_file = draft / scenarios_mod.SCENARIOS_FILE
+    if scenarios_file.exists():
+        scenarios, scenario_problems = scenarios_mod.load_scenarios(scenarios_file)
+        failed = [str(p) for p in scenario_problems]
+        if not scenario_problems:
+            results = scenarios_mod.run_all(Simulator(draft), scenarios)
+            failed = [f"{r.scenario.name}: {'; '.join(r.failures)}" for r in results if not r.passed]
+            click.echo(f"{len(results)} scenarios: {len(results) - len(failed)} passed")
+        if failed:
+            for failure in failed:
+                click.echo(f"FAIL  {failure}", err=True)
+            click.echo("refused: fix the flows or the scenarios (router check -v shows each journey); "
+                       "nothing changed", err=True)
+            sys.exit(1)
+    old = _live_flows(settings, history)
+    _show_changes(old, flows)
+    latest = history.latest()
+    if old is not None and old.version == flows.version and latest is not None and latest.version == flows.version:
+        click.echo(f"release {latest.number} already has these flows: nothing to apply")
+        return
+    _confirm(yes, "Put these flows live now?")
+    _go_live(lifecycle.read_files(draft), flows, settings, history, _who(who), note, "apply")
+
+
+@click.command()
+@click.argument("version", required=False, type=int)
+@click.option("--note", default="", help="Why: kept in the history.")
+@click.option("--who", default=None, help="Who rolls back (default: $ROUTER_OPERATOR or your login).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation after showing the changes.")
+def rollback(version: int | None, note: str, who: str | None, yes: bool) -> None:
+    """Put an earlier release live again (default: the one before the live one). See `router versions`."""
+    settings = load_settings()
+    history = lifecycle.History(settings.history_dir())
+    releases = history.releases()
+    if not releases:
+        click.echo("there is no history yet: nothing to roll back to", err=True)
+        sys.exit(1)
+    latest = releases[-1]
+    if version is None:
+        earlier = [r for r in releases if r.version != latest.version]
+        if not earlier:
+            click.echo("no earlier release holds different flows", err=True)
+            sys.exit(1)
+        target = earlier[-1]
+    else:
+        target = history.get(version)
+        if target is None:
+            click.echo(f"there is no release {version} (router versions lists them)", err=True)
+            sys.exit(1)
+    folder = history.folder(target.number)
+    try:
+        flows = checks.load_checked(folder)
+    except FlowError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"refused: release {target.number} no longer passes the checks (nothing changed)", err=True)
+        sys.exit(1)
+    click.echo(f"rolling back to release {target.number} (flows_version {target.version}, {target.action} by "
+               f"{target.who})")
+    _show_changes(_live_flows(settings, history), flows)
+    _confirm(yes, f"Put release {target.number} live again?")
+    _go_live(lifecycle.read_files(folder), flows, settings, history, _who(who), note,
+             f"rollback to {target.number}")
+
+
+@click.command()
+def versions() -> None:
+    """The numbered history: what was live when, who applied it, and why."""
+    settings = load_settings()
+    history = lifecycle.History(settings.history_dir())
+    releases = history.releases()
+    if not releases:
+        click.echo(f"no releases yet in {history.home} (router apply DRAFT makes the first)")
+        return
+    live = None
+    try:
+        live = load_flows(settings.flows_dir).version
+    except FlowError:
+        pass
+    for release in releases:
+        mark = "*" if release is releases[-1] else " "
+        click.echo(f"{mark} {release.line()}")
+    click.echo(f"* applied. The live folder {settings.flows_dir} holds flows_version {live or '(invalid)'}"
+               + ("" if live == releases[-1].version else ": it differs from the applied release"))
+    client = _client(settings)
+    if client is not None:
+        applied = lifecycle.applied_release(client)
+        if applied is not None and (applied.number, applied.version) != (releases[-1].number, releases[-1].version):
+            click.echo(f"Redis names release {applied.number} ({applied.version}) as applied: this instance "
+                       "installs it within seconds once its web workers run")
+
+
+# ------------------------------------------------------------------ diversions
+def parse_until(text: str, now: datetime) -> datetime:
+    """'07:30' (the next 07:30, London), '2026-12-25 09:00' (London), '90m' or '2h' (from now)."""
+    text = text.strip()
+    if match := re.fullmatch(r"(\d+)\s*([mh])", text):
+        amount = int(match.group(1))
+        return now + (timedelta(minutes=amount) if match.group(2) == "m" else timedelta(hours=amount))
+    if match := re.fullmatch(r"(\d{1,2}):(\d{2})", text):
+        local = now.astimezone(LONDON)
+        at = local.replace(hour=int(match.group(1)), minute=int(match.group(2)), second=0, microsecond=0)
+        return at if at > local else at + timedelta(days=1)
+    try:
+        return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=LONDON)
+    except ValueError:
+        raise click.BadParameter("use a time like 07:30, a date and time like '2026-12-25 09:00', or 90m / 2h",
+                                 param_hint="--until") from None
+
+
+@click.command()
+@click.argument("service", required=False)
+@click.option("--to", "other", default=None, help="The service to put its callers through to instead.")
+@click.option("--until", "until", default=None,
+              help="When it ends by itself: 07:30, '2026-12-25 09:00' (London) or 2h. Default: 12 hours.")
+@click.option("--who", default=None, help="Who diverts (default: $ROUTER_OPERATOR or your login).")
+def divert(service: str | None, other: str | None, until: str | None, who: str | None) -> None:
+    """Send the callers and texters of SERVICE to OTHER for a while (its line is down), on every web worker
+    within seconds; it ends by itself. Without SERVICE: list the diversions in force.
+
+    Undo it with `router undivert SERVICE`."""
+    settings = load_settings()
+    client = _client(settings)
+    if client is None:
+        click.echo("refused: diversions live in Redis, which cannot be reached", err=True)
+        sys.exit(1)
+    if service is None:
+        current = lifecycle.diversions(client)
+        for diversion in current.values():
+            click.echo(diversion.line())
+        if not current:
+            click.echo("no diversions in force")
+        return
+    if other is None:
+        raise click.UsageError("say where to: router divert SERVICE --to OTHER")
+    history = lifecycle.History(settings.history_dir())
+    flows = _live_flows(settings, history)
+    if flows is None:
+        click.echo("refused: no valid flows are live to check the services against", err=True)
+        sys.exit(1)
+    now = datetime.now(timezone.utc)
+    end = parse_until(until, now) if until else now + lifecycle.DEFAULT_DIVERSION
+    problems = lifecycle.check_diversion(flows, service, other, end, now)
+    if problems:
+        for problem in problems:
+            click.echo(f"refused: {problem}", err=True)
+        sys.exit(1)
+    diversion = lifecycle.divert(client, service, other, end, _who(who))
+    click.echo(f"diverted: {diversion.line()}. Every web worker follows within a few seconds "
+               "(/healthz lists diversions).")
+    if not flows.services[other].open_24_hours:
+        click.echo(f"note: {other} is not open 24 hours: outside its hours callers hear it is closed and are "
+                   "offered its fallback", err=True)
+
+
+@click.command()
+@click.argument("service")
+def undivert(service: str) -> None:
+    """End the diversion of SERVICE now."""
+    client = _client(load_settings())
+    if client is None:
+        click.echo("refused: diversions live in Redis, which cannot be reached", err=True)
+        sys.exit(1)
+    if lifecycle.undivert(client, service):
+        click.echo(f"{service}: diversion ended; every web worker follows within a few seconds")
+    else:
+        click.echo(f"{service} is not diverted")
+
+
+COMMANDS = (apply, rollback, versions, divert, undivert)

@@ -1,0 +1,385 @@
+"""Putting flows live and keeping every worker on them: numbered releases, the atomic switch, rollback,
+and diversions of a line that is down.
+
+Why one module: the `router` CLI (apply, rollback, versions, divert) and the web process (which follows
+what was applied and which lines are diverted) must agree on where releases live and what they are
+called; neither may own the other.
+
+Where things are:
+- The history, on disk and outside the folder being edited (settings.history_dir()): releases/0001/,
+  releases/0002/, ... each a whole copy of the flow files plus release.json (number, flows_version,
+  time, who, note, action). Append-only: a rollback is a new release holding the old files. The newest
+  release is the applied one, and the last good flows a web worker falls back to when the live folder
+  is broken at start.
+- The live folder (FLOWS_DIR) is only ever replaced whole (replace_folder): a reader sees the old files
+  or the new ones, never a mix.
+- Redis, so every instance follows one release: `router:flows:applied` (the release's details, small:
+  each web worker reads it every second) and `router:flows:release:<n>` (its files, for instances that
+  have not installed it yet). Both kept 400 days; a replaced release's files a week more.
+  `router:flows:diversions` (service -> where to and until when) expires with the last diversion; each
+  entry also carries its own end, so a diversion stops at its time even while another keeps the hash
+  alive.
+"""
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import json
+import logging
+import os
+import secrets
+import shutil
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterator
+
+import redis
+
+from router.flowfile import FILES
+from router.hours import LONDON
+from router.model import Flows
+
+log = logging.getLogger("router.lifecycle")
+
+APPLIED_KEY = "router:flows:applied"
+RELEASE_KEY = "router:flows:release:{}"
+DIVERSIONS_KEY = "router:flows:diversions"
+RECORD_TTL_SECONDS = 400 * 24 * 3600
+SUPERSEDED_TTL_SECONDS = 7 * 24 * 3600
+LIVE_FILES = tuple(FILES) + ("scenarios.yaml",)   # scenarios travel with the flows they check
+DEFAULT_DIVERSION = timedelta(hours=12)
+MAX_DIVERSION = timedelta(days=7)
+
+
+# ------------------------------------------------------------------ releases on disk
+@dataclass(frozen=True)
+class Release:
+    number: int
+    version: str        # the flows' content hash, as /healthz shows it
+    applied_at: str     # ISO time, UTC
+    who: str
+    note: str = ""
+    action: str = "apply"  # apply | rollback to N
+
+    def line(self) -> str:
+        when = datetime.fromisoformat(self.applied_at).astimezone(LONDON)
+        note = f'  "{self.note}"' if self.note else ""
+        return f"{self.number:>4}  {when:%Y-%m-%d %H:%M} (London)  {self.version}  {self.action:<14} {self.who}{note}"
+
+
+def read_files(folder: Path) -> dict[str, bytes]:
+    """The flow files (and scenarios) of a folder, as bytes; missing ones are left out."""
+    files = {}
+    for name in LIVE_FILES:
+        try:
+            files[name] = (Path(folder) / name).read_bytes()
+        except FileNotFoundError:
+            continue
+    return files
+
+
+def write_files(folder: Path, files: dict[str, bytes]) -> None:
+    folder.mkdir(parents=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+        os.utime(folder / name)
+
+
+class History:
+    """The numbered releases of one instance, in a folder of their own."""
+
+    def __init__(self, home: Path):
+        self.home = Path(home)
+        self.releases_dir = self.home / "releases"
+
+    def releases(self) -> list[Release]:
+        found = [release for folder in self._folders() if (release := self._read(folder)) is not None]
+        return sorted(found, key=lambda r: r.number)
+
+    def latest(self) -> Release | None:
+        """The newest release (read every second by each web worker: one file, not the whole history)."""
+        for folder in reversed(self._folders()):
+            release = self._read(folder)
+            if release is not None:
+                return release
+        return None
+
+    def get(self, number: int) -> Release | None:
+        return self._read(self.folder(number)) if self.folder(number).exists() else None
+
+    def _folders(self) -> list[Path]:
+        return sorted((p for p in self.releases_dir.glob("[0-9]*") if p.name.isdigit()), key=lambda p: int(p.name))
+
+    @staticmethod
+    def _read(folder: Path) -> Release | None:
+        try:
+            return Release(**json.loads((folder / "release.json").read_text()))
+        except (OSError, ValueError, TypeError):
+            log.warning("release folder %s is unreadable; ignored", folder.name)
+            return None
+
+    def folder(self, number: int) -> Path:
+        return self.releases_dir / f"{number:04d}"
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """One writer at a time across the processes of this machine (CLI, web workers)."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        with open(self.home / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def add(self, files: dict[str, bytes], release: Release) -> Release:
+        """Store a release (the caller holds the lock). Written aside, then renamed into place whole."""
+        self.releases_dir.mkdir(parents=True, exist_ok=True)
+        staged = self.releases_dir / f".incoming-{os.getpid()}-{secrets.token_hex(4)}"
+        write_files(staged, files)
+        (staged / "release.json").write_text(json.dumps(asdict(release), indent=2) + "\n")
+        target = self.folder(release.number)
+        if target.exists():  # the same number from another instance: the applied record wins
+            shutil.rmtree(target)
+        os.rename(staged, target)
+        return release
+
+
+# ------------------------------------------------------------------ the live folder, replaced whole
+def replace_folder(live: Path, files: dict[str, bytes]) -> None:
+    """Make `live` hold exactly `files` in one step.
+
+    The new folder is written beside the live one and the two are exchanged by one rename
+    (Linux renameat2 RENAME_EXCHANGE), so a reader sees the old folder or the new one. Where that call
+    is missing, two renames: for an instant the live folder is absent, which the app treats as any
+    other refused change (it keeps serving)."""
+    live = Path(live)
+    if live.is_symlink():
+        live = live.resolve()
+    staged = live.parent / f".{live.name}.new-{secrets.token_hex(4)}"
+    write_files(staged, files)
+    if not live.exists():
+        os.rename(staged, live)
+        return
+    if not _exchange(staged, live):
+        retired = live.parent / f".{live.name}.old-{secrets.token_hex(4)}"
+        os.rename(live, retired)
+        os.rename(staged, live)
+        staged = retired
+    shutil.rmtree(staged, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+# ------------------------------------------------------------------ the applied release in Redis
+def publish(client: redis.Redis, release: Release, files: dict[str, bytes], previous: int | None = None) -> None:
+    """Tell every instance which release is applied (and give them its files). The files of the release
+    it replaces are kept a week more, for instances that were down; then only the history has them."""
+    body = json.dumps({name: data.decode("utf-8") for name, data in files.items()})
+    pipe = client.pipeline(transaction=True)
+    pipe.set(RELEASE_KEY.format(release.number), body, ex=RECORD_TTL_SECONDS)
+    pipe.set(APPLIED_KEY, json.dumps(asdict(release)), ex=RECORD_TTL_SECONDS)
+    if previous is not None and previous != release.number:
+        pipe.expire(RELEASE_KEY.format(previous), SUPERSEDED_TTL_SECONDS)
+    pipe.execute()
+
+
+def parse_release(raw: bytes | str | None) -> Release | None:
+    if not raw:
+        return None
+    try:
+        return Release(**json.loads(raw))
+    except (ValueError, TypeError):
+        log.warning("the applied-release record in Redis is unreadable; ignored")
+        return None
+
+
+def applied_release(client: redis.Redis) -> Release | None:
+    return parse_release(client.get(APPLIED_KEY))
+
+
+def release_files(client: redis.Redis, number: int) -> dict[str, bytes] | None:
+    raw = client.get(RELEASE_KEY.format(number))
+    if not raw:
+        return None
+    return {name: text.encode("utf-8") for name, text in json.loads(raw).items()}
+
+
+def install(live: Path, history: History, release: Release, files: dict[str, bytes]) -> bool:
+    """Make `release` this instance's applied release: into the history (if new) and the live folder.
+    True if anything changed. Several workers may call this at once: the lock makes one do it."""
+    with history.locked():
+        known = history.get(release.number)
+        if known is not None and known.version == release.version and \
+                _same_flows(read_files(Path(live)), files):
+            return False
+        if known is None or known.version != release.version:
+            history.add(files, release)
+        if not _same_flows(read_files(Path(live)), files):
+            replace_folder(live, files)
+    log.info("installed release %s (flows_version %s) applied by %s", release.number, release.version,
+             release.who)
+    return True
+
+
+def _same_flows(a: dict[str, bytes], b: dict[str, bytes]) -> bool:
+    return all(a.get(name) == b.get(name) for name in FILES)
+
+
+def follow(client: redis.Redis, live: Path, history: History) -> Release | None:
+    """If Redis names a release newer than this instance's newest, install it. Returns the applied
+    release Redis names (None if there is none); raises redis errors for the caller to judge."""
+    applied = applied_release(client)
+    if applied is None:
+        return None
+    latest = history.latest()
+    if latest is not None and (latest.number, latest.version) == (applied.number, applied.version):
+        return applied
+    if latest is not None and latest.number > applied.number:
+        return applied  # applied here while Redis was away: this instance is ahead; apply again to share it
+    files = release_files(client, applied.number)
+    if files is None:
+        log.warning("release %s is applied but its files are not in Redis; staying on what is live",
+                    applied.number)
+        return applied
+    install(live, history, applied, files)
+    return applied
+
+
+# ------------------------------------------------------------------ apply and rollback
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def put_live(files: dict[str, bytes], flows: Flows, *, live: Path, history: History,
+             client: redis.Redis | None, who: str, note: str, action: str = "apply",
+             live_version: str | None = None) -> tuple[Release, str | None]:
+    """Record a new numbered release of `files`, replace the live folder with it whole, and publish it.
+
+    `live_version`: the version of the valid flows in the live folder now; if the history does not end
+    with them (the first apply, or an edit made in place), they are recorded first, so a rollback can
+    always return to what was live before. Returns the release and a warning when Redis could not be
+    told (other instances then follow only once it is published again). The caller has validated
+    `files` (router apply / rollback)."""
+    applied = None
+    warning = None
+    if client is not None:
+        try:
+            applied = applied_release(client)
+        except redis.RedisError as exc:
+            warning = f"Redis is unavailable ({type(exc).__name__}): other instances will not follow"
+    with history.locked():
+        latest = history.latest()
+        number = max(latest.number if latest else 0, applied.number if applied else 0) + 1
+        if live_version not in (None, flows.version) and (latest is None or latest.version != live_version):
+            history.add(read_files(live), Release(number, live_version, now_iso(), "(found live)",
+                                                  "what was live before this change", "found live"))
+            number += 1
+        release = history.add(files, Release(number, flows.version, now_iso(), who, note, action))
+        replace_folder(live, files)
+    if client is not None and warning is None:
+        try:
+            publish(client, release, files, previous=applied.number if applied else None)
+        except redis.RedisError as exc:
+            warning = f"Redis is unavailable ({type(exc).__name__}): other instances will not follow"
+    return release, warning
+
+
+# ------------------------------------------------------------------ diversions
+@dataclass(frozen=True)
+class Diversion:
+    service: str
+    to: str
+    until: datetime      # aware, UTC
+    who: str = ""
+
+    def active(self, now: datetime | None = None) -> bool:
+        return (now or datetime.now(timezone.utc)) < self.until
+
+    def line(self) -> str:
+        return f"{self.service} -> {self.to} until {self.until.astimezone(LONDON):%a %d %b %Y %H:%M} (London)"
+
+
+def divert(client: redis.Redis, service: str, to: str, until: datetime, who: str = "") -> Diversion:
+    """Send callers for `service` to `to` until `until`, on every worker within a second or so."""
+    diversion = Diversion(service, to, until.astimezone(timezone.utc), who)
+    current = diversions(client)
+    current[service] = diversion
+    _write_diversions(client, current)
+    return diversion
+
+
+def undivert(client: redis.Redis, service: str) -> bool:
+    current = diversions(client)
+    if current.pop(service, None) is None:
+        return False
+    _write_diversions(client, current)
+    return True
+
+
+def _write_diversions(client: redis.Redis, current: dict[str, Diversion]) -> None:
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(DIVERSIONS_KEY)
+    if current:
+        pipe.hset(DIVERSIONS_KEY, mapping={sid: json.dumps({"to": d.to, "until": d.until.isoformat(), "who": d.who})
+                                           for sid, d in current.items()})
+        last = max(d.until for d in current.values())
+        pipe.pexpireat(DIVERSIONS_KEY, int(last.timestamp() * 1000) + 1)
+    pipe.execute()
+
+
+def parse_diversions(raw: dict, now: datetime | None = None) -> dict[str, Diversion]:
+    """The hash as Redis returns it -> the diversions still in force."""
+    found = {}
+    for sid, body in (raw or {}).items():
+        sid = sid.decode() if isinstance(sid, bytes) else sid
+        try:
+            data = json.loads(body)
+            diversion = Diversion(sid, data["to"], datetime.fromisoformat(data["until"]), data.get("who", ""))
+        except (ValueError, KeyError, TypeError):
+            continue
+        if diversion.active(now):
+            found[sid] = diversion
+    return found
+
+
+def diversions(client: redis.Redis) -> dict[str, Diversion]:
+    return parse_diversions(client.hgetall(DIVERSIONS_KEY))
+
+
+def diverted(flows: Flows, active: dict[str, Diversion]) -> Flows:
+    """The same flows with each diverted service answered by the service it is diverted to: a caller
+    choosing it is put through to (or texted the details of) the other, and fallbacks to it go there too.
+    Diversions naming a service these flows do not have are ignored."""
+    usable = {sid: d for sid, d in active.items() if sid in flows.services and d.to in flows.services}
+    if not usable:
+        return flows
+    services = dict(flows.services)
+    for sid, diversion in usable.items():
+        services[sid] = flows.services[diversion.to]
+    return Flows(config=flows.config, services=services, start=flows.start, nodes=flows.nodes,
+                 phrases=flows.phrases, version=flows.version)
+
+
+def check_diversion(flows: Flows, service: str, to: str, until: datetime, now: datetime) -> list[str]:
+    """Why a diversion cannot be made (empty: it can)."""
+    problems = []
+    for sid in (service, to):
+        if sid not in flows.services:
+            problems.append(f"{sid!r} is not a service in the live flows ({', '.join(sorted(flows.services))})")
+    if service == to:
+        problems.append("a service cannot be diverted to itself")
+    if until <= now:
+        problems.append(f"--until {until.astimezone(LONDON):%Y-%m-%d %H:%M} is in the past")
+    elif until - now > MAX_DIVERSION:
+        problems.append("a diversion lasts at most 7 days: for longer, change services.yaml and apply it")
+    return problems

@@ -1,0 +1,250 @@
+"""router apply / rollback / versions / divert and the pieces under them (router/lifecycle.py), in one
+process with a real Redis: the history, the whole-folder switch, the record every worker follows, and
+diversions and closures as a simulated caller hears them."""
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import redis
+from click.testing import CliRunner
+
+from router import lifecycle
+from router.checks import load_checked
+from router.cli import main
+from router.hours import LONDON
+from router.simulate import ScriptInputs, Simulator
+from tests.conftest import FLOWS
+from tests.processes import wait_until
+
+WEEKDAY_NOON = datetime(2026, 11, 24, 12, 0, tzinfo=LONDON)
+
+
+@pytest.fixture
+def place(tmp_path, redis_url):
+    """A live folder, a draft copy, a history folder and the environment the CLI reads."""
+    live, draft = tmp_path / "live", tmp_path / "draft"
+    shutil.copytree(FLOWS, live)
+    shutil.copytree(FLOWS, draft)
+    env = {"FLOWS_DIR": str(live), "FLOWS_HISTORY_DIR": str(tmp_path / "history"), "REDIS_URL": redis_url,
+           "ROUTER_OPERATOR": "night-operator", "TWILIO_AUTH_TOKEN": ""}
+    return {"live": live, "draft": draft, "env": env, "history": lifecycle.History(tmp_path / "history"),
+            "redis": redis.Redis.from_url(redis_url)}
+
+
+def router(place, *args):
+    return CliRunner().invoke(main, [str(a) for a in args], env=place["env"], catch_exceptions=False)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+# ------------------------------------------------------------------ the switch
+def test_replace_folder_swaps_the_whole_folder(tmp_path):
+    live = tmp_path / "live"
+    live.mkdir()
+    (live / "menu.yaml").write_text("old")
+    (live / "stray.txt").write_text("not a flow file")
+    lifecycle.replace_folder(live, {"menu.yaml": b"new", "services.yaml": b"new too"})
+    assert sorted(p.name for p in live.iterdir()) == ["menu.yaml", "services.yaml"]
+    assert (live / "menu.yaml").read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["live"], "nothing staged is left behind"
+
+
+# ------------------------------------------------------------------ apply, versions, rollback
+def test_apply_shows_the_changes_records_switches_and_publishes(place):
+    before = load_checked(place["live"]).version
+    edit(place["draft"] / "phrases.yaml", "Please hold.", "Please stay on the line.")
+    result = router(place, "apply", place["draft"], "--yes", "--note", "gentler wording")
+    assert result.exit_code == 0, result.output
+    assert "What callers and texters will get differently" in result.output
+    assert "before: Putting you through to the National Domestic Abuse Helpline. Please hold." in result.output
+    assert "after:  Putting you through to the National Domestic Abuse Helpline. Please stay on the line." \
+        in result.output
+    new = load_checked(place["live"])
+    assert new.version != before and "Please stay on the line." in new.phrases["connecting"]["en"]
+    releases = place["history"].releases()
+    assert [(r.number, r.version, r.action) for r in releases] == [(1, before, "found live"),
+                                                                   (2, new.version, "apply")]
+    assert (releases[1].who, releases[1].note) == ("night-operator", "gentler wording")
+    applied = json.loads(place["redis"].get(lifecycle.APPLIED_KEY))
+    assert (applied["number"], applied["version"]) == (2, new.version)
+    assert 0 < place["redis"].ttl(lifecycle.APPLIED_KEY) and 0 < place["redis"].ttl(lifecycle.RELEASE_KEY.format(2))
+
+    listed = router(place, "versions")
+    assert "gentler wording" in listed.output and "night-operator" in listed.output
+    assert f"*    2" in listed.output and f"holds flows_version {new.version}" in listed.output
+
+    back = router(place, "rollback", "--yes")
+    assert back.exit_code == 0, back.output
+    assert "rolling back to release 1" in back.output and "after:  Putting you through" in back.output
+    assert load_checked(place["live"]).version == before
+    assert [(r.number, r.action) for r in place["history"].releases()][-1] == (3, "rollback to 1")
+
+
+def test_apply_refuses_a_draft_with_errors_and_changes_nothing(place):
+    before = (place["live"] / "services.yaml").read_bytes()
+    edit(place["draft"] / "services.yaml", 'number: "0800 999 5428"', "number: +448009995428")
+    result = router(place, "apply", place["draft"], "--yes")
+    assert result.exit_code == 1
+    assert "YAML read this phone number as a number" in result.output
+    assert "put the phone number in quotes" in result.output
+    assert "refused: 1 error" in result.output and "nothing changed" in result.output
+    assert (place["live"] / "services.yaml").read_bytes() == before
+    assert place["history"].releases() == [] and place["redis"].get(lifecycle.APPLIED_KEY) is None
+
+
+def test_apply_refuses_when_a_scenario_fails(place):
+    edit(place["draft"] / "phrases.yaml", "Putting you through", "Connecting you")
+    result = router(place, "apply", place["draft"], "--yes")
+    assert result.exit_code == 1
+    assert "FAIL  A weekday call pressing 1 is put through" in result.output and "nothing changed" in result.output
+    assert place["history"].releases() == []
+
+
+def test_apply_without_yes_outside_a_terminal_changes_nothing(place):
+    edit(place["draft"] / "phrases.yaml", "Please hold.", "Please stay on the line.")
+    result = router(place, "apply", place["draft"])
+    assert result.exit_code == 1 and "not confirmed" in result.output
+    assert place["history"].releases() == []
+
+
+def test_follow_installs_a_release_applied_by_another_instance(place, tmp_path):
+    edit(place["draft"] / "phrases.yaml", "Please hold.", "Please stay on the line.")
+    assert router(place, "apply", place["draft"], "--yes").exit_code == 0
+    other_live = tmp_path / "other-live"
+    shutil.copytree(FLOWS, other_live)
+    other_history = lifecycle.History(tmp_path / "other-history")
+    applied = lifecycle.follow(place["redis"], other_live, other_history)
+    assert applied.number == 2
+    assert load_checked(other_live).version == load_checked(place["live"]).version
+    assert [r.number for r in other_history.releases()] == [2]
+    assert lifecycle.install(other_live, other_history, applied,
+                             lifecycle.release_files(place["redis"], 2)) is False, "installed once only"
+
+
+# ------------------------------------------------------------------ diversions
+def test_divert_and_undivert(place):
+    result = router(place, "divert", "galop", "--to", "national_domestic_abuse_helpline", "--until", "2h")
+    assert result.exit_code == 0, result.output
+    assert "diverted: galop -> national_domestic_abuse_helpline until" in result.output
+    ttl = place["redis"].ttl(lifecycle.DIVERSIONS_KEY)
+    assert 7000 < ttl <= 7201, "the hash expires by itself with the diversion"
+    assert "galop -> national_domestic_abuse_helpline" in router(place, "divert").output
+    played = router(place, "simulate", "voice", "--at", "2026-11-24 12:00", "--script", "3")
+    assert "[diversion in force, played here: galop -> national_domestic_abuse_helpline until" in played.output
+    assert "[dialling +448082000247 (0808 2000 247, National Domestic Abuse Helpline)]" in played.output
+    assert "diversion in force now (router divert): galop -> national" in router(place, "validate").output
+    refused = router(place, "divert", "gallop", "--to", "national_domestic_abuse_helpline")
+    assert refused.exit_code == 1 and "'gallop' is not a service in the live flows" in refused.output
+    assert router(place, "undivert", "galop").exit_code == 0
+    assert place["redis"].exists(lifecycle.DIVERSIONS_KEY) == 0
+    assert "no diversions in force" in router(place, "divert").output
+
+
+def test_a_diversion_changes_what_a_caller_hears_and_expires(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    until = datetime.now(timezone.utc) + timedelta(seconds=2)
+    lifecycle.divert(client, "galop", "national_domestic_abuse_helpline", until)
+    simulator = Simulator(FLOWS, at=WEEKDAY_NOON, diversions=lifecycle.diversions(client))
+    diverted = simulator.call(ScriptInputs(["3"]))
+    assert diverted.dialled == ["+448082000247"]
+    assert any("National Domestic Abuse Helpline" in line for line in diverted.heard)
+    wait_until(lambda: simulator.call(ScriptInputs(["3"])).dialled == ["+448009995428"], 10, 0.2,
+               message="the diversion to end by itself")
+    wait_until(lambda: client.exists(lifecycle.DIVERSIONS_KEY) == 0, 5, message="its Redis key to expire")
+
+
+# ------------------------------------------------------------------ closures
+def test_a_closure_changes_what_a_caller_hears_and_ends_with_its_dates(tmp_path):
+    folder = tmp_path / "flows"
+    shutil.copytree(FLOWS, folder)
+    edit(folder / "services.yaml", "    run_by: Galop\n",
+         '    run_by: Galop\n    closures:\n      - {date: 2026-12-23, hours: "10:00-13:00", note: staff training}\n')
+    simulator = Simulator(folder)
+
+    def call(at: datetime):
+        simulator.reset(at=at)
+        return simulator.call(ScriptInputs(["3"]))
+
+    assert call(datetime(2026, 12, 23, 11, 0, tzinfo=LONDON)).dialled == ["+448009995428"]
+    closed = call(datetime(2026, 12, 23, 14, 0, tzinfo=LONDON))
+    assert closed.dialled == []
+    assert any("is closed now" in line and "opens tomorrow at 10am" in line for line in closed.heard), closed.heard
+    assert call(datetime(2026, 12, 30, 14, 0, tzinfo=LONDON)).dialled == ["+448009995428"], "a Wednesday after"
+
+
+def test_validate_and_simulate_show_closures(place):
+    edit(place["draft"] / "services.yaml", "    run_by: Galop\n",
+         '    run_by: Galop\n    closures:\n      - {date: 2026-12-23, note: staff training}\n')
+    result = router(place, "simulate", "voice", "--flows", place["draft"], "--at", "2026-12-23 11:00", "--script", "3")
+    assert result.exit_code == 0, result.output
+    assert "[closure: Galop National LGBT+ Domestic Abuse Helpline (galop): Wed 23 Dec 2026: closed all day " \
+           "(staff training)]" in result.output
+    assert "The Galop National LGBT+ Domestic Abuse Helpline is closed now" in result.output
+
+
+# ------------------------------------------------------------------ simulate --url
+def test_simulate_url_plays_against_a_running_instance(redis_url):
+    from router.app import create_app
+    from router.embedded_redis import free_port
+    from tests.conftest import make_settings
+    from tests.processes import WebServer
+    from tests.support import TOKEN
+
+    web = WebServer(create_app(make_settings(redis_url)), free_port()).start()
+    try:
+        env = {"TWILIO_AUTH_TOKEN": TOKEN, "FLOWS_DIR": str(FLOWS), "REDIS_URL": redis_url}
+        result = CliRunner().invoke(main, ["simulate", "voice", "--url", web.url, "--script", "1"], env=env,
+                                    catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert "HEARD (slowly): If you are in immediate danger" in result.output
+        assert "[dialling +448082000247 (0808 2000 247, National Domestic Abuse Helpline)]" in result.output
+        texts = CliRunner().invoke(main, ["simulate", "sms", "--url", web.url, "--script", "hi"], env=env,
+                                   catch_exceptions=False)
+        assert texts.exit_code == 0 and "REPLY:" in texts.output and "running instance" in texts.output
+        wrong = CliRunner().invoke(main, ["simulate", "voice", "--url", web.url, "--script", "1"],
+                                   env=dict(env, TWILIO_AUTH_TOKEN="not-the-token"), catch_exceptions=False)
+        assert wrong.exit_code == 1 and "HTTP 403" in wrong.output, "signed with the instance's token, or refused"
+        late = CliRunner().invoke(main, ["simulate", "voice", "--url", web.url, "--at", "2026-12-25 03:00"], env=env)
+        assert late.exit_code != 0 and "--at cannot be used with --url" in late.output
+    finally:
+        web.stop()
+
+
+def test_applying_what_is_live_records_it_once_and_then_has_nothing_to_do(place):
+    first = router(place, "apply", place["draft"], "--yes", "--note", "first record")
+    assert first.exit_code == 0 and "will hear and read exactly what they do now" in first.output
+    assert [(r.number, r.action) for r in place["history"].releases()] == [(1, "apply")]
+    again = router(place, "apply", place["draft"], "--yes")
+    assert again.exit_code == 0 and "release 1 already has these flows: nothing to apply" in again.output
+    assert len(place["history"].releases()) == 1
+
+
+def test_a_replaced_release_keeps_its_files_in_redis_a_week_only(place):
+    assert router(place, "apply", place["draft"], "--yes").exit_code == 0
+    edit(place["draft"] / "phrases.yaml", "Please hold.", "Please stay on the line.")
+    assert router(place, "apply", place["draft"], "--yes").exit_code == 0
+    client = place["redis"]
+    assert 0 < client.ttl(lifecycle.RELEASE_KEY.format(1)) <= lifecycle.SUPERSEDED_TTL_SECONDS
+    assert client.ttl(lifecycle.RELEASE_KEY.format(2)) > lifecycle.SUPERSEDED_TTL_SECONDS
+
+
+def test_a_broken_instance_with_no_history_starts_on_the_release_another_applied(place, tmp_path):
+    from router.flowstore import FlowStore
+
+    edit(place["draft"] / "phrases.yaml", "Please hold.", "Please stay on the line.")
+    assert router(place, "apply", place["draft"], "--yes").exit_code == 0
+    applied = load_checked(place["live"]).version
+    broken = tmp_path / "broken-live"
+    shutil.copytree(FLOWS, broken)
+    edit(broken / "services.yaml", 'number: "0800 999 5428"', "number: +448009995428")
+    store = FlowStore(broken, history=lifecycle.History(tmp_path / "new-history"), client=place["redis"])
+    assert store.current().version == applied and store.last_error is None
+    assert store.status()["status"] == "ok" and store.status()["matches_applied"] is True
