@@ -21,6 +21,7 @@ from router.flowfile import FlowError
 from router.flowstore import FlowStore
 from router.jobs import Jobs
 from router.model import Flows
+from router.proxy import behind_proxies
 from router.request import WebhookRequest
 from router.runtime import Runtime, runtime, system_clock
 from router.settings import Settings, load_settings
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, *, flows: Flows | None = None,
                clock: Callable[[], datetime] | None = None, redis_client: redis.Redis | None = None) -> Flask:
     settings = settings or load_settings()
     logs.configure()
+    logs.set_correlation_key(settings.correlation_key())
     try:
         store = FlowStore(settings.flows_dir, flows=flows)
     except FlowError as exc:
@@ -43,6 +45,7 @@ def create_app(settings: Settings | None = None, *, flows: Flows | None = None,
     client = redis_client or make_redis(settings.redis_url)
     app = Flask("router")
     app.request_class = WebhookRequest
+    app.wsgi_app = behind_proxies(app.wsgi_app, settings.trust_proxy)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.extensions["router"] = Runtime(
         settings=settings, flows=store,
@@ -116,6 +119,8 @@ def healthz():
 
 def metrics_view():
     rt = runtime()
+    if not metrics.authorised(request.headers.get("Authorization"), rt.settings.metrics_token):
+        return Response("Forbidden\n", status=403, mimetype="text/plain")
     return Response(metrics.exposition(rt.conversations.client), mimetype="text/plain; version=0.0.4")
 
 
