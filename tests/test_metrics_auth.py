@@ -33,3 +33,17 @@ def test_no_token_configured_means_nobody_gets_metrics(app_at):
 
 def test_healthz_needs_no_token(client):
     assert client.get("/healthz").status_code == 200
+
+
+def test_make_run_keeps_its_metrics_token_private_and_stable(tmp_path):
+    """`make run` (router/devrun.py) makes the local token 0600 from its first byte, and reuses it."""
+    import os
+    import stat
+
+    from router.devrun import _private_token
+
+    path = tmp_path / "metrics-token"
+    first = _private_token(path)
+    assert len(first) >= 32 and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    os.chmod(path, 0o644)
+    assert _private_token(path) == first and stat.S_IMODE(os.stat(path).st_mode) == 0o600
