@@ -22,6 +22,7 @@ from router.flowstore import FlowStore, FlowsUnavailable
 from router.lifecycle import History
 from router.jobs import Jobs
 from router.model import Flows
+from router.proxy import behind_proxies
 from router.request import WebhookRequest
 from router.runtime import Runtime, runtime, system_clock
 from router.settings import Settings, load_settings
@@ -36,10 +37,12 @@ def create_app(settings: Settings | None = None, *, flows: Flows | None = None,
                clock: Callable[[], datetime] | None = None, redis_client: redis.Redis | None = None) -> Flask:
     settings = settings or load_settings()
     logs.configure()
+    logs.set_correlation_key(settings.correlation_key())
     client = redis_client or make_redis(settings.redis_url)
     store = _flow_store(settings, flows, client)
     app = Flask("router")
     app.request_class = WebhookRequest
+    app.wsgi_app = behind_proxies(app.wsgi_app, settings.trust_proxy)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.extensions["router"] = Runtime(
         settings=settings, flows=store,
@@ -132,6 +135,8 @@ def healthz():
 
 def metrics_view():
     rt = runtime()
+    if not metrics.authorised(request.headers.get("Authorization"), rt.settings.metrics_token):
+        return Response("Forbidden\n", status=403, mimetype="text/plain")
     return Response(metrics.exposition(rt.conversations.client), mimetype="text/plain; version=0.0.4")
 
 

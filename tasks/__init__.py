@@ -16,6 +16,7 @@ from router.settings import load_settings
 from router.state import parse_sentinel_url
 
 settings = load_settings()
+logs.set_correlation_key(settings.correlation_key())  # the web tier's ids, from the deployment's secret
 
 # A task taken by a worker that then died is handed to another after this long. Tasks here take
 # seconds; scheduled follow-ups wait in Redis (not as ETA tasks), so this can be short.
@@ -38,7 +39,8 @@ def make_celery(redis_url: str) -> Celery:
         redis_url = sentinel.broker_url
         transport.update(master_name=sentinel.master_name,
                          sentinel_kwargs={"password": sentinel.sentinel_password, "socket_timeout": 1})
-    celery = Celery("tasks", broker=redis_url, include=["tasks.followup", "tasks.history"])
+    celery = Celery("tasks", broker=redis_url, include=["tasks.followup", "tasks.history"],
+                    task_cls="tasks.twilio_api:QuietTask")
     celery.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -68,9 +70,10 @@ app = make_celery(settings.redis_url)
 @signals.after_setup_logger.connect
 @signals.after_setup_task_logger.connect
 def _json_logs(logger=None, **_):
-    """Workers log one JSON line per event, like the web tier."""
+    """Workers and beat log one JSON line per event, like the web tier, through the number filter."""
     for handler in logger.handlers:
         logs.use_json(handler)
+    logs.protect_all()
 
 
 @signals.task_prerun.connect

@@ -31,7 +31,8 @@ from tasks import metrics
 from tasks.pending import PendingFollowups
 from tasks.process_local import once, worker_redis
 from tasks.retry import backoff_seconds
-from tasks.twilio_api import NotConfigured, is_configured, is_retryable, make_client, make_thread_client
+from tasks.twilio_api import (NotConfigured, describe, is_configured, is_retryable, make_client,
+                               make_thread_client)
 
 log = logging.getLogger("tasks.followup")
 MAX_SEND_RETRIES = 12
@@ -152,7 +153,11 @@ def attempt(store: PendingFollowups, client, fid: str) -> Outcome:
     locked = True
     try:
         if data.get("status") == "sending":  # an earlier attempt died mid-send: did its text go out?
-            sid = _already_sent(client, data)
+            try:
+                sid = _already_sent(client, data)
+            except (TwilioException, requests.RequestException) as exc:  # no answer: try again later
+                log.warning("follow-up %s: Twilio not asked whether it was sent: %s", fid[:8], describe(exc))
+                return Outcome(RETRY, label="retried")
             if sid:
                 log.info("follow-up %s was already sent before a restart; not sending again", fid[:8])
                 store.finish(fid, sid, unlock=True)

@@ -2,6 +2,11 @@
 
 TWILIO_API_BASE_URL points the client at another host (tests use a local stand-in); region and edge
 are cleared so TWILIO_REGION / TWILIO_EDGE in the environment cannot rewrite it behind our back.
+
+A failed Twilio call is described by its type and Twilio's error code only (describe): the text of the
+exception can quote the request's URL (`Messages.json?To=%2B44...`) or Twilio's message ("The 'To'
+number +44... is not valid"). QuietTask, the base of every task, makes sure no such exception leaves a
+task for Celery to log.
 """
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ import threading
 from functools import lru_cache
 
 import requests
-
-from twilio.base.exceptions import TwilioRestException
+from celery import Task
+from celery.exceptions import Retry
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
 from router.settings import Settings
@@ -92,3 +98,29 @@ def is_retryable(exc: TwilioRestException) -> bool:
 
 def is_gone(exc: TwilioRestException) -> bool:
     return exc.status == 404 or exc.code == 20404
+
+
+def describe(exc: BaseException) -> str:
+    """A failed Twilio call for a log line: the exception's type, and Twilio's error code and HTTP
+    status when Twilio answered; never the exception's text."""
+    if isinstance(exc, TwilioRestException):
+        return f"{type(exc).__name__} (error {exc.code}, HTTP {exc.status})"
+    return type(exc).__name__
+
+
+class TwilioCallFailed(Exception):
+    """What a task raises in place of an exception from a Twilio call: its description only."""
+
+
+class QuietTask(Task):
+    """Every task's base: an exception from a Twilio call (or the HTTP below it) that a task let escape
+    becomes TwilioCallFailed with describe()'s words, so Celery's "raised unexpected: ..." line and
+    its traceback never carry the original's text. Retries pass through untouched."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except Retry:
+            raise
+        except (TwilioException, requests.RequestException) as exc:
+            raise TwilioCallFailed(describe(exc)) from None

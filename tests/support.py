@@ -9,6 +9,8 @@ from urllib.parse import urljoin
 from twilio.request_validator import RequestValidator
 
 TOKEN = "test-auth-token-0123456789abcdef"
+METRICS_TOKEN = "test-metrics-token-fedcba9876543210"
+METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}   # what Prometheus sends when scraping
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 BASE = "http://localhost"
 HELPLINE_NUMBER = "+443300000111"

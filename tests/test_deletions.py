@@ -27,7 +27,7 @@ from tasks import deletions
 from tasks.deletions import LEASE_SECONDS, PendingDeletions
 from tests.conftest import Clock, make_settings
 from tests.processes import CeleryBeat, CeleryWorker, HttpClient, WebServer, wait_until, worker_env
-from tests.support import (ACCOUNT_SID, HELPLINE_NUMBER, MOBILE, TOKEN, Call, Texter, is_broker_key, new_sid,
+from tests.support import (ACCOUNT_SID, HELPLINE_NUMBER, METRICS_AUTH, MOBILE, TOKEN, Call, Texter, is_broker_key, new_sid,
                            post_signed, restricted_redis_url)
 from tests.twilio_standin import TwilioStandin
 
@@ -172,7 +172,7 @@ class Stack:
         return [json.loads(raw)["headers"]["task"] for raw in self.redis().lrange("celery", 0, -1)]
 
     def metrics(self) -> str:
-        return requests.get(self.web.url + "/metrics", timeout=5).text
+        return requests.get(self.web.url + "/metrics", headers=METRICS_AUTH, timeout=5).text
 
     def errors(self, kind: str) -> float:
         """helpline_errors_total for `kind`: counted in this test process, so compare before and after."""
@@ -370,7 +370,7 @@ def test_the_broker_refusing_the_kicks_leaves_deletions_and_now_follow_ups_to_be
 
 def test_with_redis_down_deletions_are_asked_for_and_every_webhook_still_answers(app_at, redis_server):
     client = app_at()
-    errors = error_count(client.get("/metrics").get_data(as_text=True), "deletion_queue")
+    errors = error_count(client.get("/metrics", headers=METRICS_AUTH).get_data(as_text=True), "deletion_queue")
     redis_server.stop()
     try:
         reply = Texter(client).send("hello")
@@ -378,7 +378,7 @@ def test_with_redis_down_deletions_are_asked_for_and_every_webhook_still_answers
         for path, params in (("/sms/status", {"MessageSid": sid(), "MessageStatus": "delivered"}),
                              ("/voice/status", {"CallSid": sid("CA"), "CallStatus": "completed"})):
             assert post_signed(client, path, params).status_code in {200, 204}
-        metrics = client.get("/metrics").get_data(as_text=True)
+        metrics = client.get("/metrics", headers=METRICS_AUTH).get_data(as_text=True)
         assert error_count(metrics, "deletion_queue") > errors, "counted, and nothing raised"
     finally:
         redis_server.start()

@@ -17,7 +17,7 @@ from router.embedded_redis import free_port
 from tasks import make_celery
 from tests.conftest import Clock, make_settings
 from tests.processes import CeleryBeat, CeleryWorker, HttpClient, WebServer, wait_until, worker_env
-from tests.support import (ACCOUNT_SID, HELPLINE_NUMBER, LANDLINE, MOBILE, TOKEN, Call, Texter,
+from tests.support import (ACCOUNT_SID, HELPLINE_NUMBER, LANDLINE, METRICS_AUTH, MOBILE, TOKEN, Call, Texter,
                            is_broker_key, new_sid, post_signed)
 from tests.twilio_standin import TwilioStandin
 
@@ -117,7 +117,7 @@ def test_voice_follow_up_now_is_sent_once_discreetly_then_deleted(stack):
     assert len(stack.outbound(MOBILE)) == 1
     assert stack.pending_followups() == 0
     metrics = wait_until(lambda: (lambda m: "helpline_deletion_lag_seconds_count" in m and m)(
-        requests.get(stack.web.url + "/metrics", timeout=5).text), message="the deletion lag metric")
+        requests.get(stack.web.url + "/metrics", headers=METRICS_AUTH, timeout=5).text), message="the deletion lag metric")
     assert 'helpline_worker_followups_total{kind="sent"} 1.0' in metrics
     assert 'helpline_events_total{channel="voice",event="followup_scheduled",label="now"}' in metrics
     assert 'helpline_webhook_seconds_count{endpoint="/voice/key"}' in metrics
@@ -180,7 +180,7 @@ def test_a_dispatch_sends_what_is_due_itself_and_hands_a_retry_to_a_task_of_its_
     handed_over = set(re.findall(r"Task tasks\.followup\.send_followup\[([^\]]+)\]", stack.worker.log()))
     assert len(handed_over) == 1, stack.worker.log()[-3000:]
     metrics = wait_until(lambda: (lambda m: 'helpline_worker_followups_total{kind="sent"} 12.0' in m and m)(
-        requests.get(stack.web.url + "/metrics", timeout=5).text), message="the sends counted")
+        requests.get(stack.web.url + "/metrics", headers=METRICS_AUTH, timeout=5).text), message="the sends counted")
     assert 'helpline_worker_followups_total{kind="retried"} 1.0' in metrics
 
 

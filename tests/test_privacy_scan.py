@@ -30,7 +30,7 @@ from router.logs import JsonFormatter
 from tasks import make_celery
 from tests.conftest import Clock, make_settings
 from tests.processes import CeleryWorker, HttpClient, WebServer, wait_until, worker_env
-from tests.support import ACCOUNT_SID, HELPLINE_NUMBER, TOKEN, Call, Texter, is_broker_key, post_signed
+from tests.support import ACCOUNT_SID, HELPLINE_NUMBER, METRICS_AUTH, TOKEN, Call, Texter, is_broker_key, post_signed
 from tests.twilio_standin import TwilioStandin
 
 CALLER = "+447400987654"        # calls, asks for a text now (Twilio loses the answer to the first send)
@@ -213,7 +213,7 @@ def test_nothing_the_system_writes_holds_a_number_or_a_text(redis_url, capture):
         wait_until(settled, 40, interval=0.1, message="the scenario to settle")
         sent = standin.sent_messages()
         texts_sent = [m["body"] for m in sent]
-        metrics = requests.get(f"{web.url}/metrics", timeout=10).text
+        metrics = requests.get(f"{web.url}/metrics", headers=METRICS_AUTH, timeout=10).text
         assert "helpline_" in metrics
         assert not list(r.scan_iter("hr:fu:*")), "pending follow-ups hold a number only until sent or cancelled"
         dump = redis_dump(r)

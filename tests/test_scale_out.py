@@ -18,7 +18,7 @@ import requests
 from router.embedded_redis import free_port
 from tests.processes import (CeleryWorker, GunicornWeb, RoundRobinClient, start_together, stop_together, wait_until,
                              worker_env)
-from tests.support import ACCOUNT_SID, MOBILE, TOKEN, Call, Texter, post_signed
+from tests.support import ACCOUNT_SID, METRICS_AUTH, MOBILE, TOKEN, Call, Texter, post_signed
 from tests.twilio_standin import TwilioStandin
 
 TEXTER = "+447400654321"
@@ -97,7 +97,7 @@ def test_calls_texts_and_follow_ups_work_across_two_web_processes_and_two_worker
     for web in (web_a, web_b):
         expected = sum(1 for base, _, _ in served if base == web.url)
         expected += sum(1 for c in standin.callback_log if c["url"].startswith(web.url))
-        text = requests.get(f"{web.url}/metrics", timeout=10).text
+        text = requests.get(f"{web.url}/metrics", headers=METRICS_AUTH, timeout=10).text
         counts = re.findall(r'^helpline_webhook_seconds_count\{endpoint="[^"]+"\} (\S+)$', text, re.M)
         assert sum(float(c) for c in counts) == expected, (web.url, expected, counts)
         assert "helpline_worker_deletions" in text                    # the workers' counters, from Redis

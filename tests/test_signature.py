@@ -5,7 +5,7 @@ import pytest
 import redis
 
 from tests.conftest import make_settings
-from tests.support import MOBILE, TOKEN, post_signed, signature
+from tests.support import METRICS_AUTH, MOBILE, TOKEN, post_signed, signature
 
 WEBHOOKS = ["/voice", "/voice/key?at=main&lang=en", "/voice/silence?at=main&lang=en&n=1",
             "/voice/dialled?service=galop&lang=en", "/voice/status", "/voice/safety-connect",
@@ -92,3 +92,41 @@ def test_oversized_body_is_refused_early(client):
 
 def test_settings_repr_never_shows_the_token():
     assert TOKEN not in repr(make_settings())
+
+
+@pytest.mark.parametrize("path", WEBHOOKS)
+@pytest.mark.parametrize("header", ["é" * 28, "bm90IGEgc2lnbmF0dXJl€", "\u2603", "ÿ" + "A" * 27])
+def test_a_signature_that_is_not_ascii_is_refused_on_every_webhook(client, path, header):
+    """Not the safety TwiML (a 200 that also counts as an error): a plain 403, like any bad signature."""
+    response = client.post(path, data=PARAMS, headers={"X-Twilio-Signature": header})
+    assert response.status_code == 403
+    metrics = client.get("/metrics", headers=METRICS_AUTH).get_data(as_text=True)
+    assert 'helpline_errors_total{kind="safety_twiml"}' not in metrics
+
+
+def test_a_spoofed_leftmost_forwarded_host_is_refused(app_at):
+    """One proxy that appends: the client's own X-Forwarded-Host stays leftmost and must not count."""
+    trusted = app_at(trust_proxy=1)
+    spoofed = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "attacker.example, helpline.example.org"}
+    for_attacker = signature("https://attacker.example/voice", PARAMS)
+    assert trusted.post("/voice", data=PARAMS,
+                        headers={**spoofed, "X-Twilio-Signature": for_attacker}).status_code == 403
+    for_us = signature("https://helpline.example.org/voice", PARAMS)
+    assert trusted.post("/voice", data=PARAMS,
+                        headers={**spoofed, "X-Twilio-Signature": for_us}).status_code == 200
+
+
+def test_with_two_proxies_the_outer_proxys_host_counts(app_at):
+    trusted = app_at(trust_proxy=2)
+    headers = {"X-Forwarded-Proto": "https, http", "X-Forwarded-Host": "attacker.example, helpline.example.org, internal:8080"}
+    for_us = signature("https://helpline.example.org/voice", PARAMS)
+    assert trusted.post("/voice", data=PARAMS, headers={**headers, "X-Twilio-Signature": for_us}).status_code == 200
+    for_inner = signature("http://internal:8080/voice", PARAMS)
+    assert trusted.post("/voice", data=PARAMS, headers={**headers, "X-Twilio-Signature": for_inner}).status_code == 403
+
+
+@pytest.mark.parametrize("value, proxies", [("", 0), ("0", 0), ("1", 1), ("true", 1), ("yes", 1), ("2", 2), ("no", 0)])
+def test_trust_proxy_is_a_number_of_proxies(value, proxies):
+    from router.settings import load_settings
+
+    assert load_settings({"TRUST_PROXY": value}).trust_proxy == proxies

@@ -1,0 +1,44 @@
+"""The lock files the README's commands install from cover what pyproject.toml asks for.
+
+`make run` / `make test` install requirements*.lock with --require-hashes and then the project with
+--no-deps, so a dependency added to pyproject.toml but not locked would be missing at run time: run
+`make lock` after changing one. Every lock line carries a hash, and every pin meets its floor.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from router.settings import REPO_ROOT
+
+PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+
+
+def pins(lock: str) -> dict[str, str]:
+    text = (REPO_ROOT / lock).read_text()
+    return {canonicalize_name(name): version for name, version in re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)", text, re.M)}
+
+
+@pytest.mark.parametrize("lock, requirements", [
+    ("requirements.lock", PYPROJECT["dependencies"]),
+    ("requirements-test.lock", PYPROJECT["dependencies"] + PYPROJECT["optional-dependencies"]["test"]),
+])
+def test_every_dependency_is_locked_at_a_version_it_allows(lock, requirements):
+    locked = pins(lock)
+    for line in requirements:
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        assert name in locked, f"{requirement.name} is not in {lock}: run `make lock`"
+        assert requirement.specifier.contains(locked[name], prereleases=True), \
+            f"{lock} pins {name}=={locked[name]}, outside {requirement.specifier}: run `make lock`"
+
+
+@pytest.mark.parametrize("lock", ["requirements.lock", "requirements-test.lock"])
+def test_every_pin_has_a_hash(lock):
+    blocks = re.split(r"\n(?=[A-Za-z0-9])", (REPO_ROOT / lock).read_text())
+    pinned = [block for block in blocks if "==" in block.split("\n")[0]]
+    assert pinned and all("--hash=sha256:" in block for block in pinned)

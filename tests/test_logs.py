@@ -1,0 +1,104 @@
+"""Logs: the last-resort number filter, and correlation ids keyed by the deployment's secret."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+
+import pytest
+
+from router import logs
+from router.app import create_app
+from tests.conftest import make_settings
+
+SHAPES = ["+447400123555", "+44 7400 123555", "%2B447400123555", "%2b447400123555", "07400 123555",
+          "07400123555", "(020) 7123 4567", "447400123555", "00447400123555", "+1 (415) 555-0100"]
+LEFT_ALONE = ["CA00000000000000000000000000000001", "2026-12-01T10:50:47.123Z", "took 0.0123456789 s",
+              "correlation 0123456789ab", "error 20404, HTTP 404", "SM0123456789abcdef0123456789abcdef"]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_anything_shaped_like_a_number_is_redacted(shape):
+    assert logs.redact(f"To={shape}&From=x") == f"To={logs.REDACTED}&From=x"
+
+
+@pytest.mark.parametrize("text", LEFT_ALONE)
+def test_sids_times_and_codes_are_left_alone(text):
+    assert logs.redact(text) == text
+
+
+def logged(formatter: logging.Formatter, emit) -> str:
+    """What a handler with this formatter, under logs.protect, writes for the records `emit` logs."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    logs.protect(handler)
+    logger = logging.getLogger("tests.logs.capture")
+    logger.addHandler(handler)
+    try:
+        emit(logger)
+    finally:
+        logger.removeHandler(handler)
+    return stream.getvalue()
+
+
+@pytest.mark.parametrize("formatter", [logging.Formatter("%(message)s"), logs.JsonFormatter()])
+def test_the_filter_redacts_arguments_and_exception_text_under_any_formatter(formatter):
+    def emit(logger):
+        logger.warning("sending to %s failed", "+447400123555")
+        try:
+            raise ConnectionError("HTTPConnectionPool: Messages.json?To=%2B447400123555 refused")
+        except ConnectionError:
+            logger.exception("raised unexpected: %r", ConnectionError("To=%2B447400123555"))
+
+    text = logged(formatter, emit)
+    assert "7400123555" not in text and text.count(logs.REDACTED) >= 2, text
+
+
+def test_every_handler_of_every_logger_is_protected_after_configure():
+    gunicorn_like = logging.getLogger("tests.logs.gunicorn.error")
+    handler = logging.StreamHandler(io.StringIO())
+    gunicorn_like.addHandler(handler)
+    try:
+        logs.configure()
+        assert any(isinstance(f, logs.RedactNumbers) for f in handler.filters)
+        assert all(any(isinstance(f, logs.RedactNumbers) for f in h.filters) for h in logging.getLogger().handlers)
+    finally:
+        gunicorn_like.removeHandler(handler)
+
+
+def test_correlation_ids_are_keyed_by_the_deployments_secret(redis_url):
+    sid = "CA" + "7" * 32
+    create_app(make_settings(redis_url))
+    ours = logs.correlation_for(sid)
+    assert ours == logs.correlation_for(sid), "the same id for the same sid"
+    create_app(dataclasses.replace(make_settings(redis_url), auth_token="another-deployments-token"))
+    theirs = logs.correlation_for(sid)
+    assert theirs != ours, "another secret, another id: the id cannot be worked out from the sid alone"
+    import hashlib
+    import hmac
+
+    public = hmac.new(b"helpline-router/correlation", sid.encode(), hashlib.sha256).hexdigest()[:12]
+    assert public not in {ours, theirs}, "not the old fixed public key"
+
+
+def test_a_worker_process_derives_the_same_ids_as_the_web_tier(redis_url):
+    """Importing tasks (what every worker and beat does) sets the key from the same settings, so a
+    deletion logs under the id of the webhook that asked for it."""
+    import os
+    import subprocess
+    import sys
+
+    from router.settings import REPO_ROOT
+
+    sid = "CA" + "8" * 32
+    settings = make_settings(redis_url)
+    logs.set_correlation_key(settings.correlation_key())
+    web_id = logs.correlation_for(sid)
+    env = dict(os.environ, TWILIO_AUTH_TOKEN=settings.auth_token, REDIS_URL=redis_url, PYTHONPATH=str(REPO_ROOT))
+    env.pop("STATE_HASH_SECRET", None)
+    worker_id = subprocess.run(
+        [sys.executable, "-c", f"import tasks; from router.logs import correlation_for; print(correlation_for({sid!r}))"],
+        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    assert worker_id == web_id

@@ -1,0 +1,108 @@
+"""Slow clients do not stop the web tier: 50 connections trickling their headers a byte at a time, and
+/healthz and signed webhooks are still answered within a second (the Procfile's web line, as run).
+
+Before: two such sockets held both sync workers until gunicorn's WORKER TIMEOUT, and health checks
+timed out. The latency bound here is a behaviour (answered at all, promptly), not a benchmark.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+import requests
+
+from tests.processes import GunicornWeb, wait_until, worker_env
+from tests.support import ACCOUNT_SID, HELPLINE_NUMBER, MOBILE, TOKEN, signature
+
+SLOW_CLIENTS = 50
+PROMPT_SECONDS = 1.0
+
+
+class Trickler:
+    """Sockets that send a request line, then one header byte every `every` seconds, never finishing."""
+
+    def __init__(self, port: int, count: int, every: float = 0.5):
+        self.port, self.count, self.every = port, count, every
+        self.sockets: list[socket.socket] = []
+        self.bytes_sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> "Trickler":
+        for _ in range(self.count):
+            sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+            self.sockets.append(sock)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            for sock in self.sockets:
+                try:
+                    sock.send(b"a")
+                    self.bytes_sent += 1
+                except OSError:
+                    pass
+
+    def still_open(self) -> int:
+        """How many of the slow connections the server has not closed."""
+        open_ = 0
+        for sock in self.sockets:
+            sock.setblocking(False)
+            try:
+                open_ += sock.recv(1, socket.MSG_PEEK) != b""
+            except BlockingIOError:
+                open_ += 1
+            except OSError:
+                pass
+        return open_
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for sock in self.sockets:
+            sock.close()
+
+
+@pytest.fixture
+def web(redis_url):
+    from tests.twilio_standin import TwilioStandin
+
+    standin = TwilioStandin(account_sid=ACCOUNT_SID, auth_token=TOKEN)   # not started: only its credentials
+    standin.url  # noqa: B018
+    env = worker_env(redis_url, standin, WEB_CONCURRENCY="2", PUBLIC_BASE_URL="http://helpline.test")
+    server = GunicornWeb(env).start()
+    yield server
+    server.stop()
+
+
+def timed(call) -> tuple[float, requests.Response]:
+    started = time.monotonic()
+    response = call()
+    return time.monotonic() - started, response
+
+
+def test_fifty_slow_clients_do_not_stop_health_checks_or_webhooks(web):
+    params = {"CallSid": "CA" + "5" * 32, "AccountSid": ACCOUNT_SID, "From": MOBILE, "To": HELPLINE_NUMBER,
+              "CallStatus": "ringing", "Direction": "inbound"}
+    headers = {"X-Twilio-Signature": signature("http://helpline.test/voice", params)}
+    slow = Trickler(web.port, SLOW_CLIENTS).start()
+    try:
+        wait_until(lambda: slow.bytes_sent >= 3 * SLOW_CLIENTS, 10, message="the slow clients to be trickling")
+        timings = []
+        for _ in range(5):
+            seconds, health = timed(lambda: requests.get(web.url + "/healthz", timeout=PROMPT_SECONDS * 3))
+            assert health.status_code == 200
+            timings.append(("healthz", seconds))
+            seconds, voice = timed(lambda: requests.post(web.url + "/voice", data=params, headers=headers,
+                                                         timeout=PROMPT_SECONDS * 3))
+            assert voice.status_code == 200 and b"<Gather" in voice.content
+            timings.append(("voice", seconds))
+        assert slow.still_open() == SLOW_CLIENTS, "the slow clients were still connected throughout"
+    finally:
+        slow.stop()
+    assert all(seconds < PROMPT_SECONDS for _, seconds in timings), timings
+    assert "WORKER TIMEOUT" not in web.log()
