@@ -14,6 +14,7 @@ from router import logs
 
 from router.settings import load_settings
 from router.state import parse_sentinel_url
+from tasks.broker import broker_options
 
 settings = load_settings()
 
@@ -58,6 +59,8 @@ def make_celery(redis_url: str) -> Celery:
             "drain-deletions": {"task": "tasks.history.drain_deletions", "schedule": DRAIN_EVERY_SECONDS},
         },
         timezone="Europe/London",
+        # kombu's Redis transport with the fix that keeps a worker running through a Redis restart
+        **broker_options(redis_url),
     )
     return celery
 
