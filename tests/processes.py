@@ -73,15 +73,6 @@ class CeleryWorker:
     def log(self) -> str:
         return "".join(self.output)
 
-    def restart_if_exited(self) -> bool:
-        """What the deployment's supervisor does (systemd Restart=, Kubernetes, a Procfile platform):
-        start the worker again if it has exited. kombu 5.7 can end a worker with "Unrecoverable error"
-        when Redis drops while it holds an unacknowledged task (docs/deployment.md). True if restarted."""
-        if self.process is not None and self.process.poll() is None:
-            return False
-        self.start()
-        return True
-
     def kill9(self) -> None:
         """SIGKILL the worker and its pool children at once: no clean shutdown, no acks."""
         os.killpg(self.process.pid, signal.SIGKILL)
