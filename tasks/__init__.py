@@ -14,6 +14,7 @@ from router import logs
 
 from router.settings import load_settings
 from router.state import parse_sentinel_url
+from tasks.beat_schedule import default_schedule_path
 from tasks.broker import broker_options
 
 settings = load_settings()
@@ -59,6 +60,9 @@ def make_celery(redis_url: str) -> Celery:
             "drain-deletions": {"task": "tasks.history.drain_deletions", "schedule": DRAIN_EVERY_SECONDS},
         },
         timezone="Europe/London",
+        # beat's schedule is a pickle: kept only in a private folder (tasks/beat_schedule.py)
+        beat_scheduler="tasks.beat_schedule:PrivateScheduler",
+        beat_schedule_filename=str(default_schedule_path()),
         # kombu's Redis transport with the fix that keeps a worker running through a Redis restart
         **broker_options(redis_url),
     )

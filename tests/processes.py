@@ -84,14 +84,14 @@ class CeleryWorker:
 
 @dataclass
 class CeleryBeat(CeleryWorker):
-    """Celery beat as in the Procfile (its schedule file in a temporary folder)."""
+    """Celery beat as in the Procfile (its schedule file in a temporary folder, if given)."""
 
-    schedule_file: str = "/tmp/helpline-router-test-beat"
+    schedule_file: str | None = None
     ready_marker = "beat: Starting"
 
     def args(self) -> list[str]:
-        return [sys.executable, "-m", "celery", "-A", "tasks", "beat", "--loglevel", "INFO",
-                "--schedule", self.schedule_file]
+        schedule = ["--schedule", self.schedule_file] if self.schedule_file else []
+        return [sys.executable, "-m", "celery", "-A", "tasks", "beat", "--loglevel", "INFO", *schedule]
 
 
 def worker_env(redis_url: str, standin, **extra) -> dict:
