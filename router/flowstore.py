@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from router import metrics
 from router.flowfile import FILES, FlowError, load_flows
 from router.model import Flows
 
@@ -58,6 +59,7 @@ class FlowStore:
                 flows = load_flows(self.folder)
             except FlowError as exc:
                 self.last_error = exc
+                metrics.ERRORS.labels("flows_refused").inc()
                 log.error("flow change refused, still serving version %s:\n%s", self._flows.version, exc)
                 return False
             if flows.version == self._flows.version:
