@@ -76,7 +76,8 @@ def make_run(tmp_path_factory):
     port, redis_port = free_port(), free_port()
     env = {"PATH": CLEAN_PATH, "HOME": str(home), "LANG": "C.UTF-8", "PORT": str(port),
            "REDIS_PORT": str(redis_port), "HELPLINE_DATA_DIR": str(home / ".data"),
-           "WEB_CONCURRENCY": "1", "WORKER_CONCURRENCY": "1", "FOLLOWUP_DISPATCH_SECONDS": "1"}
+           "WEB_CONCURRENCY": "1", "WORKER_CONCURRENCY": "1", "FOLLOWUP_DISPATCH_SECONDS": "1",
+           "HEARTBEAT_SECONDS": "1"}
     process = subprocess.Popen([sys.executable, "-m", "router.devrun"], env=env, cwd=REPO_ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     run = MakeRun(process, port, redis_port, home / ".data")
@@ -113,6 +114,13 @@ def test_everything_comes_up_from_a_clean_environment_and_answers_a_signed_call(
     for name in ("redis", "web", "worker", "beat"):
         (pid,) = make_run.pids(name)
         assert alive(pid), name
+    # and the heartbeat on-call alerts watch (deploy/alerts.yml) is moving
+    def heartbeat() -> float:
+        text = requests.get(make_run.url + "/metrics", timeout=5).text
+        found = re.search(r"^helpline_worker_heartbeat_timestamp_seconds ([0-9.e+]+)$", text, re.M)
+        return float(found.group(1)) if found else 0.0
+    first = wait_until(heartbeat, 20, interval=0.2, message="a heartbeat")
+    wait_until(lambda: heartbeat() > first, 20, interval=0.2, message="the heartbeat to move")
 
 
 def test_local_data_is_private_and_redis_refuses_a_connection_without_its_password(make_run):
