@@ -97,7 +97,7 @@ class Supervisor:
                                else min(program.backoff * 2, self.max_backoff))
             program.restart_at = now + program.backoff
             self.say("supervisor", f"{program.name} (pid {program.process.pid}) exited with status {code} "
-                                   f"after {ran:.0f} s; starting it again in {program.backoff:.0f} s")
+                                   f"after {ran:.1f} s; starting it again in {program.backoff:.1f} s")
 
     def run(self, interval: float = 0.2) -> None:
         """Supervise until stop() is called (from a signal handler or another thread)."""
