@@ -23,8 +23,13 @@ def default_schedule_path(env: dict[str, str] | None = None) -> Path:
     env = dict(os.environ if env is None else env)
     if env.get("CELERY_BEAT_SCHEDULE"):
         return Path(env["CELERY_BEAT_SCHEDULE"])
-    state_home = Path(env.get("XDG_STATE_HOME") or Path(env.get("HOME") or Path.home()) / ".local" / "state")
-    return state_home / "helpline-router" / FILE_NAME
+    if env.get("XDG_STATE_HOME"):
+        return Path(env["XDG_STATE_HOME"]) / "helpline-router" / FILE_NAME
+    try:
+        home = Path(env.get("HOME") or Path.home())
+    except RuntimeError:  # no home at all (an arbitrary container user): the working folder, still checked
+        return Path(FILE_NAME).resolve()
+    return home / ".local" / "state" / "helpline-router" / FILE_NAME
 
 
 class UnsafeScheduleFile(RuntimeError):
