@@ -1,8 +1,11 @@
 """Send a follow-up text exactly once, when it is due, and then forget the number.
 
 Exactly once, even when a worker is killed mid-send: the follow-up is claimed (locked) and marked
-'sending' before the REST call; a later attempt that finds 'sending' asks Twilio whether a message to
-that number was created since, and adopts it instead of sending again.
+'sending' before the REST call; a later attempt that finds 'sending' asks Twilio whether a message was
+created since through the API from our number to that number, and adopts it instead of sending again;
+and the text's StatusCallback names the follow-up (`/sms/status?f=<id>`), so its status callback settles
+that follow-up and no other (tasks/pending.py). Never in silence: a follow-up that finally cannot be
+sent (refused, out of retries, expired unsent, sealed with another key) is counted and logged.
 
 The dispatcher sends what is due itself, a batch at a time over a few threads (as deletions are
 drained, tasks/history.py), instead of publishing a Celery task per follow-up: a task's publish,
