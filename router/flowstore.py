@@ -26,6 +26,7 @@ from pathlib import Path
 
 import redis
 
+from router import metrics
 from router import lifecycle
 from router.checks import load_checked
 from router.flowfile import FILES, FlowError
@@ -146,6 +147,7 @@ class FlowStore:
                     return False  # replaced while being read (an apply): look again, refuse nothing
                 self._signature = signature
                 self.last_error = exc
+                metrics.ERRORS.labels("flows_refused").inc()
                 serving = self._base.version if self._base else "none (the safety answer)"
                 log_refusal(exc, f"still serving flows_version {serving} (pid {os.getpid()})")
                 return False

@@ -11,6 +11,7 @@ refuses that too, the history sweep finds the message or call later (within ~10 
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 import redis
@@ -23,6 +24,7 @@ from router.state import make_redis
 
 log = logging.getLogger("router.jobs")
 BROKER_DOWN_PAUSE_SECONDS = 2.0
+FOLLOWUP_ID = re.compile(r"[0-9a-f]{32}")  # tasks.pending.followup_id
 
 
 class Jobs:
@@ -39,7 +41,8 @@ class Jobs:
         if self._pending_store is None:
             from tasks.pending import PendingFollowups
 
-            self._pending_store = PendingFollowups(self.client, self.settings.state_key_secret())
+            self._pending_store = PendingFollowups(self.client, self.settings.state_key_secret(),
+                                                   self.settings.followup_key())
         return self._pending_store
 
     def _deletions(self):
@@ -79,8 +82,9 @@ class Jobs:
 
         fid = followup_id(self.settings.state_key_secret(), trigger, followup.service_id)
         try:
+            # the callback names the follow-up, so only its own text's status can settle it
             added = self._pending().add(fid, to=number, from_=from_, body=followup.body,
-                                        callback=callback, send_at=followup.send_at,
+                                        callback=f"{callback}?f={fid}", send_at=followup.send_at,
                                         at_once=followup.when == "now")
         except (redis.RedisError, OSError):
             log.error("follow-up not stored: redis unavailable")
@@ -101,17 +105,14 @@ class Jobs:
             metrics.ERRORS.labels("followup_cancel").inc()
             return 0
 
-    def message_reported(self, to: str, message_sid: str) -> None:
-        """A status callback for a message we sent: settle a follow-up to that number caught mid-send.
-
-        Twilio reports `To` in E.164, the form follow-ups are filed under, so phone.sender_key takes it
-        as it is (no parse: this runs for three callbacks of every text we send); another form is
-        normalised as before. Anything that is no number at all finds no follow-up."""
-        number = phone.sender_key(to)
-        if not number or not message_sid:
+    def message_reported(self, followup: str) -> None:
+        """A status callback for a message created for follow-up `followup` (the `f` of its
+        StatusCallback URL, signed by Twilio): that follow-up was sent; settle it if its worker has not
+        (it died before hearing Twilio's answer). Callbacks without one (the app's replies) settle nothing."""
+        if not FOLLOWUP_ID.fullmatch(followup):
             return
         try:
-            self._pending().settle_sending(number, message_sid)
+            self._pending().settle(followup)
         except (redis.RedisError, OSError):
             log.warning("follow-up state not settled: redis unavailable")
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hmac
 import os
+import time
 
 import redis
 from prometheus_client import multiprocess
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -50,9 +51,16 @@ class WorkerStats:
 
     def collect(self):
         try:
-            stats = self.client.hgetall("hr:stats")
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hgetall("hr:stats")
+            pipe.get("hr:heartbeat")                            # tasks/health.py
+            pipe.zcount("hr:fu-due", "-inf", time.time())        # tasks/pending.py: due, not yet taken
+            pipe.zcount("hr:del-due", "-inf", time.time())       # tasks/deletions.py
+            pipe.llen("celery")                                  # Celery's default queue
+            stats, heartbeat, followups_due, deletions_due, queued = pipe.execute()
         except (redis.RedisError, OSError):
             return
+        yield from _gauges(heartbeat, followups_due, deletions_due, queued)
         families: dict[str, CounterMetricFamily] = {}
         buckets: list[tuple[str, float]] = []
         for field, value in stats.items():
@@ -84,6 +92,19 @@ def authorised(header: str | None, token: str | None) -> bool:
     if scheme.lower() != "bearer":
         return False
     return hmac.compare_digest(given.strip().encode("utf-8", "surrogatepass"), token.encode("utf-8"))
+
+
+def _gauges(heartbeat, followups_due, deletions_due, queued):
+    """Backlogs and the workers' heartbeat, read from Redis at scrape time (the same on every web
+    instance: use max across instances). deploy/alerts.yml alerts on them."""
+    for name, doc, value in (
+            ("helpline_followups_due", "Follow-ups due and not yet taken by a worker", followups_due),
+            ("helpline_deletions_due", "Deletions at Twilio due and not yet taken by a worker", deletions_due),
+            ("helpline_celery_queue_length", "Tasks waiting in Celery's queue for a worker", queued)):
+        yield GaugeMetricFamily(name, doc, value=float(value or 0))
+    if heartbeat:
+        yield GaugeMetricFamily("helpline_worker_heartbeat_timestamp_seconds",
+                                "When a worker last ran beat's heartbeat task (Unix time)", value=float(heartbeat))
 
 
 def exposition(client: redis.Redis | None) -> bytes:

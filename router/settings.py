@@ -27,6 +27,7 @@ class Settings:
     public_base_url: str | None = None
     trust_proxy: int = 0          # how many proxies in front add X-Forwarded-* (router/proxy.py)
     state_secret: bytes = field(default=b"", repr=False)
+    followup_secret: bytes = field(default=b"", repr=False)
     port: int = 5000
     max_request_bytes: int = 64 * 1024
     flows_history_dir: Path | None = None  # numbered releases, outside FLOWS_DIR (lifecycle.History)
@@ -53,6 +54,17 @@ class Settings:
         a CallSid (anyone who saw a Twilio console or a callback) cannot find its lines in the logs."""
         return hmac.new(self.state_key_secret(), b"helpline-router/correlation/v1", hashlib.sha256).digest()
 
+    def followup_key(self) -> bytes:
+        """The key that seals a pending follow-up's number and text in Redis (tasks/sealed.py).
+
+        FOLLOWUP_ENCRYPTION_KEY if given; else derived from the state secret. Never stored in Redis."""
+        return self.followup_secret or default_followup_key(self.state_key_secret())
+
+
+def default_followup_key(state_secret: bytes) -> bytes:
+    """The follow-up key of a deployment that sets no FOLLOWUP_ENCRYPTION_KEY."""
+    return hmac.new(state_secret, b"helpline-router/followup-key/v1", hashlib.sha256).digest()
+
 
 def _default_redis_url(env: dict[str, str]) -> str:
     if env.get("REDIS_URL"):
@@ -78,6 +90,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
         trust_proxy=_proxies(env.get("TRUST_PROXY", "")),
         state_secret=(env.get("STATE_HASH_SECRET") or "").encode(),
+        followup_secret=(env.get("FOLLOWUP_ENCRYPTION_KEY") or "").encode(),
         port=int(env.get("PORT") or 5000),
         flows_history_dir=Path(env["FLOWS_HISTORY_DIR"]).resolve() if env.get("FLOWS_HISTORY_DIR") else None,
         flows_watch_seconds=float(env.get("FLOWS_WATCH_SECONDS") or 1.0),

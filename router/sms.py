@@ -159,8 +159,8 @@ def status():
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
     state = form.get("MessageStatus") or form.get("SmsStatus") or ""
     metrics.count_message_status(state)
-    if state in {"sending", "sent"} | FINAL_MESSAGE_STATUSES:
-        runtime().jobs.message_reported(form.get("To", ""), sid)
+    if state in {"sending", "sent"} | FINAL_MESSAGE_STATUSES and request.args.get("f"):
+        runtime().jobs.message_reported(request.args["f"])  # a follow-up's own text (tasks/pending.py)
     if sid and state in FINAL_MESSAGE_STATUSES:
         runtime().jobs.delete_message(sid)
     return Response(status=204)

@@ -14,6 +14,8 @@ from router import logs
 
 from router.settings import load_settings
 from router.state import parse_sentinel_url
+from tasks.beat_schedule import default_schedule_path
+from tasks.broker import broker_options
 
 settings = load_settings()
 logs.set_correlation_key(settings.correlation_key())  # the web tier's ids, from the deployment's secret
@@ -26,6 +28,7 @@ SWEEP_EVERY_SECONDS = float(os.environ.get("HISTORY_SWEEP_SECONDS", "300"))
 # Deletions are drained when the web tier kicks a drain and again while retries wait; beat's drain is
 # only the safety net for a kick that was lost (e.g. the broker refused it).
 DRAIN_EVERY_SECONDS = float(os.environ.get("DELETION_DRAIN_SECONDS", "10"))
+HEARTBEAT_SECONDS = float(os.environ.get("HEARTBEAT_SECONDS", "15"))  # tasks/health.py
 
 
 
@@ -39,7 +42,7 @@ def make_celery(redis_url: str) -> Celery:
         redis_url = sentinel.broker_url
         transport.update(master_name=sentinel.master_name,
                          sentinel_kwargs={"password": sentinel.sentinel_password, "socket_timeout": 1})
-    celery = Celery("tasks", broker=redis_url, include=["tasks.followup", "tasks.history"],
+    celery = Celery("tasks", broker=redis_url, include=["tasks.followup", "tasks.history", "tasks.health"],
                     task_cls="tasks.twilio_api:QuietTask")
     celery.conf.update(
         task_acks_late=True,
@@ -58,8 +61,15 @@ def make_celery(redis_url: str) -> Celery:
             "dispatch-due-followups": {"task": "tasks.followup.dispatch_due", "schedule": DISPATCH_EVERY_SECONDS},
             "sweep-history": {"task": "tasks.history.sweep", "schedule": SWEEP_EVERY_SECONDS},
             "drain-deletions": {"task": "tasks.history.drain_deletions", "schedule": DRAIN_EVERY_SECONDS},
+            "heartbeat": {"task": "tasks.health.heartbeat", "schedule": HEARTBEAT_SECONDS,
+                          "options": {"expires": HEARTBEAT_SECONDS * 4}},
         },
         timezone="Europe/London",
+        # beat's schedule is a pickle: kept only in a private folder (tasks/beat_schedule.py)
+        beat_scheduler="tasks.beat_schedule:PrivateScheduler",
+        beat_schedule_filename=str(default_schedule_path()),
+        # kombu's Redis transport with the fix that keeps a worker running through a Redis restart
+        **broker_options(redis_url),
     )
     return celery
 

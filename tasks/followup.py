@@ -1,8 +1,11 @@
 """Send a follow-up text exactly once, when it is due, and then forget the number.
 
 Exactly once, even when a worker is killed mid-send: the follow-up is claimed (locked) and marked
-'sending' before the REST call; a later attempt that finds 'sending' asks Twilio whether a message to
-that number was created since, and adopts it instead of sending again.
+'sending' before the REST call; a later attempt that finds 'sending' asks Twilio whether a message was
+created since through the API from our number to that number, and adopts it instead of sending again;
+and the text's StatusCallback names the follow-up (`/sms/status?f=<id>`), so its status callback settles
+that follow-up and no other (tasks/pending.py). Never in silence: a follow-up that finally cannot be
+sent (refused, out of retries, expired unsent, sealed with another key) is counted and logged.
 
 The dispatcher sends what is due itself, a batch at a time over a few threads (as deletions are
 drained, tasks/history.py), instead of publishing a Celery task per follow-up: a task's publish,
@@ -53,7 +56,8 @@ class Outcome(NamedTuple):
 
 def pending_store() -> PendingFollowups:
     """The worker process's store, on its one Redis client."""
-    return once("pending-followups", lambda: PendingFollowups(worker_redis(), settings.state_key_secret()))
+    return once("pending-followups", lambda: PendingFollowups(worker_redis(), settings.state_key_secret(),
+                                                              settings.followup_key()))
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -74,7 +78,9 @@ def dispatch_due() -> int:
     deadline = time.monotonic() + DISPATCH_BUDGET_SECONDS
     sent = 0
     while True:
-        ids = store.lease_due(limit=DISPATCH_BATCH)
+        ids, expired = store.lease_due(limit=DISPATCH_BATCH)
+        if expired:
+            _gave_up(expired, "expired", "follow-ups expired unsent (no worker sent them in their lifetime)")
         if ids:
             sent += _send_batch(ids)
         if len(ids) < DISPATCH_BATCH:
@@ -95,6 +101,13 @@ def _send_batch(ids: list[str]) -> int:
             _publish(None, send_followup, (fid,), countdown=backoff_seconds(0))
     metrics.FOLLOWUPS.add(counts)
     return sum(1 for outcome in outcomes if outcome.kind == SENT)
+
+
+def _gave_up(count: int, label: str, why: str) -> None:
+    """Follow-ups that will never be sent: counted (helpline_worker_followups_total{kind=label}, alerted
+    on: deploy/alerts.yml) and logged without any number, so no promised text is lost in silence."""
+    log.error("%d %s", count, why)
+    metrics.FOLLOWUPS.labels(label).inc(count)
 
 
 def _publish(store: PendingFollowups | None, task, args: tuple, countdown: float | None = None) -> None:
@@ -124,12 +137,15 @@ def _send_in_thread(fid: str) -> Outcome:
 
 
 def _already_sent(client, data: dict[str, str]) -> str | None:
-    """After a crash mid-send: the sid of a message Twilio created for this follow-up, if any."""
+    """After a crash mid-send: the sid of a message Twilio created for this follow-up, if any.
+
+    Only a message created through the REST API from the follow-up's sender counts ("outbound-api"):
+    the app's own TwiML replies to that texter ("outbound-reply") are not its text."""
     attempt_at = float(data.get("attempt_at") or 0)
     # No DateSent filter: a message still queued at Twilio has no date_sent yet. Newest come first.
-    for message in client.messages.list(to=data["to"], limit=50):
+    for message in client.messages.list(to=data["to"], from_=data["from"], limit=50):
         created = message.date_created.timestamp() if message.date_created else 0
-        if message.direction and message.direction.startswith("outbound") and created >= attempt_at - 2:
+        if message.direction == "outbound-api" and created >= attempt_at - 2:
             return message.sid
     return None
 
@@ -150,6 +166,10 @@ def attempt(store: PendingFollowups, client, fid: str) -> Outcome:
             pass
         store.finish(fid, unlock=True)
         return Outcome(DONE, label="refused")
+    if data.get("to") is None:  # sealed with another key: it can never be sent
+        log.error("follow-up %s cannot be opened with this key: dropped", fid[:8])
+        store.finish(fid, unlock=True)
+        return Outcome(DONE, label="unreadable")
     locked = True
     try:
         if data.get("status") == "sending":  # an earlier attempt died mid-send: did its text go out?
@@ -160,7 +180,7 @@ def attempt(store: PendingFollowups, client, fid: str) -> Outcome:
                 return Outcome(RETRY, label="retried")
             if sid:
                 log.info("follow-up %s was already sent before a restart; not sending again", fid[:8])
-                store.finish(fid, sid, unlock=True)
+                store.finish(fid, unlock=True)
                 locked = False
                 return Outcome(SENT, sid, "sent")
             store.mark_sending(fid, time.time())
@@ -181,7 +201,7 @@ def attempt(store: PendingFollowups, client, fid: str) -> Outcome:
             store.unlock(fid)  # no answer: next attempt asks Twilio whether it was created
             locked = False
             return Outcome(RETRY, label="retried")
-        store.finish(fid, message.sid, unlock=True)
+        store.finish(fid, unlock=True)
         locked = False
         return Outcome(SENT, message.sid, "sent")
     finally:
@@ -193,9 +213,14 @@ def attempt(store: PendingFollowups, client, fid: str) -> Outcome:
 def send_followup(self, fid: str) -> str | None:
     """One follow-up, retried with backoff: what a dispatch hands over when Twilio asks us to retry."""
     client = make_client(settings) if is_configured(settings) else None
-    outcome = attempt(pending_store(), client, fid)
+    store = pending_store()
+    outcome = attempt(store, client, fid)
     if outcome.label:
         metrics.FOLLOWUPS.labels(outcome.label).inc()
     if outcome.kind == RETRY:
+        if self.request.retries >= self.max_retries:  # Twilio kept asking us to wait: give up, loudly
+            store.finish(fid)
+            _gave_up(1, "failed", f"follow-up {fid[:8]} not sent after {self.max_retries} retries")
+            return None
         raise self.retry(countdown=backoff_seconds(self.request.retries), exc=None)
     return outcome.sid

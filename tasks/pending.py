@@ -1,26 +1,30 @@
-"""Pending follow-up texts in Redis: the only place a phone number is kept, and only until it is sent.
+"""Pending follow-up texts in Redis: the only place a phone number is kept, sealed, and only until it is sent.
 
-- hr:fu:<id>        hash: to, from, body, callback, status (pending|sending), attempt_at; TTL until
-                    a day after it is due
+- hr:fu:<id>        hash: sealed (the number, sender, text and callback URL, AES-GCM encrypted with a key
+                    Redis never sees: tasks/sealed.py), status (pending|sending), attempt_at, by; TTL
+                    until a day after it is due
 - hr:fu-due         sorted set of ids by due time ('now': 0, due whatever the clocks say); a dispatcher
-                    leases due ids (moves their score on) so a lost task is dispatched again, never dropped
+                    leases due ids (moves their score on) so a lost task is dispatched again, never dropped;
+                    an id whose follow-up expired unsent is removed (and counted) instead of leased
 - hr:fu-by:<hash>   set of ids per keyed hash of the number, so STOP cancels them at once
 - hr:fu-lock:<id>   short lock: one worker at a time works on a follow-up
 - hr:fu-kick        "1" from the moment a dispatch is asked for a 'now' follow-up until it starts: more
                     'now' follow-ups meanwhile publish nothing (KICK_SECONDS)
 - hr:fu-made:<id>   "1" once the id was stored: a duplicate trigger adds nothing (TTL as hr:fu:<id>)
-- hr:fu-sid:<sid>   the follow-up a sent message was the text of, or "?" once a status callback found it
-                    was none's: so one message settles at most one follow-up (a day)
 The id is derived from what triggered it (a CallSid or MessageSid and the service), so a retried
 webhook or a duplicate trigger finds the same id and adds nothing.
+
+Settling: the text of follow-up <id> is sent with StatusCallback `<base>/sms/status?f=<id>` (Twilio
+signs that URL), so a status callback names the follow-up its message was created for. A follow-up
+whose worker died between Twilio's answer and finishing it is settled by such a callback (settle);
+a callback without `f` (the app's own TwiML replies, texts of older versions) settles nothing.
 
 Each step that touches several keys is one Lua script (one round trip, atomic), not a command or a
 pipeline each: storing a follow-up, claiming it to send (lock, read, mark 'sending'), finishing it (and
 releasing the lock), settling one caught mid-send. They did the same in 2 to 6 round trips, and each
 round trip costs the caller ~0.1 ms of CPU in redis-py, where Redis runs a script in microseconds. The
-scripts finish and settle name
-keys they derive from an id (hr:fu:<id>, its 'by' set, hr:fu-sid:<sid>): fine on one Redis primary, as
-deployed (with Sentinel); Redis Cluster would need hash tags.
+scripts finish and settle name keys they derive from an id (hr:fu:<id>, its 'by' set): fine on one
+Redis primary, as deployed (with Sentinel); Redis Cluster would need hash tags.
 """
 from __future__ import annotations
 
@@ -33,10 +37,11 @@ from typing import NamedTuple
 
 import redis
 
+from router.settings import default_followup_key
 from router.state import hashed
+from tasks.sealed import Sealer, Unreadable
 
 FOLLOWUP_PREFIX = "hr:fu:"     # + id: the follow-up's hash
-SID_PREFIX = "hr:fu-sid:"      # + MessageSid: the follow-up that message was the text of
 DUE_KEY = "hr:fu-due"
 KICK_KEY = "hr:fu-kick"
 KICK_SECONDS = 5
@@ -47,31 +52,32 @@ LOCK_SECONDS = int(os.environ.get("FOLLOWUP_LOCK_SECONDS", "20"))
 LEASE_SECONDS = int(os.environ.get("FOLLOWUP_LEASE_SECONDS", "120"))
 
 
-# KEYS: made, follow-up, by-number set, due, kick. ARGV: ttl, to, from, body, callback, due score, due's
-# TTL, '1' for 'now', kick TTL, id. -> {stored, kick}. The 'made' marker and the follow-up are written
-# together or not at all (no marker without its follow-up, should Redis fail in between).
+# KEYS: made, follow-up, by-number set, due, kick. ARGV: ttl, sealed fields, due score, due's TTL, '1'
+# for 'now', kick TTL, id. -> {stored, kick}. The 'made' marker and the
+# follow-up are written together or not at all (no marker without its follow-up, should Redis fail).
 _ADD = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return {0, 0} end
-redis.call('HSET', KEYS[2], 'to', ARGV[2], 'from', ARGV[3], 'body', ARGV[4], 'callback', ARGV[5],
-           'status', 'pending', 'by', KEYS[3])
+redis.call('HSET', KEYS[2], 'sealed', ARGV[2], 'status', 'pending', 'by', KEYS[3])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
-redis.call('SADD', KEYS[3], ARGV[10])
+redis.call('SADD', KEYS[3], ARGV[7])
 redis.call('EXPIRE', KEYS[3], ARGV[1])
-redis.call('ZADD', KEYS[4], ARGV[6], ARGV[10])
-redis.call('EXPIRE', KEYS[4], ARGV[7])
-if ARGV[8] == '1' and redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[9]) then return {1, 1} end
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[7])
+redis.call('EXPIRE', KEYS[4], ARGV[4])
+if ARGV[5] == '1' and redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[6]) then return {1, 1} end
 return {1, 0}
 """
 
-# KEYS: lock, follow-up. ARGV: lock TTL, attempt_at, '1' to mark it 'sending' if it is 'pending'.
-# -> false: another worker holds the lock; {}: nothing pending (the lock is released again); else the
-# hash as it was before marking (field, value, ...). One that is 'sending' already is left as it is: the
-# caller must first ask Twilio whether its text went out, and mark it itself.
+# KEYS: lock, follow-up, due. ARGV: lock TTL, attempt_at, '1' to mark it 'sending' if it is 'pending',
+# id. -> false: another worker holds the lock; {}: nothing pending (the lock is released again, and the
+# id leaves hr:fu-due, should it still be there); else the hash as it was before marking (field, value,
+# ...). One that is 'sending' already is left as it is: the caller must first ask Twilio whether its
+# text went out, and mark it itself.
 _CLAIM = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return false end
 local data = redis.call('HGETALL', KEYS[2])
 if #data == 0 then
   redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[3], ARGV[4])
   return data
 end
 if ARGV[3] == '1' and redis.call('HGET', KEYS[2], 'status') == 'pending' then
@@ -80,50 +86,54 @@ end
 return data
 """
 
-# Forget a follow-up: its number and text, its place in hr:fu-due and in its number's set; with the sid
-# of the message that was its text, record that (so that message settles no other follow-up).
+# Forget a follow-up: its number and text, its place in hr:fu-due and in its number's set.
 _FINISH_FN = """
-local function finish(prefix, sid_prefix, fid, sid, keep)
+local function finish(prefix, fid)
   local key = prefix .. fid
   local by = redis.call('HGET', key, 'by')
-  if sid ~= '' then redis.call('SET', sid_prefix .. sid, fid, 'EX', keep) end
   redis.call('DEL', key)
   redis.call('ZREM', KEYS[1], fid)
   if by then redis.call('SREM', by, fid) end
 end
 """
 
-# KEYS: due, lock ('' to leave it). ARGV: prefixes 'hr:fu:' and 'hr:fu-sid:', id, message sid ('' if
-# none), its TTL.
+# KEYS: due, lock ('' to leave it). ARGV: prefix 'hr:fu:', id.
 _FINISH = _FINISH_FN + """
-finish(ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+finish(ARGV[1], ARGV[2])
 if KEYS[2] ~= '' then redis.call('DEL', KEYS[2]) end
 return 1
 """
 
-# KEYS: due, by-number set. ARGV: prefixes 'hr:fu:' and 'hr:fu-sid:', message sid, its TTL.
-# -> the id settled by this message, or false. See settle_sending.
+# KEYS: due. ARGV: prefix 'hr:fu:', id. -> 1 if that follow-up was still there (and is now finished).
 _SETTLE = _FINISH_FN + """
-if not redis.call('SET', ARGV[2] .. ARGV[3], '?', 'NX', 'EX', ARGV[4]) then return false end
-local best, best_at
-for _, fid in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  local data = redis.call('HMGET', ARGV[1] .. fid, 'status', 'attempt_at')
-  if data[1] == 'sending' then
-    local at = tonumber(data[2]) or 0
-    if best == nil or at < best_at or (at == best_at and fid < best) then best, best_at = fid, at end
-  end
-end
-if best == nil then return false end
-finish(ARGV[1], ARGV[2], best, ARGV[3], ARGV[4])
-return best
+if redis.call('EXISTS', ARGV[1] .. ARGV[2]) == 0 then return 0 end
+finish(ARGV[1], ARGV[2])
+return 1
 """
 
-# KEYS: due. ARGV: now, limit, leased until. Atomic, so two dispatchers never lease the same id.
+# KEYS: due. ARGV: now, limit, leased until, prefix 'hr:fu:'. -> {leased ids, number expired}.
+# Atomic, so two dispatchers never lease the same id. An id whose follow-up is gone (its TTL ran out
+# before any worker could send it: finishing and cancelling remove the id themselves) is removed, not
+# leased, so it is not dispatched again and again; the caller counts it.
 _LEASE = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, fid in ipairs(ids) do redis.call('ZADD', KEYS[1], 'XX', ARGV[3], fid) end
-return ids
+local leased, expired = {}, 0
+for _, fid in ipairs(ids) do
+  if redis.call('EXISTS', ARGV[4] .. fid) == 1 then
+    redis.call('ZADD', KEYS[1], 'XX', ARGV[3], fid)
+    leased[#leased + 1] = fid
+  else
+    redis.call('ZREM', KEYS[1], fid)
+    expired = expired + 1
+  end
+end
+return {leased, expired}
 """
+
+
+class Leased(NamedTuple):
+    ids: list[str]   # due now, leased to the caller
+    expired: int     # due ids whose follow-up had expired unsent: removed, for the caller to count
 
 
 class Added(NamedTuple):
@@ -136,9 +146,13 @@ def followup_id(secret: bytes, trigger: str, service_id: str) -> str:
 
 
 class PendingFollowups:
-    def __init__(self, client: redis.Redis, secret: bytes):
+    """key: the follow-up encryption key (Settings.followup_key()); by default the one a deployment
+    without FOLLOWUP_ENCRYPTION_KEY derives from the state secret `secret`."""
+
+    def __init__(self, client: redis.Redis, secret: bytes, key: bytes | None = None):
         self.client = client
         self.secret = secret
+        self.sealer = Sealer(key if key is not None else default_followup_key(secret))
         self._lease = client.register_script(_LEASE)
         self._add = client.register_script(_ADD)
         self._claim = client.register_script(_CLAIM)
@@ -158,7 +172,8 @@ class PendingFollowups:
         # the kick flag is set in the same script as the ZADD: a dispatch that cleared it sees the id
         stored, kick = self._add(
             keys=[f"hr:fu-made:{fid}", self._key(fid), hashed(self.secret, "fu-by", to), DUE_KEY, KICK_KEY],
-            args=[ttl, to, from_, body, callback, 0 if at_once else repr(due), KEEP_AFTER_DUE_SECONDS * 8,
+            args=[ttl, self.sealer.seal(fid, {"to": to, "from": from_, "body": body, "callback": callback}),
+                  0 if at_once else repr(due), KEEP_AFTER_DUE_SECONDS * 8,
                   "1" if at_once else "0", KICK_SECONDS, fid])
         return Added(bool(stored), bool(kick))
 
@@ -171,14 +186,27 @@ class PendingFollowups:
         from now on asks for a dispatch of its own."""
         self.client.delete(KICK_KEY)
 
+    def _opened(self, fid: str, data: dict[str, str]) -> dict[str, str]:
+        """The stored hash with its sealed fields opened (to, from, body, callback); without them if this
+        process's key cannot open them (another key: it can never be sent)."""
+        opened = {name: value for name, value in data.items() if name != "sealed"}
+        try:
+            opened.update(self.sealer.open(fid, data.get("sealed", "")))
+        except Unreadable:
+            pass
+        return opened
+
     def get(self, fid: str) -> dict[str, str] | None:
         data = self.client.hgetall(self._key(fid))
-        return data or None
+        return self._opened(fid, data) if data else None
 
-    def lease_due(self, now: float | None = None, limit: int = 100) -> list[str]:
-        """Ids due now; each is leased (its due time moved on) so a lost task is dispatched again later."""
+    def lease_due(self, now: float | None = None, limit: int = 100) -> Leased:
+        """Ids due now; each is leased (its due time moved on) so a lost task is dispatched again later.
+        Ids whose follow-up expired unsent are dropped from the due set and counted in `expired`."""
         now = time.time() if now is None else now
-        return list(self._lease(keys=[DUE_KEY], args=[repr(now), limit, repr(now + LEASE_SECONDS)]))
+        ids, expired = self._lease(keys=[DUE_KEY], args=[repr(now), limit, repr(now + LEASE_SECONDS),
+                                                          FOLLOWUP_PREFIX])
+        return Leased(list(ids), int(expired))
 
     def unlock(self, fid: str) -> None:
         self.client.delete(self._lock_key(fid))
@@ -194,33 +222,27 @@ class PendingFollowups:
         is released). Otherwise the follow-up as it was *before* marking, locked by the caller: if its
         status was 'pending' (and mark_sending) it is now 'sending' at attempt_at; if it was 'sending'
         already (an earlier attempt died mid-send) it is untouched, for the caller to reconcile."""
-        flat = self._claim(keys=[self._lock_key(fid), self._key(fid)],
-                           args=[LOCK_SECONDS, repr(attempt_at), "1" if mark_sending else "0"])
+        flat = self._claim(keys=[self._lock_key(fid), self._key(fid), DUE_KEY],
+                           args=[LOCK_SECONDS, repr(attempt_at), "1" if mark_sending else "0", fid])
         if flat is None:
             return False
         if not flat:
             return None
-        return dict(zip(flat[::2], flat[1::2]))
+        return self._opened(fid, dict(zip(flat[::2], flat[1::2])))
 
     def mark_sending(self, fid: str, attempt_at: float) -> None:
         self.client.hset(self._key(fid), mapping={"status": "sending", "attempt_at": repr(attempt_at)})
 
-    def finish(self, fid: str, message_sid: str | None = None, *, unlock: bool = False) -> None:
+    def finish(self, fid: str, *, unlock: bool = False) -> None:
         """Sent or cancelled: forget the number and the text; only the id's 'made' marker stays (TTL).
-        With the sid of the message that was sent, that message can settle no other follow-up. With
-        unlock, the worker's lock is released in the same round trip."""
-        self._finish(keys=[DUE_KEY, self._lock_key(fid) if unlock else ""],
-                     args=[FOLLOWUP_PREFIX, SID_PREFIX, fid, message_sid or "", KEEP_AFTER_DUE_SECONDS])
+        With unlock, the worker's lock is released in the same round trip."""
+        self._finish(keys=[DUE_KEY, self._lock_key(fid) if unlock else ""], args=[FOLLOWUP_PREFIX, fid])
 
-    def settle_sending(self, to: str, message_sid: str) -> str | None:
-        """Twilio reported on message `message_sid` to `to`. If it is not yet known as some follow-up's
-        text, it is the text of the follow-up for that number caught mid-send longest ago (its worker
-        died before hearing Twilio's answer): that one was sent and must never be sent again. One
-        message settles at most one follow-up."""
-        # One script: the 'already accounted for' marker (SET NX), the oldest 'sending' one of that
-        # number's follow-ups (earliest attempt_at, then smallest id) and its finish.
-        return self._settle(keys=[DUE_KEY, hashed(self.secret, "fu-by", to)],
-                            args=[FOLLOWUP_PREFIX, SID_PREFIX, message_sid, KEEP_AFTER_DUE_SECONDS]) or None
+    def settle(self, fid: str) -> bool:
+        """Twilio reported on a message created for follow-up `fid` (its StatusCallback named it): that
+        follow-up's text went out, so it must never be sent again. True if it was still pending (its
+        worker died before hearing Twilio's answer, or has not finished yet)."""
+        return bool(self._settle(keys=[DUE_KEY], args=[FOLLOWUP_PREFIX, fid]))
 
     def cancel_for_number(self, to: str) -> int:
         by_number = hashed(self.secret, "fu-by", to)

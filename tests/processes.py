@@ -74,15 +74,6 @@ class CeleryWorker:
     def log(self) -> str:
         return "".join(self.output)
 
-    def restart_if_exited(self) -> bool:
-        """What the deployment's supervisor does (systemd Restart=, Kubernetes, a Procfile platform):
-        start the worker again if it has exited. kombu 5.7 can end a worker with "Unrecoverable error"
-        when Redis drops while it holds an unacknowledged task (docs/deployment.md). True if restarted."""
-        if self.process is not None and self.process.poll() is None:
-            return False
-        self.start()
-        return True
-
     def kill9(self) -> None:
         """SIGKILL the worker and its pool children at once: no clean shutdown, no acks."""
         os.killpg(self.process.pid, signal.SIGKILL)
@@ -94,14 +85,14 @@ class CeleryWorker:
 
 @dataclass
 class CeleryBeat(CeleryWorker):
-    """Celery beat as in the Procfile (its schedule file in a temporary folder)."""
+    """Celery beat as in the Procfile (its schedule file in a temporary folder, if given)."""
 
-    schedule_file: str = "/tmp/helpline-router-test-beat"
+    schedule_file: str | None = None
     ready_marker = "beat: Starting"
 
     def args(self) -> list[str]:
-        return [sys.executable, "-m", "celery", "-A", "tasks", "beat", "--loglevel", "INFO",
-                "--schedule", self.schedule_file]
+        schedule = ["--schedule", self.schedule_file] if self.schedule_file else []
+        return [sys.executable, "-m", "celery", "-A", "tasks", "beat", "--loglevel", "INFO", *schedule]
 
 
 def worker_env(redis_url: str, standin, **extra) -> dict:

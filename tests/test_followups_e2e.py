@@ -112,7 +112,7 @@ def test_voice_follow_up_now_is_sent_once_discreetly_then_deleted(stack):
     assert "0808 2000 247" in message["body"] and "Reply STOP" in message["body"]
     assert "Domestic Abuse" not in message["body"] and "Refuge" not in message["body"], "discreet by default"
     assert message["content_retention"] == "discard" and message["address_retention"] == "obfuscate"
-    assert message["status_callback"] == f"{stack.web.url}/sms/status"
+    assert re.fullmatch(re.escape(f"{stack.web.url}/sms/status") + r"\?f=[0-9a-f]{32}", message["status_callback"])
     stack.wait_deleted(message["sid"])
     assert len(stack.outbound(MOBILE)) == 1
     assert stack.pending_followups() == 0
@@ -279,6 +279,32 @@ def test_a_lost_answer_from_twilio_does_not_send_twice(stack):
     stack.standin.inject("POST", r"/Messages\.json$", status=500, count=1, apply=True)
     ask_for_text_after_call(stack, "1")
     (message,) = wait_until(lambda: stack.outbound(MOBILE), message="the text")
+    stack.wait_deleted(message["sid"])
+    wait_until(lambda: stack.pending_followups() == 0, message="the follow-up to be finished")
+    assert len(stack.outbound(MOBILE)) == 1
+
+
+def test_a_replys_status_callback_while_the_send_is_retried_does_not_settle_the_follow_up(stack):
+    """The settle race: the first send fails (Twilio asks us to retry, a second or so later) and leaves
+    the follow-up marked 'sending'; meanwhile the caller texts the helpline and the status callbacks of
+    the app's reply to them arrive (signed, for /sms/status, to the same number). They are not the
+    follow-up's text: it must still be sent, exactly once."""
+    stack.worker.stop()
+    stack.worker = CeleryWorker(dict(stack.worker.env, TASK_RETRY_BASE_SECONDS="2")).start()
+    stack.standin.inject("POST", r"/Messages\.json$", status=503, count=1)
+    ask_for_text_after_call(stack, "1")
+    wait_until(lambda: any(e["status"] == 503 for e in stack.standin.request_log), message="the first send to fail")
+    assert stack.outbound(MOBILE) == []
+    inbound = stack.standin.add_inbound_message(MOBILE, HELPLINE_NUMBER, "hi")
+    stack.texter().send("hi", message_sid=inbound)
+    reply_sid = new_sid("SM")                          # the TwiML reply Twilio created for that text
+    for status in ("sent", "delivered"):
+        response = post_signed(stack.client, "/sms/status", {"MessageSid": reply_sid, "MessageStatus": status,
+                                                             "To": MOBILE, "From": HELPLINE_NUMBER},
+                               base=stack.web.url)
+        assert response.status_code in {200, 204}
+    assert stack.outbound(MOBILE) == [] and stack.pending_followups() == 1, "the reply settled nothing"
+    (message,) = wait_until(lambda: stack.outbound(MOBILE), timeout=30, message="the follow-up text")
     stack.wait_deleted(message["sid"])
     wait_until(lambda: stack.pending_followups() == 0, message="the follow-up to be finished")
     assert len(stack.outbound(MOBILE)) == 1

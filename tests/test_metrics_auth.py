@@ -40,10 +40,13 @@ def test_make_run_keeps_its_metrics_token_private_and_stable(tmp_path):
     import os
     import stat
 
-    from router.devrun import _private_token
+    import secrets
+
+    from router.devrun import secret_file, tighten
 
     path = tmp_path / "metrics-token"
-    first = _private_token(path)
+    first = secret_file(path, lambda: secrets.token_hex(24))
     assert len(first) >= 32 and stat.S_IMODE(os.stat(path).st_mode) == 0o600
     os.chmod(path, 0o644)
-    assert _private_token(path) == first and stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    tighten(tmp_path)  # what make run does to .data at every start
+    assert secret_file(path, lambda: "other") == first and stat.S_IMODE(os.stat(path).st_mode) == 0o600

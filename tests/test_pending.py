@@ -1,8 +1,9 @@
 """Pending follow-ups in Redis (tasks/pending.py), on a real redis-server: each multi-key step is one
 Lua script now, and these pin down what each does, so the exactly-once rules of tasks/followup.py hold:
 storing once (and the 'now' kick once), claiming (lock, read, mark 'sending' only a 'pending' one),
-finishing (with and without releasing the lock), settling the oldest one caught mid-send, and a TTL on
-every key any of them writes.
+finishing (with and without releasing the lock), settling the one a status callback names, leasing
+(and dropping ids whose follow-up expired unsent), sealing the number and text, and a TTL on every key
+any of them writes.
 """
 from __future__ import annotations
 
@@ -46,8 +47,11 @@ def test_add_stores_once_with_ttls_and_kicks_one_dispatch(store):
     assert add(store, C, to=OTHER, at_once=True) == Added(True, False), "a dispatch is asked for already"
     r = store.client
     by = hashed(SECRET, "fu-by", NUMBER)
-    assert r.hgetall(f"hr:fu:{A}") == {"to": NUMBER, "from": FROM, "body": BODY, "callback": CALLBACK,
-                                       "status": "pending", "by": by}
+    stored = r.hgetall(f"hr:fu:{A}")
+    assert set(stored) == {"sealed", "status", "by"} and stored["status"] == "pending" and stored["by"] == by
+    assert NUMBER not in stored["sealed"] and "0808" not in stored["sealed"], "sealed, not readable"
+    assert store.get(A) == {"to": NUMBER, "from": FROM, "body": BODY, "callback": CALLBACK,
+                            "status": "pending", "by": by}
     assert r.smembers(by) == {A, B}
     assert r.zscore(pending.DUE_KEY, B) == 0 and r.zscore(pending.DUE_KEY, A) == pytest.approx(later.timestamp())
     assert 3600 + pending.KEEP_AFTER_DUE_SECONDS - 5 < r.ttl(f"hr:fu:{A}") <= 3600 + pending.KEEP_AFTER_DUE_SECONDS
@@ -79,42 +83,55 @@ def test_claim_without_marking_and_claim_of_nothing(store):
     assert not store.client.exists(f"hr:fu-lock:{B}"), "and no lock is left behind"
 
 
-def test_finish_forgets_the_number_and_records_the_message(store):
+def test_finish_forgets_the_number(store):
     add(store, A, at_once=True)
     add(store, B)
     store.claim(A, 1.0)
-    store.finish(A, "SM1", unlock=True)
+    store.finish(A, unlock=True)
     r = store.client
     assert not r.exists(f"hr:fu:{A}") and not r.exists(f"hr:fu-lock:{A}")
     assert r.zscore(pending.DUE_KEY, A) is None and r.smembers(hashed(SECRET, "fu-by", NUMBER)) == {B}
-    assert r.get("hr:fu-sid:SM1") == A and 0 < r.ttl("hr:fu-sid:SM1") <= pending.KEEP_AFTER_DUE_SECONDS
     store.claim(B, 2.0)
     store.finish(B)
     assert r.exists(f"hr:fu-lock:{B}"), "without unlock the lock stays until its holder lets go"
     assert not r.exists(f"hr:fu:{B}") and not r.exists(hashed(SECRET, "fu-by", NUMBER))
-    assert [k for k in r.keys("hr:fu-sid:*")] == ["hr:fu-sid:SM1"]
     assert_every_key_has_a_ttl(store)
 
 
-def test_settle_takes_the_oldest_sending_one_then_the_smaller_id(store):
-    for fid in (C, B, A):
-        add(store, fid)
-    add(store, "d" * 32)                       # pending, never claimed: no message can be its text
-    add(store, "e" * 32, to=OTHER)
-    store.claim("e" * 32, 1.0)                 # another number's: never settled by this number's texts
-    for fid, attempt in ((C, 50.0), (B, 70.0), (A, 70.0)):
-        store.claim(fid, attempt)
-    assert store.settle_sending(NUMBER, "SM1") == C
-    assert store.settle_sending(NUMBER, "SM2") == A, "a tie on attempt_at goes to the smaller id"
-    assert store.settle_sending(NUMBER, "SM2") is None, "one message settles at most one"
-    assert store.settle_sending(NUMBER, "SM3") == B
-    assert store.settle_sending(NUMBER, "SM4") is None, "only a pending one is left"
-    r = store.client
-    assert r.get("hr:fu-sid:SM1") == C and r.get("hr:fu-sid:SM4") == "?"
-    assert r.smembers(hashed(SECRET, "fu-by", NUMBER)) == {"d" * 32}
-    assert set(r.zrange(pending.DUE_KEY, 0, -1)) == {"d" * 32, "e" * 32}
-    assert store.get("e" * 32)["status"] == "sending"
+def test_settle_finishes_only_the_follow_up_the_callback_names(store):
+    add(store, A)
+    add(store, B)                              # the same number, caught mid-send too
+    store.claim(A, 1.0)
+    store.claim(B, 1.0)
+    assert store.settle(A) is True
+    assert store.get(A) is None and store.get(B)["status"] == "sending", "B is not A's text"
+    assert store.settle(A) is False, "a second callback of the same message settles nothing"
+    assert store.client.zrange(pending.DUE_KEY, 0, -1) == [B]
     assert_every_key_has_a_ttl(store)
+
+
+def test_lease_drops_ids_whose_follow_up_expired_unsent(store):
+    add(store, A, at_once=True)
+    add(store, B, at_once=True)
+    store.client.delete(f"hr:fu:{A}")          # what its TTL does when no worker sent it in time
+    leased = store.lease_due(limit=10)
+    assert leased.ids == [B] and leased.expired == 1
+    assert store.client.zrange(pending.DUE_KEY, 0, -1) == [B], "A is not dispatched again and again"
+    assert store.lease_due(now=10 ** 10, limit=10) == pending.Leased([B], 0)
+
+
+def test_claim_of_an_expired_follow_up_takes_it_out_of_the_due_set(store):
+    add(store, A, at_once=True)
+    store.client.delete(f"hr:fu:{A}")
+    assert store.claim(A, 1.0) is None
+    assert store.client.zcard(pending.DUE_KEY) == 0
+
+
+def test_a_follow_up_sealed_with_another_key_cannot_be_read_or_sent(store, redis_url):
+    add(store, A)
+    other = PendingFollowups(make_redis(redis_url), SECRET, key=b"another key")
+    assert "to" not in other.get(A) and other.get(A)["status"] == "pending"
+    assert store.get(A)["to"] == NUMBER
 
 
 def test_cancel_forgets_every_follow_up_of_the_number(store):

@@ -32,23 +32,3 @@ def test_sentinel_url_without_a_master_name_is_refused():
 
 def test_plain_urls_are_not_sentinel_urls():
     assert parse_sentinel_url("redis://127.0.0.1:6379/0") is None
-
-
-def test_one_message_settles_at_most_one_follow_up_caught_mid_send(redis_url):
-    from datetime import datetime, timezone
-
-    from tasks.pending import PendingFollowups
-    from router.state import make_redis
-
-    store = PendingFollowups(make_redis(redis_url), b"secret")
-    number = "+447400123456"
-    for fid, attempt in (("a" * 32, 100.0), ("b" * 32, 200.0), ("c" * 32, 300.0)):
-        store.add(fid, to=number, from_="+443300000111", body="x", callback="http://h/sms/status",
-                  send_at=datetime.now(timezone.utc))
-        store.mark_sending(fid, attempt)
-    store.finish("c" * 32, "SM-sent-normally")
-    assert store.settle_sending(number, "SM-sent-normally") is None, "already some follow-up's text"
-    assert store.settle_sending(number, "SM1") == "a" * 32, "the one caught longest ago"
-    assert store.settle_sending(number, "SM1") is None, "a second callback of the same message"
-    assert store.get("b" * 32)["status"] == "sending", "still to be reconciled or sent"
-    assert store.settle_sending(number, "SM2") == "b" * 32

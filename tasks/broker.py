@@ -1,0 +1,73 @@
+"""kombu's Redis transport, with the one fix that keeps a Celery worker alive when Redis goes away.
+
+The crash (kombu 5.7, celery 5.7; `tests/test_broker_reconnect.py` reproduces it with the plain
+transport): Redis dies while the worker holds tasks it has not acknowledged yet (acks late). Celery's
+`on_connection_error_after_connected` calls `connection.collect()`, which asks the transport to close
+every channel of the connection. Closing a channel first restores its unacknowledged messages, which
+needs Redis; Redis is gone, so that channel's close raises a connection error, and kombu's
+`close_connection` loop stops right there: the connection's other channels stay open. `collect()` then
+drops the transport's client (`transport.client = None`). When Celery restarts the consumer it closes
+those channels itself; their `restore_unacked` builds a new connection pool from `transport.client`,
+which is None: `AttributeError("'NoneType' object has no attribute 'hostname'")`. An AttributeError
+is not a connection error, so Celery calls it unrecoverable and the worker process exits.
+
+The fix is where the loop stops: close every channel even if one of them cannot restore its messages.
+Nothing is lost by a restore that fails: the Redis transport keeps each delivered message in its
+`unacked` hash in Redis until it is acknowledged, and any worker's next restore sweep puts it back on
+the queue once the visibility timeout has passed (the same path a `kill -9` takes).
+
+Chosen over the alternatives: disabling restore at shutdown would slow every warm shutdown's hand-back
+of prefetched tasks; disabling remote control and gossip (fewer channels) only makes the bug rarer; no
+released kombu has a fix. `make_celery` (tasks/__init__.py) selects these classes by the URL's scheme.
+"""
+from __future__ import annotations
+
+import ssl
+from urllib.parse import parse_qsl, urlsplit
+
+from kombu.transport import redis as kombu_redis
+
+
+class _ClosesEveryChannel:
+    def close_connection(self, connection):
+        """kombu's close_connection, continued past a channel whose close failed: kombu pops each
+        channel before closing it, so trying again closes the ones that are left."""
+        while True:
+            try:
+                return super().close_connection(connection)
+            except self.connection_errors:
+                # That channel's unacked messages stay in Redis' unacked hash: restored after the
+                # visibility timeout by the restore sweep.
+                continue
+
+
+class Transport(_ClosesEveryChannel, kombu_redis.Transport):
+    """`redis://` and `rediss://`."""
+
+
+class SentinelTransport(_ClosesEveryChannel, kombu_redis.SentinelTransport):
+    """`sentinel://`."""
+
+
+_SSL_REQS = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE,
+             "CERT_REQUIRED": ssl.CERT_REQUIRED, "CERT_OPTIONAL": ssl.CERT_OPTIONAL, "CERT_NONE": ssl.CERT_NONE}
+
+
+def broker_options(url: str) -> dict:
+    """Celery settings that select the transport above for a broker URL (and, for `rediss://`, the
+    TLS options kombu would otherwise take from the scheme name: with a transport class given, it no
+    longer sees 'rediss', so they are passed explicitly; certificates are required unless the URL says
+    otherwise)."""
+    scheme = urlsplit(url).scheme
+    if scheme == "sentinel":
+        return {"broker_transport": f"{__name__}:SentinelTransport"}
+    if scheme not in {"redis", "rediss"}:
+        return {}
+    options: dict = {"broker_transport": f"{__name__}:Transport"}
+    if scheme == "rediss":
+        query = dict(parse_qsl(urlsplit(url).query))
+        use_ssl = {key: value for key, value in query.items()
+                   if key in {"ssl_ca_certs", "ssl_certfile", "ssl_keyfile"}}
+        use_ssl["ssl_cert_reqs"] = _SSL_REQS.get(query.get("ssl_cert_reqs", "required"), ssl.CERT_REQUIRED)
+        options["broker_use_ssl"] = use_ssl
+    return options
