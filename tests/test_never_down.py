@@ -144,3 +144,23 @@ def test_apply_and_rollback_reach_every_worker_of_every_instance_without_traffic
                 for server in (web, other, web, other)} == {(first, 3)}
     finally:
         stop_together(web, other)
+
+
+def test_with_no_valid_flows_a_stop_still_cancels_and_the_text_is_deleted(tmp_path, redis_url):
+    """The safety answer is not an excuse to skip the promises: STOP cancels, answered texts go."""
+    from router.app import create_app
+    from router.simulate import RecordedFollowup, RecordingJobs
+    from tests.conftest import make_settings
+    from tests.support import Texter
+
+    broken = tmp_path / "flows"
+    shutil.copytree(FLOWS, broken)
+    break_services(broken)
+    app = create_app(make_settings(redis_url, flows_dir=broken))
+    jobs = app.extensions["router"].jobs = RecordingJobs()
+    jobs.followups.append(RecordedFollowup(MOBILE, None, "later", "a follow-up", "galop"))
+    texter = Texter(app.test_client())
+    reply = texter.send("Stop", message_sid="SM" + "9" * 32)
+    assert reply == safety.TEXT
+    assert jobs.followups == [] and jobs.cancelled == 1
+    assert jobs.deleted == ["SM" + "9" * 32]
