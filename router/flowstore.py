@@ -186,7 +186,9 @@ class FlowStore:
         if set(diversions.items()) != set(self._diversions.items()):
             for diversion in diversions.values():
                 if diversion not in self._diversions.values():
-                    log.info("diversion in force: %s", diversion.line())
+                    log.info("diversion in force: %s (pid %d)", diversion.line(), os.getpid())
+            for sid in set(self._diversions) - set(diversions):
+                log.info("diversion ended: %s (pid %d)", sid, os.getpid())
             self.set_diversions(diversions)
 
     def set_diversions(self, diversions: dict[str, lifecycle.Diversion]) -> None:
