@@ -28,7 +28,7 @@ import redis
 
 from router import lifecycle
 from router.checks import load_checked
-from router.flowfile import FILES, FlowError
+from router.flowfile import FILES, FlowError, Problem
 from router.model import Flows
 
 log = logging.getLogger("router.flows")
@@ -48,6 +48,19 @@ def folder_signature(folder: Path) -> tuple:
         except OSError:
             sig.append((name, None, None, None))
     return tuple(sig)
+
+
+def load(folder: Path) -> Flows:
+    """load_checked(), with any unexpected failure turned into a refusal: a bug in loading must never
+    stop a worker from starting or take the flows it serves away."""
+    try:
+        return load_checked(folder)
+    except FlowError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        log.exception("loading the flows failed")
+        raise FlowError([Problem(str(folder), 1, "", f"could not be loaded ({type(exc).__name__}); the log "
+                                 "has the details")]) from None
 
 
 def log_refusal(exc: FlowError, what: str) -> None:
@@ -76,7 +89,10 @@ class FlowStore:
         self._signature = folder_signature(self.folder)
         self._base: Flows | None = flows
         if flows is None:
-            self._follow_applied()
+            try:
+                self._follow_applied()
+            except Exception:  # noqa: BLE001 - following is a nicety at start; serving is not
+                log.exception("could not follow the applied release at start")
             self._signature = folder_signature(self.folder)
             self._base = self._first_good()
         self._flows = self._base
@@ -108,7 +124,7 @@ class FlowStore:
     # -------------------------------------------------------------- loading
     def _first_good(self) -> Flows | None:
         try:
-            flows = load_checked(self.folder)
+            flows = load(self.folder)
             self.source = "live folder"
             return flows
         except FlowError as exc:
@@ -118,7 +134,7 @@ class FlowStore:
                 break
             self._tried.append(release.number)
             try:
-                flows = load_checked(self.history.folder(release.number))
+                flows = load(self.history.folder(release.number))
             except FlowError:
                 continue
             self.source = f"release {release.number} from the history"
@@ -140,7 +156,7 @@ class FlowStore:
             if signature == self._signature and not force:
                 return False
             try:
-                flows = load_checked(self.folder)
+                flows = load(self.folder)
             except FlowError as exc:
                 if folder_signature(self.folder) != signature:
                     return False  # replaced while being read (an apply): look again, refuse nothing
