@@ -95,7 +95,7 @@ class FlowStore:
                 log.exception("could not follow the applied release at start")
             self._signature = folder_signature(self.folder)
             self._base = self._first_good()
-        self._flows = self._base
+        self.set_diversions(self._diversions)  # those read at start apply from the first request
         self._next_check = time.monotonic() + check_interval
 
     # -------------------------------------------------------------- what requests get

@@ -248,3 +248,15 @@ def test_a_broken_instance_with_no_history_starts_on_the_release_another_applied
     store = FlowStore(broken, history=lifecycle.History(tmp_path / "new-history"), client=place["redis"])
     assert store.current().version == applied and store.last_error is None
     assert store.status()["status"] == "ok" and store.status()["matches_applied"] is True
+
+
+def test_a_worker_starting_during_a_diversion_serves_it_from_the_first_request(place):
+    from router.flowstore import FlowStore
+
+    until = datetime.now(timezone.utc) + timedelta(hours=1)
+    lifecycle.divert(place["redis"], "galop", "national_domestic_abuse_helpline", until)
+    store = FlowStore(place["live"], history=place["history"], client=place["redis"])
+    assert store.current().services["galop"].id == "national_domestic_abuse_helpline"
+    assert store.base.services["galop"].id == "galop"
+    assert store.status()["diversions"] == {"galop": {"to": "national_domestic_abuse_helpline",
+                                                      "until": until.isoformat()}}
