@@ -133,6 +133,8 @@ def apply(draft: Path, note: str, who: str | None, yes: bool) -> None:
             click.echo("refused: fix the flows or the scenarios (router check -v shows each journey); "
                        "nothing changed", err=True)
             sys.exit(1)
+    else:
+        click.echo(f"note: {draft} has no {scenarios_mod.SCENARIOS_FILE}: no scenarios were played", err=True)
     old = _live_flows(settings, history)
     _show_changes(old, flows)
     latest = history.latest()
