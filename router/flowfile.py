@@ -324,5 +324,6 @@ def read_flows(folder: Path | str) -> tuple[Flows, dict[str, dict[Path_, int]]]:
         nodes=dict(models["menu.yaml"].nodes),
         phrases=dict(models["phrases.yaml"].phrases),
         version=version,
+        phrase_review=dict(models["phrases.yaml"].review),
     )
     return flows, {name: parsed[name][1] for name in parsed}

@@ -98,7 +98,7 @@ def test_an_invalid_folder_at_start_serves_the_last_good_release(place):
         assert body["status"] == "degraded" and body["flows_version"] == good
         assert body["flows_source"] == "release 2 from the history"
         assert any("services.yaml" in p and "put the phone number in quotes" in p for p in body["problems"])
-        assert "For men facing abuse, press 2." in said(greeting(web))
+        assert "Men facing abuse, press 2." in said(greeting(web))
         refusals = [line for line in web.log().splitlines() if "flow change refused:" in line]
         assert refusals and all("services.yaml" in line for line in refusals), "one readable line per problem"
     finally:
@@ -127,7 +127,7 @@ def test_apply_and_rollback_reach_every_worker_of_every_instance_without_traffic
     web, other = start_together(GunicornWeb(place["env"]), GunicornWeb(other_env))
     try:
         first = load_checked(place["live"]).version
-        router(place, "apply", draft_of(place, "Please hold.", "Please stay on the line."), "--yes")
+        router(place, "apply", draft_of(place, "to {name}. Please hold.", "to {name}. Please stay on the line."), "--yes")
         second = load_checked(place["live"]).version
         # No request is made until every worker has logged the switch by itself.
         wait_until(lambda: len(reloads(web, second)) == 2 and len(reloads(other, second)) == 1, 15,

@@ -9,6 +9,8 @@ together and against what the engine actually does, one concern per module:
 - phrases.py: the phrases the engine needs, with the placeholders it fills
 - services.py: services used, numbers free to call, hours that open, details checked recently
 - safety.py: fallback chains end at a 24-hour service; the emergency service is open 24 hours
+- caller.py: what a caller in danger hears: a short first menu, fallbacks for the same people, names
+  that read naturally, no hours in labels, Welsh reviewed
 - rendering.py + sizes.py: every text the router can send, rendered through the engine, fits in two
   SMS segments without needless UCS-2
 
@@ -22,6 +24,7 @@ import logging
 from datetime import date, datetime
 from pathlib import Path
 
+from router.checks.caller import check_caller_safety
 from router.checks.languages import check_languages, text_fields
 from router.checks.locate import ERROR, LANGUAGE_NAMES, WARNING, Locator, lang_name
 from router.checks.phrases import REQUIRED_PHRASES, WEEKDAY_LISTS, check_phrases, placeholders
@@ -103,4 +106,5 @@ def _lint(flows: Flows, loc: Locator, today: date, clocks: tuple[datetime, ...])
     if any(p.severity == ERROR for p in problems):
         return problems  # rendering broken flows would only repeat these errors, or crash
     problems += check_rendering(flows, loc, clocks)
+    problems += check_caller_safety(flows, loc)
     return problems

@@ -15,29 +15,33 @@ from router.model import Flows
 # Every phrase the engine (and sms.py) asks for, with the placeholders it fills in. Kept in step with
 # engine.py by hand; tests/test_lint.py renders every place to prove nothing here is missing.
 REQUIRED_PHRASES: dict[str, frozenset[str]] = {pid: frozenset(names.split()) for pid, names in {
-    "voice_safety": "", "sms_safety": "",
-    "voice_option": "key label", "sms_option": "key label",
+    "voice_safety": "", "sms_safety": "", "voice_police": "", "police_choices": "key", "sms_police": "",
+    "voice_option": "key label", "voice_first_option": "key label", "sms_option": "key label",
     "voice_language_option": "key", "sms_language_option": "key",
     "voice_repeat": "", "sms_repeat": "", "sms_reply_with_number": "",
-    "wrong_key": "", "no_input": "", "silence_goodbye": "name number",
-    "connecting": "name", "service_closed": "name hours opens", "service_unanswered": "name",
-    "offer_fallback": "key name", "offer_followup": "key name", "voice_back_to_menu": "",
+    "wrong_key": "", "no_input": "", "silent_connecting": "", "quiet_goodbye": "",
+    "connecting": "name", "service_closed": "name hours opens", "service_unanswered": "",
+    "danger_reminder": "", "offer_retry": "key", "say_number": "name number",
+    "offer_fallback": "key name", "offer_followup": "key name", "offer_followup_unanswered": "key", "voice_back_to_menu": "key",
     "offer_followup_after_call": "key", "goodbye": "",
-    "ask_safe_to_text": "", "safe_to_text_keys": "", "no_text_goodbye": "",
-    "voice_ask_when": "", "sms_ask_when": "", "sms_offer_followup": "key",
-    "followup_confirm_now": "", "followup_confirm_later": "", "followup_confirm_morning": "",
-    "followup_unavailable": "number",
+    "voice_ask_when": "morning", "sms_ask_when": "morning", "sms_offer_followup": "key",
+    "followup_morning": "time day", "day_today": "", "day_tomorrow": "",
+    "followup_confirm_now": "morning", "followup_confirm_later": "morning",
+    "followup_confirm_morning": "morning",
+    "followup_unavailable": "name number",
     "followup_name": "name", "followup_text": "name number hours",
     "sms_service_info": "name number hours website open_now", "sms_open_now": "",
     "sms_closed_now": "opens", "sms_fallback": "name number", "sms_back_to_menu": "", "sms_stopped": "",
-    "hours_always": "", "days_long": "", "days_short": "",
-    "day_range_long": "first last", "day_range_short": "first last",
+    "hours_always": "", "days_long": "", "days_short": "", "days_long_to": "",
+    "day_range_long": "first last", "day_range_short": "first last", "day_pair_long": "first last",
+    "weekends_long": "", "all_day_long": "", "all_day_short": "",
     "time_range_long": "start end", "time_range_short": "start end",
     "closed_bank_holidays_long": "", "closed_bank_holidays_short": "",
     "clock_am": "", "clock_pm": "", "clock_midnight": "",
+    "clock_morning": "time", "clock_afternoon": "time", "clock_evening": "time",
     "opens_today": "time", "opens_tomorrow": "time", "opens_on": "day time",
 }.items()}
-WEEKDAY_LISTS = ("days_long", "days_short")
+WEEKDAY_LISTS = ("days_long", "days_short", "days_long_to")
 
 
 def placeholders(template: str) -> set[str]:

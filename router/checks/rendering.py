@@ -79,7 +79,7 @@ def keys_to_try(flows: Flows, at: str) -> list[str]:
     (any other key there behaves as at the start menu, which is tried on its own)."""
     node = flows.nodes.get(at)
     keys = [o.key for o in node.options] if isinstance(node, MenuNode) else list(ENGINE_PLACE_KEYS)
-    return keys + ["0", "x"]
+    return keys + ["0", "x", "55"]  # 55: a texter following the 999 advice
 
 
 def sms_replies(flows: Flows, clocks: Iterable[datetime] = CLOCKS) -> Iterator[Reply]:
@@ -135,6 +135,9 @@ def voice_walk(flows: Flows, clocks: Iterable[datetime] = CLOCKS) -> Iterator[tu
                 for key in keys_to_try(flows, at):
                     yield at, f"key {key}", now
                     steps.append(engine.press(ctx, at, key))
+                for key in sorted(engine.WINDOW_KEYS):  # the second key of 5 5 or 9 9 9
+                    yield at, f"key {key} twice", now
+                    steps.append(engine.press(ctx, at, key, recent=key, recent_lang=lang))
                 yield at, "silence", now
                 steps += [engine.silence(ctx, at, 1), engine.silence(ctx, at, 2)]
                 for dial in [step.dial for step in steps if step.dial]:
@@ -142,6 +145,9 @@ def voice_walk(flows: Flows, clocks: Iterable[datetime] = CLOCKS) -> Iterator[tu
                         yield at, f"dialling {dial.service_id} ({status})", now
                         steps.append(engine.dial_result(ctx, dial.service_id, status))
                 for step in steps:
+                    if step.dial and (step.lang, f"dial:{step.dial.service_id}") not in seen:
+                        seen.add((step.lang, f"dial:{step.dial.service_id}"))
+                        todo.append((step.lang, f"dial:{step.dial.service_id}"))
                     if step.at and (step.lang, step.at) not in seen:
                         seen.add((step.lang, step.at))
                         todo.append((step.lang, step.at))

@@ -34,8 +34,10 @@ def check_services(flows: Flows, loc: Locator, today: date) -> list[Problem]:
     """Unused services, fallback chains, numbers that cost callers, hours that never open, stale details."""
     problems: list[Problem] = []
     used = {n.service for n in flows.nodes.values() if isinstance(n, ConnectNode)}
+    used |= {sid for n in flows.nodes.values() if isinstance(n, ConnectNode) for sid in (n.by_language or {}).values()}
     used |= {s.fallback for s in flows.services.values() if s.fallback}
     used.add(flows.config.emergency_service)
+    used |= set(flows.config.emergency_service_by_language.values())
     stale_before = months_before(today, STALE_AFTER_MONTHS)
     numbers: dict[str, str] = {}
     for sid, service in flows.services.items():

@@ -31,10 +31,13 @@ def check_references(flows: Flows, loc: Locator) -> list[Problem]:
         elif isinstance(node, SayNode) and node.next is not None and node.next not in nodes:
             problems.append(loc.problem("menu.yaml", ("nodes", node_id, "next"),
                                         f"goes to {node.next!r}, which is not defined under nodes"))
-        elif isinstance(node, ConnectNode) and node.service not in services:
-            problems.append(loc.problem("menu.yaml", ("nodes", node_id, "service"),
-                                        f"service {node.service!r} is not defined in services.yaml "
-                                        f"({_known(services)})"))
+        elif isinstance(node, ConnectNode):
+            named = [(("nodes", node_id, "service"), node.service)]
+            named += [(("nodes", node_id, "by_language", lang), sid) for lang, sid in (node.by_language or {}).items()]
+            for path, sid in named:
+                if sid not in services:
+                    problems.append(loc.problem("menu.yaml", path, f"service {sid!r} is not defined in "
+                                                f"services.yaml ({_known(services)})"))
     for sid, service in services.items():
         if service.fallback is not None and service.fallback not in services:
             problems.append(loc.problem("services.yaml", ("services", sid, "fallback"),
@@ -43,6 +46,10 @@ def check_references(flows: Flows, loc: Locator) -> list[Problem]:
         problems.append(loc.problem("config.yaml", ("emergency_service",),
                                     f"{flows.config.emergency_service!r} is not a service defined in "
                                     f"services.yaml"))
+    for lang, sid in flows.config.emergency_service_by_language.items():
+        if sid not in services:
+            problems.append(loc.problem("config.yaml", ("emergency_service_by_language", lang),
+                                        f"{sid!r} is not a service defined in services.yaml"))
     return problems
 
 
