@@ -72,12 +72,12 @@ class RemoteSimulator(Simulator):
             raise SimulationError("a running instance keeps its own clock: --at cannot be used with --url")
 
 
-def local_auth_token(env: dict | None = None) -> str | None:
+def local_auth_token(env: dict | None = None, data_dir: Path = REPO_ROOT / ".data") -> str | None:
     """TWILIO_AUTH_TOKEN, else the local one `make run` made (.data/dev-auth-token)."""
     env = os.environ if env is None else env
     if env.get("TWILIO_AUTH_TOKEN"):
         return env["TWILIO_AUTH_TOKEN"]
     try:
-        return (REPO_ROOT / ".data" / "dev-auth-token").read_text().strip() or None
+        return (data_dir / "dev-auth-token").read_text().strip() or None
     except OSError:
         return None

@@ -260,3 +260,12 @@ def test_a_worker_starting_during_a_diversion_serves_it_from_the_first_request(p
     assert store.base.services["galop"].id == "galop"
     assert store.status()["diversions"] == {"galop": {"to": "national_domestic_abuse_helpline",
                                                       "until": until.isoformat()}}
+
+
+def test_the_token_comes_from_the_environment_else_from_make_runs_file(tmp_path):
+    from router.simulate_remote import local_auth_token
+
+    assert local_auth_token({"TWILIO_AUTH_TOKEN": "from-env"}, tmp_path) == "from-env"
+    assert local_auth_token({}, tmp_path) is None
+    (tmp_path / "dev-auth-token").write_text("from-make-run\n")
+    assert local_auth_token({"TWILIO_AUTH_TOKEN": ""}, tmp_path) == "from-make-run"
