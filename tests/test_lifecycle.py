@@ -108,11 +108,14 @@ def test_apply_refuses_when_a_scenario_fails(place):
     assert place["history"].releases() == []
 
 
-def test_apply_without_yes_outside_a_terminal_changes_nothing(place):
+def test_apply_without_yes_outside_a_terminal_or_as_a_dry_run_changes_nothing(place):
     edit(place["draft"] / "phrases.yaml", "to {name}. Please hold.", "to {name}. Please stay on the line.")
+    before = (place["live"] / "phrases.yaml").read_bytes()
     result = router(place, "apply", place["draft"])
     assert result.exit_code == 1 and "not confirmed" in result.output
-    assert place["history"].releases() == []
+    dry = router(place, "apply", place["draft"], "--dry-run")
+    assert dry.exit_code == 0 and "Please stay on the line." in dry.output and "dry run: nothing changed" in dry.output
+    assert place["history"].releases() == [] and (place["live"] / "phrases.yaml").read_bytes() == before
 
 
 def test_follow_installs_a_release_applied_by_another_instance(place, tmp_path):
