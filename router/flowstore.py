@@ -194,8 +194,8 @@ class FlowStore:
             self.redis_ok = True
         except (redis.RedisError, OSError) as exc:
             if self.redis_ok is not False:
-                log.warning("cannot follow the applied release (%s: Redis, or writing the live folder): serving what is live here",
-                            type(exc).__name__)
+                log.warning("cannot follow the applied release (%s: Redis, or writing the live folder): "
+                            "serving what is live here", type(exc).__name__)
             self.redis_ok = False
             self.applied = self.history.latest()
             return
