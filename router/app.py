@@ -111,12 +111,23 @@ def _safety_net(error: Exception):
     metrics.ERRORS.labels("safety_twiml").inc()
     if isinstance(error, FlowsUnavailable):
         log.error("answered with the safety TwiML: no valid flows (see /healthz)")
+        _delete_answered_text()
     else:
         log.error("answered with the safety TwiML after an error", exc_info=error)
     if request.path.startswith("/sms/status") or request.path.startswith("/voice/status"):
         return Response(safety.EMPTY_TWIML, status=200, mimetype="application/xml")
     document = safety.SMS_TWIML if request.path.startswith("/sms") else safety.VOICE_TWIML
     return Response(document, status=200, mimetype="application/xml")
+
+
+def _delete_answered_text() -> None:
+    """An inbound text answered with the safety text is deleted from Twilio like any answered text."""
+    sid = request.form.get("MessageSid") if request.path.rstrip("/") == "/sms" else None
+    if sid:
+        try:
+            runtime().jobs.delete_message(sid)
+        except Exception:  # noqa: BLE001 - the answer matters more; the history sweep deletes it later
+            log.warning("could not queue the deletion of an answered text")
 
 
 def healthz():

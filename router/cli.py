@@ -26,8 +26,9 @@ from router.checks.services import closure_notes
 from router.flowfile import FlowError, load_flows, read_folder
 from router.hours import LONDON
 from router.settings import load_settings
-from router.simulate import (DEFAULT_FROM, HANGUP, DIAL_OUTCOMES, Event, RemoteSimulator, ScriptInputs,
-                             SimulationError, Simulator, local_auth_token, parse_clock, parse_script)
+from router.simulate import (DEFAULT_FROM, HANGUP, DIAL_OUTCOMES, Event, ScriptInputs, SimulationError,
+                             Simulator, parse_clock, parse_script)
+from router.simulate_remote import RemoteSimulator, local_auth_token
 from router.state import make_redis
 
 FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)

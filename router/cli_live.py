@@ -104,7 +104,8 @@ def _go_live(files: dict[str, bytes], flows: Flows, settings: Settings, history:
 @click.option("--note", default="", help="Why: kept in the history (router versions).")
 @click.option("--who", default=None, help="Who applies it (default: $ROUTER_OPERATOR or your login).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation after showing the changes.")
-def apply(draft: Path, note: str, who: str | None, yes: bool) -> None:
+@click.option("--dry-run", is_flag=True, help="Check and show the changes only; change nothing.")
+def apply(draft: Path, note: str, who: str | None, yes: bool, dry_run: bool) -> None:
     """Put the flows of DRAFT live: validate, run its scenarios, show what changes, switch in one step.
 
     Edit a copy of the flows (the draft), never the live folder. Refused, with nothing changed, when the
@@ -133,11 +134,16 @@ def apply(draft: Path, note: str, who: str | None, yes: bool) -> None:
             click.echo("refused: fix the flows or the scenarios (router check -v shows each journey); "
                        "nothing changed", err=True)
             sys.exit(1)
+    else:
+        click.echo(f"note: {draft} has no {scenarios_mod.SCENARIOS_FILE}: no scenarios were played", err=True)
     old = _live_flows(settings, history)
     _show_changes(old, flows)
     latest = history.latest()
     if old is not None and old.version == flows.version and latest is not None and latest.version == flows.version:
         click.echo(f"release {latest.number} already has these flows: nothing to apply")
+        return
+    if dry_run:
+        click.echo("dry run: nothing changed (run it again without --dry-run to put these flows live)")
         return
     _confirm(yes, "Put these flows live now?")
     _go_live(lifecycle.read_files(draft), flows, settings, history, _who(who), note, "apply")

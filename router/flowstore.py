@@ -29,7 +29,7 @@ import redis
 from router import metrics
 from router import lifecycle
 from router.checks import load_checked
-from router.flowfile import FILES, FlowError
+from router.flowfile import FILES, FlowError, Problem
 from router.model import Flows
 
 log = logging.getLogger("router.flows")
@@ -49,6 +49,19 @@ def folder_signature(folder: Path) -> tuple:
         except OSError:
             sig.append((name, None, None, None))
     return tuple(sig)
+
+
+def load(folder: Path) -> Flows:
+    """load_checked(), with any unexpected failure turned into a refusal: a bug in loading must never
+    stop a worker from starting or take the flows it serves away."""
+    try:
+        return load_checked(folder)
+    except FlowError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        log.exception("loading the flows failed")
+        raise FlowError([Problem(str(folder), 1, "", f"could not be loaded ({type(exc).__name__}); the log "
+                                 "has the details")]) from None
 
 
 def log_refusal(exc: FlowError, what: str) -> None:
@@ -77,10 +90,13 @@ class FlowStore:
         self._signature = folder_signature(self.folder)
         self._base: Flows | None = flows
         if flows is None:
-            self._follow_applied()
+            try:
+                self._follow_applied()
+            except Exception:  # noqa: BLE001 - following is a nicety at start; serving is not
+                log.exception("could not follow the applied release at start")
             self._signature = folder_signature(self.folder)
             self._base = self._first_good()
-        self._flows = self._base
+        self.set_diversions(self._diversions)  # those read at start apply from the first request
         self._next_check = time.monotonic() + check_interval
 
     # -------------------------------------------------------------- what requests get
@@ -109,7 +125,7 @@ class FlowStore:
     # -------------------------------------------------------------- loading
     def _first_good(self) -> Flows | None:
         try:
-            flows = load_checked(self.folder)
+            flows = load(self.folder)
             self.source = "live folder"
             return flows
         except FlowError as exc:
@@ -119,7 +135,7 @@ class FlowStore:
                 break
             self._tried.append(release.number)
             try:
-                flows = load_checked(self.history.folder(release.number))
+                flows = load(self.history.folder(release.number))
             except FlowError:
                 continue
             self.source = f"release {release.number} from the history"
@@ -141,7 +157,7 @@ class FlowStore:
             if signature == self._signature and not force:
                 return False
             try:
-                flows = load_checked(self.folder)
+                flows = load(self.folder)
             except FlowError as exc:
                 if folder_signature(self.folder) != signature:
                     return False  # replaced while being read (an apply): look again, refuse nothing
@@ -180,15 +196,17 @@ class FlowStore:
             self.redis_ok = True
         except (redis.RedisError, OSError) as exc:
             if self.redis_ok is not False:
-                log.warning("cannot read the applied release from Redis (%s): serving what is live here",
-                            type(exc).__name__)
+                log.warning("cannot follow the applied release (%s: Redis, or writing the live folder): "
+                            "serving what is live here", type(exc).__name__)
             self.redis_ok = False
             self.applied = self.history.latest()
             return
         if set(diversions.items()) != set(self._diversions.items()):
             for diversion in diversions.values():
                 if diversion not in self._diversions.values():
-                    log.info("diversion in force: %s", diversion.line())
+                    log.info("diversion in force: %s (pid %d)", diversion.line(), os.getpid())
+            for sid in set(self._diversions) - set(diversions):
+                log.info("diversion ended: %s (pid %d)", sid, os.getpid())
             self.set_diversions(diversions)
 
     def set_diversions(self, diversions: dict[str, lifecycle.Diversion]) -> None:

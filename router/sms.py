@@ -91,17 +91,18 @@ def decide_stateless(flows: Flows, word: str, ctx: engine.Context) -> Step:
 @bp.post("")
 def incoming():
     rt = runtime()
-    flows = rt.flows.current()
     form = request.form
     sender = form.get("From", "")
     body = form.get("Body", "")
     message_sid = form.get("MessageSid", "")
     number = phone.sender_key(sender)
-    default_lang = flows.config.default_language
     word = keyword(body)
+    if word in STOP_WORDS:
+        _forget(number)  # before anything that can fail, even having no valid flows
+    flows = rt.flows.current()
+    default_lang = flows.config.default_language
 
     if word in STOP_WORDS:
-        _forget(number)
         stopped = engine.Line(flows.phrase("sms_stopped", default_lang), default_lang)
         step = Step(at=None, lang=default_lang, lines=(stopped,), events=(("sms_stop", "stop"),))
         return _finish(step, message_sid)

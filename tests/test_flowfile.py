@@ -192,3 +192,16 @@ def test_a_key_among_list_items_is_explained(tmp_path):
     problems = _refusal(folder, "menu.yaml")
     assert [p.line for p in problems] == [line], problems
     assert "mixes a list item (- ...) and a `key:`" in problems[0].reason and "'?'" not in str(problems[0])
+
+
+def test_a_bug_while_loading_never_stops_the_store_starting(tmp_path, monkeypatch):
+    """As test_lint's bug in the checks: an unexpected failure is a refusal, not a worker that cannot boot."""
+    import router.flowstore as flowstore
+
+    def broken(folder):
+        raise RecursionError("bug")
+
+    monkeypatch.setattr(flowstore, "load_checked", broken)
+    store = FlowStore(copy_flows(tmp_path), check_interval=0)
+    assert store.base is None and store.status()["status"] == "degraded"
+    assert "could not be loaded (RecursionError)" in store.status()["problems"][0]

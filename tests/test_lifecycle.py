@@ -108,11 +108,14 @@ def test_apply_refuses_when_a_scenario_fails(place):
     assert place["history"].releases() == []
 
 
-def test_apply_without_yes_outside_a_terminal_changes_nothing(place):
+def test_apply_without_yes_outside_a_terminal_or_as_a_dry_run_changes_nothing(place):
     edit(place["draft"] / "phrases.yaml", "to {name}. Please hold.", "to {name}. Please stay on the line.")
+    before = (place["live"] / "phrases.yaml").read_bytes()
     result = router(place, "apply", place["draft"])
     assert result.exit_code == 1 and "not confirmed" in result.output
-    assert place["history"].releases() == []
+    dry = router(place, "apply", place["draft"], "--dry-run")
+    assert dry.exit_code == 0 and "Please stay on the line." in dry.output and "dry run: nothing changed" in dry.output
+    assert place["history"].releases() == [] and (place["live"] / "phrases.yaml").read_bytes() == before
 
 
 def test_follow_installs_a_release_applied_by_another_instance(place, tmp_path):
@@ -187,7 +190,7 @@ def test_validate_and_simulate_show_closures(place):
     assert result.exit_code == 0, result.output
     assert "[closure: Galop National LGBT+ Domestic Abuse Helpline (galop): Wed 23 Dec 2026: closed all day " \
            "(staff training)]" in result.output
-    assert "Galop, the National LGBT+ Domestic Abuse Helpline is closed now" in result.output
+    assert "HEARD: Galop" in result.output and "is closed now" in result.output
 
 
 # ------------------------------------------------------------------ simulate --url
@@ -248,3 +251,24 @@ def test_a_broken_instance_with_no_history_starts_on_the_release_another_applied
     store = FlowStore(broken, history=lifecycle.History(tmp_path / "new-history"), client=place["redis"])
     assert store.current().version == applied and store.last_error is None
     assert store.status()["status"] == "ok" and store.status()["matches_applied"] is True
+
+
+def test_a_worker_starting_during_a_diversion_serves_it_from_the_first_request(place):
+    from router.flowstore import FlowStore
+
+    until = datetime.now(timezone.utc) + timedelta(hours=1)
+    lifecycle.divert(place["redis"], "galop", "national_domestic_abuse_helpline", until)
+    store = FlowStore(place["live"], history=place["history"], client=place["redis"])
+    assert store.current().services["galop"].id == "national_domestic_abuse_helpline"
+    assert store.base.services["galop"].id == "galop"
+    assert store.status()["diversions"] == {"galop": {"to": "national_domestic_abuse_helpline",
+                                                      "until": until.isoformat()}}
+
+
+def test_the_token_comes_from_the_environment_else_from_make_runs_file(tmp_path):
+    from router.simulate_remote import local_auth_token
+
+    assert local_auth_token({"TWILIO_AUTH_TOKEN": "from-env"}, tmp_path) == "from-env"
+    assert local_auth_token({}, tmp_path) is None
+    (tmp_path / "dev-auth-token").write_text("from-make-run\n")
+    assert local_auth_token({"TWILIO_AUTH_TOKEN": ""}, tmp_path) == "from-make-run"

@@ -43,6 +43,15 @@ def said(document: str) -> list[str]:
     return [" ".join("".join(say.itertext()).split()) for say in ET.fromstring(document).iter("Say")]
 
 
+def press_3(web) -> str:
+    """What a caller pressing 3 (Galop) on the main menu gets now (the instance's own clock)."""
+    params = {"CallSid": "CA" + "6" * 32, "From": MOBILE, "To": "+443300000111", "Digits": "3"}
+    url = web.url + "/voice/key?at=main&lang=en"
+    response = requests.post(url, data=params, timeout=10, headers={"X-Twilio-Signature": signature(url, params)})
+    assert response.status_code == 200
+    return response.text
+
+
 def reloads(web, version: str) -> set[str]:
     """The pids of workers that logged switching to `version`."""
     return set(re.findall(rf"flows reloaded: version \w+ -> {version} \(pid (\d+)\)", web.log()))
@@ -142,5 +151,41 @@ def test_apply_and_rollback_reach_every_worker_of_every_instance_without_traffic
                    interval=0.1, message="every worker back on release 1's flows")
         assert {(healthz(server)["flows_version"], healthz(server)["applied_release"])
                 for server in (web, other, web, other)} == {(first, 3)}
+
+        def logged(server, words: str) -> set[str]:
+            return set(re.findall(rf"{words} \(pid (\d+)\)", server.log()))
+
+        router(place, "divert", "galop", "--to", "national_domestic_abuse_helpline", "--until", "2h")
+        wait_until(lambda: len(logged(web, "diversion in force: galop -> national_domestic_abuse_helpline until "
+                                          r"[^(]+\(London\)")) == 2 and len(logged(other, "diversion in force: galop"
+                                          r" -> national_domestic_abuse_helpline until [^(]+\(London\)")) == 1,
+                   15, interval=0.1, message="the diversion on every worker")
+        for answer in (press_3(other), press_3(web), press_3(web)):
+            assert "+448082000247" in answer and "Galop" not in answer, answer
+        router(place, "undivert", "galop")
+        wait_until(lambda: len(logged(web, "diversion ended: galop")) == 2
+                   and len(logged(other, "diversion ended: galop")) == 1, 15, interval=0.1,
+                   message="the diversion ended on every worker")
+        assert "Galop" in press_3(other)  # put through, or told it is closed: the real clock decides
     finally:
         stop_together(web, other)
+
+
+def test_with_no_valid_flows_a_stop_still_cancels_and_the_text_is_deleted(tmp_path, redis_url):
+    """The safety answer is not an excuse to skip the promises: STOP cancels, answered texts go."""
+    from router.app import create_app
+    from router.simulate import RecordedFollowup, RecordingJobs
+    from tests.conftest import make_settings
+    from tests.support import Texter
+
+    broken = tmp_path / "flows"
+    shutil.copytree(FLOWS, broken)
+    break_services(broken)
+    app = create_app(make_settings(redis_url, flows_dir=broken))
+    jobs = app.extensions["router"].jobs = RecordingJobs()
+    jobs.followups.append(RecordedFollowup(MOBILE, None, "later", "a follow-up", "galop"))
+    texter = Texter(app.test_client())
+    reply = texter.send("Stop", message_sid="SM" + "9" * 32)
+    assert reply == safety.TEXT
+    assert jobs.followups == [] and jobs.cancelled == 1
+    assert jobs.deleted == ["SM" + "9" * 32]

@@ -9,8 +9,8 @@ together and against what the engine actually does, one concern per module:
 - phrases.py: the phrases the engine needs, with the placeholders it fills
 - services.py: services used, numbers free to call, hours that open, details checked recently
 - safety.py: fallback chains end at a 24-hour service; the emergency service is open 24 hours
-- caller.py: what a caller in danger hears: the greeting's length, fallbacks for the same audience,
-  names that read naturally, labels without hours, the Welsh phrases nobody has reviewed
+- caller.py: what a caller in danger hears: a short first menu, fallbacks for the same people, names
+  that read naturally, no hours in labels, Welsh reviewed
 - rendering.py + sizes.py: every text the router can send, rendered through the engine, fits in two
   SMS segments without needless UCS-2
 

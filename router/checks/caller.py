@@ -8,7 +8,7 @@ stale; every sentence with a service's name in it must read naturally for every 
 Welsh (or any second language) must say which phrases a fluent speaker has not reviewed yet.
 
 Each check takes the loaded flows and a Locator (for file:line) and returns Problems; nothing here is
-imported by the flow loader or the engine.
+imported by the flow loader or the engine (router/checks/ sits above them).
 """
 from __future__ import annotations
 
@@ -16,10 +16,9 @@ import re
 from datetime import datetime
 
 from router import engine
-from router.checks.locate import ERROR, WARNING, Locator
+from router.checks.locate import WARNING, Locator
 from router.flowfile import Problem
 from router.model import Flows, MenuNode
-
 
 # How fast the voices speak, measured on the old 106-word greeting (~44 s with its slow safety line):
 # about 2.5 words a second, and the safety advice at 90% of that.

@@ -34,21 +34,22 @@ def _fallback_chains(flows: Flows, loc: Locator) -> list[Problem]:
             continue
         if current.fallback is not None:
             continue  # an undefined fallback: reported by check_references
-        if current is service and "fallback" in service.model_fields_set:
-            continue  # `fallback: none`: on purpose, no line for the same people fits (check_caller_safety)
-        if current is service and current.open_24_hours and sid != flows.config.emergency_service:
+        deliberate = current is service and "fallback" in service.model_fields_set  # `fallback: none`
+        emergency_lines = {flows.config.emergency_service, *flows.config.emergency_service_by_language.values()}
+        if current is service and current.open_24_hours and sid not in emergency_lines and not deliberate:
             problems.append(loc.problem(
                 "services.yaml", ("services", sid), "is open 24 hours but has no `fallback`: when its line is "
                 "busy or does not answer, callers are offered nothing else", WARNING,
-                hint=f"add `fallback: {flows.config.emergency_service}` (or another 24-hour service)"))
+                hint=f"add `fallback: {flows.config.emergency_service}` (or another 24-hour line for the same "
+                     "people), or write `fallback: none` and say in a comment why none fits"))
         if not current.open_24_hours:
+            if deliberate:
+                continue  # `fallback: none`: no line for the same people is open when this one is not
             if current is service:
                 reason = ("has opening hours but no `fallback`: while it is closed callers are offered no "
-                          "other service")
-                problems.append(loc.problem(
-                    "services.yaml", ("services", sid), reason, WARNING,
-                    hint=f"add `fallback:` with a service open 24 hours for the same people (audience: "
-                         f"{service.audience}), or write `fallback: none` and say in a comment why none fits"))
+                          "other service. Add `fallback:` with a service open 24 hours for the same people "
+                          f"(audience: {service.audience}), or write `fallback: none` and say in a comment why none fits")
+                problems.append(loc.problem("services.yaml", ("services", sid), reason, WARNING))
             else:
                 problems.append(loc.problem("services.yaml", ("services", sid, "fallback"),
                                             f"the fallback chain {shown} ends at {current.id!r}, which keeps "
