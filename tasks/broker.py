@@ -11,10 +11,14 @@ those channels itself; their `restore_unacked` builds a new connection pool from
 which is None: `AttributeError("'NoneType' object has no attribute 'hostname'")`. An AttributeError
 is not a connection error, so Celery calls it unrecoverable and the worker process exits.
 
-The fix is where the loop stops: close every channel even if one of them cannot restore its messages.
-Nothing is lost by a restore that fails: the Redis transport keeps each delivered message in its
-`unacked` hash in Redis until it is acknowledged, and any worker's next restore sweep puts it back on
-the queue once the visibility timeout has passed (the same path a `kill -9` takes).
+Two small guards, each where kombu goes wrong:
+- close_connection closes every channel even if one of them cannot restore its messages;
+- a channel that could still not be closed then (its close failed before it was marked closed, e.g.
+  reading a BRPOP answer from the dead socket) and is closed later does not try to restore through a
+  transport that has lost its client: there is nothing it could reach.
+Nothing is lost by a restore that does not happen: the Redis transport keeps each delivered message in
+its `unacked` hash in Redis until it is acknowledged, and any worker's restore sweep puts it back on the
+queue once the visibility timeout has passed (the same path a `kill -9` takes).
 
 Chosen over the alternatives: disabling restore at shutdown would slow every warm shutdown's hand-back
 of prefetched tasks; disabling remote control and gossip (fewer channels) only makes the bug rarer; no
@@ -22,10 +26,35 @@ released kombu has a fix. `make_celery` (tasks/__init__.py) selects these classe
 """
 from __future__ import annotations
 
+import logging
 import ssl
 from urllib.parse import parse_qsl, urlsplit
 
 from kombu.transport import redis as kombu_redis
+
+log = logging.getLogger("tasks.broker")
+
+
+class QoS(kombu_redis.QoS):
+    def restore_unacked(self, client=None):
+        """kombu's restore, unless the channel's connection has been collected (its transport has no
+        client left to build a connection from): then the messages stay in Redis' unacked hash."""
+        transport = self.channel.connection
+        if client is None and (transport is None or transport.client is None):
+            if self._delivered:
+                log.info("%d unacknowledged message(s) left for the restore sweep: the broker connection "
+                         "is gone", len(self._delivered))
+            self._delivered.clear()
+            return
+        super().restore_unacked(client)
+
+
+class Channel(kombu_redis.Channel):
+    QoS = QoS
+
+
+class SentinelChannel(kombu_redis.SentinelChannel):
+    QoS = QoS
 
 
 class _ClosesEveryChannel:
@@ -44,9 +73,13 @@ class _ClosesEveryChannel:
 class Transport(_ClosesEveryChannel, kombu_redis.Transport):
     """`redis://` and `rediss://`."""
 
+    Channel = Channel
+
 
 class SentinelTransport(_ClosesEveryChannel, kombu_redis.SentinelTransport):
     """`sentinel://`."""
+
+    Channel = SentinelChannel
 
 
 _SSL_REQS = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE,

@@ -188,12 +188,15 @@ class PendingFollowups:
 
     def _opened(self, fid: str, data: dict[str, str]) -> dict[str, str]:
         """The stored hash with its sealed fields opened (to, from, body, callback); without them if this
-        process's key cannot open them (another key: it can never be sent)."""
+        process's key cannot open them (another key: it can never be sent). A follow-up stored by a
+        version before sealing holds them in plain fields: returned as they are, so follow-ups pending
+        across the upgrade are still sent (and leave Redis, as ever, once sent)."""
         opened = {name: value for name, value in data.items() if name != "sealed"}
-        try:
-            opened.update(self.sealer.open(fid, data.get("sealed", "")))
-        except Unreadable:
-            pass
+        if "sealed" in data:
+            try:
+                opened.update(self.sealer.open(fid, data["sealed"]))
+            except Unreadable:
+                pass
         return opened
 
     def get(self, fid: str) -> dict[str, str] | None:

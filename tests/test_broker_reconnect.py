@@ -5,8 +5,10 @@ connection hold delivered, unacknowledged messages (acks late); Redis is killed;
 `on_connection_error_after_connected` calls `connection.collect()`; later, restarting the consumer, it
 closes the channels that are still open. With kombu's own transport that last step raises
 AttributeError ('NoneType' object has no attribute 'hostname'), which Celery treats as unrecoverable.
-With ours (tasks/broker.py) every channel is closed by collect() and nothing raises; the messages come
-back from Redis' unacked hash once Redis is up again.
+With ours (tasks/broker.py) nothing raises (collect() closes every channel it can, and one closed later
+does not try to restore through the collected connection); the messages come back from Redis' unacked
+hash once Redis is up again. Which channel's close fails first varies from run to run (a channel
+waiting on BRPOP fails before it is marked closed): the test covers whichever happens.
 """
 from __future__ import annotations
 
@@ -62,7 +64,7 @@ def test_kombus_own_transport_crashes_where_celery_cleans_up_after_redis_went_aw
         lose_redis_and_clean_up_as_celery_does(own_redis, connection, channels)
 
 
-def test_our_transport_closes_every_channel_and_loses_no_message(own_redis):
+def test_our_transport_raises_nothing_and_loses_no_message(own_redis):
     connection, channels = connection_holding_unacked(own_redis.url, Transport)
     lose_redis_and_clean_up_as_celery_does(own_redis, connection, channels)  # raises nothing
     assert all(channel.closed for channel in channels)

@@ -287,8 +287,9 @@ def test_a_lost_answer_from_twilio_does_not_send_twice(stack):
 def test_a_replys_status_callback_while_the_send_is_retried_does_not_settle_the_follow_up(stack):
     """The settle race: the first send fails (Twilio asks us to retry, a second or so later) and leaves
     the follow-up marked 'sending'; meanwhile the caller texts the helpline and the status callbacks of
-    the app's reply to them arrive (signed, for /sms/status, to the same number). They are not the
-    follow-up's text: it must still be sent, exactly once."""
+    the app's reply to them arrive (signed, for /sms/status, to the same number), and the reply is at
+    Twilio when the retry asks what was sent to that number. It is not the follow-up's text: neither
+    the callbacks nor the retry may take it for one, and the follow-up is sent, exactly once."""
     stack.worker.stop()
     stack.worker = CeleryWorker(dict(stack.worker.env, TASK_RETRY_BASE_SECONDS="2")).start()
     stack.standin.inject("POST", r"/Messages\.json$", status=503, count=1)
@@ -297,8 +298,9 @@ def test_a_replys_status_callback_while_the_send_is_retried_does_not_settle_the_
     assert stack.outbound(MOBILE) == []
     inbound = stack.standin.add_inbound_message(MOBILE, HELPLINE_NUMBER, "hi")
     stack.texter().send("hi", message_sid=inbound)
-    reply_sid = new_sid("SM")                          # the TwiML reply Twilio created for that text
-    for status in ("sent", "delivered"):
+    # the TwiML reply Twilio created for that text: at Twilio, to the same number, after the failed send
+    reply_sid = stack.standin.add_reply_message(HELPLINE_NUMBER, MOBILE, "Reply with a number")
+    for status in ("sending", "sent"):                 # not final yet: the reply is still listed at Twilio
         response = post_signed(stack.client, "/sms/status", {"MessageSid": reply_sid, "MessageStatus": status,
                                                              "To": MOBILE, "From": HELPLINE_NUMBER},
                                base=stack.web.url)

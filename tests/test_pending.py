@@ -141,3 +141,12 @@ def test_cancel_forgets_every_follow_up_of_the_number(store):
     assert store.cancel_for_number(NUMBER) == 2
     assert store.get(A) is None and store.get(B) is None and store.get(C)["to"] == OTHER
     assert store.count_pending() == 1
+
+
+def test_a_follow_up_stored_before_sealing_is_still_read_and_sent(store):
+    """Pending across the upgrade: plain fields, as the previous version stored them."""
+    store.client.hset(f"hr:fu:{A}", mapping={"to": NUMBER, "from": FROM, "body": BODY, "callback": CALLBACK,
+                                              "status": "pending", "by": hashed(SECRET, "fu-by", NUMBER)})
+    store.client.expire(f"hr:fu:{A}", 60)
+    data = store.claim(A, 1.0)
+    assert data["to"] == NUMBER and data["body"] == BODY and data["callback"] == CALLBACK

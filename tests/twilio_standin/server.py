@@ -619,6 +619,20 @@ class TwilioStandin(_Observations):
             self._messages[record.sid] = record
             return record.sid
 
+    def add_reply_message(self, from_: str, to: str, body: str) -> str:
+        """The answer Twilio creates from a webhook's TwiML <Message>: ``outbound-reply``, ``delivered``
+        (not created through the REST API, so not one of :meth:`sent_messages`)."""
+        with self._cond:
+            now = utcnow()
+            record = MessageRecord(
+                sid=new_sid("SM"), account_sid=self.account_sid, seq=next(self._seq), to=to,
+                from_=from_, body=body, direction="outbound-reply", status="delivered", date_created=now,
+                date_updated=now, date_sent=now, path=["delivered"], num_segments=count_segments(body),
+                history=["delivered"],
+            )
+            self._messages[record.sid] = record
+            return record.sid
+
     def add_call(self, from_: str, to: str, status: str = "in-progress", direction: str = "inbound") -> str:
         """A call record as Twilio would hold it (the app only reads and deletes calls)."""
         self._check_call_status(status)
