@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -69,11 +70,9 @@ class Trickler:
 
 @pytest.fixture
 def web(redis_url):
-    from tests.twilio_standin import TwilioStandin
-
-    standin = TwilioStandin(account_sid=ACCOUNT_SID, auth_token=TOKEN)   # not started: only its credentials
-    standin.url  # noqa: B018
-    env = worker_env(redis_url, standin, WEB_CONCURRENCY="2", PUBLIC_BASE_URL="http://helpline.test")
+    # The web tier never calls Twilio's REST API: only the credentials matter (the token signs webhooks).
+    twilio = SimpleNamespace(account_sid=ACCOUNT_SID, auth_token=TOKEN, url="http://127.0.0.1:9")
+    env = worker_env(redis_url, twilio, WEB_CONCURRENCY="2", PUBLIC_BASE_URL="http://helpline.test")
     server = GunicornWeb(env).start()
     yield server
     server.stop()
