@@ -24,6 +24,9 @@ keepalive = 5            # seconds a kept-alive connection may idle (the proxy's
 limit_request_line = 4094
 limit_request_fields = 50
 limit_request_field_size = 8190
+# No runtime control socket (gunicorn 25+ opens one at ~/.gunicorn/gunicorn.ctl by default): nothing here
+# uses it, and every instance run by one user would share that path. Flows reload on SIGHUP.
+control_socket_disable = True
 
 
 def on_starting(server):
