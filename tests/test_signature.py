@@ -98,15 +98,19 @@ def test_settings_repr_never_shows_the_token():
 @pytest.mark.parametrize("header", ["é" * 28, "bm90IGEgc2lnbmF0dXJl€", "\u2603", "ÿ" + "A" * 27])
 def test_a_signature_that_is_not_ascii_is_refused_on_every_webhook(client, path, header):
     """Not the safety TwiML (a 200 that also counts as an error): a plain 403, like any bad signature."""
-    def safety_answers() -> float:
-        text = client.get("/metrics", headers=METRICS_AUTH).get_data(as_text=True)
-        line = next((l for l in text.splitlines() if l.startswith('helpline_errors_total{kind="safety_twiml"}')), "")
-        return float(line.rsplit(" ", 1)[1]) if line else 0.0
-
-    before = safety_answers()  # the counters are per process: other tests may have counted some
+    before = safety_answers(client)
     response = client.post(path, data=PARAMS, headers={"X-Twilio-Signature": header})
     assert response.status_code == 403
-    assert safety_answers() == before
+    assert safety_answers(client) == before
+
+
+def safety_answers(client) -> float:
+    """helpline_errors_total{kind="safety_twiml"} now (the counters live as long as the test process)."""
+    import re
+
+    metrics = client.get("/metrics", headers=METRICS_AUTH).get_data(as_text=True)
+    found = re.search(r'^helpline_errors_total\{kind="safety_twiml"\} (\S+)$', metrics, re.M)
+    return float(found.group(1)) if found else 0.0
 
 
 def test_a_spoofed_leftmost_forwarded_host_is_refused(app_at):

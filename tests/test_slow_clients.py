@@ -1,5 +1,6 @@
 """Slow clients do not stop the web tier: 50 connections trickling their headers a byte at a time, and
-/healthz and signed webhooks are still answered within a second (the Procfile's web line, as run).
+/healthz and signed webhooks are still answered within a second (the Procfile's web line, as run);
+then gunicorn drops the slow ones, whose headers are not complete within its keepalive time.
 
 Before: two such sockets held both sync workers until gunicorn's WORKER TIMEOUT, and health checks
 timed out. The latency bound here is a behaviour (answered at all, promptly), not a benchmark.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -69,11 +71,9 @@ class Trickler:
 
 @pytest.fixture
 def web(redis_url):
-    from tests.twilio_standin import TwilioStandin
-
-    standin = TwilioStandin(account_sid=ACCOUNT_SID, auth_token=TOKEN)   # not started: only its credentials
-    standin.url  # noqa: B018
-    env = worker_env(redis_url, standin, WEB_CONCURRENCY="2", PUBLIC_BASE_URL="http://helpline.test")
+    # The web tier never calls Twilio's REST API: only the credentials matter (the token signs webhooks).
+    twilio = SimpleNamespace(account_sid=ACCOUNT_SID, auth_token=TOKEN, url="http://127.0.0.1:9")
+    env = worker_env(redis_url, twilio, WEB_CONCURRENCY="2", PUBLIC_BASE_URL="http://helpline.test")
     server = GunicornWeb(env).start()
     yield server
     server.stop()
@@ -101,8 +101,9 @@ def test_fifty_slow_clients_do_not_stop_health_checks_or_webhooks(web):
                                                          timeout=PROMPT_SECONDS * 3))
             assert voice.status_code == 200 and b"<Gather" in voice.content
             timings.append(("voice", seconds))
-        assert slow.still_open() == SLOW_CLIENTS, "the slow clients were still connected throughout"
+        assert all(seconds < PROMPT_SECONDS for _, seconds in timings), timings
+        # and gunicorn does not keep them for ever: headers not complete within keepalive (5 s) are dropped
+        wait_until(lambda: slow.still_open() == 0, 20, interval=0.2, message="the slow clients to be dropped")
     finally:
         slow.stop()
-    assert all(seconds < PROMPT_SECONDS for _, seconds in timings), timings
     assert "WORKER TIMEOUT" not in web.log()
