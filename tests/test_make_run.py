@@ -145,7 +145,9 @@ def test_everything_comes_up_from_a_clean_environment_and_answers_a_signed_call(
         assert alive(pid), name
     # and the heartbeat on-call alerts watch (deploy/alerts.yml) is moving
     def heartbeat() -> float:
-        text = requests.get(make_run.url + "/metrics", timeout=5).text
+        token = (make_run.data / "metrics-token").read_text().strip()  # make run's own, 0600
+        text = requests.get(make_run.url + "/metrics", headers={"Authorization": f"Bearer {token}"},
+                            timeout=5).text
         found = re.search(r"^helpline_worker_heartbeat_timestamp_seconds ([0-9.e+]+)$", text, re.M)
         return float(found.group(1)) if found else 0.0
     first = wait_until(heartbeat, 20, interval=0.2, message="a heartbeat")

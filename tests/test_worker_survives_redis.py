@@ -48,7 +48,7 @@ def test_the_worker_rides_out_ten_redis_restarts_and_sends_every_follow_up_once(
             return (stack.pending() == 0 and {m["to"] for m in sent} >= set(numbers)
                     and all(m["deleted"] for m in sent) and set(texts) <= set(stack.standin.deleted_sids))
 
-        wait_until(all_done, 90, interval=0.2, message="every follow-up sent and deleted, every text deleted")
+        wait_until(all_done, 180, interval=0.2, message="every follow-up sent and deleted, every text deleted")
         assert stack.worker.process.poll() is None and stack.worker.process.pid == pid, "the same worker process"
         assert "Unrecoverable error" not in stack.worker.log()
         per_number = {n: sum(1 for m in stack.outbound() if m["to"] == n) for n in numbers}
