@@ -29,6 +29,7 @@ class Settings:
     state_secret: bytes = field(default=b"", repr=False)
     port: int = 5000
     max_request_bytes: int = 64 * 1024
+    followup_sender: str | None = None  # FOLLOWUP_SENDER: a Messaging Service SID or number (issue 12)
 
     def state_key_secret(self) -> bytes:
         """The HMAC key for hashing phone numbers into Redis keys.
@@ -67,4 +68,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         trust_proxy=env.get("TRUST_PROXY", "").lower() in {"1", "true", "yes"},
         state_secret=(env.get("STATE_HASH_SECRET") or "").encode(),
         port=int(env.get("PORT") or 5000),
+        followup_sender=(env.get("FOLLOWUP_SENDER") or "").strip() or None,
     )
