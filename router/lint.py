@@ -69,6 +69,9 @@ REQUIRED_PHRASES: dict[str, frozenset[str]] = {pid: frozenset(names.split()) for
     "closed_bank_holidays_long": "", "closed_bank_holidays_short": "",
     "clock_am": "", "clock_pm": "", "clock_midnight": "",
     "opens_today": "time", "opens_tomorrow": "time", "opens_on": "day time",
+    # issue 12: texts that never give a person away (router/engine.py's last section)
+    "sms_automatic": "", "sms_discreet": "", "followup_already": "number", "voice_offer_cancel": "key",
+    "voice_cancelled": "", "sms_opens_today": "time", "sms_opens_tomorrow": "time", "sms_opens_on": "day time",
 }.items()}
 WEEKDAY_LISTS = ("days_long", "days_short")
 
