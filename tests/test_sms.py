@@ -12,6 +12,7 @@ from tests.support import LANDLINE, MOBILE, Texter, is_broker_key, new_sid
 
 EN_MENU = "Reply:\n1 Domestic abuse"
 CY_MENU = "Atebwch:\n1 Cam-drin domestig"
+STOPPED_EN = "Cancelled. We will not text you again."
 
 
 def test_first_text_of_any_content_gets_999_advice_register_and_numbered_options(client):
@@ -19,7 +20,9 @@ def test_first_text_of_any_content_gets_999_advice_register_and_numbered_options
     assert "999" in reply and "REGISTER" in reply and "55" in reply
     for key in "1234569":
         assert re.search(rf"^{key} ", reply, re.M), key
-    assert reply.endswith("0 Menu")
+    assert reply.index("999") < reply.index("no one reads texts") < reply.index("1 Domestic abuse")
+    assert "0 Menu" not in reply, "on the main menu, '0 Menu' adds nothing"
+    assert "not one of the options" not in reply
 
 
 def test_reply_with_a_number_gives_the_service_number_hours_open_now_and_website(client):
@@ -88,7 +91,8 @@ def test_stop_words_forget_the_conversation_with_one_neutral_line(client, word, 
     texter.send("hi")
     texter.send("9")
     reply = texter.send(word)
-    assert "\n" not in reply and len(reply) < 20
+    assert "\n" not in reply and len(reply) < 60 and "1 " not in reply
+    assert reply.startswith("Iawn"), "the conversation was in Welsh: so is the answer"
     keys = [k for k in redis.Redis.from_url(redis_url).keys("hr:conv:*")]
     assert keys == []
     assert EN_MENU in texter.send("1"), "after STOP the next text starts afresh in English"
@@ -118,7 +122,7 @@ def test_redis_stopped_mid_conversation_still_answers_top_level_and_menu(client,
     try:
         assert "0808 801 0327" in texter.send("2"), "a top-level choice works statelessly"
         assert EN_MENU in texter.send("hello"), "anything else gets the menu"
-        assert texter.send("STOP") == "OK.", "STOP still answers with Redis down"
+        assert texter.send("STOP") == STOPPED_EN, "STOP still answers with Redis down"
     finally:
         redis_server.start()
 
