@@ -107,7 +107,7 @@ class RecordingJobs:
         self.cancelled = 0
         self.deleted: list[str] = []
 
-    def schedule_followup(self, *, to: str, from_: str, trigger: str, followup, callback: str) -> bool:
+    def schedule_followup(self, *, to: str, from_: str, trigger: str, followup, callback: str, **_) -> bool:
         if not phone.can_receive_texts(to):
             return False
         self.followups.append(RecordedFollowup(phone.normalise_sender(to) or to, followup.send_at,
