@@ -190,7 +190,7 @@ def test_nothing_the_system_writes_holds_a_number_or_a_text(redis_url, capture):
         holding = {key for key, values in redis_dump(r).items()
                    if any(number_pattern(STOPPER).search(v) for v in values)}
         assert holding and all(key.startswith("hr:fu:") for key in holding), holding
-        assert stopper.send("STOP") == "OK."
+        assert stopper.send("STOP") == "Cancelled. We will not text you again."
 
         # --- errors: Twilio refuses a text; our own code fails (safety net); a forged request
         standin.inject("POST", r"/Messages\.json$", status=400, code=21211, count=1,
