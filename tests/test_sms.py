@@ -39,7 +39,7 @@ def test_closed_service_by_text_says_when_it_opens_and_gives_the_24_hour_line(ap
     texter = Texter(app_at(WEEKNIGHT_3AM))
     texter.send("hello")
     reply = texter.send("2")
-    assert "0808 801 0327" in reply and "Closed now" in reply and "Mon-Fri 10am-8pm" in reply
+    assert "0808 801 0327" in reply and "Closed now, opens today 10am." in reply and "Mon-Fri 10am-8pm" in reply
     assert "0808 2000 247" in reply
 
 
@@ -154,3 +154,44 @@ def test_landline_texter_is_never_offered_a_follow_up(client):
     texter = Texter(client, sender=LANDLINE)
     texter.send("hi")
     assert "Reply 8" not in texter.send("1")
+
+
+def test_free_text_in_a_conversation_gets_the_automatic_note_and_the_menu_not_a_wrong_key(client):
+    texter = Texter(client)
+    texter.send("hi")
+    texter.send("7")
+    reply = texter.send("help me please")
+    assert "not one of the options" not in reply
+    assert reply.index("999") < reply.index("no one reads texts") < reply.index("1 Domestic abuse")
+    assert "not one of the options" in texter.send("8"), "a key that is no option still says so"
+
+
+def test_other_helplines_by_text_has_one_way_back_and_8_only_ever_means_text_me_later(client):
+    texter = Texter(client)
+    texter.send("hi")
+    sub = texter.send("7")
+    assert "0 Menu" in sub and "Main menu" not in sub
+    assert not re.search(r"^[89] ", sub, re.M)
+    assert EN_MENU in texter.send("0")
+
+
+def test_a_phone_sent_a_follow_up_gets_the_discreet_answer_until_it_asks_for_the_menu(client, redis_url):
+    texter = Texter(client)
+    for body in ["hi", "3", "8", "2"]:
+        texter.send(body)
+    for body in ["Who is this?", "3", "hello"]:
+        reply = texter.send(body)
+        assert reply.startswith("Automatic number") and "Galop" not in reply and "abuse" not in reply.lower()
+    assert EN_MENU.split("\n")[1] in texter.send("MENU")
+    assert "0800 999 5428" in texter.send("3"), "from the menu on, the conversation is as ever"
+    keys = redis.Redis.from_url(redis_url, decode_responses=True).keys("hr:fu-to:*")
+    assert len(keys) == 1 and redis.Redis.from_url(redis_url).ttl(keys[0]) > 6 * 24 * 3600
+
+
+def test_a_retried_webhook_is_not_counted_again_towards_the_reply_limits(client, redis_url):
+    texter = Texter(client)
+    sid = new_sid("SM")
+    for _ in range(30):
+        assert EN_MENU.split("\n")[1] in texter.send("hi", message_sid=sid)
+    (key,) = redis.Redis.from_url(redis_url, decode_responses=True).keys("hr:lim-reply:*")
+    assert redis.Redis.from_url(redis_url).get(key) == b"1"
