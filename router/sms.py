@@ -2,6 +2,12 @@
 
 State is only "where in the menu, which language", under a keyed hash of the number, with a short TTL.
 If Redis is down the channel still answers: the top menu and direct service replies need no state.
+
+A text can reach a phone someone else holds, so (issue 12): a stop however typed (router/stopwords.py)
+cancels everything pending for the number and is answered in one line, never the menu; a phone that was
+sent a follow-up lately gets only a discreet answer unless it asks for MENU or HELP; free text gets the
+999 advice, "nobody reads these texts" and the menu; and one sender's texts get full answers, then the
+999 advice only, then none (router/limits.py), while a stop is always acted on.
 """
 from __future__ import annotations
 
@@ -101,10 +107,10 @@ def decide_stateless(flows: Flows, word: str, ctx: engine.Context) -> Step:
     return engine.start(ctx)
 
 
-def texter_language(flows: Flows, body: str, arrival: Arrival | None) -> str:
-    """The language to answer in: a Welsh stop word says Welsh; else the conversation's; else that of
-    the follow-up this number was sent lately; else the default."""
-    for lang in (stopwords.language_of(body),
+def texter_language(flows: Flows, arrival: Arrival | None, stop_body: str | None = None) -> str:
+    """The language to answer in: for a stop, a Welsh stop word says Welsh; else the conversation's;
+    else that of the follow-up this number was sent lately; else the default."""
+    for lang in (stopwords.language_of(stop_body) if stop_body else None,
                  arrival and arrival.conversation and arrival.conversation.lang,
                  arrival and arrival.recent_lang):
         if lang and lang in flows.config.languages:
@@ -127,12 +133,13 @@ def incoming():
         arrival = rt.conversations.arrive(message_sid, number, limits.reply_window_minutes * 60)
     except StateUnavailable:
         arrival = None
-    ctx = engine.Context(flows=flows, channel=engine.SMS, lang=texter_language(flows, body, arrival),
+    ctx = engine.Context(flows=flows, channel=engine.SMS, lang=texter_language(flows, arrival),
                          now=rt.clock(), can_text=phone.TextableLater(sender))
     level = Reply.FULL if arrival is None else reply_level(limits, arrival.sender_count, arrival.global_count)
 
     if stopwords.is_stop(body):  # acted on whatever the limits say; answered unless silenced
         _forget(number)
+        ctx = replace(ctx, lang=texter_language(flows, arrival, stop_body=body))
         return _finish(engine.stopped(ctx), message_sid, silent=level is Reply.SILENT)
     if level is Reply.SILENT:
         return _finish(None, message_sid)

@@ -195,3 +195,10 @@ def test_a_retried_webhook_is_not_counted_again_towards_the_reply_limits(client,
         assert EN_MENU.split("\n")[1] in texter.send("hi", message_sid=sid)
     (key,) = redis.Redis.from_url(redis_url, decode_responses=True).keys("hr:lim-reply:*")
     assert redis.Redis.from_url(redis_url).get(key) == b"1"
+
+
+def test_a_welsh_word_in_an_english_conversation_does_not_switch_its_language(client):
+    texter = Texter(client)
+    texter.send("hi")
+    assert EN_MENU.split("\n")[1] in texter.send("diolch")
+    assert "Open now" in texter.send("1")
