@@ -92,8 +92,9 @@ def start(ctx: Context) -> Step:
 def _start(ctx: Context) -> Step:
     advice = replace(ctx.say("voice_safety" if ctx.channel == VOICE else "sms_safety"), slow=True)
     step = present(ctx, ctx.flows.start).with_prefix(advice)
-    if ctx.channel == SMS and step.choices:  # 999 first, then that nobody reads these texts (issue 12)
-        step = replace(step, choices=(ctx.say("sms_automatic"),) + step.choices[1:])  # in place of "Reply:"
+    if ctx.channel == SMS and isinstance(ctx.flows.nodes[ctx.flows.start], MenuNode):
+        # 999 first, then that nobody reads these texts (issue 12), in place of the menu's "Reply:"
+        step = replace(step, choices=(ctx.say("sms_automatic"),) + step.choices[1:])
     return step
 
 
