@@ -150,7 +150,8 @@ def incoming():
     conversation = arrival.conversation
     if conversation and not engine.known_place(flows, conversation.at):
         conversation = Conversation(at=flows.start, lang=conversation.lang)
-    step = decide(flows, word, conversation, arrival.fresh, ctx, recent=arrival.recent_lang is not None)
+    recent = arrival.recent_lang is not None or _to_neutral_sender(rt, flows, form.get("To", ""))
+    step = decide(flows, word, conversation, arrival.fresh, ctx, recent=recent)
     if arrival.fresh:
         if step.followup:
             step = followups.arrange(rt.jobs, rt.settings, ctx, step, to=sender, called=form.get("To", ""),
@@ -158,6 +159,13 @@ def incoming():
                                      callback=public_base(request, rt.settings) + "/sms/status")
         _remember(number, step, flows)
     return _finish(step, message_sid, count=arrival.fresh)
+
+
+def _to_neutral_sender(rt, flows: Flows, to: str) -> bool:
+    """A text to the separate number follow-ups come from (when one is set): whoever texts it is
+    answering a follow-up, so it is answered as discreetly as a phone we texted lately."""
+    neutral = followups.sender(rt.settings, flows, "")
+    return bool(neutral) and to == neutral
 
 
 def _remember(number: str, step: Step, flows: Flows) -> None:

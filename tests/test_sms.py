@@ -8,7 +8,7 @@ import redis
 
 from router import sms
 from tests.conftest import WEEKNIGHT_3AM
-from tests.support import LANDLINE, MOBILE, Texter, is_broker_key, new_sid
+from tests.support import ACCOUNT_SID, LANDLINE, MOBILE, Texter, is_broker_key, new_sid, parse, post_signed
 
 EN_MENU = "Reply:\n1 Domestic abuse"
 CY_MENU = "Atebwch:\n1 Cam-drin domestig"
@@ -202,3 +202,12 @@ def test_a_welsh_word_in_an_english_conversation_does_not_switch_its_language(cl
     texter.send("hi")
     assert EN_MENU.split("\n")[1] in texter.send("diolch")
     assert "Open now" in texter.send("1")
+
+
+def test_a_text_to_the_neutral_sender_number_is_answered_discreetly(app_at):
+    client = app_at(followup_sender="+443300000999")
+    params = {"MessageSid": new_sid("SM"), "AccountSid": ACCOUNT_SID, "From": "+447400111222",
+              "To": "+443300000999", "Body": "who is this", "NumMedia": "0"}
+    reply = "".join(parse(post_signed(client, "/sms", params).data).find("Message").itertext())
+    assert reply.startswith("Automatic number") and "abuse" not in reply.lower()
+    assert EN_MENU in Texter(client, sender="+447400111333").send("who is this"), "the helpline number: as ever"

@@ -349,6 +349,10 @@ def test_welsh_paths_stay_welsh(stack):
     assert texter.send("DIWEDD") == STOPPED_CY
     assert stack.pending_for(number) == 0
     assert discreet.send("STOP") == STOPPED_CY, "the follow-up's language, even for an English stop word"
+    caller = new_mobile()
+    assert "bore yfory" in stack.ask_text(caller, "3", lang="cy").text()
+    again = stack.ask_text(caller, "3", lang="cy").text()
+    assert "eisoes ar ei ffordd" in again and "already" not in again, "already on its way, in Welsh"
 
 
 # ------------------------------------------------------------------ 8. small screens
