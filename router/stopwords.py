@@ -48,9 +48,9 @@ TEXTING_WORDS = frozenset({"TEXT", "TEXTS", "TEXTING", "TXT", "TXTS", "TXTING", 
 POLITE_WORDS = frozenset({"PLEASE", "PLS", "PLZ", "PLEASEE", "NOW", "IT", "THIS", "THAT", "THESE", "THE",
                           "ME", "MY", "TO", "ANY", "ALL", "AT", "OK", "OKAY", "THANKS", "THANK", "YOU",
                           "THX", "TA", "U", "I", "WANT", "WOULD", "LIKE", "JUST", "SO", "AND", "FROM",
-                          "THEM", "US", "SEND",
+                          "THEM", "US",
                           # UNREVIEWED Welsh: os gwelwch yn dda (please), plis, diolch, nawr, a/ar, fi
-                          "OS", "GWELWCH", "YN", "DDA", "PLIS", "DIOLCH", "NAWR", "A", "AR", "FI", "I",
+                          "OS", "GWELWCH", "YN", "DDA", "PLIS", "DIOLCH", "NAWR", "A", "AR", "FI",
                           "MI", "NI", "ATAF", "YMA"})
 # ... except beside END, QUIT and DIWEDD: "end it all", "I want to end it" are not about texts.
 STRICT_STOP_WORDS = frozenset({"END", "QUIT", "DIWEDD"})
@@ -89,6 +89,8 @@ def is_stop(text: str | None) -> bool:
     found = words(text)
     if not found or len(found) > MAX_WORDS:
         return False
+    if any(a in NEGATIONS and b in STOP_WORDS for a, b in zip(found, found[1:])):
+        return False  # "don't stop", "peidiwch stopio": the opposite
     stops = [w for w in found if w in STOP_WORDS]
     others = [w for w in found if w not in STOP_WORDS]
     if stops:

@@ -20,7 +20,8 @@ NOT_STOPS = [
     "he hit me again what do i do", "help me please", "he won't stop", "he wont stop hitting me",
     "I want to end it", "end it all", "stop hitting me", "Stop it he is hurting me", "more texts please",
     "do text me", "no", "Dad", "cancel my appointment", "Who is this?", "1", "MENU", "", "   ", "🙏",
-    "s t o p", "when does it end", "I need to quit my job and leave",
+    "s t o p", "when does it end", "I need to quit my job and leave", "don't stop", "please don't stop",
+    "peidiwch stopio",
 ]
 
 
