@@ -131,7 +131,7 @@ def learn_final_step(web_url: str) -> str:
     of that step's key press (which, with Digits=1, schedules the text now)."""
     call = Call(HttpClient(web_url), caller="+447400199999", base=web_url).start().press("1")
     assert call.dialled, "the 24-hour helpline should be dialled"
-    call.dial_ends("completed").press("1").press("1")  # yes text me; it is safe
+    call.dial_ends("completed").press("2")  # yes, it is safe to text me (one question)
     action = call.gather.get("action")
     assert "when:" in action, action
     return urljoin(call.url, action)  # a path: Call keeps paths relative to the web base

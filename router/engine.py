@@ -19,9 +19,20 @@ from router.model import ConnectNode, EndNode, Flows, MenuNode, Option, SayNode,
 
 VOICE, SMS = "voice", "sms"
 REPEAT_KEYS = frozenset({"0", "*"})
-FALLBACK_KEY, FOLLOWUP_KEY = "1", "2"  # on a closed or unanswered service's offer
+# One meaning per key wherever a service was chosen on a call: 1 puts you through (the open fallback of a
+# closed line, or the same line again after it was busy), 2 says yes to a text (the safety warning is in
+# that one question), 3 the open fallback of a busy line, 9 the main menu, 0 hear this again.
+CONNECT_KEY, FOLLOWUP_KEY, OTHER_LINE_KEY, MENU_KEY = "1", "2", "3", "9"
+FALLBACK_KEY = CONNECT_KEY
 SMS_FOLLOWUP_KEY = "8"
 WHEN_CHOICES = {VOICE: ("now", "later", "morning"), SMS: ("later", "morning")}
+# Someone following the 999 advice may press 5 5 (the Silent Solution) or 9 9 9 at our menu. The first
+# key does what it always does, but the adapter listens briefly for the same key again (a "window");
+# the same key again means the advice was being followed: say how to reach the police, in the language
+# the caller was in when they started.
+WINDOW_KEYS = frozenset({"5", "9"})
+POLICE = "police"
+POLICE_TEXTS = frozenset({"55", "999", "5 5", "9 9 9"})
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,15 @@ class Step:
     followup: Followup | None = None
     hangup: bool = False
     events: tuple[tuple[str, str], ...] = field(default=())  # (metric, label) for aggregate counters
+    window: str = ""       # voice: the key that led here and may begin 5 5 or 9 9 9; listen for it again
+    window_lang: str = ""  # the language the caller was in when they pressed it
+
+    @property
+    def window_at(self) -> str | None:
+        """Where a second key pressed during the window is read: this step's place, or its dial."""
+        if self.at:
+            return self.at
+        return f"dial:{self.dial.service_id}" if self.dial else None
 
     def with_prefix(self, *lines: Line) -> "Step":
         return replace(self, lines=tuple(lines) + self.lines)
@@ -74,7 +94,7 @@ class Context:
     can_text: bool = False
 
     def say(self, phrase_id: str, /, **values: object) -> Line:
-        return Line(self.flows.phrase(phrase_id, self.lang, **values), self.lang)
+        return Line(_sentence(self.flows.phrase(phrase_id, self.lang, **values)), self.lang)
 
     @property
     def region(self) -> str:
@@ -107,13 +127,30 @@ def _memoised(ctx: Context, key: tuple, make) -> Step:
     return step
 
 
-def press(ctx: Context, at: str | None, key: str | None) -> Step:
-    """The person at `at` pressed or replied `key`."""
+def press(ctx: Context, at: str | None, key: str | None, *, recent: str = "", recent_lang: str = "") -> Step:
+    """The person at `at` pressed or replied `key`. On a call, `recent` is the key pressed just before,
+    when `key` came during the brief window after it (see WINDOW_KEYS)."""
     key = (key or "").strip()
+    if ctx.channel == SMS and key in POLICE_TEXTS:
+        return police(ctx)
+    if recent and recent in WINDOW_KEYS and key == recent:
+        return police(replace(ctx, lang=recent_lang if recent_lang in ctx.flows.config.languages else ctx.lang))
+    step = _press(ctx, at, key)
+    if ctx.channel == VOICE and key in WINDOW_KEYS and not step.hangup and step.window_at \
+            and step.at != POLICE:
+        return replace(step, window=key, window_lang=ctx.lang)
+    return step
+
+
+def _press(ctx: Context, at: str | None, key: str) -> Step:
     at = at if at and known_place(ctx.flows, at) else ctx.flows.start
+    if at == POLICE:
+        return _press_at_police(ctx, key)
+    kind, _, service_id = at.partition(":")
+    if kind == "dial":  # a stray key while being put through: the caller is still put through
+        return connect(ctx, ctx.flows.services[service_id])
     if key in REPEAT_KEYS:
         return present(ctx, at)
-    kind, _, service_id = at.partition(":")
     if service_id:
         return _press_after_service(ctx, kind, service_id, key)
     node = ctx.flows.nodes[at]
@@ -128,15 +165,57 @@ def press(ctx: Context, at: str | None, key: str | None) -> Step:
     return present(ctx, option.next)
 
 
+def police(ctx: Context) -> Step:
+    """How to reach the police, for someone who pressed 5 5 or 9 9 9 (or texted 55 / 999) here."""
+    if ctx.channel == SMS:
+        return Step(at=ctx.flows.start, lang=ctx.lang, lines=(ctx.say("sms_police"),),
+                    choices=(ctx.say("sms_back_to_menu"),), events=(("police_advice", SMS),))
+    advice = replace(ctx.say("voice_police"), slow=True)
+    return replace(present(ctx, POLICE).with_prefix(advice), events=(("police_advice", VOICE),))
+
+
+def _press_at_police(ctx: Context, key: str) -> Step:
+    if key == CONNECT_KEY:
+        return connect(ctx, ctx.flows.emergency_for(ctx.lang))
+    if key in REPEAT_KEYS:
+        return present(ctx, ctx.flows.start)
+    if key in WINDOW_KEYS:  # the rest of 9 9 9: no "wrong key", just the choices again
+        return present(ctx, POLICE)
+    return present(ctx, POLICE).with_prefix(ctx.say("wrong_key"))
+
+
 def silence(ctx: Context, at: str | None, attempt: int) -> Step:
-    """No key pressed. First silence: the options once more. After that: the 24-hour number, goodbye."""
+    """No key pressed. The first time, the options once more. After that the caller is put through to the
+    24-hour line for their language, with nothing said that names a service or the word "abuse": whoever
+    made them go quiet may be listening. Where that would be wrong (after a finished call, or a line for
+    people worried about their own behaviour) the call ends with a neutral goodbye."""
     at = at if at and known_place(ctx.flows, at) else ctx.flows.start
+    kind, _, service_id = at.partition(":")
+    service = ctx.flows.services.get(service_id) if service_id else None
+    if kind == "dial" and service is not None:
+        return connect(ctx, service)
+    if kind in {"after", "when", "consent", "info"}:
+        return _quiet_goodbye(ctx)
+    if kind == "unanswered" and service is not None:  # try again, without a word about who
+        target = service if service.schedule.is_open(ctx.now, ctx.region) else open_fallback(ctx, service)
+        return _connect_quietly(ctx, target) if target else _quiet_goodbye(ctx)
     if attempt <= 1:
         return present(ctx, at).with_prefix(ctx.say("no_input"))
-    emergency = ctx.flows.services[ctx.flows.config.emergency_service]
-    return Step(at=None, lang=ctx.lang, hangup=True, lines=(
-        ctx.say("silence_goodbye", name=_name(ctx, emergency), number=_number(ctx, emergency)),
-    ), events=(("silence_end", "voice"),))
+    if kind == "closed" and service is not None:
+        target = open_fallback(ctx, service)
+        return _connect_quietly(ctx, target) if target else _quiet_goodbye(ctx)
+    return _connect_quietly(ctx, ctx.flows.emergency_for(ctx.lang))
+
+
+def _connect_quietly(ctx: Context, service: Service) -> Step:
+    return Step(at=None, lang=ctx.lang, lines=(ctx.say("silent_connecting"),),
+                dial=Dial(service.id, service.e164, ctx.flows.config.dial_timeout_seconds),
+                events=(("silence_connect", service.id),))
+
+
+def _quiet_goodbye(ctx: Context) -> Step:
+    return Step(at=None, lang=ctx.lang, hangup=True, lines=(ctx.say("quiet_goodbye"),),
+                events=(("silence_end", ctx.channel),))
 
 
 def dial_result(ctx: Context, service_id: str, status: str) -> Step:
@@ -146,21 +225,25 @@ def dial_result(ctx: Context, service_id: str, status: str) -> Step:
         return present(ctx, ctx.flows.start)
     if status == "completed":
         return present(ctx, f"after:{service_id}")
-    return present(ctx, f"unanswered:{service_id}").with_prefix(
-        ctx.say("service_unanswered", name=_name(ctx, service)))
+    return present(ctx, f"unanswered:{service_id}").with_prefix(ctx.say("service_unanswered"))
 
 
 # ------------------------------------------------------------------ presenting a place
 def present(ctx: Context, at: str) -> Step:
     """What a person hears or reads on arriving at `at` (a node or one of the engine's places)."""
+    if at == POLICE:
+        return Step(at=POLICE, lang=ctx.lang, choices=(
+            ctx.say("police_choices", key=CONNECT_KEY),))
     kind, _, service_id = at.partition(":")
+    if kind == "dial":
+        return connect(ctx, ctx.flows.services[service_id])
     if service_id:
         return _present_service_place(ctx, kind, ctx.flows.services[service_id])
     node = ctx.flows.nodes[at]
     if isinstance(node, MenuNode):
         return _memoised(ctx, ("menu", at, ctx.lang, ctx.channel), lambda ctx: _present_menu(ctx, at, node))
     if isinstance(node, ConnectNode):
-        return _present_service(ctx, ctx.flows.services[node.service])
+        return _present_service(ctx, ctx.flows.services[node.service_for(ctx.lang)])
     if isinstance(node, SayNode):
         said = Line(ctx.flows.text(node.say, ctx.lang), ctx.lang)
         if node.next:
@@ -177,7 +260,11 @@ def _present_menu(ctx: Context, at: str, node: MenuNode) -> Step:
 
 
 def _menu_choices(ctx: Context, node: MenuNode) -> tuple[Line, ...]:
-    choices = []
+    """The options of a menu. On a call, the start menu's first option says that staying on the line
+    puts you through, and a language option comes straight after it, said in that language: both must
+    be heard early, by someone with seconds to spare or who does not follow English."""
+    options, languages = [], []
+    is_start = node is ctx.flows.nodes.get(ctx.flows.start)
     for option in node.options:
         if ctx.channel == SMS and option.next == ctx.flows.start:
             continue  # by text, 0 is the main menu already: one key, one meaning
@@ -185,18 +272,21 @@ def _menu_choices(ctx: Context, node: MenuNode) -> tuple[Line, ...]:
             target = option.language.get(ctx.lang)
             if target in ctx.flows.config.languages:
                 phrase = "voice_language_option" if ctx.channel == VOICE else "sms_language_option"
-                choices.append(Line(ctx.flows.phrase(phrase, target, key=option.key), target))
+                languages.append(Line(ctx.flows.phrase(phrase, target, key=option.key), target))
             continue
-        phrase = "voice_option" if ctx.channel == VOICE else "sms_option"
         label = option.sms_label if ctx.channel == SMS and option.sms_label else option.label
-        choices.append(ctx.say(phrase, key=option.key, label=ctx.flows.text(label, ctx.lang)))
+        phrase = "voice_option" if ctx.channel == VOICE else "sms_option"
+        if ctx.channel == VOICE and is_start and not options:
+            phrase = "voice_first_option"
+        options.append(ctx.say(phrase, key=option.key, label=ctx.flows.text(label, ctx.lang)))
     if ctx.channel == VOICE:
-        choices.append(ctx.say("voice_repeat"))
-    else:
-        if node is not ctx.flows.nodes[ctx.flows.start]:  # on the main menu, "0 Menu" adds nothing
-            choices.append(ctx.say("sms_repeat"))
-        choices.insert(0, ctx.say("sms_reply_with_number"))
-    return tuple(choices)
+        choices = options[:1] + languages + options[1:]
+        if not is_start:  # the start menu is repeated on silence anyway; every second counts there
+            choices.append(ctx.say("voice_repeat"))
+        return tuple(choices)
+    # by text, "0 Menu" on the main menu adds nothing (issue 12: small screens)
+    repeat = () if is_start else (ctx.say("sms_repeat"),)
+    return (ctx.say("sms_reply_with_number"), *options, *languages, *repeat)
 
 
 def _present_service(ctx: Context, service: Service) -> Step:
@@ -206,35 +296,32 @@ def _present_service(ctx: Context, service: Service) -> Step:
     if ctx.channel == SMS:
         step = _present_service_place(ctx, "info", service)
         return replace(step, events=events)
-    if is_open:  # the clock decided whether; what is said and dialled is the same every time
-        return _memoised(ctx, ("dial", service.id, ctx.lang), lambda ctx: Step(
-            at=None, lang=ctx.lang, events=events, lines=(ctx.say("connecting", name=_name(ctx, service)),),
-            dial=Dial(service.id, service.e164, ctx.flows.config.dial_timeout_seconds)))
-    closed = ctx.say("service_closed", name=_name(ctx, service), hours=describe_hours(ctx, service),
+    if is_open:
+        return replace(connect(ctx, service), events=events)
+    closed = ctx.say("service_closed", name=_said(ctx, service), hours=describe_hours(ctx, service),
                      opens=_opens_next(ctx, service))
     return replace(_present_service_place(ctx, "closed", service).with_prefix(closed), events=events)
+
+
+def connect(ctx: Context, service: Service) -> Step:
+    """Put the caller through to an open service (what is said and dialled is the same every time)."""
+    return _memoised(ctx, ("dial", service.id, ctx.lang), lambda ctx: Step(
+        at=None, lang=ctx.lang, lines=(ctx.say("connecting", name=_said(ctx, service)),),
+        dial=Dial(service.id, service.e164, ctx.flows.config.dial_timeout_seconds)))
 
 
 def _present_service_place(ctx: Context, kind: str, service: Service) -> Step:
     at = f"{kind}:{service.id}"
     step = Step(at=at, lang=ctx.lang)
     if kind in {"closed", "unanswered"}:
-        fallback = open_fallback(ctx, service)
-        choices = []
-        if fallback is not None:
-            choices.append(ctx.say("offer_fallback", key=FALLBACK_KEY, name=_name(ctx, fallback)))
-        if ctx.can_text:
-            choices.append(ctx.say("offer_followup", key=FOLLOWUP_KEY, name=_name(ctx, service)))
-        choices.append(ctx.say("voice_back_to_menu"))
-        return replace(step, choices=tuple(choices))
+        return replace(step, choices=_offers(ctx, kind, service))
     if kind == "after":
         if not ctx.can_text:
             return Step(at=None, lang=ctx.lang, hangup=True, lines=(ctx.say("goodbye"),))
-        return replace(step, choices=(ctx.say("offer_followup_after_call", key=FALLBACK_KEY),))
-    if kind == "consent":
-        return replace(step, lines=(ctx.say("ask_safe_to_text"),), choices=(ctx.say("safe_to_text_keys"),))
-    if kind == "when":
-        return replace(step, choices=(ctx.say(f"{ctx.channel}_ask_when"),))
+        return replace(step, choices=(ctx.say("offer_followup_after_call", key=FOLLOWUP_KEY),))
+    if kind in {"when", "consent"}:
+        return replace(step, at=f"when:{service.id}",
+                       choices=(ctx.say(f"{ctx.channel}_ask_when", morning=_morning(ctx)),))
     # kind == "info": the text channel's answer for a service
     lines = [ctx.say("sms_service_info", name=_name(ctx, service), number=service.number,
                      hours=describe_hours(ctx, service), website=service.website,
@@ -244,29 +331,51 @@ def _present_service_place(ctx: Context, kind: str, service: Service) -> Step:
     return replace(step, lines=tuple(lines), choices=tuple(choices))
 
 
+def _offers(ctx: Context, kind: str, service: Service) -> tuple[Line, ...]:
+    """What a caller can do when a line is closed or nobody answered it: another open line for the same
+    people, the same line again, the number by text (asked once, with the warning in the question), and
+    for those who cannot be texted the number said once; after a failed call, the 999 advice again."""
+    offers = []
+    fallback = open_fallback(ctx, service)
+    if kind == "unanswered":
+        offers.append(ctx.say("danger_reminder"))
+        if service.schedule.is_open(ctx.now, ctx.region):
+            offers.append(ctx.say("offer_retry", key=CONNECT_KEY))
+        if fallback is not None:
+            offers.append(ctx.say("offer_fallback", key=OTHER_LINE_KEY, name=_said(ctx, fallback)))
+    elif fallback is not None:
+        offers.append(ctx.say("offer_fallback", key=CONNECT_KEY, name=_said(ctx, fallback)))
+    if ctx.can_text and kind == "unanswered":  # a silent caller may be here: name nothing
+        offers.append(ctx.say("offer_followup_unanswered", key=FOLLOWUP_KEY))
+    elif ctx.can_text:
+        offers.append(ctx.say("offer_followup", key=FOLLOWUP_KEY, name=_said(ctx, service)))
+    elif kind == "unanswered":
+        offers.append(ctx.say("say_number", name=_said(ctx, service), number=_number(ctx, service)))
+    offers.append(ctx.say("voice_back_to_menu", key=MENU_KEY))
+    return tuple(offers)
+
+
 def _press_after_service(ctx: Context, kind: str, service_id: str, key: str) -> Step:
     service = ctx.flows.services[service_id]
     wrong = ctx.say("wrong_key")
     if kind in {"closed", "unanswered"}:
         fallback = open_fallback(ctx, service)
-        if key == FALLBACK_KEY and fallback is not None:
+        fallback_key = OTHER_LINE_KEY if kind == "unanswered" else CONNECT_KEY
+        if key == fallback_key and fallback is not None:
             return replace(_present_service(ctx, fallback), events=(("fallback_used", fallback.id),))
+        if kind == "unanswered" and key == CONNECT_KEY and service.schedule.is_open(ctx.now, ctx.region):
+            return replace(connect(ctx, service), events=(("retry", service.id),))
         if key == FOLLOWUP_KEY and ctx.can_text:
-            return present(ctx, f"consent:{service_id}")
-        if key == "9":
-            return present(ctx, ctx.flows.start)
-    elif kind == "after" and key == FALLBACK_KEY and ctx.can_text:
-        return present(ctx, f"consent:{service_id}")
-    elif kind == "consent" and ctx.can_text:
-        if key == "1":
             return present(ctx, f"when:{service_id}")
-        if key == "2":
-            return Step(at=None, lang=ctx.lang, hangup=True, lines=(ctx.say("no_text_goodbye"),),
-                        events=(("followup_declined", ctx.channel),))
-    elif kind == "when" and ctx.can_text:
+        if key == MENU_KEY:
+            return present(ctx, ctx.flows.start)
+    elif kind == "after" and key == FOLLOWUP_KEY and ctx.can_text:
+        return present(ctx, f"when:{service_id}")
+    elif kind in {"when", "consent"} and ctx.can_text:
         options = WHEN_CHOICES[ctx.channel]
         if key.isdigit() and 1 <= int(key) <= len(options):
             return schedule_followup(ctx, service, options[int(key) - 1])
+        kind = "when"
     elif kind == "info":
         if key == SMS_FOLLOWUP_KEY and ctx.can_text:
             return present(ctx, f"when:{service_id}")
@@ -281,7 +390,7 @@ def schedule_followup(ctx: Context, service: Service, when: str) -> Step:
         if service.name_in_followup else ""
     body = ctx.flows.phrase("followup_text", ctx.lang, name=name_part, number=service.number,
                             hours=describe_hours(replace(ctx, channel=SMS), service))
-    confirm = ctx.say(f"followup_confirm_{when}")
+    confirm = ctx.say(f"followup_confirm_{when}", morning=_morning(ctx))
     return Step(at=None, lang=ctx.lang, hangup=True, lines=(confirm,),
                 followup=Followup(service.id, when, send_at, " ".join(body.split())),
                 events=(("followup_scheduled", when),))
@@ -291,7 +400,7 @@ def followup_not_arranged(ctx: Context, service_id: str) -> Step:
     """The text could not be arranged (Redis down): say so, and give the number now instead."""
     service = ctx.flows.services[service_id]
     return Step(at=None, lang=ctx.lang, hangup=True, events=(("followup_failed", ctx.channel),),
-                lines=(ctx.say("followup_unavailable", number=_number(ctx, service)),))
+                lines=(ctx.say("followup_unavailable", name=_said(ctx, service), number=_number(ctx, service)),))
 
 
 def followup_time(ctx: Context, when: str) -> datetime:
@@ -323,18 +432,31 @@ def open_fallback(ctx: Context, service: Service) -> Service | None:
 
 
 def describe_hours(ctx: Context, service: Service) -> str:
-    """'Monday to Friday, 10am to 8pm' (voice) or 'Mon-Fri 10am-8pm' (text), in the person's language."""
+    """'Monday to Friday, 10am to 8pm' (voice) or 'Mon-Fri 10am-8pm' (text), in the person's language.
+
+    Said as a person would say it: two days are 'Monday and Tuesday', Saturday and Sunday are 'weekends',
+    a whole day is '24 hours', and in Welsh the day after 'i' takes its mutation ('i ddydd Gwener')."""
     schedule = service.schedule
     if schedule.always:
         return ctx.flows.phrase("hours_always", ctx.lang)
     style = "long" if ctx.channel == VOICE else "short"
-    names = dict(zip(hours_mod.DAYS, ctx.flows.phrase(f"days_{style}", ctx.lang).split(",")))
+    names = dict(zip(hours_mod.DAYS, _day_names(ctx, f"days_{style}")))
+    names_after_to = dict(zip(hours_mod.DAYS, _day_names(ctx, f"days_{style}_to")))
     parts = []
     for first, last, spans in schedule.weekly_groups():
-        days = names[first].strip() if first == last else ctx.flows.phrase(
-            f"day_range_{style}", ctx.lang, first=names[first].strip(), last=names[last].strip())
-        times = " & ".join(ctx.flows.phrase(f"time_range_{style}", ctx.lang, start=_clock(ctx, s),
-                                            end=_clock(ctx, e)) for s, e in spans)
+        if (first, last) == ("sat", "sun") and style == "long":
+            days = ctx.flows.phrase("weekends_long", ctx.lang)
+        elif first == last:
+            days = names[first] + ("," if style == "long" else "")
+        elif style == "long" and hours_mod.DAYS.index(last) - hours_mod.DAYS.index(first) == 1:
+            days = ctx.flows.phrase("day_pair_long", ctx.lang, first=names[first], last=names[last])
+        else:
+            days = ctx.flows.phrase(f"day_range_{style}", ctx.lang, first=names[first], last=names_after_to[last])
+        if spans == ((0, 24 * 60),):
+            times = ctx.flows.phrase(f"all_day_{style}", ctx.lang)
+        else:
+            times = " & ".join(ctx.flows.phrase(f"time_range_{style}", ctx.lang, start=_clock(ctx, s),
+                                                end=_clock(ctx, e)) for s, e in spans)
         parts.append(f"{days} {times}")
     text = "; ".join(parts)
     if not schedule.open_on_bank_holidays:
@@ -342,12 +464,31 @@ def describe_hours(ctx: Context, service: Service) -> str:
     return text
 
 
+def _day_names(ctx: Context, phrase_id: str) -> list[str]:
+    if phrase_id not in ctx.flows.phrases:  # e.g. days_long_to: only languages that mutate need it
+        phrase_id = phrase_id.removesuffix("_to")
+    return [name.strip() for name in ctx.flows.phrase(phrase_id, ctx.lang).split(",")]
+
+
 def _clock(ctx: Context, minute: int) -> str:
+    """A time of day as said (voice: '9am'; in Welsh '9 y bore', '5 y prynhawn', '8 yr hwyr') or written."""
     if minute % (24 * 60) == 0:
         return ctx.flows.phrase("clock_midnight", ctx.lang)
     hour, mins = divmod(minute, 60)
-    suffix = ctx.flows.phrase("clock_am" if hour < 12 else "clock_pm", ctx.lang)
-    return f"{hour % 12 or 12}{'.%02d' % mins if mins else ''}{suffix}"
+    time = f"{hour % 12 or 12}{'.%02d' % mins if mins else ''}"
+    if ctx.channel == VOICE and "clock_evening" in ctx.flows.phrases:
+        part = "clock_morning" if hour < 12 else "clock_afternoon" if hour < 18 else "clock_evening"
+        return ctx.flows.phrase(part, ctx.lang, time=time)
+    return time + ctx.flows.phrase("clock_am" if hour < 12 else "clock_pm", ctx.lang)
+
+
+def _morning(ctx: Context) -> str:
+    """'at 9am tomorrow', or 'at 9am today' when it is 03:00: the actual time a morning text is sent."""
+    send_at = followup_time(ctx, "morning")
+    today = ctx.now.astimezone(hours_mod.LONDON).date()
+    day = "day_today" if send_at.date() == today else "day_tomorrow"
+    return ctx.flows.phrase("followup_morning", ctx.lang, time=_clock(ctx, send_at.hour * 60 + send_at.minute),
+                            day=ctx.flows.phrase(day, ctx.lang))
 
 
 def _opens_next(ctx: Context, service: Service) -> str:
@@ -360,8 +501,8 @@ def _opens_next(ctx: Context, service: Service) -> str:
         return ctx.flows.phrase("opens_today", ctx.lang, time=time)
     if nxt.date() == today + timedelta(days=1):
         return ctx.flows.phrase("opens_tomorrow", ctx.lang, time=time)
-    names = ctx.flows.phrase("days_long", ctx.lang).split(",")
-    return ctx.flows.phrase("opens_on", ctx.lang, day=names[nxt.weekday()].strip(), time=time)
+    names = _day_names(ctx, "days_long_to")  # Welsh 'on Tuesday' mutates as after 'i': 'ddydd Mawrth'
+    return ctx.flows.phrase("opens_on", ctx.lang, day=names[nxt.weekday()], time=time)
 
 
 def _opens_next_short(ctx: Context, service: Service) -> str:
@@ -391,7 +532,18 @@ def _open_now_text(ctx: Context, service: Service) -> str:
 
 
 def _name(ctx: Context, service: Service) -> str:
+    """The service's name as written (texts, lists)."""
     return ctx.flows.text(service.name, ctx.lang)
+
+
+def _said(ctx: Context, service: Service) -> str:
+    """The name as said mid-sentence ('the Men's Advice Line', but 'Childline'): phrases never add 'the'."""
+    return (service.said_as or {}).get(ctx.lang) or _name(ctx, service)
+
+
+def _sentence(text: str) -> str:
+    """A phrase that begins with a name said as 'the ...' still begins with a capital letter."""
+    return text[:1].upper() + text[1:] if text[:1].islower() else text
 
 
 def _number(ctx: Context, service: Service) -> str:
@@ -402,10 +554,15 @@ def _find_option(node: MenuNode, key: str) -> Option | None:
     return next((option for option in node.options if option.key == key), None)
 
 
+PLACES = frozenset({"closed", "unanswered", "after", "consent", "when", "info", "dial"})
+
+
 def known_place(flows: Flows, at: str) -> bool:
+    if at == POLICE:
+        return True
     kind, _, service_id = at.partition(":")
     if service_id:
-        return kind in {"closed", "unanswered", "after", "consent", "when", "info"} and service_id in flows.services
+        return kind in PLACES and service_id in flows.services
     return at in flows.nodes
 
 
@@ -444,9 +601,14 @@ def cancel_key_free(flows: Flows) -> bool:
 
 
 def offer_cancel(ctx: Context, step: Step) -> Step:
-    """A caller with a follow-up pending hears, right after the 999 advice, how to cancel it by key."""
+    """A caller with a follow-up pending hears early how to cancel it by key: right after the first
+    option (the 24-hour line, which must come within the first seconds) and the language option said
+    in its own language, before the rest of the menu."""
     offer = ctx.say("voice_offer_cancel", key=VOICE_CANCEL_KEY)
-    return replace(step, lines=step.lines[:1] + (offer,) + step.lines[1:])
+    at = min(1, len(step.choices))
+    while at < len(step.choices) and step.choices[at].lang != ctx.lang:
+        at += 1
+    return replace(step, choices=step.choices[:at] + (offer,) + step.choices[at:])
 
 
 def cancelled_by_key(ctx: Context) -> Step:

@@ -199,6 +199,7 @@ def load_flows(folder: Path | str, *, lint: bool = True) -> Flows:
         nodes=dict(models["menu.yaml"].nodes),
         phrases=dict(models["phrases.yaml"].phrases),
         version=version,
+        phrase_review=dict(models["phrases.yaml"].review),
     )
     if lint:
         from router.lint import lint_flows  # lint renders every reply through the engine

@@ -57,6 +57,12 @@ def build(flows: Flows, lang: str | None = None) -> Graph:
                 _box_id(flows, node_id), "menu", [line for line in (title, f"menu {node_id}", prompt) if line])
         elif isinstance(node, ConnectNode) and node.service in flows.services:
             _service_box(graph, flows, ctx, node.service)
+            for other_lang, sid in (node.by_language or {}).items():  # e.g. Welsh callers: Live Fear Free
+                if sid in flows.services and sid != node.service:
+                    _service_box(graph, flows, ctx, sid)
+                    word = flows.phrase("sms_language_option", other_lang, key="").strip()
+                    graph.edges.append(Edge(f"svc_{node.service}", f"svc_{sid}", f"{word} callers instead",
+                                            dashed=True))
         elif isinstance(node, SayNode):
             graph.boxes[_box_id(flows, node_id)] = Box(_box_id(flows, node_id), "say",
                                                        [f"say: {flows.text(node.say, lang)}"])

@@ -26,6 +26,7 @@ from phonenumbers import PhoneNumberType
 
 from router import engine, hours as hours_mod
 from router.flowfile import FlowError, Path_, Problem, _dotted, _label, load_flows, read_folder
+from router.lint_caller import check_caller_safety
 from router.model import ConnectNode, EndNode, Flows, MenuNode, SayNode
 
 log = logging.getLogger("router.lint")
@@ -48,32 +49,36 @@ VOICE_CLOCKS = (CLOCKS[0], CLOCKS[1], CLOCKS[4])
 # Every phrase the engine (and sms.py) asks for, with the placeholders it fills in. Kept in step with
 # engine.py by hand; tests/test_lint.py renders every place to prove nothing here is missing.
 REQUIRED_PHRASES: dict[str, frozenset[str]] = {pid: frozenset(names.split()) for pid, names in {
-    "voice_safety": "", "sms_safety": "",
-    "voice_option": "key label", "sms_option": "key label",
+    "voice_safety": "", "sms_safety": "", "voice_police": "", "police_choices": "key", "sms_police": "",
+    "voice_option": "key label", "voice_first_option": "key label", "sms_option": "key label",
     "voice_language_option": "key", "sms_language_option": "key",
     "voice_repeat": "", "sms_repeat": "", "sms_reply_with_number": "",
-    "wrong_key": "", "no_input": "", "silence_goodbye": "name number",
-    "connecting": "name", "service_closed": "name hours opens", "service_unanswered": "name",
-    "offer_fallback": "key name", "offer_followup": "key name", "voice_back_to_menu": "",
+    "wrong_key": "", "no_input": "", "silent_connecting": "", "quiet_goodbye": "",
+    "connecting": "name", "service_closed": "name hours opens", "service_unanswered": "",
+    "danger_reminder": "", "offer_retry": "key", "say_number": "name number",
+    "offer_fallback": "key name", "offer_followup": "key name", "offer_followup_unanswered": "key", "voice_back_to_menu": "key",
     "offer_followup_after_call": "key", "goodbye": "",
-    "ask_safe_to_text": "", "safe_to_text_keys": "", "no_text_goodbye": "",
-    "voice_ask_when": "", "sms_ask_when": "", "sms_offer_followup": "key",
-    "followup_confirm_now": "", "followup_confirm_later": "", "followup_confirm_morning": "",
-    "followup_unavailable": "number",
+    "voice_ask_when": "morning", "sms_ask_when": "morning", "sms_offer_followup": "key",
+    "followup_morning": "time day", "day_today": "", "day_tomorrow": "",
+    "followup_confirm_now": "morning", "followup_confirm_later": "morning",
+    "followup_confirm_morning": "morning",
+    "followup_unavailable": "name number",
     "followup_name": "name", "followup_text": "name number hours",
     "sms_service_info": "name number hours website open_now", "sms_open_now": "",
     "sms_closed_now": "opens", "sms_fallback": "name number", "sms_back_to_menu": "", "sms_stopped": "",
-    "hours_always": "", "days_long": "", "days_short": "",
-    "day_range_long": "first last", "day_range_short": "first last",
+    "hours_always": "", "days_long": "", "days_short": "", "days_long_to": "",
+    "day_range_long": "first last", "day_range_short": "first last", "day_pair_long": "first last",
+    "weekends_long": "", "all_day_long": "", "all_day_short": "",
     "time_range_long": "start end", "time_range_short": "start end",
     "closed_bank_holidays_long": "", "closed_bank_holidays_short": "",
     "clock_am": "", "clock_pm": "", "clock_midnight": "",
+    "clock_morning": "time", "clock_afternoon": "time", "clock_evening": "time",
     "opens_today": "time", "opens_tomorrow": "time", "opens_on": "day time",
     # issue 12: texts that never give a person away (router/engine.py's last section)
     "sms_automatic": "", "sms_discreet": "", "followup_already": "number", "voice_offer_cancel": "key",
     "voice_cancelled": "", "sms_opens_today": "time", "sms_opens_tomorrow": "time", "sms_opens_on": "day time",
 }.items()}
-WEEKDAY_LISTS = ("days_long", "days_short")
+WEEKDAY_LISTS = ("days_long", "days_short", "days_long_to")
 
 
 # ------------------------------------------------------------------ where a problem is
@@ -156,6 +161,7 @@ def _lint(flows: Flows, loc: Locator, today: date, clocks: tuple[datetime, ...])
     if any(p.severity == ERROR for p in problems):
         return problems  # rendering broken flows would only repeat these errors, or crash
     problems += check_rendering(flows, loc, clocks)
+    problems += check_caller_safety(flows, loc)
     return problems
 
 
@@ -177,10 +183,13 @@ def check_references(flows: Flows, loc: Locator) -> list[Problem]:
         elif isinstance(node, SayNode) and node.next is not None and node.next not in nodes:
             problems.append(loc.problem("menu.yaml", ("nodes", node_id, "next"),
                                         f"goes to {node.next!r}, which is not defined under nodes"))
-        elif isinstance(node, ConnectNode) and node.service not in services:
-            problems.append(loc.problem("menu.yaml", ("nodes", node_id, "service"),
-                                        f"service {node.service!r} is not defined in services.yaml "
-                                        f"({_known(services)})"))
+        elif isinstance(node, ConnectNode):
+            named = [(("nodes", node_id, "service"), node.service)]
+            named += [(("nodes", node_id, "by_language", lang), sid) for lang, sid in (node.by_language or {}).items()]
+            for path, sid in named:
+                if sid not in services:
+                    problems.append(loc.problem("menu.yaml", path, f"service {sid!r} is not defined in "
+                                                f"services.yaml ({_known(services)})"))
     for sid, service in services.items():
         if service.fallback is not None and service.fallback not in services:
             problems.append(loc.problem("services.yaml", ("services", sid, "fallback"),
@@ -189,6 +198,10 @@ def check_references(flows: Flows, loc: Locator) -> list[Problem]:
         problems.append(loc.problem("config.yaml", ("emergency_service",),
                                     f"{flows.config.emergency_service!r} is not a service defined in "
                                     f"services.yaml"))
+    for lang, sid in flows.config.emergency_service_by_language.items():
+        if sid not in services:
+            problems.append(loc.problem("config.yaml", ("emergency_service_by_language", lang),
+                                        f"{sid!r} is not a service defined in services.yaml"))
     return problems
 
 
@@ -467,8 +480,10 @@ def check_services(flows: Flows, loc: Locator, today: date) -> list[Problem]:
     """Unused services, fallback chains, numbers that cost callers, hours that never open, stale details."""
     problems: list[Problem] = []
     used = {n.service for n in flows.nodes.values() if isinstance(n, ConnectNode)}
+    used |= {sid for n in flows.nodes.values() if isinstance(n, ConnectNode) for sid in (n.by_language or {}).values()}
     used |= {s.fallback for s in flows.services.values() if s.fallback}
     used.add(flows.config.emergency_service)
+    used |= set(flows.config.emergency_service_by_language.values())
     stale_before = months_before(today, STALE_AFTER_MONTHS)
     numbers: dict[str, str] = {}
     for sid, service in flows.services.items():
@@ -534,11 +549,13 @@ def _fallback_chains(flows: Flows, loc: Locator) -> list[Problem]:
         if current.fallback is not None:
             continue  # an undefined fallback: reported by check_references
         if not current.open_24_hours:
+            if current is service and "fallback" in service.model_fields_set:
+                continue  # `fallback: none`: no line for the same people is open when this one is not
             if current is service:
                 reason = ("has opening hours but no `fallback`: while it is closed callers are offered no "
-                          "other service. Add `fallback:` with a service open 24 hours, e.g. "
-                          f"{flows.config.emergency_service}")
-                problems.append(loc.problem("services.yaml", ("services", sid), reason))
+                          "other service. Add `fallback:` with a service open 24 hours for the same people "
+                          f"(audience: {service.audience}), or write `fallback: none` and say in a comment why none fits")
+                problems.append(loc.problem("services.yaml", ("services", sid), reason, WARNING))
             else:
                 problems.append(loc.problem("services.yaml", ("services", sid, "fallback"),
                                             f"the fallback chain {shown} ends at {current.id!r}, which keeps "
@@ -673,7 +690,7 @@ def keys_to_try(flows: Flows, at: str) -> list[str]:
     (any other key there behaves as at the start menu, which is tried on its own)."""
     node = flows.nodes.get(at)
     keys = [o.key for o in node.options] if isinstance(node, MenuNode) else list(ENGINE_PLACE_KEYS)
-    return keys + ["0", "x"]
+    return keys + ["0", "x", "55"]  # 55: a texter following the 999 advice
 
 
 def sms_replies(flows: Flows, clocks: Iterable[datetime] = CLOCKS) -> Iterator[Reply]:
@@ -729,6 +746,9 @@ def voice_walk(flows: Flows, clocks: Iterable[datetime] = CLOCKS) -> Iterator[tu
                 for key in keys_to_try(flows, at):
                     yield at, f"key {key}", now
                     steps.append(engine.press(ctx, at, key))
+                for key in sorted(engine.WINDOW_KEYS):  # the second key of 5 5 or 9 9 9
+                    yield at, f"key {key} twice", now
+                    steps.append(engine.press(ctx, at, key, recent=key, recent_lang=lang))
                 yield at, "silence", now
                 steps += [engine.silence(ctx, at, 1), engine.silence(ctx, at, 2)]
                 for dial in [step.dial for step in steps if step.dial]:
@@ -736,6 +756,9 @@ def voice_walk(flows: Flows, clocks: Iterable[datetime] = CLOCKS) -> Iterator[tu
                         yield at, f"dialling {dial.service_id} ({status})", now
                         steps.append(engine.dial_result(ctx, dial.service_id, status))
                 for step in steps:
+                    if step.dial and (step.lang, f"dial:{step.dial.service_id}") not in seen:
+                        seen.add((step.lang, f"dial:{step.dial.service_id}"))
+                        todo.append((step.lang, f"dial:{step.dial.service_id}"))
                     if step.at and (step.lang, step.at) not in seen:
                         seen.add((step.lang, step.at))
                         todo.append((step.lang, step.at))

@@ -41,10 +41,20 @@ class Service(_Strict):
     bank_holidays: Literal["closed", "open"] = "closed"
     website: str
     for_: Text = Field(alias="for")
+    said_as: Text | None = Field(
+        default=None, description="The name as said mid-sentence, e.g. 'the Men's Advice Line'; default: name.")
+    audience: Literal["adults", "children", "own_behaviour"] = Field(
+        "adults", description="Who the line is for; a fallback must serve the same people.")
     fallback: str | None = None
     name_in_followup: bool = False
     checked: date
     source: str
+
+    @field_validator("fallback", mode="before")
+    @classmethod
+    def _deliberately_none(cls, value: object) -> object:
+        """`fallback: none` says on purpose that no other line fits these callers (kept in fields_set)."""
+        return None if isinstance(value, str) and value.strip().lower() == "none" else value
 
     @field_validator("number")
     @classmethod
@@ -125,6 +135,12 @@ class MenuNode(_Strict):
 class ConnectNode(_Strict):
     type: Literal["connect"]
     service: str
+    by_language: dict[str, str] | None = Field(
+        default=None, description="Another service for callers in a language, e.g. {cy: live_fear_free}.")
+
+    def service_for(self, lang: str) -> str:
+        """The service this node connects a caller in `lang` to (Welsh callers may have their own line)."""
+        return (self.by_language or {}).get(lang, self.service)
 
 
 class SayNode(_Strict):
@@ -179,6 +195,9 @@ class Config(_Strict):
     default_language: str
     voices: dict[str, Voice]
     emergency_service: str
+    # The 24-hour line for callers in another language (Welsh callers: Live Fear Free). A silent caller
+    # is put through to the one for their language.
+    emergency_service_by_language: dict[str, str] = Field(default_factory=dict)
     dial_timeout_seconds: int = Field(30, ge=5, le=120)
     gather_timeout_seconds: int = Field(7, ge=3, le=30)
     sms_state_ttl_minutes: int = Field(30, ge=1, le=24 * 60)
@@ -210,6 +229,10 @@ class Config(_Strict):
 # ---------------------------------------------------------------- phrases.yaml
 class PhrasesFile(_Strict):
     phrases: dict[str, Text]
+    # Whether a fluent speaker has reviewed each phrase, per language other than the default:
+    # review: {cy: {voice_safety: "reviewed 2026-11-30 by <name>", no_input: unreviewed, ...}}.
+    # `router validate` lists what is unreviewed (a warning: wording may go live, but someone must know).
+    review: dict[str, dict[str, str]] = Field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- the loaded bundle
@@ -223,6 +246,7 @@ class Flows:
     nodes: dict[str, MenuNode | ConnectNode | SayNode | EndNode]
     phrases: dict[str, Text]
     version: str
+    phrase_review: dict[str, dict[str, str]] = field(default_factory=dict, compare=False)  # lang -> id -> status
     # Steps that depend only on these flows (menus: no clock, no caller), worked out once per version by
     # the engine. Not part of the flows' identity; a new version starts with an empty one.
     memo: dict = field(default_factory=dict, init=False, compare=False, repr=False)
@@ -232,6 +256,11 @@ class Flows:
         texts = self.phrases[phrase_id]
         template = texts.get(lang) or texts[self.config.default_language]
         return template.format(**values)
+
+    def emergency_for(self, lang: str) -> Service:
+        """The 24-hour line for a caller in `lang`: where silence and the safety answer lead."""
+        sid = self.config.emergency_service_by_language.get(lang, self.config.emergency_service)
+        return self.services.get(sid) or self.services[self.config.emergency_service]
 
     def text(self, text: Text | None, lang: str) -> str:
         if not text:

@@ -13,14 +13,15 @@ HELPLINE_E164 = "+448082000247"
 SAFETY_CONNECT_PATH = "/voice/safety-connect"
 _VOICE = {"voice": "Polly.Amy", "language": "en-GB"}
 
+# The police's Silent Solution, as in flows/phrases.yaml: on a mobile, press 55 when asked.
 SPOKEN = (
-    "If you are in immediate danger, hang up and call 9 9 9. If you call 9 9 9 and cannot speak, "
-    "press 5 5 when asked. The National Domestic Abuse Helpline is free and open 24 hours, on "
+    "If you are in danger, hang up and call 9 9 9. On a mobile, if you cannot speak, press 5 5 when "
+    "asked. The National Domestic Abuse Helpline is free and open 24 hours, on "
     "oh eight oh eight, two thousand, two four seven."
 )
 TEXT = (
-    "In danger now? Call 999. Can't speak? Call 999, then press 55. The National Domestic Abuse "
-    "Helpline is free, 24 hours: 0808 2000 247"
+    "In danger now? Call 999. Can't speak? On a mobile, press 55 when asked. The National Domestic "
+    "Abuse Helpline is free, 24 hours: 0808 2000 247"
 )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Protocol
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import phonenumbers
 from flask import Flask
@@ -216,6 +216,10 @@ class ScriptInputs:
                                   "or 'hangup'")
         return token
 
+    def peek(self) -> str | None:
+        """The next token without using it up (None when there is none)."""
+        return self.tokens[0].strip() if self.tokens else None
+
     def dial_outcome(self, number: str) -> str:
         if self.tokens and self.tokens[0].lower().startswith("dial:"):
             outcome = self.tokens.pop(0).split(":", 1)[1].strip().lower()
@@ -236,6 +240,12 @@ class PrefixInputs:
 
     def key(self) -> str | None:
         return self.first.pop(0) if self.first else self.then.key()
+
+    def peek(self) -> str | None:
+        if self.first:
+            return self.first[0]
+        peek = getattr(self.then, "peek", None)
+        return peek() if peek else None
 
     def dial_outcome(self, number: str) -> str:
         return self.then.dial_outcome(number)
@@ -347,6 +357,13 @@ class Simulator:
                 for child in verb:
                     if child.tag == "Say":
                         _say(child, emit)
+                window_key = parse_qs(urlsplit(verb.get("action") or "").query).get("k", [""])[0]
+                if window_key:
+                    # The brief window after a 5 or a 9 (voice.py): a person pressing the same key again
+                    # (5 5, 9 9 9) presses it here; any other next key is pressed at the menu that follows.
+                    peek = getattr(inputs, "peek", None)
+                    if not peek or peek() != window_key:
+                        continue
                 key = inputs.key()
                 if key == HANGUP:
                     emit(Event("ended", "the caller hung up"))

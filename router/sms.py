@@ -75,8 +75,8 @@ def _xml(document: str) -> Response:
 
 
 def is_key(word: str) -> bool:
-    """A keypad-like reply ('3', '0', '*'); anything else is free text."""
-    return len(word) == 1 and word in "0123456789*#"
+    """A keypad-like reply ('3', '0', '*', or 55 / 999 for the police advice); anything else is free text."""
+    return (len(word) == 1 and word in "0123456789*#") or word in engine.POLICE_TEXTS
 
 
 def decide(flows: Flows, word: str, conversation: Conversation | None, fresh: bool,

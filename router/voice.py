@@ -53,17 +53,30 @@ def render(step: Step, flows: Flows, next_silence: int = 1) -> str:
     return document
 
 
+WINDOW_SECONDS = 2
+"""How long after the first words of the answer to a 5 or a 9 a second 5 or 9 still counts as 5 5 / 9 9 9."""
+
+
 def _render(step: Step, flows: Flows, next_silence: int) -> str:
-    """Words, then a keypad Gather (with a Redirect for silence), a Dial, or a hang-up."""
+    """Words, then a keypad Gather (with a Redirect for silence), a Dial, or a hang-up.
+
+    After a 5 or a 9 the first line is said inside a short Gather of its own (the window): a second
+    key there comes back with k=<first key>, so 5 5 and 9 9 9 are recognised without making every
+    single key press wait for a second digit. With no key, Twilio goes on to the rest of the document."""
     response = VoiceResponse()
+    lines = [line for line in step.lines + step.choices if line.text]
+    if step.window and step.window_at and lines:
+        window = response.gather(
+            input="dtmf", num_digits=1, timeout=WINDOW_SECONDS, action_on_empty_result=False,
+            action=url_for("voice.key", at=step.window_at, lang=step.lang, k=step.window, o=step.window_lang))
+        _say(window, lines.pop(0), flows)
     target = response
     if step.choices and step.at:
         target = response.gather(
             input="dtmf", num_digits=1, timeout=flows.config.gather_timeout_seconds,
             action=url_for("voice.key", at=step.at, lang=step.lang), action_on_empty_result=False)
-    for line in step.lines + step.choices:
-        if line.text:
-            _say(target, line, flows)
+    for line in lines:
+        _say(target, line, flows)
     if step.choices and step.at:
         response.redirect(url_for("voice.silence", at=step.at, lang=step.lang, n=next_silence))
     elif step.dial:
@@ -107,7 +120,10 @@ def key():
     digits = request.form.get("Digits", "")
     if digits == engine.VOICE_CANCEL_KEY and _cancels_by_key(rt, flows, args.get("at")):
         return _answer(engine.cancelled_by_key(ctx), flows)
-    return _answer(engine.press(ctx, args.get("at"), digits), flows)
+    recent = args.get("k", "")
+    step = engine.press(ctx, args.get("at"), digits,
+                        recent=recent if len(recent) == 1 else "", recent_lang=args.get("o", ""))
+    return _answer(step, flows)
 
 
 def _cancels_by_key(rt: Runtime, flows: Flows, at: str | None) -> bool:

@@ -82,7 +82,7 @@ def test_validate_json_lists_warnings_and_strict_fails_on_them(runner):
 
 
 def test_validate_today_makes_checked_dates_stale(runner):
-    result = run(runner, "validate", FLOWS, "--json", "--today", "2027-06-01")
+    result = run(runner, "validate", FLOWS, "--json", "--today", "2027-07-01")
     assert result.exit_code == 0
     stale = [p for p in json.loads(result.output) if "months ago" in p["reason"]]
     assert len(stale) == len(load_flows(FLOWS).services)
@@ -152,8 +152,8 @@ def test_simulate_welsh_and_interactive_input(runner):
                  input="1\n\n")
     assert result.exit_code == 0, result.output
     assert "> press 9" in result.output  # choosing Welsh, as a caller does
-    assert "HEARD: Rydyn ni'n eich trosglwyddo i'r Llinell Gymorth Genedlaethol Cam-drin Domestig" in result.output
-    assert "[dialling +448082000247" in result.output
+    assert "HEARD: Rydyn ni'n eich trosglwyddo i Llinell Gymorth Byw Heb Ofn" in result.output
+    assert "[dialling +448088010800" in result.output  # Welsh callers' key 1: Live Fear Free
 
 
 def test_simulate_silence_and_a_dial_outcome(runner):
@@ -161,7 +161,8 @@ def test_simulate_silence_and_a_dial_outcome(runner):
                  "--flows", FLOWS)
     assert result.exit_code == 0, result.output
     assert "HEARD: We did not hear a key." in result.output
-    assert "HEARD: Sorry, the Galop National LGBT+ Domestic Abuse Helpline did not answer." in result.output
+    assert "HEARD: Sorry, nobody was free to answer." in result.output
+    assert "HEARD: To try again, press 1." in result.output
     assert result.output.count("[dialling") == 2
 
 
@@ -274,7 +275,7 @@ def test_graph_svg_is_xml(runner, tmp_path, renderer):
 
 def test_graph_in_welsh(runner):
     result = run(runner, "graph", "--lang", "cy", FLOWS)
-    assert "Llinell Gyngor i Ddynion" in result.output and "9: English" in result.output
+    assert "Byw Heb Ofn" in result.output and "9: English" in result.output
 
 
 def test_shipped_diagram_is_up_to_date(runner):

@@ -225,7 +225,7 @@ def test_every_kind_of_deletion_ends_deleted_at_twilio(stack):
     Texter(stack.client, base=stack.web.url).send("hi", message_sid=inbound)
     call_sid = stack.standin.add_call(MOBILE, HELPLINE_NUMBER, status="in-progress")
     call = Call(stack.client, base=stack.web.url, call_sid=call_sid).start().press("1")
-    call.dial_ends("completed").press("1").press("1").press("1")
+    call.dial_ends("completed").press("2").press("1")
     assert "text you now" in call.text()
     (text,) = wait_until(lambda: stack.standin.sent_messages(), message="the follow-up")
     stack.standin.set_call_status(call_sid, "completed")

@@ -97,10 +97,8 @@ def ask_for_text_after_call(stack, when_key: str, caller=MOBILE) -> Call:
     call = stack.call(caller).start().press("1")            # the 24-hour helpline: open at any time
     assert call.dialled == ["+448082000247"]
     call.dial_ends("completed")
-    assert "press 1" in call.text() and "safe" in call.text()
-    call.press("1")                                          # yes, text me
-    assert "Is it safe" in call.text()
-    call.press("1")                                          # it is safe
+    assert "press 2" in call.text() and "safe" in call.text()
+    call.press("2")                                          # yes, it is safe to text me (asked once)
     call.press(when_key)
     assert call.hung_up
     return call
@@ -241,11 +239,12 @@ def test_landline_or_withheld_caller_is_never_offered_a_text(stack, caller):
 
 def test_no_text_without_an_explicit_yes(stack):
     call = stack.call().start().press("1").dial_ends("completed")
-    call.silence()
-    call.silence()
+    call.silence()                                          # silence is no: the call ends quietly
+    assert call.hung_up
     call = stack.call().start().press("1").dial_ends("completed").press("1")
-    call.press("2")   # not safe
-    assert "will not text" in call.text()
+    assert "not one of the options" in call.text()          # only 2 says yes
+    call.silence()
+    assert call.hung_up
     assert stack.pending_followups() == 0
     assert stack.outbound() == []
 

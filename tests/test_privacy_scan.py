@@ -161,7 +161,7 @@ def test_nothing_the_system_writes_holds_a_number_or_a_text(redis_url, capture):
         standin.inject("POST", r"/Messages\.json$", status=500, count=1, apply=True)
         call_sid = standin.add_call(CALLER, HELPLINE_NUMBER, status="in-progress")
         call = Call(client, caller=CALLER, base=web.url, call_sid=call_sid).start().press("1")
-        call.dial_ends("completed").press("1").press("1").press("1")
+        call.dial_ends("completed").press("2").press("1")
         assert "text you now" in call.text()
         wait_until(lambda: [m for m in standin.sent_messages() if m["to"] == CALLER], message="the call's text")
         standin.set_call_status(call_sid, "completed")

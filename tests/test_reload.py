@@ -83,9 +83,9 @@ def test_a_good_change_is_picked_up_under_load_without_a_failed_request(web):
         wait_until(lambda: len(load.answers) > seen + 20, message="more load after the switch")
     assert load.answers and all(status == 200 for status, _ in load.answers)
     greetings = load.greetings()
-    assert set(greetings) == {"For domestic abuse, press 1.", "For abuse at home, press 1."}
-    first_new = greetings.index("For abuse at home, press 1.")
-    assert "For abuse at home, press 1." in greetings[first_new:]
+    assert set(greetings) == {"Domestic abuse, press 1, or stay on the line to be put through.", "Abuse at home, press 1, or stay on the line to be put through."}
+    first_new = greetings.index("Abuse at home, press 1, or stay on the line to be put through.")
+    assert "Abuse at home, press 1, or stay on the line to be put through." in greetings[first_new:]
 
 
 def test_a_bad_change_is_refused_and_the_old_flows_keep_serving(web):
@@ -96,7 +96,7 @@ def test_a_bad_change_is_refused_and_the_old_flows_keep_serving(web):
         seen = len(load.answers)
         wait_until(lambda: len(load.answers) > seen + 20, message="load after the refusal")
     assert all(status == 200 for status, _ in load.answers)
-    assert set(load.greetings()) == {"For domestic abuse, press 1."}
+    assert set(load.greetings()) == {"Domestic abuse, press 1, or stay on the line to be put through."}
     assert version(web) == before
     assert "services.yaml" in web.log() and "not a valid phone number" in web.log()
 
@@ -107,7 +107,7 @@ def test_a_change_made_file_by_file_is_served_only_once_it_is_whole(web):
     menu = web.flows / "menu.yaml"
     edit(menu, "  stop_it_now: {type: connect, service: stop_it_now}",
          "  stop_it_now: {type: connect, service: stop_it_now}\n  new_line: {type: connect, service: new_service}")
-    edit(menu, "        next: main\n", "        next: main\n      - key: 5\n        label: {en: a new line, cy: llinell newydd}\n        next: new_line\n")
+    edit(menu, "        next: main\n", "        next: main\n      - key: 7\n        label: {en: a new line, cy: llinell newydd}\n        next: new_line\n")
     wait_until(lambda: version(web) and "flow change refused" in web.log(), 20, message="the half change refused")
     assert version(web) == before
     services = web.flows / "services.yaml"

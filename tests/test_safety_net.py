@@ -83,7 +83,7 @@ def test_healthz_reports_redis_down_but_still_serves(app_at, redis_server):
 
 
 def test_a_text_that_cannot_be_arranged_is_never_promised(app_at, redis_server):
-    call = Call(app_at()).start().press("1").dial_ends("completed").press("1").press("1")
+    call = Call(app_at()).start().press("1").dial_ends("completed").press("2")  # yes to a text, once
     redis_server.stop()
     try:
         call.press("2")  # in about an hour: but Redis, where it would wait, is down

@@ -55,15 +55,15 @@ def test_calls_texts_and_follow_ups_work_across_two_web_processes_and_two_worker
     standin, web_a, web_b, workers, r = cluster
     public = web_b.url
 
-    # --- a call whose steps alternate B, A, B, A, B, A: the last one (the yes to a text now) on A
-    client = call_client = RoundRobinClient([web_b.url, web_a.url])
+    # --- a call whose steps alternate A, B, A, B, A: the last one (the yes to a text now) on A
+    client = call_client = RoundRobinClient([web_a.url, web_b.url])
     call = Call(client, caller=MOBILE, base=public).start().press("1")
     assert call.dialled == ["+448082000247"]
-    call.dial_ends("completed").press("1")
-    assert "Is it safe" in call.text()
-    call.press("1").press("1")
+    call.dial_ends("completed").press("2")                  # yes, it is safe to text (asked once)
+    assert "For a text now, press 1" in call.text()
+    call.press("1")                                         # a text now
     assert call.hung_up and "text you now" in call.text()
-    assert len(client.served) == 6 and alternates(client.served, web_b.url, web_a.url), client.served
+    assert len(client.served) == 5 and alternates(client.served, web_a.url, web_b.url), client.served
     assert client.served[-1][0] == web_a.url and all(status == 200 for _, _, status in client.served)
 
     # --- its follow-up: asked for on A, sent by a worker, status callbacks to B, deleted

@@ -122,7 +122,7 @@ def book_by_text(stack: Stack, number: str, welsh: bool = False) -> Texter:
     texter = stack.texter(number)
     for body in (["hi", "9"] if welsh else ["hi"]) + ["3", "8", "2"]:
         texter.send(body)
-    assert ("bore yfory" if welsh else "tomorrow morning") in texter.replies[-1]
+    assert ("am 9yb" if welsh else "at 9am") in texter.replies[-1]
     assert stack.pending_for(number) == 1
     return texter
 
@@ -202,11 +202,11 @@ def test_a_reply_to_a_delivered_follow_up_names_no_service_and_says_nothing_of_w
 def test_free_text_gets_the_automatic_note_and_the_menu_never_not_one_of_the_options(stack):
     texter = stack.texter(new_mobile())
     first = texter.send("he hit me again what do i do")
-    assert first.index("999") < first.index("no one reads texts") < first.index("1 Domestic abuse")
+    assert first.index("999") < first.index("Nobody reads texts") < first.index("1 Domestic abuse")
     texter.send("7")
     reply = texter.send("help me please")
     assert "not one of the options" not in reply
-    assert "no one reads texts" in reply and "1 Domestic abuse" in reply and "999" in reply
+    assert "Nobody reads texts" in reply and "1 Domestic abuse" in reply and "999" in reply
 
 
 # ------------------------------------------------------------------ 4. limits
@@ -229,7 +229,7 @@ def test_one_number_gets_at_most_three_follow_ups_a_day_whatever_the_services(st
     before = metric(stack.metrics(), "helpline_limits_total", limit="followup_per_number")
     services = ["national_domestic_abuse_helpline", "mens_advice_line", "galop", "karma_nirvana"]
     heard = [stack.ask_text(number, "3", service=s).text() for s in services]
-    assert all("tomorrow morning" in h for h in heard[:3]), heard
+    assert all("at 9am" in h for h in heard[:3]), heard
     assert "cannot arrange the text" in heard[3] and "oh eight hundred" in heard[3], heard[3]
     assert stack.pending_for(number) == 3
     assert metric(stack.metrics(), "helpline_limits_total", limit="followup_per_number") == before + 1
@@ -238,7 +238,7 @@ def test_one_number_gets_at_most_three_follow_ups_a_day_whatever_the_services(st
 
 def test_a_senders_burst_is_answered_fully_then_with_999_only_then_not_at_all_but_stop_still_works(stack):
     number = new_mobile()
-    assert "tomorrow morning" in stack.ask_text(number, "3").text()      # a text pending, asked by call
+    assert "at 9am" in stack.ask_text(number, "3").text()                # a text pending, asked by call
     before = stack.metrics()
     answers = []
     for _ in range(20):
@@ -288,7 +288,7 @@ def test_a_global_cap_per_minute_refuses_follow_ups_past_it(stack, tmp_path):
             call = Call(HttpClient(web.url), caller=new_mobile(), base=web.url)
             call._post(WHEN_URL.format(service=SERVICE_24H, lang="en"), Digits="3")
             heard.append(call.text())
-        assert ["tomorrow morning" in h for h in heard] == [True, True, False], heard
+        assert ["at 9am" in h for h in heard] == [True, True, False], heard
         assert "cannot arrange the text" in heard[2]
         assert metric(stack.metrics(), "helpline_limits_total", limit="followup_global") >= 1
     finally:
@@ -302,10 +302,12 @@ def test_a_second_call_with_a_follow_up_pending_is_offered_early_a_key_to_cancel
     assert "about an hour" in stack.ask_text(number, "2").text()           # due now
     stack.clock.now = datetime.now(timezone.utc)
     call = stack.call(number).start()
-    assert "9 9 9" in call.heard[0] and "To cancel the text" in call.heard[1] and "press 8" in call.heard[1]
-    assert len(call.heard[1]) < 80, "in a few words"
+    assert "9 9 9" in call.heard[0] and "Domestic abuse, press 1" in call.heard[1], "the 24-hour line first"
+    assert call.heard[2].startswith("Am Gymraeg"), "then Welsh, in Welsh"
+    assert "To cancel the text" in call.heard[3] and "press 8" in call.heard[3], "then, early, the offer"
+    assert len(call.heard[3]) < 80, "in a few words"
     call.press("8")
-    assert call.heard[0].startswith("Cancelled") and "For domestic abuse, press 1" in call.text()
+    assert call.heard[0].startswith("Cancelled") and "Domestic abuse, press 1" in call.text()
     assert stack.pending_for(number) == 0 and stack.holds_number(number) == []
     stack.dispatch()
     stack.prove_worker_ran()
@@ -350,7 +352,7 @@ def test_welsh_paths_stay_welsh(stack):
     assert stack.pending_for(number) == 0
     assert discreet.send("STOP") == STOPPED_CY, "the follow-up's language, even for an English stop word"
     caller = new_mobile()
-    assert "bore yfory" in stack.ask_text(caller, "3", lang="cy").text()
+    assert "am 9 y bore" in stack.ask_text(caller, "3", lang="cy").text()
     again = stack.ask_text(caller, "3", lang="cy").text()
     assert "eisoes ar ei ffordd" in again and "already" not in again, "already on its way, in Welsh"
 

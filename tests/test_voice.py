@@ -17,6 +17,7 @@ CONTRACT_KEYS = {
     "6": "+448088024040",  # Respect Phoneline
 }
 HELPLINE = CONTRACT_KEYS["1"]
+LIVE_FEAR_FREE = "+448088010800"  # key 1 for a Welsh caller (the contract)
 
 
 def test_greeting_gives_999_and_55_advice_first_then_a_one_digit_keypad_gather(client):
@@ -27,7 +28,9 @@ def test_greeting_gives_999_and_55_advice_first_then_a_one_digit_keypad_gather(c
     first = call.heard[0]
     assert "999" in first.replace(" ", "") and "55" in first.replace(" ", "")
     assert call.twiml.find("Gather/Say/prosody") is not None, "safety advice is spoken slowly"
-    assert all(say.get("language") == "en-GB" for say in gather.findall("Say")[:-2])
+    languages = [say.get("language") for say in gather.findall("Say")]
+    assert languages[2] == "cy-GB", "the Welsh option is said in Welsh, straight after option 1"
+    assert all(lang == "en-GB" for i, lang in enumerate(languages) if i != 2)
     assert call.twiml.find("Redirect") is not None, "silence must never be dead air"
 
 
@@ -38,7 +41,7 @@ def test_every_key_dials_its_service_in_e164_while_open(app_at, key, lang_keys):
     for k in lang_keys:
         call.press(k)
     call.press(key)
-    assert call.dialled == [CONTRACT_KEYS[key]]
+    assert call.dialled == [LIVE_FEAR_FREE if lang_keys and key == "1" else CONTRACT_KEYS[key]]
     dial = call.twiml.find("Dial")
     assert dial.get("answerOnBridge") == "true"
     assert 5 <= int(dial.get("timeout")) <= 60
@@ -72,14 +75,14 @@ def test_wrong_key_says_so_briefly_and_repeats_the_menu(client):
     assert call.gather is not None
 
 
-def test_first_silence_repeats_the_menu_second_gives_the_24_hour_number_then_ends(client):
+def test_first_silence_repeats_the_menu_second_puts_the_caller_through_to_the_24_hour_line(client):
     call = Call(client).start()
     call.silence()
     assert not call.hung_up and call.gather is not None
     assert any("press 1" in line for line in call.heard)
     call.silence()
-    assert call.hung_up
-    assert "oh eight oh eight, two thousand, two four seven" in call.text()
+    assert call.dialled == [HELPLINE] and not call.hung_up
+    assert "abuse" not in call.text().lower() and "Helpline" not in call.text()
 
 
 def test_a_keypress_after_one_silence_resets_the_silence_count(client):
@@ -96,12 +99,15 @@ def test_sub_menu_other_helplines_reaches_childline(client):
 
 
 @pytest.mark.parametrize("status", ["busy", "no-answer", "failed"])
-def test_busy_or_unanswered_service_offers_the_24_hour_helpline(app_at, status):
+def test_busy_or_unanswered_service_offers_to_try_again_or_the_24_hour_helpline(app_at, status):
     call = Call(app_at(WEEKDAY_NOON)).start().press("2").dial_ends(status)
-    assert "did not answer" in call.text()
-    assert "National Domestic Abuse Helpline" in call.text()
-    call.press("1")
+    assert "nobody was free to answer" in call.text()
+    assert "To try again, press 1" in call.text()
+    assert "National Domestic Abuse Helpline, which is open now, press 3" in call.text()
+    call.press("3")
     assert call.dialled == [HELPLINE]
+    call = Call(app_at(WEEKDAY_NOON)).start().press("2").dial_ends(status).press("1")
+    assert call.dialled == [CONTRACT_KEYS["2"]]
 
 
 def test_completed_call_ends_politely_for_a_landline(app_at):
@@ -148,7 +154,7 @@ def test_stale_or_tampered_place_in_the_url_falls_back_to_the_menu(client):
 
 
 def test_numbers_are_read_in_groups_digit_by_digit(app_at):
-    call = Call(app_at(WEEKNIGHT_3AM)).start().silence().silence()
+    call = Call(app_at(WEEKNIGHT_3AM), caller=LANDLINE).start().press("1").dial_ends("busy")
     assert "oh eight oh eight, two thousand, two four seven" in call.text()
     assert "808" not in call.text()
 
@@ -164,8 +170,9 @@ def test_every_service_reachable_by_key_in_both_languages_is_dialled_while_open(
             step = engine.press(ctx, "main", key)
             if step.dial:
                 dialled.add(step.dial.number)
-            for sub in "1234":
+            for sub in "123456":
                 inner = engine.press(ctx, step.at, sub) if step.at == "other_helplines" else None
                 if inner and inner.dial:
                     dialled.add(inner.dial.number)
-    assert dialled == {s.e164 for s in flows.services.values()}
+    only_fallbacks = {"fcdo_global_response_centre"}  # offered when the Forced Marriage Unit is closed
+    assert dialled == {s.e164 for s in flows.services.values() if s.id not in only_fallbacks}
