@@ -37,6 +37,7 @@ class Jobs:
         self._deletion_queue = None
         self._pending_store = None
         self._limits = None
+        self._lookup_down_until = 0.0  # has_pending_followup's own pause while Redis is down
 
     def _pending(self):
         if self._pending_store is None:
@@ -123,14 +124,14 @@ class Jobs:
         """Is a follow-up waiting to be sent to this number? (A second call is offered to cancel it.)
         False when Redis cannot say: the offer is a convenience, the call must go on."""
         key = phone.sender_key(number)
-        if not key or phone.is_withheld(number) or time.monotonic() < self._queue_down_until:
+        if not key or phone.is_withheld(number) or time.monotonic() < self._lookup_down_until:
             return False
         try:
             from router.state import hashed  # the set tasks/pending.py files a number's follow-ups under
 
             return self.client.scard(hashed(self.settings.state_key_secret(), "fu-by", key)) > 0
         except (redis.RedisError, OSError, AttributeError):  # AttributeError: the simulator's memory store
-            self._queue_down_until = time.monotonic() + BROKER_DOWN_PAUSE_SECONDS
+            self._lookup_down_until = time.monotonic() + BROKER_DOWN_PAUSE_SECONDS
             log.warning("pending follow-ups not looked up: redis unavailable")
             return False
 
