@@ -211,3 +211,14 @@ def test_a_text_to_the_neutral_sender_number_is_answered_discreetly(app_at):
     reply = "".join(parse(post_signed(client, "/sms", params).data).find("Message").itertext())
     assert reply.startswith("Automatic number") and "abuse" not in reply.lower()
     assert EN_MENU in Texter(client, sender="+447400111333").send("who is this"), "the helpline number: as ever"
+
+
+def test_the_simulator_plays_the_discreet_answer_after_a_booking_as_the_app_does():
+    from router.simulate import ScriptInputs, Simulator, parse_script
+    from tests.conftest import FLOWS, WEEKDAY_NOON
+
+    simulator = Simulator(FLOWS, at=WEEKDAY_NOON)
+    for _ in range(2):  # and again after a reset, as `router check` runs one scenario after another
+        simulator.reset(at=WEEKDAY_NOON)
+        transcript = simulator.texts(ScriptInputs(parse_script("hi,3,8,2,who is this")))
+        assert transcript.replies[-1].startswith("Automatic number"), transcript.text()
