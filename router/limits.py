@@ -44,10 +44,12 @@ for _name in LIMIT_NAMES:  # every limit shows in /metrics from the start, at 0
     LIMITS.labels(_name)
 
 
-def reached(name: str) -> None:
-    """Count and log a limit by its name alone (never the number or the text)."""
+def reached(name: str, first: bool = True) -> None:
+    """Count a limit by its name alone (never the number or the text); log it when it is first reached
+    in its window (`first`), so a flood cannot flood the logs too."""
     LIMITS.labels(name).inc()
-    log.warning("limit reached: %s", name)
+    if first:
+        log.warning("limit reached: %s", name)
 
 
 class Booking(enum.Enum):
@@ -130,13 +132,14 @@ class Reply(enum.Enum):
 def reply_level(limits: Limits, sender_count: int, global_count: int) -> Reply:
     """How to answer a text, given how many this sender (in the window) and everyone (this minute) have
     sent, this one included. Counts of 0 (a retried webhook, or Redis down) are never limited."""
-    if sender_count > limits.replies_per_sender + limits.advice_replies_per_sender:
-        reached("reply_sender_silenced")
+    ceiling = limits.replies_per_sender + limits.advice_replies_per_sender
+    if sender_count > ceiling:
+        reached("reply_sender_silenced", first=sender_count == ceiling + 1)
         return Reply.SILENT
     if sender_count > limits.replies_per_sender:
-        reached("reply_sender_burst")
+        reached("reply_sender_burst", first=sender_count == limits.replies_per_sender + 1)
         return Reply.ADVICE
     if global_count > limits.replies_per_minute:
-        reached("reply_global")
+        reached("reply_global", first=global_count == limits.replies_per_minute + 1)
         return Reply.ADVICE
     return Reply.FULL

@@ -91,3 +91,20 @@ def test_a_sender_that_is_neither_a_number_nor_a_messaging_service_is_refused():
     assert Config(**base, sender="MG" + "0" * 32).sender
     with pytest.raises(ValidationError):
         Config(**base, sender="Helpline")
+
+
+def test_a_limit_is_counted_every_time_but_logged_once_a_window_and_never_with_the_number(caplog):
+    from router.metrics import REGISTRY
+
+    def counted() -> float:
+        return REGISTRY.get_sample_value("helpline_limits_total", {"limit": "reply_sender_silenced"})
+
+    before = counted()
+    with caplog.at_level("WARNING", logger="router.limits"):
+        for count in range(8, 20):
+            reply_level(LIMITS_FOR_LOGS, count, 1)
+    assert counted() == before + 12
+    assert [r.getMessage() for r in caplog.records] == ["limit reached: reply_sender_silenced"]
+
+
+LIMITS_FOR_LOGS = Limits(replies_per_sender=5, advice_replies_per_sender=2)
