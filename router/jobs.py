@@ -120,6 +120,16 @@ class Jobs:
             metrics.ERRORS.labels("followup_cancel").inc()
             return 0
 
+    def release_followup_limits(self, number: str, service_ids) -> None:
+        """After a stop: the same-service places of this number are free again (router/limits.py)."""
+        key = phone.textable_number(number)
+        if key is None:
+            return
+        try:
+            self._followup_limits().release_all(key, service_ids)
+        except (redis.RedisError, OSError):
+            log.warning("follow-up limits not released: redis unavailable")
+
     def has_pending_followup(self, number: str) -> bool:
         """Is a follow-up waiting to be sent to this number? (A second call is offered to cancel it.)
         False when Redis cannot say: the offer is a convenience, the call must go on."""

@@ -117,6 +117,13 @@ class FollowupLimits:
         reached(name)
         return booking
 
+    def release_all(self, number: str, service_ids) -> None:
+        """Everything for this number was cancelled (a stop): a new ask for any service is a new text,
+        not "already on its way". The count per number stays, so stop-and-ask-again is still capped."""
+        keys = [self._service_key(number, sid) for sid in service_ids]
+        if keys:
+            self.client.delete(*keys)
+
     def release(self, number: str, service_id: str) -> None:
         """The place was taken but the follow-up could not be stored: free the same-service place, so
         the person is not told later that a text which never existed is on its way."""

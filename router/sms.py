@@ -139,6 +139,7 @@ def incoming():
 
     if stopwords.is_stop(body):  # acted on whatever the limits say; answered unless silenced
         _forget(number)
+        rt.jobs.release_followup_limits(sender, flows.services)
         ctx = replace(ctx, lang=texter_language(flows, arrival, stop_body=body))
         return _finish(engine.stopped(ctx), message_sid, silent=level is Reply.SILENT)
     if level is Reply.SILENT:

@@ -130,7 +130,10 @@ def _cancels_by_key(rt: Runtime, flows: Flows, at: str | None) -> bool:
     """The cancel key on the start menu, with a follow-up pending for the caller: cancel them all."""
     if at != flows.start or not engine.cancel_key_free(flows):
         return False
-    return rt.jobs.cancel_followups(request.form.get("From", "")) > 0
+    if rt.jobs.cancel_followups(request.form.get("From", "")) == 0:
+        return False
+    rt.jobs.release_followup_limits(request.form.get("From", ""), flows.services)
+    return True
 
 
 @bp.post("/silence")

@@ -139,6 +139,8 @@ def test_every_stop_form_cancels_a_pending_follow_up_and_never_answers_with_the_
     assert "1 " not in reply and "999" not in reply, "never the menu"
     assert stack.pending_for(number) == 0
     assert stack.holds_number(number) == [], "the number is gone from Redis"
+    if form == "STOP":  # asked again after a stop: a new text, not "already on its way"
+        assert "text you now" in stack.ask_text(number, "1", service="galop").text()
 
 
 def test_stopped_follow_ups_are_never_sent_by_the_worker(stack):
@@ -312,6 +314,8 @@ def test_a_second_call_with_a_follow_up_pending_is_offered_early_a_key_to_cancel
     stack.dispatch()
     stack.prove_worker_ran()
     assert stack.outbound(number) == []
+    assert "about an hour" in stack.ask_text(number, "2").text(), "asked again after cancelling: a new text"
+    stack.call(number).start().press("8")
     again = stack.call(number).start()
     assert "cancel" not in again.text(), "nothing pending: no offer"
     assert "not one of the options" in again.press("8").text(), "and 8 is not an option"
