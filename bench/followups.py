@@ -255,6 +255,21 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n(times in ms; 'del. lag' = final status callback answered -> DELETE answered)"
 
 
+def flows_without_caps(workdir: Path) -> Path:
+    """The shipped flows with the follow-up caps (config.yaml `limits:`) lifted: the bench asks for
+    --count texts within seconds, far past what the helpline allows a minute, to measure the pipeline."""
+    import shutil
+
+    import yaml
+
+    folder = workdir / "flows"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "flows", folder)
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    config.setdefault("limits", {}).update(followups_per_minute=10_000)
+    (folder / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    return folder
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=300, help="follow-ups per setting (default 300)")
@@ -275,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
                 if not k.startswith(("TWILIO_", "CELERY_", "FOLLOWUP_", "TASK_RETRY", "WEB_CONCURRENCY",
                                      "WORKER_CONCURRENCY", "PROMETHEUS_", "GUNICORN_", "PUBLIC_BASE_URL"))}
     base_env.update({"REDIS_URL": redis_server.url, "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-                     "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_API_BASE_URL": standin.url})
+                     "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_API_BASE_URL": standin.url,
+                     "FLOWS_DIR": str(flows_without_caps(workdir))})
     worker_env = dict(base_env, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
     web = Gunicorn("web", base_env, None, workdir)
     rows = []

@@ -111,7 +111,11 @@ def start(ctx: Context) -> Step:
 
 def _start(ctx: Context) -> Step:
     advice = replace(ctx.say("voice_safety" if ctx.channel == VOICE else "sms_safety"), slow=True)
-    return present(ctx, ctx.flows.start).with_prefix(advice)
+    step = present(ctx, ctx.flows.start).with_prefix(advice)
+    if ctx.channel == SMS and isinstance(ctx.flows.nodes[ctx.flows.start], MenuNode):
+        # 999 first, then that nobody reads these texts (issue 12), in place of the menu's "Reply:"
+        step = replace(step, choices=(ctx.say("sms_automatic"),) + step.choices[1:])
+    return step
 
 
 def _memoised(ctx: Context, key: tuple, make) -> Step:
@@ -262,6 +266,8 @@ def _menu_choices(ctx: Context, node: MenuNode) -> tuple[Line, ...]:
     options, languages = [], []
     is_start = node is ctx.flows.nodes.get(ctx.flows.start)
     for option in node.options:
+        if ctx.channel == SMS and option.next == ctx.flows.start:
+            continue  # by text, 0 is the main menu already: one key, one meaning
         if option.language:
             target = option.language.get(ctx.lang)
             if target in ctx.flows.config.languages:
@@ -278,7 +284,9 @@ def _menu_choices(ctx: Context, node: MenuNode) -> tuple[Line, ...]:
         if not is_start:  # the start menu is repeated on silence anyway; every second counts there
             choices.append(ctx.say("voice_repeat"))
         return tuple(choices)
-    return (ctx.say("sms_reply_with_number"), *options, *languages, ctx.say("sms_repeat"))
+    # by text, "0 Menu" on the main menu adds nothing (issue 12: small screens)
+    repeat = () if is_start else (ctx.say("sms_repeat"),)
+    return (ctx.say("sms_reply_with_number"), *options, *languages, *repeat)
 
 
 def _present_service(ctx: Context, service: Service) -> Step:
@@ -497,11 +505,26 @@ def _opens_next(ctx: Context, service: Service) -> str:
     return ctx.flows.phrase("opens_on", ctx.lang, day=names[nxt.weekday()], time=time)
 
 
+def _opens_next_short(ctx: Context, service: Service) -> str:
+    """'today 6pm', 'tomorrow 9am', 'Tue 10am': when a closed service opens, for a small screen."""
+    nxt = service.schedule.next_opening(ctx.now, ctx.region)
+    if nxt is None:
+        return ""
+    today = ctx.now.astimezone(hours_mod.LONDON).date()
+    time = _clock(ctx, nxt.hour * 60 + nxt.minute)
+    if nxt.date() == today:
+        return ctx.flows.phrase("sms_opens_today", ctx.lang, time=time)
+    if nxt.date() == today + timedelta(days=1):
+        return ctx.flows.phrase("sms_opens_tomorrow", ctx.lang, time=time)
+    names = ctx.flows.phrase("days_short", ctx.lang).split(",")
+    return ctx.flows.phrase("sms_opens_on", ctx.lang, day=names[nxt.weekday()].strip(), time=time)
+
+
 def _open_now_text(ctx: Context, service: Service) -> str:
     if service.schedule.is_open(ctx.now, ctx.region):
         return ctx.flows.phrase("sms_open_now", ctx.lang)
     fallback = open_fallback(ctx, service)
-    closed = ctx.flows.phrase("sms_closed_now", ctx.lang, opens=_opens_next(ctx, service))
+    closed = ctx.flows.phrase("sms_closed_now", ctx.lang, opens=_opens_next_short(ctx, service))
     if fallback is None:
         return closed
     return closed + ctx.flows.phrase("sms_fallback", ctx.lang, name=_name(ctx, fallback),
@@ -541,3 +564,54 @@ def known_place(flows: Flows, at: str) -> bool:
     if service_id:
         return kind in PLACES and service_id in flows.services
     return at in flows.nodes
+
+
+# ------------------------------------------------------------------ texts that must not give a person away
+# (issue 12: stop however typed, discreet replies, limits, cancel by key on a second call)
+VOICE_CANCEL_KEY = "8"   # free on the shipped main menu; offered only while no option uses it
+
+
+def stopped(ctx: Context) -> Step:
+    """A stop: everything pending for the number is cancelled; say so in a few words, never the menu."""
+    return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_stopped"),), events=(("sms_stop", "stop"),))
+
+
+def discreet(ctx: Context) -> Step:
+    """A reply from a phone we sent a follow-up to: whoever holds it may not be the person who asked,
+    so nothing about services, abuse or what this number is; only how to get the menu or stop."""
+    return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_discreet"),), events=(("sms_discreet", "reply"),))
+
+
+def safety_only(ctx: Context) -> Step:
+    """The 999 advice and nothing else: what a texter over the reply limits gets."""
+    return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_safety"),), events=(("sms_limited", "advice"),))
+
+
+def followup_already(ctx: Context, service_id: str) -> Step:
+    """The same text was asked for in the last 24 hours: it is on its way; the number, once more, now."""
+    service = ctx.flows.services[service_id]
+    return Step(at=None, lang=ctx.lang, hangup=True, events=(("followup_refused", "already"),),
+                lines=(ctx.say("followup_already", number=_number(ctx, service)),))
+
+
+def cancel_key_free(flows: Flows) -> bool:
+    """The start menu does not use VOICE_CANCEL_KEY itself (an operator may give it an option)."""
+    node = flows.nodes[flows.start]
+    return isinstance(node, MenuNode) and _find_option(node, VOICE_CANCEL_KEY) is None
+
+
+def offer_cancel(ctx: Context, step: Step) -> Step:
+    """A caller with a follow-up pending hears early how to cancel it by key: right after the first
+    option (the 24-hour line, which must come within the first seconds) and the language option said
+    in its own language, before the rest of the menu."""
+    offer = ctx.say("voice_offer_cancel", key=VOICE_CANCEL_KEY)
+    at = min(1, len(step.choices))
+    while at < len(step.choices) and step.choices[at].lang != ctx.lang:
+        at += 1
+    return replace(step, choices=step.choices[:at] + (offer,) + step.choices[at:])
+
+
+def cancelled_by_key(ctx: Context) -> Step:
+    """The caller pressed the cancel key: done; then the menu, as a call goes on."""
+    return replace(present(ctx, ctx.flows.start).with_prefix(ctx.say("voice_cancelled")),
+                   events=(("followup_cancelled", "voice_key"),))

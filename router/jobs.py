@@ -19,6 +19,8 @@ from kombu.exceptions import KombuError
 
 from router import metrics, phone
 from router.engine import Followup
+from router.limits import Booking, FollowupLimits
+from router.model import Limits
 from router.settings import Settings
 from router.state import make_redis
 
@@ -36,6 +38,8 @@ class Jobs:
         self._celery = None
         self._deletion_queue = None
         self._pending_store = None
+        self._limits = None
+        self._lookup_down_until = 0.0  # has_pending_followup's own pause while Redis is down
 
     def _pending(self):
         if self._pending_store is None:
@@ -44,6 +48,11 @@ class Jobs:
             self._pending_store = PendingFollowups(self.client, self.settings.state_key_secret(),
                                                    self.settings.followup_key())
         return self._pending_store
+
+    def _followup_limits(self) -> FollowupLimits:
+        if self._limits is None:
+            self._limits = FollowupLimits(self.client, self.settings.state_key_secret())
+        return self._limits
 
     def _deletions(self):
         if self._deletion_queue is None:
@@ -68,20 +77,26 @@ class Jobs:
             metrics.ERRORS.labels("queue").inc()
             return False
 
-    def schedule_followup(self, *, to: str, from_: str, trigger: str, followup: Followup, callback: str) -> bool:
-        """Keep a follow-up the person said yes to until it is due; for 'now', a dispatch is asked for
-        at once (one publish for all the 'now' follow-ups that arrive before it starts).
+    def schedule_followup(self, *, to: str, from_: str, trigger: str, followup: Followup, callback: str,
+                          lang: str = "en", limits: Limits | None = None) -> Booking:
+        """Keep a follow-up the person said yes to until it is due, within the limits (router/limits.py);
+        for 'now', a dispatch is asked for at once (one publish for all the 'now' follow-ups that arrive
+        before it starts).
 
-        True when it is kept (or already was: a retried webhook); False when it could not be, and the
-        person must be told rather than promised a text that will not come."""
+        KEPT when it is kept (or already was: a retried webhook); otherwise why not, and the person
+        must be told rather than promised a text that will not come."""
         number = phone.textable_number(to)  # can_receive_texts and normalise_sender, in one parse
         if number is None:
             log.warning("follow-up refused: the number cannot receive texts")
-            return False
+            return Booking.FAILED
         from tasks.pending import followup_id
 
         fid = followup_id(self.settings.state_key_secret(), trigger, followup.service_id)
         try:
+            booking = self._followup_limits().reserve(fid, number, followup.service_id, limits or Limits(),
+                                                      send_at=followup.send_at, lang=lang)
+            if not booking:
+                return booking
             # the callback names the follow-up, so only its own text's status can settle it
             added = self._pending().add(fid, to=number, from_=from_, body=followup.body,
                                         callback=f"{callback}?f={fid}", send_at=followup.send_at,
@@ -89,13 +104,17 @@ class Jobs:
         except (redis.RedisError, OSError):
             log.error("follow-up not stored: redis unavailable")
             metrics.ERRORS.labels("followup_store").inc()
-            return False
+            try:
+                self._followup_limits().release(number, followup.service_id)
+            except (redis.RedisError, OSError):
+                pass
+            return Booking.FAILED
         if added.kick and not self._send("tasks.followup.dispatch_due"):
             try:  # let the next 'now' follow-up ask again; beat's dispatcher sends this one meanwhile
                 self._pending().begin_dispatch()
             except (redis.RedisError, OSError):
                 pass
-        return True
+        return Booking.KEPT
 
     def cancel_followups(self, number: str) -> int:
         try:
@@ -104,6 +123,31 @@ class Jobs:
             log.error("follow-ups not cancelled: redis unavailable")
             metrics.ERRORS.labels("followup_cancel").inc()
             return 0
+
+    def release_followup_limits(self, number: str, service_ids) -> None:
+        """After a stop: the same-service places of this number are free again (router/limits.py)."""
+        key = phone.textable_number(number)
+        if key is None:
+            return
+        try:
+            self._followup_limits().release_all(key, service_ids)
+        except (redis.RedisError, OSError):
+            log.warning("follow-up limits not released: redis unavailable")
+
+    def has_pending_followup(self, number: str) -> bool:
+        """Is a follow-up waiting to be sent to this number? (A second call is offered to cancel it.)
+        False when Redis cannot say: the offer is a convenience, the call must go on."""
+        key = phone.sender_key(number)
+        if not key or phone.is_withheld(number) or time.monotonic() < self._lookup_down_until:
+            return False
+        try:
+            from router.state import hashed  # the set tasks/pending.py files a number's follow-ups under
+
+            return self.client.scard(hashed(self.settings.state_key_secret(), "fu-by", key)) > 0
+        except (redis.RedisError, OSError, AttributeError):  # AttributeError: the simulator's memory store
+            self._lookup_down_until = time.monotonic() + BROKER_DOWN_PAUSE_SECONDS
+            log.warning("pending follow-ups not looked up: redis unavailable")
+            return False
 
     def message_reported(self, followup: str) -> None:
         """A status callback for a message created for follow-up `followup` (the `f` of its

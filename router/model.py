@@ -212,6 +212,23 @@ class FollowupConfig(_Strict):
     morning: str = Field("09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
+class Limits(_Strict):
+    """How much one phone, one sender and everyone together can make the helpline send (issue 12).
+    flows/config.yaml says why each default is what it is. The same service is never texted to one
+    number twice in 24 hours: that is the runtime contract, not a setting."""
+
+    followups_per_number_per_day: int = Field(3, ge=1, le=20)
+    followups_per_minute: int = Field(60, ge=1, le=10_000)
+    replies_per_sender: int = Field(15, ge=3, le=1000)
+    advice_replies_per_sender: int = Field(3, ge=0, le=100)
+    reply_window_minutes: int = Field(30, ge=1, le=24 * 60)
+    replies_per_minute: int = Field(600, ge=10, le=100_000)
+    discreet_days: int = Field(7, ge=1, le=31)
+
+
+SENDER_PATTERN = r"^(|MG[0-9a-fA-F]{32}|\+[1-9][0-9]{6,14})$"
+
+
 class Config(_Strict):
     languages: list[Annotated[str, Field(pattern=r"^[a-z]{2,3}$")]] = Field(min_length=1)
     default_language: str
@@ -225,6 +242,10 @@ class Config(_Strict):
     sms_state_ttl_minutes: int = Field(30, ge=1, le=24 * 60)
     bank_holiday_region: str = "ENG"
     followup: FollowupConfig = FollowupConfig()
+    limits: Limits = Limits()
+    # Who follow-ups come from: a Messaging Service SID (MG...), a number in E.164, or empty for the
+    # number the person called. The FOLLOWUP_SENDER environment variable, if set, wins.
+    sender: str = Field("", pattern=SENDER_PATTERN)
 
     @field_validator("bank_holiday_region")
     @classmethod

@@ -37,6 +37,7 @@ class Settings:
         """FLOWS_HISTORY_DIR, or a hidden folder beside the flow folder (never inside it)."""
         return self.flows_history_dir or self.flows_dir.parent / f".{self.flows_dir.name}-history"
     metrics_token: str | None = field(default=None, repr=False)
+    followup_sender: str | None = None  # FOLLOWUP_SENDER: a Messaging Service SID or number (issue 12)
 
     def state_key_secret(self) -> bytes:
         """The HMAC key for hashing phone numbers into Redis keys.
@@ -95,6 +96,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         flows_history_dir=Path(env["FLOWS_HISTORY_DIR"]).resolve() if env.get("FLOWS_HISTORY_DIR") else None,
         flows_watch_seconds=float(env.get("FLOWS_WATCH_SECONDS") or 1.0),
         metrics_token=env.get("METRICS_TOKEN") or None,
+        followup_sender=(env.get("FOLLOWUP_SENDER") or "").strip() or None,
     )
 
 

@@ -103,16 +103,25 @@ def display_number(e164: str) -> str:
 class RecordingJobs:
     """Takes the place of router.jobs.Jobs: records what the app asks for, sends and queues nothing."""
 
-    def __init__(self) -> None:
+    def __init__(self, state=None, secret: bytes = b"") -> None:
         self.followups: list[RecordedFollowup] = []
         self.cancelled = 0
         self.deleted: list[str] = []
+        self.state, self.secret = state, secret  # where to note "texted lately" (discreet replies)
 
-    def schedule_followup(self, *, to: str, from_: str, trigger: str, followup, callback: str) -> bool:
+    def schedule_followup(self, *, to: str, from_: str, trigger: str, followup, callback: str,
+                          lang: str = "en", **_) -> bool:
         if not phone.can_receive_texts(to):
             return False
-        self.followups.append(RecordedFollowup(phone.normalise_sender(to) or to, followup.send_at,
-                                               followup.when, followup.body, followup.service_id))
+        number = phone.normalise_sender(to) or to
+        self.followups.append(RecordedFollowup(number, followup.send_at, followup.when, followup.body,
+                                               followup.service_id))
+        if self.state is not None:  # as router/limits.py notes it, so later texts get the discreet answer
+            import json
+
+            from router.state import recent_key
+
+            self.state.set(recent_key(self.secret, number), json.dumps({"lang": lang}), ex=7 * 24 * 3600)
         return True
 
     def cancel_followups(self, number: str) -> int:
@@ -164,7 +173,8 @@ class MemoryRedis:
 
         def arrive(keys, args):
             fresh = 1 if args[0] != "1" or self.set(keys[0], "1", nx=True) else 0
-            return [fresh, self.get(keys[1]) or ""]
+            recent = self.get(keys[2]) if len(keys) > 2 else None
+            return [fresh, self.get(keys[1]) or "", recent or "", 0, 0]  # no reply limits simulated
 
         def unknown(*_, **__):
             raise NotImplementedError("MemoryRedis runs only router.state's arrival script")
@@ -286,7 +296,7 @@ class Simulator:
         self.app: Flask = create_app(settings, flows=flows, clock=lambda: self.now, redis_client=client)
         if diversions:
             self.app.extensions["router"].flows.set_diversions(diversions)
-        self.jobs = RecordingJobs()
+        self.jobs = RecordingJobs(client, settings.state_key_secret())
         self.app.extensions["router"].jobs = self.jobs
         self.client = self.app.test_client()
         self.validator = RequestValidator(settings.auth_token)
@@ -307,7 +317,7 @@ class Simulator:
         """Forget conversations and recorded work: the next call or text starts afresh."""
         if isinstance(self.redis, MemoryRedis):
             self.redis.flushall()
-        self.jobs.__init__()
+        self.jobs.__init__(self.jobs.state, self.jobs.secret)
         if at is not None:
             self.now = at
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -78,6 +79,21 @@ class Conversation:
     lang: str
 
 
+def recent_key(secret: bytes, number: str) -> str:
+    """The key that says "this number was sent (or will be sent) a follow-up lately": its value is only
+    the language of that follow-up; written by router/limits.py when one is booked."""
+    return hashed(secret, "fu-to", number)
+
+
+def _parse_recent(raw: str | None) -> str | None:
+    if not raw:
+        return None
+    try:
+        return str(json.loads(raw)["lang"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def _parse_conversation(raw: str | None) -> Conversation | None:
     if not raw:
         return None
@@ -89,15 +105,39 @@ def _parse_conversation(raw: str | None) -> Conversation | None:
 
 
 # One round trip for what every text needs first: "is this MessageSid new?" (SET NX, so a retried
-# webhook advances nothing) and "where is this texter?" (GET). KEYS: seen key, conversation key.
-# ARGV: 1 to check the sid (0 when there is none), the seen key's TTL.
+# webhook advances nothing), "where is this texter?" (GET), "was this number sent a follow-up lately,
+# and in which language?" (GET, see router/limits.py), and, for a new text, how many this sender and
+# everyone together have sent in the current windows (INCR, TTL set with the first).
+# KEYS: seen key, conversation key, recent-follow-up key, sender counter, global counter.
+# ARGV: 1 to check the sid (0 when there is none), the seen key's TTL, the sender window, the global
+# window (seconds).
 ARRIVE_SCRIPT = """
 local fresh = 1
 if ARGV[1] == '1' then
   fresh = redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[2]) and 1 or 0
 end
-return {fresh, redis.call('GET', KEYS[2]) or ''}
+local sender, everyone = 0, 0
+if fresh == 1 and KEYS[4] then
+  sender = redis.call('INCR', KEYS[4])
+  if redis.call('TTL', KEYS[4]) < 0 then redis.call('EXPIRE', KEYS[4], ARGV[3]) end
+  everyone = redis.call('INCR', KEYS[5])
+  if redis.call('TTL', KEYS[5]) < 0 then redis.call('EXPIRE', KEYS[5], ARGV[4]) end
+end
+return {fresh, redis.call('GET', KEYS[2]) or '', KEYS[3] and redis.call('GET', KEYS[3]) or '', sender, everyone}
 """
+GLOBAL_WINDOW_SECONDS = 60
+
+
+class Arrival(NamedTuple):
+    fresh: bool                        # a new MessageSid (False: Twilio retried the webhook)
+    conversation: Conversation | None  # where the texter is in the menu, if anywhere
+    recent_lang: str | None            # sent (or to be sent) a follow-up lately: its language
+    sender_count: int                  # texts from this sender in the current window (0: not counted)
+    global_count: int                  # texts from everyone in the current minute (0: not counted)
+
+
+def global_counter_key(now: float) -> str:
+    return f"hr:lim:replies:{int(now // GLOBAL_WINDOW_SECONDS)}"
 
 
 class ConversationStore:
@@ -112,12 +152,17 @@ class ConversationStore:
         except (redis.RedisError, OSError) as exc:
             raise StateUnavailable(type(exc).__name__) from None
 
-    def arrive(self, message_sid: str, number: str) -> tuple[bool, Conversation | None]:
-        """A text came in: (is its MessageSid new, the texter's conversation), in one round trip."""
+    def arrive(self, message_sid: str, number: str, sender_window_seconds: int = 1800) -> Arrival:
+        """A text came in: is its MessageSid new, the texter's conversation, whether a follow-up went to
+        this number lately (and its language), and the sender's and everyone's counts, in one round trip."""
         seen = hashed(self.secret, "seen", message_sid) if message_sid else "hr:seen:-"
-        fresh, raw = self._call(self._arrive, keys=[seen, hashed(self.secret, "conv", number)],
-                                args=["1" if message_sid else "0", SEEN_TTL_SECONDS])
-        return bool(int(fresh)), _parse_conversation(raw)
+        keys = [seen, hashed(self.secret, "conv", number), recent_key(self.secret, number),
+                hashed(self.secret, "lim-reply", number), global_counter_key(time.time())]
+        result = self._call(self._arrive, keys=keys, args=[
+            "1" if message_sid else "0", SEEN_TTL_SECONDS, sender_window_seconds, 2 * GLOBAL_WINDOW_SECONDS])
+        fresh, raw, recent, sender, everyone = (list(result) + ["", "", 0, 0])[:5]
+        return Arrival(bool(int(fresh)), _parse_conversation(raw), _parse_recent(recent),
+                       int(sender or 0), int(everyone or 0))
 
     def save(self, number: str, conversation: Conversation, ttl_seconds: int) -> None:
         value = json.dumps({"at": conversation.at, "lang": conversation.lang})

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
-from router import engine, metrics, phone, safety
+from router import engine, followups, metrics, phone, safety
 from router.engine import Line, Step
 from router.model import Flows
 from router.runtime import Runtime, runtime
@@ -91,10 +91,10 @@ def _render(step: Step, flows: Flows, next_silence: int) -> str:
 def _answer(step: Step, flows: Flows, next_silence: int = 1) -> Response:
     if step.followup:
         rt, form = runtime(), request.form
-        if not rt.jobs.schedule_followup(
-                to=form.get("From", ""), from_=form.get("To", ""), trigger=form.get("CallSid", ""),
-                followup=step.followup, callback=public_base(request, rt.settings) + "/sms/status"):
-            step = engine.followup_not_arranged(_context(flows, step.lang), step.followup.service_id)
+        step = followups.arrange(rt.jobs, rt.settings, _context(flows, step.lang, rt), step,
+                                 to=form.get("From", ""), called=form.get("To", ""),
+                                 trigger=form.get("CallSid", ""),
+                                 callback=public_base(request, rt.settings) + "/sms/status")
     if step.events:
         metrics.count_step(engine.VOICE, step)
     return twiml(render(step, flows, next_silence))
@@ -104,7 +104,11 @@ def _answer(step: Step, flows: Flows, next_silence: int = 1) -> Response:
 def incoming():
     rt = runtime()
     flows = rt.flows.current()
-    return _answer(engine.start(_context(flows, flows.config.default_language, rt)), flows)
+    ctx = _context(flows, flows.config.default_language, rt)
+    step = engine.start(ctx)
+    if engine.cancel_key_free(flows) and rt.jobs.has_pending_followup(request.form.get("From", "")):
+        step = engine.offer_cancel(ctx, step)  # a text is due to this phone: cancel it by key (issue 12)
+    return _answer(step, flows)
 
 
 @bp.post("/key")
@@ -113,10 +117,23 @@ def key():
     flows = rt.flows.current()
     args = request.args
     ctx = _context(flows, args.get("lang"), rt)
+    digits = request.form.get("Digits", "")
+    if digits == engine.VOICE_CANCEL_KEY and _cancels_by_key(rt, flows, args.get("at")):
+        return _answer(engine.cancelled_by_key(ctx), flows)
     recent = args.get("k", "")
-    step = engine.press(ctx, args.get("at"), request.form.get("Digits", ""),
+    step = engine.press(ctx, args.get("at"), digits,
                         recent=recent if len(recent) == 1 else "", recent_lang=args.get("o", ""))
     return _answer(step, flows)
+
+
+def _cancels_by_key(rt: Runtime, flows: Flows, at: str | None) -> bool:
+    """The cancel key on the start menu, with a follow-up pending for the caller: cancel them all."""
+    if at != flows.start or not engine.cancel_key_free(flows):
+        return False
+    if rt.jobs.cancel_followups(request.form.get("From", "")) == 0:
+        return False
+    rt.jobs.release_followup_limits(request.form.get("From", ""), flows.services)
+    return True
 
 
 @bp.post("/silence")

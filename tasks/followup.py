@@ -19,6 +19,7 @@ finishing it (forget it, release the lock) are one Redis round trip each (tasks/
 from __future__ import annotations
 
 import logging
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
@@ -52,6 +53,18 @@ class Outcome(NamedTuple):
     kind: str                 # SENT, DONE (nothing left to do), BUSY (another worker has it), RETRY, ERROR
     sid: str | None = None    # the message that is its text (SENT)
     label: str | None = None  # what helpline_worker_followups_total counts it as, if anything
+
+
+UNSUBSCRIBED = 21610  # "Attempt to send to unsubscribed recipient": the number texted STOP to this sender
+MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
+
+
+def sender_params(sender: str) -> dict[str, str]:
+    """A follow-up's sender as Twilio's Messages API takes it: a Messaging Service SID (MG...) as
+    MessagingServiceSid, anything else (a number) as From. See router/followups.py for who it is."""
+    if MESSAGING_SERVICE_SID.fullmatch(sender or ""):
+        return {"messaging_service_sid": sender}
+    return {"from_": sender}
 
 
 def pending_store() -> PendingFollowups:
@@ -186,13 +199,21 @@ def attempt(store: PendingFollowups, client, fid: str) -> Outcome:
             store.mark_sending(fid, time.time())
         try:
             message = client.messages.create(
-                to=data["to"], from_=data["from"], body=data["body"], status_callback=data["callback"],
-                content_retention="discard", address_retention="obfuscate")
+                to=data["to"], body=data["body"], status_callback=data["callback"],
+                content_retention="discard", address_retention="obfuscate", **sender_params(data["from"]))
         except TwilioRestException as exc:
             if is_retryable(exc):
                 store.unlock(fid)
                 locked = False
                 return Outcome(RETRY, label="retried")
+            if exc.code == UNSUBSCRIBED:
+                # The person texted STOP to this sender at Twilio: final. Never retried, and nothing
+                # else is sent to that number either (every pending follow-up for it is cancelled).
+                log.warning("follow-up %s: the number has opted out at Twilio (21610); cancelled", fid[:8])
+                store.finish(fid, unlock=True)
+                locked = False
+                store.cancel_for_number(data["to"])
+                return Outcome(DONE, label="unsubscribed")
             log.error("follow-up %s refused by Twilio: error %s", fid[:8], exc.code)
             store.finish(fid, unlock=True)
             locked = False

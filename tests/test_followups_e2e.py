@@ -254,7 +254,7 @@ def test_stop_cancels_a_pending_follow_up_at_once(stack):
     for body in ["hi", "3", "8", "2"]:          # tomorrow morning
         texter.send(body)
     assert stack.pending_followups() == 1
-    assert texter.send("STOP") == "OK."
+    assert texter.send("STOP") == "Cancelled. We will not text you again."
     assert stack.pending_followups() == 0
     assert [k for k in stack.redis().keys("hr:fu:*")] == []
     stack.dispatch_due()

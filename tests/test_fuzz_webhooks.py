@@ -25,7 +25,7 @@ from werkzeug.datastructures import MultiDict
 from router import phone, safety
 from router.app import create_app
 from tests.conftest import (BOXING_DAY_SUBSTITUTE_NOON, CHRISTMAS_3AM, WEEKDAY_NOON, WEEKNIGHT_3AM, Clock,
-                            make_settings)
+                            copy_flows, make_settings)
 from tests.support import ACCOUNT_SID, BASE, HELPLINE_NUMBER, MOBILE, signature
 
 FUZZ = settings(max_examples=100, deadline=None, database=None, derandomize=False,
@@ -125,13 +125,26 @@ def queries(draw, endpoint: str) -> str:
 
 # ------------------------------------------------------------------------------------------ the app
 @pytest.fixture(scope="module")
-def fuzz_app(redis_server):
+def fuzz_app(redis_server, tmp_path_factory):
     if not redis_server.is_running():
         redis_server.start()
     redis.Redis.from_url(redis_server.url).flushall()
     clock = Clock(WEEKDAY_NOON)
-    app = create_app(make_settings(redis_server.url), clock=clock)
+    app = create_app(make_settings(redis_server.url, flows_dir=unlimited_flows(tmp_path_factory)), clock=clock)
     return app.test_client(), clock, app.extensions["router"].flows.current()
+
+
+def unlimited_flows(tmp_path_factory):
+    """The shipped flows with the per-sender and per-minute limits lifted: fuzzing sends hundreds of texts
+    from a handful of senders (the limits themselves are proved in tests/test_texts_e2e.py)."""
+    import yaml
+
+    folder = copy_flows(tmp_path_factory.mktemp("fuzz-flows"))
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    config["limits"].update(replies_per_sender=1000, replies_per_minute=100_000, followups_per_minute=10_000,
+                            followups_per_number_per_day=20)
+    (folder / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    return folder
 
 
 def post_signed_form(client, path: str, form: MultiDict):

@@ -340,6 +340,10 @@ def test_required_phrases_table_matches_the_engine(monkeypatch):
         ctx = engine.Context(flows, engine.VOICE, "en", checks.CLOCKS[0], True)
         engine.schedule_followup(ctx, flows.services["galop"], when)
     engine.followup_not_arranged(ctx, "galop")
+    engine.followup_already(ctx, "galop")  # issue 12's steps, said outside the menu walk
+    engine.offer_cancel(ctx, engine.start(ctx))
+    engine.cancelled_by_key(ctx)
+    engine.discreet(ctx)
     for phrase_id, calls in used.items():
         assert phrase_id in checks.REQUIRED_PHRASES, phrase_id
         assert calls == {checks.REQUIRED_PHRASES[phrase_id]}, (phrase_id, calls)

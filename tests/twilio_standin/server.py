@@ -23,6 +23,12 @@ Twilio facts it follows, and where they come from:
   yet finalised). Its HTTP status is not on that page; 409 is what codeforamerica/clientcomm-rails
   records for Twilio's "Cannot delete message because delivery has not been completed." (20009).
 * 429 / 20429 "Too Many Requests": never processed, safe to retry (errors/20429); may carry Retry-After.
+* Opt-out keywords (Twilio's default set: STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, OPTOUT, REVOKE;
+  opt back in with START, UNSTOP, YES): an inbound text whose whole body, trimmed and in any case, is
+  one of them opts its sender out of texts from the number it was sent to; creating a message to them
+  from that number is then refused with 400 / 21610 "Attempt to send to unsubscribed recipient"
+  (errors/21610, Twilio's "Advanced Opt-Out" and support article 223134027). Opt-outs through a
+  Messaging Service (which apply to every number of the service) are not modelled.
 * A new message is ``queued``, or ``accepted`` when sent through a Messaging Service; no status callback is
   sent for that initial status, one is sent for each later change (Twilio's guide "Outbound Message
   Status in Status Callbacks"). Callbacks are form posts signed with X-Twilio-Signature.
@@ -80,6 +86,8 @@ DELIVERY_ERRORS: Mapping[str, tuple[int, str]] = {
     "failed": (30008, "Unknown error"),
 }
 PRICE_PER_SEGMENT = 0.0079
+OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"})
+OPT_IN_KEYWORDS = frozenset({"START", "UNSTOP", "YES"})
 
 MESSAGE_FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>")
 CALL_FILTERS = (
@@ -572,6 +580,7 @@ class TwilioStandin(_Observations):
         self._due: list[tuple[float, int, MessageRecord]] = []
         self._request_log: list[dict[str, Any]] = []
         self._callback_log: list[dict[str, Any]] = []
+        self._opted_out: set[tuple[str, str]] = set()   # (recipient, our number) after a STOP
 
     # -- test-facing controls ------------------------------------------------------------------
 
@@ -617,6 +626,7 @@ class TwilioStandin(_Observations):
                 history=["received"],
             )
             self._messages[record.sid] = record
+            self._apply_opt_keyword(from_, to, body)
             return record.sid
 
     def add_reply_message(self, from_: str, to: str, body: str) -> str:
@@ -632,6 +642,14 @@ class TwilioStandin(_Observations):
             )
             self._messages[record.sid] = record
             return record.sid
+
+    def _apply_opt_keyword(self, person: str, our_number: str, body: str) -> None:
+        """Twilio's own STOP handling on an inbound text: whole-body keywords only (must hold the lock)."""
+        word = (body or "").strip().upper()
+        if word in OPT_OUT_KEYWORDS:
+            self._opted_out.add((person, our_number))
+        elif word in OPT_IN_KEYWORDS:
+            self._opted_out.discard((person, our_number))
 
     def add_call(self, from_: str, to: str, status: str = "in-progress", direction: str = "inbound") -> str:
         """A call record as Twilio would hold it (the app only reads and deletes calls)."""
@@ -701,6 +719,7 @@ class TwilioStandin(_Observations):
                 "callback_log": [dict(e) for e in self._callback_log],
                 "faults": [f.describe() for f in self._faults if f.remaining > 0],
                 "outcomes": dict(self._outcomes),
+                "opted_out": sorted(f"{person} -> {ours}" for person, ours in self._opted_out),
             }
 
     # -- message lifecycle ---------------------------------------------------------------------
@@ -921,6 +940,8 @@ class TwilioStandin(_Observations):
         service, body = form.get("MessagingServiceSid") or None, form.get("Body")
         media = request.form.get("MediaUrl", [])
         validate_new_message(to, from_, service, body, media)
+        if from_ and (to, from_) in self._opted_out:
+            raise TwilioError(400, 21610, "Attempt to send to unsubscribed recipient")
         now = utcnow()
         outcome = self._outcomes.get(to, "delivered")
         initial = "accepted" if service else "queued"

@@ -1,0 +1,373 @@
+"""Issue 12 end to end: texts and follow-ups that never give a person away and cannot be turned against
+them. The web app on a real port, a real Celery worker process, a real Redis server and the Twilio
+stand-in, with signed webhooks and status callbacks.
+
+One stack for the module (starting a worker costs seconds); every test uses numbers of its own, so the
+per-number limits of one test never meet another's.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import redis
+import requests
+import yaml
+
+from router.app import create_app
+from router.embedded_redis import free_port
+from router.flowfile import load_flows
+from router.state import hashed
+from tasks import make_celery
+from tests.conftest import FLOWS, Clock, copy_flows, make_settings
+from tests.processes import CeleryWorker, HttpClient, WebServer, wait_until, worker_env
+from tests.support import ACCOUNT_SID, HELPLINE_NUMBER, TOKEN, Call, Texter, new_sid, parse, post_signed
+from tests.test_stopwords import STOP_FORMS
+from tests.twilio_standin import TwilioStandin
+
+STOPPED_EN = "Cancelled. We will not text you again."
+STOPPED_CY = "Iawn, wedi canslo. Fyddwn ni ddim yn anfon neges eto."
+WHEN_URL = "/voice/key?at=when:{service}&lang={lang}"
+SERVICE_24H = "national_domestic_abuse_helpline"
+_numbers = itertools.count(1)
+
+
+def new_mobile() -> str:
+    """A valid UK mobile no other test of this module uses."""
+    return f"+4474009{next(_numbers):05d}"
+
+
+class Stack:
+    def __init__(self, redis_url, standin, web, clock, worker):
+        self.redis_url, self.standin, self.web, self.clock, self.worker = redis_url, standin, web, clock, worker
+        self.client = HttpClient(web.url)
+        self.celery = make_celery(redis_url)
+        self.secret = make_settings(redis_url).state_key_secret()
+
+    def redis(self):
+        return redis.Redis.from_url(self.redis_url, decode_responses=True)
+
+    def texter(self, number: str) -> Texter:
+        return Texter(self.client, sender=number, base=self.web.url)
+
+    def call(self, number: str) -> Call:
+        return Call(self.client, caller=number, base=self.web.url)
+
+    def ask_text(self, number: str, digit: str, service: str = SERVICE_24H, lang: str = "en") -> Call:
+        """The last key press of a call asking for a text: 1 now, 2 in about an hour, 3 tomorrow morning."""
+        call = self.call(number)
+        call._post(WHEN_URL.format(service=service, lang=lang), Digits=digit)
+        return call
+
+    def pending_for(self, number: str) -> int:
+        return self.redis().scard(hashed(self.secret, "fu-by", number))
+
+    def outbound(self, to: str) -> list[dict]:
+        return [m for m in self.standin.sent_messages() if m["to"] == to]
+
+    def dispatch(self) -> None:
+        self.celery.send_task("tasks.followup.dispatch_due")
+
+    def prove_worker_ran(self) -> None:
+        """A 'now' follow-up for a fresh number, sent: every dispatch published before it has run."""
+        control = new_mobile()
+        self.ask_text(control, "1")
+        wait_until(lambda: self.outbound(control), 20, message="the control follow-up")
+
+    def holds_number(self, number: str) -> list[str]:
+        """Keys whose name or value holds the number in any form (the privacy promise)."""
+        r, digits = self.redis(), number[1:]
+        national = "0" + number[3:]
+        return [key for key in r.keys("*") if digits in key or national in key
+                or digits in repr(r.dump(key)) or national in repr(r.dump(key))]
+
+    def metrics(self) -> str:
+        return requests.get(self.web.url + "/metrics", timeout=5).text
+
+
+def metric(text: str, name: str, **labels) -> float:
+    """The value of one series in Prometheus text (0 if absent)."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    match = re.search(rf"^{re.escape(name)}\{{{re.escape(wanted)}\}} (\S+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+@pytest.fixture(scope="module")
+def stack(redis_server):
+    redis.Redis.from_url(redis_server.url).flushall()
+    standin = TwilioStandin(account_sid=ACCOUNT_SID, auth_token=TOKEN, step_delay=0.02).start()
+    port = free_port()
+    clock = Clock(datetime.now(timezone.utc))
+    app = create_app(make_settings(redis_server.url, public_base_url=f"http://127.0.0.1:{port}",
+                                   api_base_url=standin.url), clock=clock)
+    web = WebServer(app, port).start()
+    worker = CeleryWorker(worker_env(redis_server.url, standin), name="i12").start()
+    yield Stack(redis_server.url, standin, web, clock, worker)
+    worker.stop()
+    web.stop()
+    standin.stop()
+
+
+@pytest.fixture(autouse=True)
+def clock_now(stack):
+    stack.clock.now = datetime.now(timezone.utc)
+    yield
+    stack.clock.now = datetime.now(timezone.utc)
+
+
+def book_by_text(stack: Stack, number: str, welsh: bool = False) -> Texter:
+    """Galop by text, 'text me later' (8), tomorrow morning (2): pending, not due for hours."""
+    texter = stack.texter(number)
+    for body in (["hi", "9"] if welsh else ["hi"]) + ["3", "8", "2"]:
+        texter.send(body)
+    assert ("am 9yb" if welsh else "at 9am") in texter.replies[-1]
+    assert stack.pending_for(number) == 1
+    return texter
+
+
+# ------------------------------------------------------------------ 1. stop, however typed
+@pytest.mark.parametrize("form", STOP_FORMS)
+def test_every_stop_form_cancels_a_pending_follow_up_and_never_answers_with_the_menu(stack, form):
+    number = new_mobile()
+    texter = book_by_text(stack, number)
+    assert stack.holds_number(number), "the pending follow-up holds the number until it is sent or stopped"
+    reply = texter.send(form)
+    welsh = form.upper().startswith(("STOPIO", "DIWEDD", "CANSLO", "PEIDIWCH", "DIM ", "DAD"))
+    assert reply == (STOPPED_CY if welsh else STOPPED_EN)
+    assert "1 " not in reply and "999" not in reply, "never the menu"
+    assert stack.pending_for(number) == 0
+    assert stack.holds_number(number) == [], "the number is gone from Redis"
+    if form == "STOP":  # asked again after a stop: a new text, not "already on its way"
+        assert "text you now" in stack.ask_text(number, "1", service="galop").text()
+
+
+def test_stopped_follow_ups_are_never_sent_by_the_worker(stack):
+    stack.clock.now = datetime.now(timezone.utc) - timedelta(minutes=61)   # asked an hour ago: due now
+    stopped = [new_mobile() for _ in range(3)]
+    for number, form in zip(stopped, ["STOP please", "ＳＴＯＰ", "don't text me"]):
+        texter = stack.texter(number)
+        for body in ["hi", "1", "8", "1"]:       # the 24-hour line, 'text me later', in about an hour
+            texter.send(body)
+        assert stack.pending_for(number) == 1
+        assert texter.send(form) == STOPPED_EN
+    stack.clock.now = datetime.now(timezone.utc)
+    stack.dispatch()
+    stack.prove_worker_ran()
+    assert [m for m in stack.standin.sent_messages() if m["to"] in stopped] == []
+
+
+def test_21610_from_twilio_is_final_cancels_everything_for_the_number_and_is_not_retried(stack):
+    number = new_mobile()
+    # The person once texted STOP to the helpline number at Twilio (Twilio opted them out itself)...
+    stack.standin.add_inbound_message(number, HELPLINE_NUMBER, "STOP")
+    book_by_text(stack, number)                                            # ...has a text for the morning
+    before = metric(stack.metrics(), "helpline_worker_followups_total", kind="unsubscribed")
+    assert "text you now" in stack.ask_text(number, "1").text()            # ...and asks for one now
+    wait_until(lambda: stack.pending_for(number) == 0, 20, message="the follow-ups to be cancelled")
+    posts = [e for e in stack.standin.request_log
+             if e["method"] == "POST" and e["path"].endswith("/Messages.json") and e["form"].get("To") == number]
+    assert [(e["status"], e["code"]) for e in posts] == [(400, 21610)], "refused once, never retried"
+    assert stack.outbound(number) == []
+    stack.prove_worker_ran()
+    assert len([e for e in stack.standin.request_log if e["form"].get("To") == number]) == 1
+    wait_until(lambda: metric(stack.metrics(), "helpline_worker_followups_total", kind="unsubscribed")
+               == before + 1, message="the opt-out counted")
+    assert stack.holds_number(number) == []
+
+
+# ------------------------------------------------------------------ 2. replies to a follow-up
+def service_words() -> set[str]:
+    flows = load_flows(FLOWS, lint=False)
+    words = {"abuse", "helpline", "refuge", "domestic", "cam-drin", "llinell"}
+    for service in flows.services.values():
+        words |= {name.lower() for name in service.name.values()}
+        words.add(service.number)
+    return words
+
+
+def test_a_reply_to_a_delivered_follow_up_names_no_service_and_says_nothing_of_what_this_number_is(stack):
+    number = new_mobile()
+    stack.ask_text(number, "1")
+    (message,) = wait_until(lambda: stack.outbound(number), message="the follow-up")
+    wait_until(lambda: message["sid"] in stack.standin.deleted_sids, message="its deletion")
+    texter = stack.texter(number)
+    for body in ["Who is this?", "1", "hello", "CYMRAEG"]:
+        reply = texter.send(body)
+        assert not [w for w in service_words() if w in reply.lower()], (body, reply)
+        assert "STOP" in reply and "MENU" in reply
+    assert "1 Domestic abuse" in texter.send("MENU"), "an explicit MENU still gets the menu"
+    assert "0808 801 0327" in texter.send("2"), "and the conversation goes on from there"
+
+
+def test_free_text_gets_the_automatic_note_and_the_menu_never_not_one_of_the_options(stack):
+    texter = stack.texter(new_mobile())
+    first = texter.send("he hit me again what do i do")
+    assert first.index("999") < first.index("Nobody reads texts") < first.index("1 Domestic abuse")
+    texter.send("7")
+    reply = texter.send("help me please")
+    assert "not one of the options" not in reply
+    assert "Nobody reads texts" in reply and "1 Domestic abuse" in reply and "999" in reply
+
+
+# ------------------------------------------------------------------ 4. limits
+def test_repeated_requests_from_one_number_produce_one_text_and_the_rest_are_told_it_is_on_its_way(stack):
+    number = new_mobile()
+    before = metric(stack.metrics(), "helpline_limits_total", limit="followup_same_service")
+    calls = [stack.ask_text(number, "1") for _ in range(25)]
+    assert "text you now" in calls[0].text()
+    for call in calls[1:]:
+        assert "already on its way" in call.text() and "two thousand" in call.text(), call.text()
+        assert call.hung_up
+    (message,) = wait_until(lambda: stack.outbound(number), message="the one text")
+    stack.prove_worker_ran()
+    assert len(stack.outbound(number)) == 1
+    assert metric(stack.metrics(), "helpline_limits_total", limit="followup_same_service") == before + 24
+
+
+def test_one_number_gets_at_most_three_follow_ups_a_day_whatever_the_services(stack):
+    number = new_mobile()
+    before = metric(stack.metrics(), "helpline_limits_total", limit="followup_per_number")
+    services = ["national_domestic_abuse_helpline", "mens_advice_line", "galop", "karma_nirvana"]
+    heard = [stack.ask_text(number, "3", service=s).text() for s in services]
+    assert all("at 9am" in h for h in heard[:3]), heard
+    assert "cannot arrange the text" in heard[3] and "oh eight hundred" in heard[3], heard[3]
+    assert stack.pending_for(number) == 3
+    assert metric(stack.metrics(), "helpline_limits_total", limit="followup_per_number") == before + 1
+    assert number not in stack.metrics()
+
+
+def test_a_senders_burst_is_answered_fully_then_with_999_only_then_not_at_all_but_stop_still_works(stack):
+    number = new_mobile()
+    assert "at 9am" in stack.ask_text(number, "3").text()                # a text pending, asked by call
+    before = stack.metrics()
+    answers = []
+    for _ in range(20):
+        sid = new_sid("SM")
+        response = post_signed(stack.client, "/sms", {
+            "MessageSid": sid, "AccountSid": ACCOUNT_SID, "From": number, "To": HELPLINE_NUMBER,
+            "Body": "hello", "NumMedia": "0"}, base=stack.web.url)
+        assert response.status_code == 200
+        answers.append(["".join(m.itertext()) for m in parse(response.data).findall("Message")])
+    full, advice, silent = answers[:15], answers[15:18], answers[18:]
+    assert all(len(a) == 1 and a[0].startswith("Automatic number") for a in full), answers
+    assert all(len(a) == 1 and a[0].startswith("In danger? Call 999") and "Domestic" not in a[0] for a in advice)
+    assert all(a == [] for a in silent), "a faked sender is not flooded"
+    response = post_signed(stack.client, "/sms", {
+        "MessageSid": new_sid("SM"), "AccountSid": ACCOUNT_SID, "From": number, "To": HELPLINE_NUMBER,
+        "Body": "STOP", "NumMedia": "0"}, base=stack.web.url)
+    assert parse(response.data).findall("Message") == [], "past the limits even STOP is not answered..."
+    assert stack.pending_for(number) == 0, "...but it is acted on"
+    after = stack.metrics()
+    assert metric(after, "helpline_limits_total", limit="reply_sender_burst") == \
+        metric(before, "helpline_limits_total", limit="reply_sender_burst") + 3
+    assert metric(after, "helpline_limits_total", limit="reply_sender_silenced") == \
+        metric(before, "helpline_limits_total", limit="reply_sender_silenced") + 3
+
+
+def test_every_limit_appears_in_metrics_without_any_number(stack):
+    text = stack.metrics()
+    for name in ("followup_same_service", "followup_per_number", "followup_global", "reply_sender_burst",
+                 "reply_sender_silenced", "reply_global"):
+        assert f'helpline_limits_total{{limit="{name}"}}' in text, name
+    assert not re.search(r"\+?447\d{9}", text)
+
+
+def test_a_global_cap_per_minute_refuses_follow_ups_past_it(stack, tmp_path):
+    folder = copy_flows(tmp_path)
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    config["limits"]["followups_per_minute"] = 2
+    (folder / "config.yaml").write_text(yaml.safe_dump(config, allow_unicode=True))
+    port = free_port()
+    app = create_app(make_settings(stack.redis_url, public_base_url=f"http://127.0.0.1:{port}",
+                                   api_base_url=stack.standin.url, flows_dir=folder), clock=stack.clock)
+    web = WebServer(app, port).start()
+    try:
+        stack.redis().delete(*stack.redis().keys("hr:lim:fu:*") or ["-"])  # this minute's count so far
+        heard = []
+        for _ in range(3):
+            call = Call(HttpClient(web.url), caller=new_mobile(), base=web.url)
+            call._post(WHEN_URL.format(service=SERVICE_24H, lang="en"), Digits="3")
+            heard.append(call.text())
+        assert ["at 9am" in h for h in heard] == [True, True, False], heard
+        assert "cannot arrange the text" in heard[2]
+        assert metric(stack.metrics(), "helpline_limits_total", limit="followup_global") >= 1
+    finally:
+        web.stop()
+
+
+# ------------------------------------------------------------------ 5. cancel by key on a second call
+def test_a_second_call_with_a_follow_up_pending_is_offered_early_a_key_to_cancel_it(stack):
+    number = new_mobile()
+    stack.clock.now = datetime.now(timezone.utc) - timedelta(minutes=61)
+    assert "about an hour" in stack.ask_text(number, "2").text()           # due now
+    stack.clock.now = datetime.now(timezone.utc)
+    call = stack.call(number).start()
+    assert "9 9 9" in call.heard[0] and "Domestic abuse, press 1" in call.heard[1], "the 24-hour line first"
+    assert call.heard[2].startswith("Am Gymraeg"), "then Welsh, in Welsh"
+    assert "To cancel the text" in call.heard[3] and "press 8" in call.heard[3], "then, early, the offer"
+    assert len(call.heard[3]) < 80, "in a few words"
+    call.press("8")
+    assert call.heard[0].startswith("Cancelled") and "Domestic abuse, press 1" in call.text()
+    assert stack.pending_for(number) == 0 and stack.holds_number(number) == []
+    stack.dispatch()
+    stack.prove_worker_ran()
+    assert stack.outbound(number) == []
+    assert "about an hour" in stack.ask_text(number, "2").text(), "asked again after cancelling: a new text"
+    stack.call(number).start().press("8")
+    again = stack.call(number).start()
+    assert "cancel" not in again.text(), "nothing pending: no offer"
+    assert "not one of the options" in again.press("8").text(), "and 8 is not an option"
+
+
+# ------------------------------------------------------------------ 6. the sender
+@pytest.mark.parametrize("sender", ["MG" + "0123456789abcdef" * 2, "+443300000999"])
+def test_follow_ups_come_from_the_configured_sender(stack, sender):
+    port = free_port()
+    app = create_app(make_settings(stack.redis_url, public_base_url=f"http://127.0.0.1:{port}",
+                                   api_base_url=stack.standin.url, followup_sender=sender), clock=stack.clock)
+    web = WebServer(app, port).start()
+    try:
+        number = new_mobile()
+        call = Call(HttpClient(web.url), caller=number, base=web.url)
+        call._post(WHEN_URL.format(service=SERVICE_24H, lang="en"), Digits="1")
+        (message,) = wait_until(lambda: stack.outbound(number), message="the follow-up")
+        if sender.startswith("MG"):
+            assert message["messaging_service_sid"] == sender and "From" not in message["params"]
+        else:
+            assert message["from"] == sender and message["messaging_service_sid"] is None
+        assert message["from"] != HELPLINE_NUMBER
+    finally:
+        web.stop()
+
+
+# ------------------------------------------------------------------ 7. Welsh on every text path
+def test_welsh_paths_stay_welsh(stack):
+    number = new_mobile()
+    texter = book_by_text(stack, number, welsh=True)
+    menu = texter.send("0")
+    assert "1 Cam-drin domestig" in menu and "Domestic" not in menu, "0 after a Welsh booking: the Welsh menu"
+    discreet = stack.texter(number)
+    texter2 = book_by_text(stack, new_mobile(), welsh=True)
+    reply = texter2.send("Pwy sy 'na?")
+    assert reply.startswith("Rhif awtomatig") and "STOPIO" in reply
+    assert texter.send("DIWEDD") == STOPPED_CY
+    assert stack.pending_for(number) == 0
+    assert discreet.send("STOP") == STOPPED_CY, "the follow-up's language, even for an English stop word"
+    caller = new_mobile()
+    assert "am 9 y bore" in stack.ask_text(caller, "3", lang="cy").text()
+    again = stack.ask_text(caller, "3", lang="cy").text()
+    assert "eisoes ar ei ffordd" in again and "already" not in again, "already on its way, in Welsh"
+
+
+# ------------------------------------------------------------------ 8. small screens
+def test_small_screens_one_meaning_per_key_and_closed_says_when_it_opens(stack):
+    texter = stack.texter(new_mobile())
+    main = texter.send("hi")
+    assert "0 Menu" not in main
+    sub = texter.send("7")
+    assert "Main menu" not in sub and "0 Menu" in sub and not re.search(r"^8 ", sub, re.M)
+    stack.clock.now = datetime(2026, 11, 25, 3, 0, tzinfo=timezone.utc)   # a weeknight: Galop closed
+    reply = texter.send("0") and texter.send("3")
+    assert "Closed now, opens today 10am." in reply
