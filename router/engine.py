@@ -491,40 +491,28 @@ def _morning(ctx: Context) -> str:
                             day=ctx.flows.phrase(day, ctx.lang))
 
 
-def _opens_next(ctx: Context, service: Service) -> str:
+def _opens_next(ctx: Context, service: Service, *, short: bool = False) -> str:
+    """When a closed service next opens: 'It opens on Tuesday at 10am' (said; Welsh 'on Tuesday' mutates
+    as after 'i': 'ddydd Mawrth'), or for a small screen 'Tue 10am' (short: the sms_opens_* phrases)."""
     nxt = service.schedule.next_opening(ctx.now, ctx.region)
     if nxt is None:
         return ""
+    prefix = "sms_opens" if short else "opens"
     today = ctx.now.astimezone(hours_mod.LONDON).date()
     time = _clock(ctx, nxt.hour * 60 + nxt.minute)
     if nxt.date() == today:
-        return ctx.flows.phrase("opens_today", ctx.lang, time=time)
+        return ctx.flows.phrase(f"{prefix}_today", ctx.lang, time=time)
     if nxt.date() == today + timedelta(days=1):
-        return ctx.flows.phrase("opens_tomorrow", ctx.lang, time=time)
-    names = _day_names(ctx, "days_long_to")  # Welsh 'on Tuesday' mutates as after 'i': 'ddydd Mawrth'
-    return ctx.flows.phrase("opens_on", ctx.lang, day=names[nxt.weekday()], time=time)
-
-
-def _opens_next_short(ctx: Context, service: Service) -> str:
-    """'today 6pm', 'tomorrow 9am', 'Tue 10am': when a closed service opens, for a small screen."""
-    nxt = service.schedule.next_opening(ctx.now, ctx.region)
-    if nxt is None:
-        return ""
-    today = ctx.now.astimezone(hours_mod.LONDON).date()
-    time = _clock(ctx, nxt.hour * 60 + nxt.minute)
-    if nxt.date() == today:
-        return ctx.flows.phrase("sms_opens_today", ctx.lang, time=time)
-    if nxt.date() == today + timedelta(days=1):
-        return ctx.flows.phrase("sms_opens_tomorrow", ctx.lang, time=time)
-    names = ctx.flows.phrase("days_short", ctx.lang).split(",")
-    return ctx.flows.phrase("sms_opens_on", ctx.lang, day=names[nxt.weekday()].strip(), time=time)
+        return ctx.flows.phrase(f"{prefix}_tomorrow", ctx.lang, time=time)
+    names = _day_names(ctx, "days_short" if short else "days_long_to")
+    return ctx.flows.phrase(f"{prefix}_on", ctx.lang, day=names[nxt.weekday()], time=time)
 
 
 def _open_now_text(ctx: Context, service: Service) -> str:
     if service.schedule.is_open(ctx.now, ctx.region):
         return ctx.flows.phrase("sms_open_now", ctx.lang)
     fallback = open_fallback(ctx, service)
-    closed = ctx.flows.phrase("sms_closed_now", ctx.lang, opens=_opens_next_short(ctx, service))
+    closed = ctx.flows.phrase("sms_closed_now", ctx.lang, opens=_opens_next(ctx, service, short=True))
     if fallback is None:
         return closed
     return closed + ctx.flows.phrase("sms_fallback", ctx.lang, name=_name(ctx, fallback),
