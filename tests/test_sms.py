@@ -20,7 +20,7 @@ def test_first_text_of_any_content_gets_999_advice_register_and_numbered_options
     assert "999" in reply and "registered" in reply and "55" in reply
     for key in "1234569":
         assert re.search(rf"^{key} ", reply, re.M), key
-    assert reply.index("999") < reply.index("Nobody reads texts") < reply.index("1 Domestic abuse")
+    assert reply.index("999") < reply.index("Automatic: nobody reads texts") < reply.index("1 Domestic abuse")
     assert "0 Menu" not in reply, "on the main menu, '0 Menu' adds nothing"
     assert "not one of the options" not in reply
 
@@ -162,7 +162,7 @@ def test_free_text_in_a_conversation_gets_the_automatic_note_and_the_menu_not_a_
     texter.send("7")
     reply = texter.send("help me please")
     assert "not one of the options" not in reply
-    assert reply.index("999") < reply.index("Nobody reads texts") < reply.index("1 Domestic abuse")
+    assert reply.index("999") < reply.index("Automatic: nobody reads texts") < reply.index("1 Domestic abuse")
     assert "not one of the options" in texter.send("8"), "a key that is no option still says so"
 
 

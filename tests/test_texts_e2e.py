@@ -204,11 +204,11 @@ def test_a_reply_to_a_delivered_follow_up_names_no_service_and_says_nothing_of_w
 def test_free_text_gets_the_automatic_note_and_the_menu_never_not_one_of_the_options(stack):
     texter = stack.texter(new_mobile())
     first = texter.send("he hit me again what do i do")
-    assert first.index("999") < first.index("Nobody reads texts") < first.index("1 Domestic abuse")
+    assert first.index("999") < first.index("Automatic: nobody reads texts") < first.index("1 Domestic abuse")
     texter.send("7")
     reply = texter.send("help me please")
     assert "not one of the options" not in reply
-    assert "Nobody reads texts" in reply and "1 Domestic abuse" in reply and "999" in reply
+    assert "Automatic: nobody reads texts" in reply and "1 Domestic abuse" in reply and "999" in reply
 
 
 # ------------------------------------------------------------------ 4. limits
