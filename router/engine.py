@@ -390,8 +390,11 @@ def schedule_followup(ctx: Context, service: Service, when: str) -> Step:
         if service.name_in_followup else ""
     body = ctx.flows.phrase("followup_text", ctx.lang, name=name_part, number=service.number,
                             hours=describe_hours(replace(ctx, channel=SMS), service))
-    confirm = ctx.say(f"followup_confirm_{when}", morning=_morning(ctx))
-    return Step(at=None, lang=ctx.lang, hangup=True, lines=(confirm,),
+    phrase = f"followup_confirm_{when}"
+    if ctx.channel == VOICE and when != "now" and cancel_key_free(ctx.flows):
+        phrase = f"voice_{phrase}"  # cancel by calling again and a key: a text would leave a trace
+    lines = (ctx.say(phrase, morning=_morning(ctx), key=VOICE_CANCEL_KEY),)
+    return Step(at=None, lang=ctx.lang, hangup=True, lines=lines,
                 followup=Followup(service.id, when, send_at, " ".join(body.split())),
                 events=(("followup_scheduled", when),))
 
