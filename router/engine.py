@@ -2,7 +2,8 @@
 channel) to the next Step, as plain data.
 
 It knows nothing of Flask, Twilio or Redis, so the voice and text channels, the simulator, the lint and
-the operators' scenarios all run exactly this code: a bug fixed here is fixed on every channel.
+the operators' scenarios all run exactly this code: a bug fixed here is fixed on every channel. How
+hours, times and names are put into words is router/wording.py's job.
 
 Where a person is ("at") is a short string: a node id of the menu tree, or one of the engine's own
 places after a service was chosen ("closed:galop", "consent:galop", ...). Unknown places (a stale URL
@@ -14,10 +15,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from router import hours as hours_mod
-from router import phone
 from router.model import ConnectNode, EndNode, Flows, MenuNode, Option, SayNode, Service
+from router import wording
+from router.wording import SMS, VOICE, describe_hours
 
-VOICE, SMS = "voice", "sms"
 REPEAT_KEYS = frozenset({"0", "*"})
 # One meaning per key wherever a service was chosen on a call: 1 puts you through (the open fallback of a
 # closed line, or the same line again after it was busy), 2 says yes to a text (the safety warning is in
@@ -94,7 +95,7 @@ class Context:
     can_text: bool = False
 
     def say(self, phrase_id: str, /, **values: object) -> Line:
-        return Line(_sentence(self.flows.phrase(phrase_id, self.lang, **values)), self.lang)
+        return Line(wording.sentence(self.flows.phrase(phrase_id, self.lang, **values)), self.lang)
 
     @property
     def region(self) -> str:
@@ -298,15 +299,15 @@ def _present_service(ctx: Context, service: Service) -> Step:
         return replace(step, events=events)
     if is_open:
         return replace(connect(ctx, service), events=events)
-    closed = ctx.say("service_closed", name=_said(ctx, service), hours=describe_hours(ctx, service),
-                     opens=_opens_next(ctx, service))
+    closed = ctx.say("service_closed", name=wording.said(ctx, service), hours=describe_hours(ctx, service),
+                     opens=wording.opens_next(ctx, service))
     return replace(_present_service_place(ctx, "closed", service).with_prefix(closed), events=events)
 
 
 def connect(ctx: Context, service: Service) -> Step:
     """Put the caller through to an open service (what is said and dialled is the same every time)."""
     return _memoised(ctx, ("dial", service.id, ctx.lang), lambda ctx: Step(
-        at=None, lang=ctx.lang, lines=(ctx.say("connecting", name=_said(ctx, service)),),
+        at=None, lang=ctx.lang, lines=(ctx.say("connecting", name=wording.said(ctx, service)),),
         dial=Dial(service.id, service.e164, ctx.flows.config.dial_timeout_seconds)))
 
 
@@ -323,7 +324,7 @@ def _present_service_place(ctx: Context, kind: str, service: Service) -> Step:
         return replace(step, at=f"when:{service.id}",
                        choices=(ctx.say(f"{ctx.channel}_ask_when", morning=_morning(ctx)),))
     # kind == "info": the text channel's answer for a service
-    lines = [ctx.say("sms_service_info", name=_name(ctx, service), number=service.number,
+    lines = [ctx.say("sms_service_info", name=wording.name(ctx, service), number=service.number,
                      hours=describe_hours(ctx, service), website=service.website,
                      open_now=_open_now_text(ctx, service))]
     choices = [ctx.say("sms_offer_followup", key=SMS_FOLLOWUP_KEY)] if ctx.can_text else []
@@ -342,15 +343,15 @@ def _offers(ctx: Context, kind: str, service: Service) -> tuple[Line, ...]:
         if service.schedule.is_open(ctx.now, ctx.region):
             offers.append(ctx.say("offer_retry", key=CONNECT_KEY))
         if fallback is not None:
-            offers.append(ctx.say("offer_fallback", key=OTHER_LINE_KEY, name=_said(ctx, fallback)))
+            offers.append(ctx.say("offer_fallback", key=OTHER_LINE_KEY, name=wording.said(ctx, fallback)))
     elif fallback is not None:
-        offers.append(ctx.say("offer_fallback", key=CONNECT_KEY, name=_said(ctx, fallback)))
+        offers.append(ctx.say("offer_fallback", key=CONNECT_KEY, name=wording.said(ctx, fallback)))
     if ctx.can_text and kind == "unanswered":  # a silent caller may be here: name nothing
         offers.append(ctx.say("offer_followup_unanswered", key=FOLLOWUP_KEY))
     elif ctx.can_text:
-        offers.append(ctx.say("offer_followup", key=FOLLOWUP_KEY, name=_said(ctx, service)))
+        offers.append(ctx.say("offer_followup", key=FOLLOWUP_KEY, name=wording.said(ctx, service)))
     elif kind == "unanswered":
-        offers.append(ctx.say("say_number", name=_said(ctx, service), number=_number(ctx, service)))
+        offers.append(ctx.say("say_number", name=wording.said(ctx, service), number=wording.number(ctx, service)))
     offers.append(ctx.say("voice_back_to_menu", key=MENU_KEY))
     return tuple(offers)
 
@@ -386,7 +387,7 @@ def _press_after_service(ctx: Context, kind: str, service_id: str, key: str) -> 
 # ------------------------------------------------------------------ follow-ups
 def schedule_followup(ctx: Context, service: Service, when: str) -> Step:
     send_at = followup_time(ctx, when)
-    name_part = ctx.flows.phrase("followup_name", ctx.lang, name=_name(ctx, service)) \
+    name_part = ctx.flows.phrase("followup_name", ctx.lang, name=wording.name(ctx, service)) \
         if service.name_in_followup else ""
     body = ctx.flows.phrase("followup_text", ctx.lang, name=name_part, number=service.number,
                             hours=describe_hours(replace(ctx, channel=SMS), service))
@@ -403,7 +404,7 @@ def followup_not_arranged(ctx: Context, service_id: str) -> Step:
     """The text could not be arranged (Redis down): say so, and give the number now instead."""
     service = ctx.flows.services[service_id]
     return Step(at=None, lang=ctx.lang, hangup=True, events=(("followup_failed", ctx.channel),),
-                lines=(ctx.say("followup_unavailable", name=_said(ctx, service), number=_number(ctx, service)),))
+                lines=(ctx.say("followup_unavailable", name=wording.said(ctx, service), number=wording.number(ctx, service)),))
 
 
 def followup_time(ctx: Context, when: str) -> datetime:
@@ -434,111 +435,24 @@ def open_fallback(ctx: Context, service: Service) -> Service | None:
     return None
 
 
-def describe_hours(ctx: Context, service: Service) -> str:
-    """'Monday to Friday, 10am to 8pm' (voice) or 'Mon-Fri 10am-8pm' (text), in the person's language.
-
-    Said as a person would say it: two days are 'Monday and Tuesday', Saturday and Sunday are 'weekends',
-    a whole day is '24 hours', and in Welsh the day after 'i' takes its mutation ('i ddydd Gwener')."""
-    schedule = service.schedule
-    if schedule.always:
-        return ctx.flows.phrase("hours_always", ctx.lang)
-    style = "long" if ctx.channel == VOICE else "short"
-    names = dict(zip(hours_mod.DAYS, _day_names(ctx, f"days_{style}")))
-    names_after_to = dict(zip(hours_mod.DAYS, _day_names(ctx, f"days_{style}_to")))
-    parts = []
-    for first, last, spans in schedule.weekly_groups():
-        if (first, last) == ("sat", "sun") and style == "long":
-            days = ctx.flows.phrase("weekends_long", ctx.lang)
-        elif first == last:
-            days = names[first] + ("," if style == "long" else "")
-        elif style == "long" and hours_mod.DAYS.index(last) - hours_mod.DAYS.index(first) == 1:
-            days = ctx.flows.phrase("day_pair_long", ctx.lang, first=names[first], last=names[last])
-        else:
-            days = ctx.flows.phrase(f"day_range_{style}", ctx.lang, first=names[first], last=names_after_to[last])
-        if spans == ((0, 24 * 60),):
-            times = ctx.flows.phrase(f"all_day_{style}", ctx.lang)
-        else:
-            times = " & ".join(ctx.flows.phrase(f"time_range_{style}", ctx.lang, start=_clock(ctx, s),
-                                                end=_clock(ctx, e)) for s, e in spans)
-        parts.append(f"{days} {times}")
-    text = "; ".join(parts)
-    if not schedule.open_on_bank_holidays:
-        text += ctx.flows.phrase(f"closed_bank_holidays_{style}", ctx.lang)
-    return text
-
-
-def _day_names(ctx: Context, phrase_id: str) -> list[str]:
-    if phrase_id not in ctx.flows.phrases:  # e.g. days_long_to: only languages that mutate need it
-        phrase_id = phrase_id.removesuffix("_to")
-    return [name.strip() for name in ctx.flows.phrase(phrase_id, ctx.lang).split(",")]
-
-
-def _clock(ctx: Context, minute: int) -> str:
-    """A time of day as said (voice: '9am'; in Welsh '9 y bore', '5 y prynhawn', '8 yr hwyr') or written."""
-    if minute % (24 * 60) == 0:
-        return ctx.flows.phrase("clock_midnight", ctx.lang)
-    hour, mins = divmod(minute, 60)
-    time = f"{hour % 12 or 12}{'.%02d' % mins if mins else ''}"
-    if ctx.channel == VOICE and "clock_evening" in ctx.flows.phrases:
-        part = "clock_morning" if hour < 12 else "clock_afternoon" if hour < 18 else "clock_evening"
-        return ctx.flows.phrase(part, ctx.lang, time=time)
-    return time + ctx.flows.phrase("clock_am" if hour < 12 else "clock_pm", ctx.lang)
-
-
 def _morning(ctx: Context) -> str:
     """'at 9am tomorrow', or 'at 9am today' when it is 03:00: the actual time a morning text is sent."""
     send_at = followup_time(ctx, "morning")
     today = ctx.now.astimezone(hours_mod.LONDON).date()
     day = "day_today" if send_at.date() == today else "day_tomorrow"
-    return ctx.flows.phrase("followup_morning", ctx.lang, time=_clock(ctx, send_at.hour * 60 + send_at.minute),
+    return ctx.flows.phrase("followup_morning", ctx.lang, time=wording.clock(ctx, send_at.hour * 60 + send_at.minute),
                             day=ctx.flows.phrase(day, ctx.lang))
-
-
-def _opens_next(ctx: Context, service: Service, *, short: bool = False) -> str:
-    """When a closed service next opens: 'It opens on Tuesday at 10am' (said; Welsh 'on Tuesday' mutates
-    as after 'i': 'ddydd Mawrth'), or for a small screen 'Tue 10am' (short: the sms_opens_* phrases)."""
-    nxt = service.schedule.next_opening(ctx.now, ctx.region)
-    if nxt is None:
-        return ""
-    prefix = "sms_opens" if short else "opens"
-    today = ctx.now.astimezone(hours_mod.LONDON).date()
-    time = _clock(ctx, nxt.hour * 60 + nxt.minute)
-    if nxt.date() == today:
-        return ctx.flows.phrase(f"{prefix}_today", ctx.lang, time=time)
-    if nxt.date() == today + timedelta(days=1):
-        return ctx.flows.phrase(f"{prefix}_tomorrow", ctx.lang, time=time)
-    names = _day_names(ctx, "days_short" if short else "days_long_to")
-    return ctx.flows.phrase(f"{prefix}_on", ctx.lang, day=names[nxt.weekday()], time=time)
 
 
 def _open_now_text(ctx: Context, service: Service) -> str:
     if service.schedule.is_open(ctx.now, ctx.region):
         return ctx.flows.phrase("sms_open_now", ctx.lang)
     fallback = open_fallback(ctx, service)
-    closed = ctx.flows.phrase("sms_closed_now", ctx.lang, opens=_opens_next(ctx, service, short=True))
+    closed = ctx.flows.phrase("sms_closed_now", ctx.lang, opens=wording.opens_next(ctx, service, short=True))
     if fallback is None:
         return closed
-    return closed + ctx.flows.phrase("sms_fallback", ctx.lang, name=_name(ctx, fallback),
+    return closed + ctx.flows.phrase("sms_fallback", ctx.lang, name=wording.name(ctx, fallback),
                                      number=fallback.number)
-
-
-def _name(ctx: Context, service: Service) -> str:
-    """The service's name as written (texts, lists)."""
-    return ctx.flows.text(service.name, ctx.lang)
-
-
-def _said(ctx: Context, service: Service) -> str:
-    """The name as said mid-sentence ('the Men's Advice Line', but 'Childline'): phrases never add 'the'."""
-    return (service.said_as or {}).get(ctx.lang) or _name(ctx, service)
-
-
-def _sentence(text: str) -> str:
-    """A phrase that begins with a name said as 'the ...' still begins with a capital letter."""
-    return text[:1].upper() + text[1:] if text[:1].islower() else text
-
-
-def _number(ctx: Context, service: Service) -> str:
-    return phone.speak_number(service.number, ctx.lang) if ctx.channel == VOICE else service.number
 
 
 def _find_option(node: MenuNode, key: str) -> Option | None:
@@ -582,7 +496,7 @@ def followup_already(ctx: Context, service_id: str) -> Step:
     """The same text was asked for in the last 24 hours: it is on its way; the number, once more, now."""
     service = ctx.flows.services[service_id]
     return Step(at=None, lang=ctx.lang, hangup=True, events=(("followup_refused", "already"),),
-                lines=(ctx.say("followup_already", number=_number(ctx, service)),))
+                lines=(ctx.say("followup_already", number=wording.number(ctx, service)),))
 
 
 def cancel_key_free(flows: Flows) -> bool:
