@@ -618,30 +618,26 @@ class TwilioStandin(_Observations):
     def add_inbound_message(self, from_: str, to: str, body: str) -> str:
         """A text someone sent to one of our numbers: ``received``, so deletable at once."""
         with self._cond:
-            now = utcnow()
-            record = MessageRecord(
-                sid=new_sid("SM"), account_sid=self.account_sid, seq=next(self._seq), to=to,
-                from_=from_, body=body, direction="inbound", status="received", date_created=now,
-                date_updated=now, date_sent=now, path=["received"], num_segments=count_segments(body),
-                history=["received"],
-            )
-            self._messages[record.sid] = record
             self._apply_opt_keyword(from_, to, body)
-            return record.sid
+            return self._add_settled_message(from_, to, body, "inbound", "received")
 
     def add_reply_message(self, from_: str, to: str, body: str) -> str:
         """The answer Twilio creates from a webhook's TwiML <Message>: ``outbound-reply``, ``delivered``
         (not created through the REST API, so not one of :meth:`sent_messages`)."""
         with self._cond:
-            now = utcnow()
-            record = MessageRecord(
-                sid=new_sid("SM"), account_sid=self.account_sid, seq=next(self._seq), to=to,
-                from_=from_, body=body, direction="outbound-reply", status="delivered", date_created=now,
-                date_updated=now, date_sent=now, path=["delivered"], num_segments=count_segments(body),
-                history=["delivered"],
-            )
-            self._messages[record.sid] = record
-            return record.sid
+            return self._add_settled_message(from_, to, body, "outbound-reply", "delivered")
+
+    def _add_settled_message(self, from_: str, to: str, body: str, direction: str, status: str) -> str:
+        """A message that is already in its final status when it appears (must hold the lock)."""
+        now = utcnow()
+        record = MessageRecord(
+            sid=new_sid("SM"), account_sid=self.account_sid, seq=next(self._seq), to=to,
+            from_=from_, body=body, direction=direction, status=status, date_created=now,
+            date_updated=now, date_sent=now, path=[status], num_segments=count_segments(body),
+            history=[status],
+        )
+        self._messages[record.sid] = record
+        return record.sid
 
     def _apply_opt_keyword(self, person: str, our_number: str, body: str) -> None:
         """Twilio's own STOP handling on an inbound text: whole-body keywords only (must hold the lock)."""
