@@ -60,14 +60,13 @@ def check_top_menu_timing(flows: Flows, loc: Locator) -> list[Problem]:
                 break
             heard += words(line.text)
         total = sum(seconds(line) for line in lines)
-        name = "menu.yaml"
         if before_first is not None and before_first > MAX_WORDS_BEFORE_FIRST_OPTION:
             problems.append(loc.problem("phrases.yaml", ("phrases", "voice_safety", lang),
                                         f"in {lang}, a caller hears {before_first} words (~{before_first / WORDS_PER_SECOND:.0f} s) "
                                         f"before the first option's key; keep it within {MAX_WORDS_BEFORE_FIRST_OPTION} "
                                         "words so someone with seconds to spare hears how to reach the 24-hour line"))
         if total > MAX_TOP_MENU_SECONDS:
-            problems.append(loc.problem(name, ("nodes", flows.start),
+            problems.append(loc.problem("menu.yaml", ("nodes", flows.start),
                                         f"in {lang}, the first menu with its safety advice takes about {total:.0f} s "
                                         f"to say; keep it within {MAX_TOP_MENU_SECONDS} s (shorter labels, fewer "
                                         "options: move some into a sub-menu)"))
@@ -86,12 +85,14 @@ def check_fallback_audiences(flows: Flows, loc: Locator) -> list[Problem]:
                 f"{fallback.audience}: a fallback must serve the same people (never a victims' line to someone "
                 "worried about their own behaviour, never an adult line to a child). Choose a fallback with "
                 f"`audience: {service.audience}`, or write `fallback: none`"))
-    for lang, sid in {**flows.config.emergency_service_by_language,
-                      flows.config.default_language: flows.config.emergency_service}.items():
+    lines = [(("emergency_service",), flows.config.emergency_service)]
+    lines += [(("emergency_service_by_language", lang), sid)
+              for lang, sid in flows.config.emergency_service_by_language.items()]
+    for path, sid in lines:
         service = flows.services.get(sid)
         if service is not None and service.audience != "adults":
-            problems.append(loc.problem("config.yaml", ("emergency_service",),
-                                        f"{sid} ({lang}) is where silent callers and the safety answer go; it must "
+            problems.append(loc.problem("config.yaml", path,
+                                        f"{sid} is where silent callers and the safety answer go; it must "
                                         "be a line for adults experiencing abuse"))
     return problems
 
