@@ -52,6 +52,9 @@ POLITE_WORDS = frozenset({"PLEASE", "PLS", "PLZ", "PLEASEE", "NOW", "IT", "THIS"
                           # UNREVIEWED Welsh: os gwelwch yn dda (please), plis, diolch, nawr, a/ar, fi
                           "OS", "GWELWCH", "YN", "DDA", "PLIS", "DIOLCH", "NAWR", "A", "AR", "FI",
                           "MI", "NI", "ATAF", "YMA"})
+# Beside a stop word with no word about texts: "stop it", "please stop me" and no more. "I want it all
+# to stop", "I just want it to stop", "stop them" are someone in crisis, not a request about texts.
+LONE_STOP_WORDS = frozenset({"IT", "ME", "FI", "DAD"})  # DAD: "dad-danysgrifio" (unsubscribe)
 # ... except beside END, QUIT and DIWEDD: "end it all", "I want to end it" are not about texts.
 STRICT_STOP_WORDS = frozenset({"END", "QUIT", "DIWEDD"})
 STRICT_POLITE = frozenset({"PLEASE", "PLS", "PLZ", "NOW", "OK", "OKAY", "THANKS", "THX", "PLIS",
@@ -96,8 +99,12 @@ def is_stop(text: str | None) -> bool:
     if stops:
         strict = any(w in STRICT_STOP_WORDS for w in stops) and not any(
             w in STOP_WORDS - STRICT_STOP_WORDS for w in stops)
-        allowed = STRICT_POLITE | TEXTING_WORDS if strict else \
-            POLITE_WORDS | TEXTING_WORDS | NEGATIONS | NEGATION_COMPANIONS
+        if strict:
+            allowed = STRICT_POLITE | TEXTING_WORDS
+        elif any(w in TEXTING_WORDS for w in others):  # "please stop sending me these texts"
+            allowed = POLITE_WORDS | TEXTING_WORDS | NEGATIONS | NEGATION_COMPANIONS
+        else:  # no word about texts: "stop it", "please stop", never "I want it all to stop"
+            allowed = STRICT_POLITE | LONE_STOP_WORDS
         if all(w in allowed for w in others):
             return True
     return _asks_not_to_be_texted(found)

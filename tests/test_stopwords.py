@@ -17,6 +17,7 @@ STOP_FORMS = [
 ]
 
 NOT_STOPS = [
+    "I want them to stop", "I want it all to stop", "I just want it to stop", "Stop them", "please just stop",
     "he hit me again what do i do", "help me please", "he won't stop", "he wont stop hitting me",
     "I want to end it", "end it all", "stop hitting me", "Stop it he is hurting me", "more texts please",
     "do text me", "no", "Dad", "cancel my appointment", "Who is this?", "1", "MENU", "", "   ", "🙏",
