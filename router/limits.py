@@ -126,8 +126,9 @@ class FollowupLimits:
 
     def release(self, number: str, service_id: str) -> None:
         """The place was taken but the follow-up could not be stored: free the same-service place, so
-        the person is not told later that a text which never existed is on its way."""
-        self.client.delete(self._service_key(number, service_id))
+        the person is not told later that a text which never existed is on its way, and forget that
+        this phone was texted lately (nothing was), so its next text gets the menu, not the discreet reply."""
+        self.client.delete(self._service_key(number, service_id), recent_key(self.secret, number))
 
 
 class Reply(enum.Enum):

@@ -87,6 +87,8 @@ def decide(flows: Flows, word: str, conversation: Conversation | None, fresh: bo
     discreet answer unless it asks for the MENU or HELP: whoever holds it may not be who asked."""
     if not fresh:
         return engine.present(ctx, conversation.at) if conversation else engine.start(ctx)
+    if word in engine.POLICE_TEXTS:  # 55 / 999, following the 999 advice: always how to reach the police
+        return engine.police(ctx)
     if conversation is None and recent and word not in MENU_WORDS:
         return engine.discreet(ctx)
     if LANGUAGE_WORDS.get(word) in flows.config.languages:
@@ -184,12 +186,11 @@ def _remember(number: str, step: Step, flows: Flows) -> None:
 
 
 def _forget(number: str) -> None:
-    """A stop: forget the conversation and cancel everything pending for this number, at once."""
+    """A stop: forget the conversation (its pending follow-ups were cancelled as the text came in)."""
     try:
         runtime().conversations.forget(number)
     except StateUnavailable:
         log.warning("conversation state not forgotten: redis unavailable")
-    runtime().jobs.cancel_followups(number)
 
 
 def _finish(step: Step | None, message_sid: str, count: bool = True, silent: bool = False) -> Response:

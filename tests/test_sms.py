@@ -222,3 +222,20 @@ def test_the_simulator_plays_the_discreet_answer_after_a_booking_as_the_app_does
         simulator.reset(at=WEEKDAY_NOON)
         transcript = simulator.texts(ScriptInputs(parse_script("hi,3,8,2,who is this")))
         assert transcript.replies[-1].startswith("Automatic number"), transcript.text()
+
+
+@pytest.mark.parametrize("word", ["55", "999"])
+def test_a_phone_texted_lately_still_gets_the_police_advice_for_55_or_999(word):
+    """The discreet answer hides what this number is, never how to reach the police."""
+    from router import engine
+    from router.flowfile import load_flows
+    from tests.conftest import FLOWS
+
+    flows = load_flows(FLOWS)
+    ctx = engine.Context(flows, engine.SMS, "en", WEEKNIGHT_3AM, True)
+    step = sms.decide(flows, sms.keyword(word), None, True, ctx, recent=True)
+    text = " ".join(line.text for line in step.lines)
+    assert "To reach the police, call 999" in text
+    assert "Automatic number" not in text
+    other = sms.decide(flows, sms.keyword("who is this"), None, True, ctx, recent=True)
+    assert "Automatic number" in " ".join(line.text for line in other.lines)
