@@ -155,9 +155,15 @@ def _already_sent(client, data: dict[str, str]) -> str | None:
     Only a message created through the REST API from the follow-up's sender counts ("outbound-api"):
     the app's own TwiML replies to that texter ("outbound-reply") are not its text."""
     attempt_at = float(data.get("attempt_at") or 0)
+    # Sent through a Messaging Service, a message's From is a number of its pool, not the MG SID.
+    service = data["from"] if MESSAGING_SERVICE_SID.fullmatch(data["from"] or "") else None
+    found = client.messages.list(to=data["to"], limit=50) if service else \
+        client.messages.list(to=data["to"], from_=data["from"], limit=50)
     # No DateSent filter: a message still queued at Twilio has no date_sent yet. Newest come first.
-    for message in client.messages.list(to=data["to"], from_=data["from"], limit=50):
+    for message in found:
         created = message.date_created.timestamp() if message.date_created else 0
+        if service and getattr(message, "messaging_service_sid", None) != service:
+            continue
         if message.direction == "outbound-api" and created >= attempt_at - 2:
             return message.sid
     return None
@@ -196,7 +202,10 @@ def attempt(store: PendingFollowups, client, fid: str) -> Outcome:
                 store.finish(fid, unlock=True)
                 locked = False
                 return Outcome(SENT, sid, "sent")
-            store.mark_sending(fid, time.time())
+            if not store.mark_sending(fid, time.time()):  # settled or stopped while we asked Twilio
+                store.unlock(fid)
+                locked = False
+                return Outcome(DONE)
         try:
             message = client.messages.create(
                 to=data["to"], body=data["body"], status_callback=data["callback"],

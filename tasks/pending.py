@@ -145,6 +145,14 @@ def followup_id(secret: bytes, trigger: str, service_id: str) -> str:
     return hmac.new(secret, f"followup\0{trigger}\0{service_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
+# Mark a follow-up as being sent, but only while it still exists (see PendingFollowups.mark_sending).
+_MARK_SENDING = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'sending', 'attempt_at', ARGV[1])
+return 1
+"""
+
+
 class PendingFollowups:
     """key: the follow-up encryption key (Settings.followup_key()); by default the one a deployment
     without FOLLOWUP_ENCRYPTION_KEY derives from the state secret `secret`."""
@@ -158,6 +166,7 @@ class PendingFollowups:
         self._claim = client.register_script(_CLAIM)
         self._finish = client.register_script(_FINISH)
         self._settle = client.register_script(_SETTLE)
+        self._mark_sending = client.register_script(_MARK_SENDING)
 
     def _key(self, fid: str) -> str:
         return FOLLOWUP_PREFIX + fid
@@ -233,8 +242,11 @@ class PendingFollowups:
             return None
         return self._opened(fid, dict(zip(flat[::2], flat[1::2])))
 
-    def mark_sending(self, fid: str, attempt_at: float) -> None:
-        self.client.hset(self._key(fid), mapping={"status": "sending", "attempt_at": repr(attempt_at)})
+    def mark_sending(self, fid: str, attempt_at: float) -> bool:
+        """Before a send: mark it, only if the follow-up still exists. False when a status callback
+        settled it or a stop cancelled it meanwhile: it must not be sent (and a plain HSET would have
+        brought back a key without its TTL)."""
+        return bool(self._mark_sending(keys=[self._key(fid)], args=[repr(attempt_at)]))
 
     def finish(self, fid: str, *, unlock: bool = False) -> None:
         """Sent or cancelled: forget the number and the text; only the id's 'made' marker stays (TTL).

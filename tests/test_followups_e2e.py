@@ -378,3 +378,24 @@ def test_outbound_texts_refused_without_an_account(redis_url):
 
     with pytest.raises(NotConfigured):
         make_client(make_settings(redis_url, account_sid=None))
+
+
+def test_a_send_through_a_messaging_service_is_found_after_a_crash_mid_send():
+    """Sent through a Messaging Service, Twilio's record has a number of the pool as From, not the MG
+    SID: the 'was it already sent?' lookup must still find it, or the text would go out twice."""
+    import time
+
+    from tasks.followup import _already_sent
+    from tests.twilio_standin import TwilioStandin, client_for
+
+    standin = TwilioStandin(account_sid=ACCOUNT_SID, auth_token=TOKEN).start()
+    try:
+        client = client_for(standin)
+        service = "MG" + "a" * 32
+        attempt_at = time.time()
+        sent = client.messages.create(to=MOBILE, body="a follow-up", messaging_service_sid=service)
+        data = {"to": MOBILE, "from": service, "attempt_at": repr(attempt_at)}
+        assert _already_sent(client, data) == sent.sid
+        assert _already_sent(client, dict(data, **{"from": "MG" + "b" * 32})) is None, "another service's"
+    finally:
+        standin.stop()

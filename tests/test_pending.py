@@ -150,3 +150,16 @@ def test_a_follow_up_stored_before_sealing_is_still_read_and_sent(store):
     store.client.expire(f"hr:fu:{A}", 60)
     data = store.claim(A, 1.0)
     assert data["to"] == NUMBER and data["body"] == BODY and data["callback"] == CALLBACK
+
+
+def test_mark_sending_never_brings_back_a_follow_up_settled_or_stopped_meanwhile(store):
+    """A worker asking Twilio whether an earlier attempt went out must not resurrect a follow-up that a
+    status callback settled or a stop cancelled in the meantime (it would then send it again)."""
+    add(store, A)
+    add(store, B)
+    assert store.mark_sending(A, 5.0) is True and store.get(A)["status"] == "sending"
+    store.settle(A)
+    store.cancel_for_number(NUMBER)
+    assert store.mark_sending(A, 6.0) is False and store.mark_sending(B, 6.0) is False
+    assert not store.client.exists(f"hr:fu:{A}") and not store.client.exists(f"hr:fu:{B}")
+    assert_every_key_has_a_ttl(store)
