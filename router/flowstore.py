@@ -189,7 +189,12 @@ class FlowStore:
             self.applied = self.history.latest() if self.history else None
             return
         try:
-            self.applied = lifecycle.follow(self.client, self.folder, self.history) or self.history.latest()
+            try:
+                self.applied = lifecycle.follow(self.client, self.folder, self.history) or self.history.latest()
+            except (OSError, ValueError) as exc:  # the live folder not writable, a damaged release in Redis:
+                log.warning("cannot install the applied release (%s): serving what is live here",  # diversions
+                            type(exc).__name__)                                                # still count
+                self.applied = self.history.latest()
             diversions = lifecycle.diversions(self.client)
             if self.redis_ok is False:
                 log.info("Redis is back: following the applied release and diversions again")

@@ -251,8 +251,37 @@ def follow(client: redis.Redis, live: Path, history: History) -> Release | None:
         log.warning("release %s is applied but its files are not in Redis; staying on what is live",
                     applied.number)
         return applied
+    if applied.number in _REFUSED_HERE:
+        return applied
+    problem = _refused_here(files)
+    if problem:  # e.g. a release made by newer code, mid-deploy: never overwrite good flows with it
+        _REFUSED_HERE.add(applied.number)
+        log.error("release %s is applied elsewhere but this instance refuses its flows (%s); staying on "
+                  "what is live here", applied.number, problem)
+        return applied
     install(live, history, applied, files)
     return applied
+
+
+_REFUSED_HERE: set[int] = set()  # releases this process found invalid: checked once, logged once
+
+
+def _refused_here(files: dict[str, bytes]) -> str | None:
+    """Why this instance's own checks refuse a release's files, or None: checked in a scratch folder
+    before anything live is touched."""
+    import tempfile
+
+    from router.checks import load_checked  # the checks import the engine; this module is below them
+    from router.flowfile import FlowError
+
+    with tempfile.TemporaryDirectory(prefix="helpline-release-") as scratch:
+        folder = Path(scratch) / "flows"
+        write_files(folder, files)
+        try:
+            load_checked(folder)
+        except FlowError as exc:
+            return f"{len(exc.problems)} problem(s), the first: {exc.problems[0]}" if exc.problems else str(exc)
+    return None
 
 
 # ------------------------------------------------------------------ apply and rollback

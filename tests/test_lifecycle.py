@@ -132,6 +132,23 @@ def test_follow_installs_a_release_applied_by_another_instance(place, tmp_path):
                              lifecycle.release_files(place["redis"], 2)) is False, "installed once only"
 
 
+def test_follow_never_overwrites_good_live_flows_with_a_release_this_instance_refuses(place, tmp_path):
+    """A release applied by another instance (newer code, mid-deploy) that these checks refuse is not
+    installed: the live folder and the history here stay as they were."""
+    assert router(place, "apply", place["draft"], "--yes").exit_code == 0
+    applied = lifecycle.applied_release(place["redis"])
+    files = lifecycle.release_files(place["redis"], applied.number)
+    files["services.yaml"] = files["services.yaml"].replace(b'"0808 2000 247"', b'"0808 2000 24"')
+    lifecycle.publish(place["redis"], lifecycle.Release(**{**applied.__dict__, "number": applied.number + 1}),
+                      files)
+    other_live = tmp_path / "other-live"
+    shutil.copytree(FLOWS, other_live)
+    before = load_checked(other_live).version
+    other_history = lifecycle.History(tmp_path / "other-history")
+    assert lifecycle.follow(place["redis"], other_live, other_history).number == applied.number + 1
+    assert load_checked(other_live).version == before and other_history.releases() == []
+
+
 # ------------------------------------------------------------------ diversions
 def test_divert_and_undivert(place):
     result = router(place, "divert", "galop", "--to", "national_domestic_abuse_helpline", "--until", "2h")
