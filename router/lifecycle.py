@@ -251,11 +251,11 @@ def follow(client: redis.Redis, live: Path, history: History) -> Release | None:
         log.warning("release %s is applied but its files are not in Redis; staying on what is live",
                     applied.number)
         return applied
-    if applied.number in _REFUSED_HERE:
+    if (applied.number, applied.version) in _REFUSED_HERE:
         return applied
     problem = _refused_here(files)
     if problem:  # e.g. a release made by newer code, mid-deploy: never overwrite good flows with it
-        _REFUSED_HERE.add(applied.number)
+        _REFUSED_HERE.add((applied.number, applied.version))
         log.error("release %s is applied elsewhere but this instance refuses its flows (%s); staying on "
                   "what is live here", applied.number, problem)
         return applied
@@ -263,7 +263,7 @@ def follow(client: redis.Redis, live: Path, history: History) -> Release | None:
     return applied
 
 
-_REFUSED_HERE: set[int] = set()  # releases this process found invalid: checked once, logged once
+_REFUSED_HERE: set[tuple[int, str]] = set()  # (number, version) refused here: checked once, logged once
 
 
 def _refused_here(files: dict[str, bytes]) -> str | None:

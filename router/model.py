@@ -255,6 +255,12 @@ class Config(_Strict):
             raise ValueError(f"{value!r} is not a UK bank-holiday region; use one of {', '.join(regions)}")
         return value
 
+    def emergency_lines(self) -> list[tuple[tuple, str]]:
+        """(where in config.yaml, service id) of every 24-hour line silent callers are put through to:
+        `emergency_service` and each of `emergency_service_by_language`."""
+        return [(("emergency_service",), self.emergency_service)] + [
+            (("emergency_service_by_language", lang), sid) for lang, sid in self.emergency_service_by_language.items()]
+
     @model_validator(mode="after")
     def _languages_consistent(self) -> "Config":
         if self.default_language not in self.languages:

@@ -252,3 +252,13 @@ def test_lint_refuses_the_before_a_name_and_hours_in_labels(tmp_path):
     reasons = [p.reason for p in lint_folder(folder) if p.severity == "error"]
     assert any("reads badly" in r and "the the" in r.lower() for r in reasons), reasons
     assert any("gives hours or opening times in its label" in r for r in reasons), reasons
+
+
+def test_the_welsh_24_hour_line_is_checked_like_the_english_one(tmp_path):
+    """Silent Welsh callers are put through to Live Fear Free at any hour: it must be open 24 hours."""
+    folder = copy_flows(tmp_path)
+    change(folder, "services.yaml", ("services", "live_fear_free", "open_24_hours"), False)
+    change(folder, "services.yaml", ("services", "live_fear_free", "hours"), {"mon": "10:00-16:00"})
+    problems = [p for p in lint_folder(folder) if p.severity == "error"]
+    assert any(p.where == "emergency_service_by_language.cy" and "not open 24 hours" in p.reason
+               for p in problems), problems

@@ -85,10 +85,7 @@ def check_fallback_audiences(flows: Flows, loc: Locator) -> list[Problem]:
                 f"{fallback.audience}: a fallback must serve the same people (never a victims' line to someone "
                 "worried about their own behaviour, never an adult line to a child). Choose a fallback with "
                 f"`audience: {service.audience}`, or write `fallback: none`"))
-    lines = [(("emergency_service",), flows.config.emergency_service)]
-    lines += [(("emergency_service_by_language", lang), sid)
-              for lang, sid in flows.config.emergency_service_by_language.items()]
-    for path, sid in lines:
+    for path, sid in flows.config.emergency_lines():
         service = flows.services.get(sid)
         if service is not None and service.audience != "adults":
             problems.append(loc.problem("config.yaml", path,

@@ -35,7 +35,7 @@ def _fallback_chains(flows: Flows, loc: Locator) -> list[Problem]:
         if current.fallback is not None:
             continue  # an undefined fallback: reported by check_references
         deliberate = current is service and "fallback" in service.model_fields_set  # `fallback: none`
-        emergency_lines = {flows.config.emergency_service, *flows.config.emergency_service_by_language.values()}
+        emergency_lines = {sid for _, sid in flows.config.emergency_lines()}
         if current is service and current.open_24_hours and sid not in emergency_lines and not deliberate:
             problems.append(loc.problem(
                 "services.yaml", ("services", sid), "is open 24 hours but has no `fallback`: when its line is "
@@ -59,9 +59,10 @@ def _fallback_chains(flows: Flows, loc: Locator) -> list[Problem]:
 
 def check_config(flows: Flows, loc: Locator) -> list[Problem]:
     problems = []
-    emergency = flows.services.get(flows.config.emergency_service)
-    if emergency is not None and not emergency.open_24_hours:
-        problems.append(loc.problem("config.yaml", ("emergency_service",),
-                                    f"{emergency.id!r} is not open 24 hours (`open_24_hours: true`): callers "
-                                    "who say nothing and every closed service rely on it at any hour"))
+    for path, sid in flows.config.emergency_lines():  # the Welsh line as much as the English one
+        emergency = flows.services.get(sid)
+        if emergency is not None and not emergency.open_24_hours:
+            problems.append(loc.problem("config.yaml", path,
+                                        f"{emergency.id!r} is not open 24 hours (`open_24_hours: true`): callers "
+                                        "who say nothing and every closed service rely on it at any hour"))
     return problems  # an unknown bank_holiday_region is refused by the schema (model.Config)

@@ -36,8 +36,7 @@ def check_services(flows: Flows, loc: Locator, today: date) -> list[Problem]:
     used = {n.service for n in flows.nodes.values() if isinstance(n, ConnectNode)}
     used |= {sid for n in flows.nodes.values() if isinstance(n, ConnectNode) for sid in (n.by_language or {}).values()}
     used |= {s.fallback for s in flows.services.values() if s.fallback}
-    used.add(flows.config.emergency_service)
-    used |= set(flows.config.emergency_service_by_language.values())
+    used |= {sid for _, sid in flows.config.emergency_lines()}
     stale_before = months_before(today, STALE_AFTER_MONTHS)
     numbers: dict[str, str] = {}
     for sid, service in flows.services.items():
@@ -53,7 +52,7 @@ def check_services(flows: Flows, loc: Locator, today: date) -> list[Problem]:
                 "services.yaml", path + ("hours",), "is 00:00-24:00 every day: callers would hear 'midnight to "
                 "midnight' and that it is closed on bank holidays",
                 hint="remove `hours:` and write `open_24_hours: true` instead"))
-        problems += _closures(loc, sid, service, today, flows.config.emergency_service)
+        problems += _closures(loc, sid, service, today, {line for _, line in flows.config.emergency_lines()})
         problems += _number(loc, sid, service.number, numbers)
         if service.checked < stale_before:
             problems.append(loc.problem("services.yaml", path + ("checked",),
@@ -86,14 +85,14 @@ def _number(loc: Locator, sid: str, number: str, seen: dict[str, str]) -> list[P
     return problems
 
 
-def _closures(loc: Locator, sid: str, service: Service, today: date, emergency: str) -> list[Problem]:
+def _closures(loc: Locator, sid: str, service: Service, today: date, emergency: set[str]) -> list[Problem]:
     """One-off closures: none on the emergency service, none long past, no day given twice."""
     problems: list[Problem] = []
     seen: dict[date, int] = {}
     for i, closure in enumerate(service.closures):
         path = ("services", sid, "closures", i)
         days = closure.days()
-        if sid == emergency:
+        if sid in emergency:
             problems.append(loc.problem(
                 "services.yaml", path, f"closes {sid}, the service every closed line and every silent caller "
                 "relies on, at any hour", hint=f"to send its callers elsewhere for a while use `router divert "

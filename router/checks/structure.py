@@ -42,14 +42,9 @@ def check_references(flows: Flows, loc: Locator) -> list[Problem]:
         if service.fallback is not None and service.fallback not in services:
             problems.append(loc.problem("services.yaml", ("services", sid, "fallback"),
                                         f"fallback {service.fallback!r} is not a service defined in this file"))
-    if flows.config.emergency_service not in services:
-        problems.append(loc.problem("config.yaml", ("emergency_service",),
-                                    f"{flows.config.emergency_service!r} is not a service defined in "
-                                    f"services.yaml"))
-    for lang, sid in flows.config.emergency_service_by_language.items():
+    for path, sid in flows.config.emergency_lines():
         if sid not in services:
-            problems.append(loc.problem("config.yaml", ("emergency_service_by_language", lang),
-                                        f"{sid!r} is not a service defined in services.yaml"))
+            problems.append(loc.problem("config.yaml", path, f"{sid!r} is not a service defined in services.yaml"))
     return problems
 
 
