@@ -238,4 +238,5 @@ def test_a_phone_texted_lately_still_gets_the_police_advice_for_55_or_999(word):
     assert "To reach the police, call 999" in text
     assert "Automatic number" not in text
     other = sms.decide(flows, sms.keyword("who is this"), None, True, ctx, recent=True)
-    assert "Automatic number" in " ".join(line.text for line in other.lines)
+    discreet = " ".join(line.text for line in other.lines)
+    assert "Automatic number" in discreet and "Call 999" in discreet, "the discreet answer keeps the 999 line"
