@@ -401,7 +401,8 @@ def schedule_followup(ctx: Context, service: Service, when: str) -> Step:
 
 
 def followup_not_arranged(ctx: Context, service_id: str) -> Step:
-    """The text could not be arranged (Redis down): say so, and give the number now instead."""
+    """The text could not be arranged (this number's daily limit, Redis down): say so, and give the
+    number now instead; the same words for every reason, naming no earlier text (issue 18)."""
     service = ctx.flows.services[service_id]
     return Step(at=None, lang=ctx.lang, hangup=True, events=(("followup_failed", ctx.channel),),
                 lines=(ctx.say("followup_unavailable", name=wording.said(ctx, service), number=wording.number(ctx, service)),))
@@ -472,31 +473,42 @@ def known_place(flows: Flows, at: str) -> bool:
 
 
 # ------------------------------------------------------------------ texts that must not give a person away
-# (issue 12: stop however typed, discreet replies, limits, cancel by key on a second call)
-VOICE_CANCEL_KEY = "8"   # free on the shipped main menu; offered only while no option uses it
+# Caller ID is not proof (issue 18): nothing here depends on what is stored for the number. Key 8 cancels
+# on every call, unannounced, with the same words whether or not a text was pending; a stop gets the same
+# words (and the 999 advice) whether or not anything was cancelled; a second ask for a text sounds like the
+# first. Only a failure to record a cancellation is said differently: it depends on Redis, not the number.
+VOICE_CANCEL_KEY = "8"   # free on the shipped main menu; cancels only while no option uses it
 
 
-def stopped(ctx: Context) -> Step:
-    """A stop: everything pending for the number is cancelled; say so in a few words, never the menu."""
-    return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_stopped"),), events=(("sms_stop", "stop"),))
+def stopped(ctx: Context, neutral: bool = False) -> Step:
+    """A stop: everything pending for the number was cancelled (or there was nothing): one line that is
+    true either way, and the 999 advice, in case the "stop" was a cry for help ("stop hurting me").
+    Never the menu. `neutral`: a text to the follow-up sender, answered as any automated number would."""
+    advice = ctx.say("sms_neutral_emergency" if neutral else "sms_safety")
+    return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_stopped"), advice), events=(("sms_stop", "stop"),))
+
+
+def stop_not_recorded(ctx: Context, neutral: bool = False) -> Step:
+    """A stop that could not be recorded (Redis down): never "cancelled"; say so and how to try again."""
+    advice = ctx.say("sms_neutral_emergency" if neutral else "sms_safety")
+    return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_stop_failed"), advice),
+                events=(("sms_stop", "failed"),))
 
 
 def discreet(ctx: Context) -> Step:
-    """A reply from a phone we sent a follow-up to: whoever holds it may not be the person who asked,
-    so nothing about services, abuse or what this number is; only how to get the menu or stop."""
+    """A text to the follow-up sender: whoever holds the phone may not be the person who asked, so it
+    reads like any automated business number: no service, no abuse, no MENU; an emergency is still 999."""
     return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_discreet"),), events=(("sms_discreet", "reply"),))
+
+
+def police_discreetly(ctx: Context) -> Step:
+    """55 / 999 texted to the follow-up sender: how to reach the police, and no way into the menu."""
+    return replace(police(ctx), at=None, choices=())
 
 
 def safety_only(ctx: Context) -> Step:
     """The 999 advice and nothing else: what a texter over the reply limits gets."""
     return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_safety"),), events=(("sms_limited", "advice"),))
-
-
-def followup_already(ctx: Context, service_id: str) -> Step:
-    """The same text was asked for in the last 24 hours: it is on its way; the number, once more, now."""
-    service = ctx.flows.services[service_id]
-    return Step(at=None, lang=ctx.lang, hangup=True, events=(("followup_refused", "already"),),
-                lines=(ctx.say("followup_already", number=wording.number(ctx, service)),))
 
 
 def cancel_key_free(flows: Flows) -> bool:
@@ -505,18 +517,14 @@ def cancel_key_free(flows: Flows) -> bool:
     return isinstance(node, MenuNode) and _find_option(node, VOICE_CANCEL_KEY) is None
 
 
-def offer_cancel(ctx: Context, step: Step) -> Step:
-    """A caller with a follow-up pending hears early how to cancel it by key: right after the first
-    option (the 24-hour line, which must come within the first seconds) and the language option said
-    in its own language, before the rest of the menu."""
-    offer = ctx.say("voice_offer_cancel", key=VOICE_CANCEL_KEY)
-    at = min(1, len(step.choices))
-    while at < len(step.choices) and step.choices[at].lang != ctx.lang:
-        at += 1
-    return replace(step, choices=step.choices[:at] + (offer,) + step.choices[at:])
-
-
 def cancelled_by_key(ctx: Context) -> Step:
-    """The caller pressed the cancel key: done; then the menu, as a call goes on."""
+    """The caller pressed the cancel key on the main menu: the same words whether or not a text was
+    pending (true either way); then the menu, as a call goes on."""
     return replace(present(ctx, ctx.flows.start).with_prefix(ctx.say("voice_cancelled")),
                    events=(("followup_cancelled", "voice_key"),))
+
+
+def cancel_not_recorded(ctx: Context) -> Step:
+    """The cancel key, but Redis could not record it: say it did not work and how to try again."""
+    return replace(present(ctx, ctx.flows.start).with_prefix(
+        ctx.say("voice_cancel_failed", key=VOICE_CANCEL_KEY)), events=(("followup_cancel_failed", "voice_key"),))

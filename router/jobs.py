@@ -39,7 +39,6 @@ class Jobs:
         self._deletion_queue = None
         self._pending_store = None
         self._limits = None
-        self._lookup_down_until = 0.0  # has_pending_followup's own pause while Redis is down
 
     def _pending(self):
         if self._pending_store is None:
@@ -116,13 +115,15 @@ class Jobs:
                 pass
         return Booking.KEPT
 
-    def cancel_followups(self, number: str) -> int:
+    def cancel_followups(self, number: str) -> int | None:
+        """Cancel every follow-up pending for this number: how many (0: there were none), or None when
+        Redis could not record it. The caller must then not say "cancelled" (issue 18)."""
         try:
             return self._pending().cancel_for_number(phone.normalise_sender(number) or number)
         except (redis.RedisError, OSError):
             log.error("follow-ups not cancelled: redis unavailable")
             metrics.ERRORS.labels("followup_cancel").inc()
-            return 0
+            return None
 
     def release_followup_limits(self, number: str, service_ids) -> None:
         """After a stop: the same-service places of this number are free again (router/limits.py)."""
@@ -133,21 +134,6 @@ class Jobs:
             self._followup_limits().release_all(key, service_ids)
         except (redis.RedisError, OSError):
             log.warning("follow-up limits not released: redis unavailable")
-
-    def has_pending_followup(self, number: str) -> bool:
-        """Is a follow-up waiting to be sent to this number? (A second call is offered to cancel it.)
-        False when Redis cannot say: the offer is a convenience, the call must go on."""
-        key = phone.sender_key(number)
-        if not key or phone.is_withheld(number) or time.monotonic() < self._lookup_down_until:
-            return False
-        try:
-            from router.state import hashed  # the set tasks/pending.py files a number's follow-ups under
-
-            return self.client.scard(hashed(self.settings.state_key_secret(), "fu-by", key)) > 0
-        except (redis.RedisError, OSError, AttributeError):  # AttributeError: the simulator's memory store
-            self._lookup_down_until = time.monotonic() + BROKER_DOWN_PAUSE_SECONDS
-            log.warning("pending follow-ups not looked up: redis unavailable")
-            return False
 
     def message_reported(self, followup: str) -> None:
         """A status callback for a message created for follow-up `followup` (the `f` of its

@@ -82,7 +82,6 @@ redis.call('INCR', KEYS[3])
 if redis.call('TTL', KEYS[3]) < 0 then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
 redis.call('INCR', KEYS[4])
 if redis.call('TTL', KEYS[4]) < 0 then redis.call('EXPIRE', KEYS[4], ARGV[4]) end
-redis.call('SET', KEYS[5], ARGV[5], 'EX', ARGV[6])
 return 'ok'
 """
 

@@ -3,11 +3,17 @@
 State is only "where in the menu, which language", under a keyed hash of the number, with a short TTL.
 If Redis is down the channel still answers: the top menu and direct service replies need no state.
 
-A text can reach a phone someone else holds, so (issue 12): a stop however typed (router/stopwords.py)
-cancels everything pending for the number and is answered in one line, never the menu; a phone that was
-sent a follow-up lately gets only a discreet answer unless it asks for MENU or HELP; free text gets the
-999 advice, "nobody reads these texts" and the menu; and one sender's texts get full answers, then the
-999 advice only, then none (router/limits.py), while a stop is always acted on.
+A text can reach a phone someone else holds, and a sender's number can be faked, so (issues 12, 18):
+- no answer depends on what is stored for the sender's number (a text booked, sent or refused): the
+  words for the same text are those a number never seen before gets;
+- a stop however typed (router/stopwords.py), or Twilio's own opt-out (`OptOutType=STOP`), cancels
+  everything pending for the number and is answered in one line and the 999 advice, never the menu;
+  the same line whether or not anything was pending, and never "cancelled" when Redis could not record it;
+- a text to the follow-up sender (FOLLOWUP_SENDER: recognised by `To` or `MessagingServiceSid`, without
+  Redis) is answering a follow-up, on a phone anyone may hold: it gets only the discreet answer of an
+  automated number (55 / 999 still get the police advice), never the menu, Redis or not;
+- free text gets the 999 advice, "nobody reads these texts" and the menu; one sender's texts get full
+  answers, then the 999 advice only, then none (router/limits.py), while a stop is always acted on.
 """
 from __future__ import annotations
 
@@ -80,17 +86,14 @@ def is_key(word: str) -> bool:
 
 
 def decide(flows: Flows, word: str, conversation: Conversation | None, fresh: bool,
-           ctx: engine.Context, recent: bool = False) -> Step:
-    """The Step for one inbound text, given what Redis remembers (ctx.lang is already the texter's).
-    A retried MessageSid (fresh=False) gets the answer of where the texter already is, and advances
-    nothing. A phone we sent a follow-up to lately (`recent`), outside a conversation, gets only the
-    discreet answer unless it asks for the MENU or HELP: whoever holds it may not be who asked."""
+           ctx: engine.Context) -> Step:
+    """The Step for one inbound text to the helpline, given where the texter is in the menu (ctx.lang is
+    already the texter's). A retried MessageSid (fresh=False) gets the answer of where the texter already
+    is, and advances nothing."""
     if not fresh:
         return engine.present(ctx, conversation.at) if conversation else engine.start(ctx)
     if word in engine.POLICE_TEXTS:  # 55 / 999, following the 999 advice: always how to reach the police
         return engine.police(ctx)
-    if conversation is None and recent and word not in MENU_WORDS:
-        return engine.discreet(ctx)
     if LANGUAGE_WORDS.get(word) in flows.config.languages:
         return engine.start(replace(ctx, lang=LANGUAGE_WORDS[word]))
     if word in MENU_WORDS or conversation is None or not is_key(word):
@@ -109,12 +112,21 @@ def decide_stateless(flows: Flows, word: str, ctx: engine.Context) -> Step:
     return engine.start(ctx)
 
 
-def texter_language(flows: Flows, arrival: Arrival | None, stop_body: str | None = None) -> str:
-    """The language to answer in: for a stop, a Welsh stop word says Welsh; else the conversation's;
-    else that of the follow-up this number was sent lately; else the default."""
-    for lang in (stopwords.language_of(stop_body) if stop_body else None,
-                 arrival and arrival.conversation and arrival.conversation.lang,
-                 arrival and arrival.recent_lang):
+def decide_neutral(word: str, is_stop: bool, cancelled: int | None, ctx: engine.Context) -> Step:
+    """A text to the follow-up sender: the answers of any automated number (issue 18). Needs no Redis."""
+    if is_stop:
+        return engine.stopped(ctx, neutral=True) if cancelled is not None else engine.stop_not_recorded(ctx, True)
+    if word in engine.POLICE_TEXTS:
+        return engine.police_discreetly(ctx)
+    return engine.discreet(ctx)
+
+
+def texter_language(flows: Flows, arrival: Arrival | None, body: str | None = None) -> str:
+    """The language to answer in: a Welsh word we know in the text says Welsh for a stop (`body`);
+    else the conversation's (where the texter is in the menu, not anything about texts sent); else the
+    default."""
+    for lang in (stopwords.language_of(body) if body else None,
+                 arrival and arrival.conversation and arrival.conversation.lang):
         if lang and lang in flows.config.languages:
             return lang
     return flows.config.default_language
@@ -129,10 +141,14 @@ def incoming():
     message_sid = form.get("MessageSid", "")
     number = phone.sender_key(sender)
     word = keyword(body)
-    is_stop = stopwords.is_stop(body)
-    if is_stop:  # cancelled before anything that can fail, even having no valid flows
-        rt.jobs.cancel_followups(number)
+    # Twilio's own opt-out (a one-word STOP, or a keyword configured under Advanced Opt-Out) arrives with
+    # OptOutType=STOP: Twilio has answered it and refuses our reply (21610), but we must cancel all the
+    # same. https://support.twilio.com/hc/en-us/articles/31560110671259
+    twilio_opt_out = form.get("OptOutType", "").upper() == "STOP"
+    is_stop = twilio_opt_out or stopwords.is_stop(body)
+    cancelled = rt.jobs.cancel_followups(number) if is_stop else 0  # before anything that can fail
     flows = rt.flows.current()
+    neutral = followups.is_followup_sender(rt.settings, form, flows.config.sender)  # no Redis: fails closed
     limits = flows.config.limits
     try:
         arrival = rt.conversations.arrive(message_sid, number, limits.reply_window_minutes * 60)
@@ -144,11 +160,17 @@ def incoming():
 
     if is_stop:  # acted on whatever the limits say; answered (in the texter's language) unless silenced
         _forget(number)
-        rt.jobs.release_followup_limits(sender, flows.services)
-        ctx = replace(ctx, lang=texter_language(flows, arrival, stop_body=body))
-        return _finish(engine.stopped(ctx), message_sid, silent=level is Reply.SILENT)
+        if cancelled is not None:
+            rt.jobs.release_followup_limits(sender, flows.services)
+        ctx = replace(ctx, lang=texter_language(flows, None if neutral else arrival, body))
+        step = decide_neutral(word, True, cancelled, ctx) if neutral else (
+            engine.stopped(ctx) if cancelled is not None else engine.stop_not_recorded(ctx))
+        return _finish(step, message_sid, silent=level is Reply.SILENT or twilio_opt_out)
     if level is Reply.SILENT:
         return _finish(None, message_sid)
+    if neutral:
+        ctx = replace(ctx, lang=texter_language(flows, None, body))
+        return _finish(decide_neutral(word, False, 0, ctx), message_sid)
     if level is Reply.ADVICE:
         return _finish(engine.safety_only(ctx), message_sid)
     if arrival is None:
@@ -156,8 +178,7 @@ def incoming():
     conversation = arrival.conversation
     if conversation and not engine.known_place(flows, conversation.at):
         conversation = Conversation(at=flows.start, lang=conversation.lang)
-    recent = arrival.recent_lang is not None or _to_neutral_sender(rt, flows, form.get("To", ""))
-    step = decide(flows, word, conversation, arrival.fresh, ctx, recent=recent)
+    step = decide(flows, word, conversation, arrival.fresh, ctx)
     if arrival.fresh:
         if step.followup:
             step = followups.arrange(rt.jobs, rt.settings, ctx, step, to=sender, called=form.get("To", ""),
@@ -165,13 +186,6 @@ def incoming():
                                      callback=public_base(request, rt.settings) + "/sms/status")
         _remember(number, step, flows)
     return _finish(step, message_sid, count=arrival.fresh)
-
-
-def _to_neutral_sender(rt, flows: Flows, to: str) -> bool:
-    """A text to the separate number follow-ups come from (when one is set): whoever texts it is
-    answering a follow-up, so it is answered as discreetly as a phone we texted lately."""
-    neutral = followups.sender(rt.settings, flows, "")
-    return bool(neutral) and to == neutral
 
 
 def _remember(number: str, step: Step, flows: Flows) -> None:

@@ -1,14 +1,19 @@
 """The voice channel: Twilio's call webhooks in, the engine's Steps out as TwiML (VoiceResponse).
 
 Where the caller is lives only in the action URLs (?at=<place>&lang=<code>), so any web process can
-answer any step of any call and nothing about a call is stored.
+answer any step of any call and nothing about a call is stored. Each keypad action URL also carries a
+binding to its call and the time (router/replay.py): a replayed "press 8" or "yes, text me" changes nothing.
+
+Caller ID is not proof (issue 18): no answer on a call depends on what is stored for the calling number.
+Key 8 on the main menu cancels any text due to the caller on every call, unannounced (the person is told
+of it when they book one), and says the same words whether or not one was pending.
 """
 from __future__ import annotations
 
 from flask import Blueprint, Response, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
-from router import engine, followups, metrics, phone, safety
+from router import engine, followups, metrics, phone, replay, safety
 from router.engine import Line, Step
 from router.model import Flows
 from router.runtime import Runtime, runtime
@@ -97,7 +102,19 @@ def _answer(step: Step, flows: Flows, next_silence: int = 1) -> Response:
                                  callback=public_base(request, rt.settings) + "/sms/status")
     if step.events:
         metrics.count_step(engine.VOICE, step)
-    return twiml(render(step, flows, next_silence))
+    rt = runtime()
+    binding = replay.token(rt.settings.state_key_secret(), request.form.get("CallSid", ""), rt.clock().timestamp())
+    return twiml(replay.bind_actions(render(step, flows, next_silence), binding))
+
+
+def _bound(rt: Runtime) -> bool:
+    """This key press comes from the document made for this very call, minutes ago (router/replay.py).
+    A URL without `b` was never in a document of ours since bindings began (Twilio signs the URL it
+    requests, so nobody without the auth token can strip `b` off a captured one): it is let through, so
+    calls in progress across the upgrade, and tests that post to a place directly, still work."""
+    binding = request.args.get("b")
+    return binding is None or replay.is_bound(rt.settings.state_key_secret(), request.form.get("CallSid", ""),
+                                              binding, rt.clock().timestamp())
 
 
 @bp.post("")
@@ -105,10 +122,7 @@ def incoming():
     rt = runtime()
     flows = rt.flows.current()
     ctx = _context(flows, flows.config.default_language, rt)
-    step = engine.start(ctx)
-    if engine.cancel_key_free(flows) and rt.jobs.has_pending_followup(request.form.get("From", "")):
-        step = engine.offer_cancel(ctx, step)  # a text is due to this phone: cancel it by key (issue 12)
-    return _answer(step, flows)
+    return _answer(engine.start(ctx), flows)
 
 
 @bp.post("/key")
@@ -118,22 +132,27 @@ def key():
     args = request.args
     ctx = _context(flows, args.get("lang"), rt)
     digits = request.form.get("Digits", "")
-    if digits == engine.VOICE_CANCEL_KEY and _cancels_by_key(rt, flows, args.get("at")):
-        return _answer(engine.cancelled_by_key(ctx), flows)
+    if digits == engine.VOICE_CANCEL_KEY and args.get("at") == flows.start and engine.cancel_key_free(flows):
+        return _answer(_cancel_by_key(rt, flows, ctx), flows)
     recent = args.get("k", "")
     step = engine.press(ctx, args.get("at"), digits,
                         recent=recent if len(recent) == 1 else "", recent_lang=args.get("o", ""))
+    if step.followup and not _bound(rt):  # a replayed or stale "yes": nothing is booked, the question again
+        step = engine.present(ctx, args.get("at") or flows.start)
     return _answer(step, flows)
 
 
-def _cancels_by_key(rt: Runtime, flows: Flows, at: str | None) -> bool:
-    """The cancel key on the start menu, with a follow-up pending for the caller: cancel them all."""
-    if at != flows.start or not engine.cancel_key_free(flows):
-        return False
-    if rt.jobs.cancel_followups(request.form.get("From", "")) == 0:
-        return False
-    rt.jobs.release_followup_limits(request.form.get("From", ""), flows.services)
-    return True
+def _cancel_by_key(rt: Runtime, flows: Flows, ctx: engine.Context) -> Step:
+    """Key 8 on the main menu: cancel every text due to the caller, and say the same words whether or
+    not one was pending. A replayed or stale request cancels nothing (the menu again); a cancellation
+    Redis could not record is never called done."""
+    if not _bound(rt):
+        return engine.present(ctx, flows.start)
+    caller = request.form.get("From", "")
+    if rt.jobs.cancel_followups(caller) is None:
+        return engine.cancel_not_recorded(ctx)
+    rt.jobs.release_followup_limits(caller, flows.services)
+    return engine.cancelled_by_key(ctx)
 
 
 @bp.post("/silence")

@@ -109,7 +109,7 @@ def test_voice_follow_up_now_is_sent_once_discreetly_then_deleted(stack):
     assert "text you now" in call.text()
     (message,) = wait_until(lambda: stack.outbound(MOBILE), message="the follow-up text")
     assert message["from"] == HELPLINE_NUMBER
-    assert "0808 2000 247" in message["body"] and "Reply STOP" in message["body"]
+    assert "0808 2000 247" in message["body"] and "STOP" not in message["body"]
     assert "Domestic Abuse" not in message["body"] and "Refuge" not in message["body"], "discreet by default"
     assert message["content_retention"] == "discard" and message["address_retention"] == "obfuscate"
     assert re.fullmatch(re.escape(f"{stack.web.url}/sms/status") + r"\?f=[0-9a-f]{32}", message["status_callback"])
@@ -254,7 +254,7 @@ def test_stop_cancels_a_pending_follow_up_at_once(stack):
     for body in ["hi", "3", "8", "2"]:          # tomorrow morning
         texter.send(body)
     assert stack.pending_followups() == 1
-    assert texter.send("STOP") == "Cancelled. We will not text you again."
+    assert texter.send("STOP").startswith("OK, we will not text this phone.")
     assert stack.pending_followups() == 0
     assert [k for k in stack.redis().keys("hr:fu:*")] == []
     stack.dispatch_due()

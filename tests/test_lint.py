@@ -340,17 +340,17 @@ def test_required_phrases_table_matches_the_engine(monkeypatch):
         ctx = engine.Context(flows, engine.VOICE, "en", checks.CLOCKS[0], True)
         engine.schedule_followup(ctx, flows.services["galop"], when)
     engine.followup_not_arranged(ctx, "galop")
-    engine.followup_already(ctx, "galop")  # issue 12's steps, said outside the menu walk
-    engine.offer_cancel(ctx, engine.start(ctx))
-    engine.cancelled_by_key(ctx)
+    engine.cancelled_by_key(ctx)  # issues 12 and 18's steps, said outside the menu walk
+    engine.cancel_not_recorded(ctx)
     engine.discreet(ctx)
+    engine.stopped(ctx), engine.stopped(ctx, neutral=True), engine.stop_not_recorded(ctx)
     for phrase_id, calls in used.items():
         assert phrase_id in checks.REQUIRED_PHRASES, phrase_id
         assert calls == {checks.REQUIRED_PHRASES[phrase_id]}, (phrase_id, calls)
-    # sms_stopped: said by router/sms.py on STOP; followup_name and clock_midnight: only for a service
+    # followup_name and clock_midnight: only for a service
     # with `name_in_followup: true` or hours ending at 24:00, which the shipped flows do not have.
     # all_day_* and day_pair_long: only for hours like "00:00-24:00" on a day, or two days alone.
-    assert set(checks.REQUIRED_PHRASES) - set(used) <= {"sms_stopped", "followup_name", "clock_midnight",
+    assert set(checks.REQUIRED_PHRASES) - set(used) <= {"followup_name", "clock_midnight",
                                                       "all_day_long", "all_day_short", "day_pair_long"}, \
         set(checks.REQUIRED_PHRASES) - set(used)
 

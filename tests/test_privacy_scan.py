@@ -191,7 +191,7 @@ def test_nothing_the_system_writes_holds_a_number_or_a_text(redis_url, capture):
                    if any(number_pattern(STOPPER).search(v) for v in values)}
         assert holding == set(), f"even a pending follow-up keeps its number sealed: {holding}"
         assert any(r.hexists(key, "sealed") for key in r.scan_iter("hr:fu:*")), "the pending follow-up"
-        assert stopper.send("STOP") == "Cancelled. We will not text you again."
+        assert stopper.send("STOP").startswith("OK, we will not text this phone.")
 
         # --- errors: Twilio refuses a text; our own code fails (safety net); a forged request
         standin.inject("POST", r"/Messages\.json$", status=400, code=21211, count=1,
