@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from datetime import datetime, timedelta, timezone
 
 import redis
 from kombu.exceptions import KombuError
@@ -92,14 +93,17 @@ class Jobs:
 
         fid = followup_id(self.settings.state_key_secret(), trigger, followup.service_id)
         try:
-            booking = self._followup_limits().reserve(fid, number, followup.service_id, limits or Limits(),
-                                                      send_at=followup.send_at, lang=lang)
-            if not booking:
-                return booking
+            reservation = self._followup_limits().reserve(fid, number, followup.service_id, limits or Limits(),
+                                                          send_at=followup.send_at)
+            if not reservation:
+                return reservation.booking
+            send_at, at_once = followup.send_at, followup.when == "now"
+            if reservation.delay_minutes:  # everyone's cap for that minute is reached: later, not refused
+                send_at = max(send_at, datetime.now(timezone.utc)) + timedelta(minutes=reservation.delay_minutes)
+                at_once = False
             # the callback names the follow-up, so only its own text's status can settle it
             added = self._pending().add(fid, to=number, from_=from_, body=followup.body,
-                                        callback=f"{callback}?f={fid}", send_at=followup.send_at,
-                                        at_once=followup.when == "now")
+                                        callback=f"{callback}?f={fid}", send_at=send_at, at_once=at_once)
         except (redis.RedisError, OSError):
             log.error("follow-up not stored: redis unavailable")
             metrics.ERRORS.labels("followup_store").inc()

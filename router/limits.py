@@ -6,11 +6,13 @@ menus. The limits (flows/config.yaml `limits:`, defaults and reasons there) are 
 keyed hashes of the number, each with a TTL, and every refusal is counted in `helpline_limits_total`
 and logged by the limit's name, never with the number.
 
-- Follow-ups: the same service to the same number at most once in 24 hours (a second ask is told the
-  text is already on its way); at most `followups_per_number_per_day` to one number; at most
-  `followups_per_minute` for everyone together. Checked and counted in one Lua script, which also
-  remembers (hr:fu-to:<hash>, value: the language only) that this number is to get a follow-up, so a
-  later reply from that phone is answered discreetly (router/sms.py) for `discreet_days`.
+- Follow-ups: the same service to the same number at most once in 24 hours (a second ask is answered
+  as the first was, and nothing more is sent: issue 18); at most `followups_per_number_per_day` to one
+  number; at most `followups_per_minute` for everyone together, counted by the minute each is *sent*.
+  Past that cap a follow-up is not refused but delayed to the next minute with room (up to
+  MAX_GLOBAL_DELAY_MINUTES, then sent over the cap), counted and alerted on: otherwise a crowd of faked
+  caller IDs could use up the cap and a real caller would be refused (issue 18). Checked and counted in
+  one Lua script.
 - Replies: a texter's first `replies_per_sender` texts in a window get full answers, the next
   `advice_replies_per_sender` only the 999 advice, then nothing; STOP is always acted on. Past
   `replies_per_minute` for everyone together, only the 999 advice. The counts come with the text's
@@ -19,10 +21,10 @@ and logged by the limit's name, never with the number.
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import time
 from datetime import datetime
+from typing import NamedTuple
 
 import redis
 from prometheus_client import Counter
@@ -58,7 +60,6 @@ class Booking(enum.Enum):
     KEPT = "kept"
     ALREADY = "already"          # the same service is already on its way to this number (24 h)
     PER_NUMBER = "per_number"    # this number has had its follow-ups for the day
-    GLOBAL = "global"            # too many follow-ups this minute, for everyone
     FAILED = "failed"            # could not be stored (Redis down) or the number cannot take texts
 
     def __bool__(self) -> bool:
@@ -66,24 +67,49 @@ class Booking(enum.Enum):
 
 
 _REFUSED = {"already": (Booking.ALREADY, "followup_same_service"),
-            "per_number": (Booking.PER_NUMBER, "followup_per_number"),
-            "global": (Booking.GLOBAL, "followup_global")}
+            "per_number": (Booking.PER_NUMBER, "followup_per_number")}
 
-# KEYS: the id's 'made' marker (a retried webhook), same service + number, per number, everyone this
-# minute, recent follow-up. ARGV: per-number max, per-minute max, a day, the minute key's TTL, the
-# recent key's value and TTL.
+# How far past the global cap follow-ups are spread, a minute at a time. 60 a minute (config.yaml) for an
+# hour is 3,600 follow-ups: far beyond any real hour of a national helpline. A flood bigger than that is
+# an attack; its follow-ups go out over the cap rather than pushing real ones back further (the per-number
+# limit still keeps any one phone to a few), and the alert HelplineFollowupsDelayed has fired long before.
+MAX_GLOBAL_DELAY_MINUTES = 60
+
+# KEYS: the id's 'made' marker (a retried webhook), same service + number, per number. ARGV: per-number
+# max, per-minute max, a day, the prefix of the per-minute counters, the minute it is due (epoch // 60),
+# how many minutes it may be put back, now (seconds). -> {answer, minutes put back}. The counters of the
+# minutes are named from the prefix (one Redis primary, as deployed; Cluster would need hash tags).
 _RESERVE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'dup' end
-if redis.call('EXISTS', KEYS[2]) == 1 then return 'already' end
-if tonumber(redis.call('GET', KEYS[3]) or '0') >= tonumber(ARGV[1]) then return 'per_number' end
-if tonumber(redis.call('GET', KEYS[4]) or '0') >= tonumber(ARGV[2]) then return 'global' end
+if redis.call('EXISTS', KEYS[1]) == 1 then return {'dup', 0} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {'already', 0} end
+if tonumber(redis.call('GET', KEYS[3]) or '0') >= tonumber(ARGV[1]) then return {'per_number', 0} end
+local due, most, now = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local late = 0
+while late < most and tonumber(redis.call('GET', ARGV[4] .. (due + late)) or '0') >= tonumber(ARGV[2]) do
+  late = late + 1
+end
+local minute = ARGV[4] .. (due + late)
+redis.call('INCR', minute)
+if redis.call('TTL', minute) < 0 then
+  redis.call('EXPIRE', minute, math.max(120, (due + late + 2) * 60 - now))
+end
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
 redis.call('INCR', KEYS[3])
 if redis.call('TTL', KEYS[3]) < 0 then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
-redis.call('INCR', KEYS[4])
-if redis.call('TTL', KEYS[4]) < 0 then redis.call('EXPIRE', KEYS[4], ARGV[4]) end
-return 'ok'
+return {'ok', late}
 """
+GLOBAL_PREFIX = "hr:lim:fu:"
+
+
+class Reservation(NamedTuple):
+    """A place for a follow-up: `booking` (KEPT or why not) and how many minutes past the time asked
+    for it must wait because everyone's cap for that minute was reached (0 almost always)."""
+
+    booking: Booking
+    delay_minutes: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.booking)
 
 
 class FollowupLimits:
@@ -98,23 +124,24 @@ class FollowupLimits:
         return hashed(self.secret, "lim-fu-svc", f"{number}\0{service_id}")
 
     def reserve(self, fid: str, number: str, service_id: str, limits: Limits, *, send_at: datetime,
-                lang: str, now: float | None = None) -> Booking:
-        """Take a place for follow-up `fid` (KEPT), or say which limit refuses it. A retried webhook
-        (the id was stored already) is KEPT and counted once. Raises redis errors to the caller."""
+                now: float | None = None) -> Reservation:
+        """Take a place for follow-up `fid` (KEPT, perhaps a few minutes later than asked), or say which
+        limit refuses it. A retried webhook (the id was stored already) is KEPT and counted once. Raises
+        redis errors to the caller."""
         now = time.time() if now is None else now
-        keys = [f"hr:fu-made:{fid}", self._service_key(number, service_id),
-                hashed(self.secret, "lim-fu-num", number),
-                f"hr:lim:fu:{int(now // GLOBAL_WINDOW_SECONDS)}", recent_key(self.secret, number)]
-        remember = max(int(send_at.timestamp() - now), 0) + limits.discreet_days * DAY_SECONDS
-        answer = self._reserve(keys=keys, args=[
-            limits.followups_per_number_per_day, limits.followups_per_minute, DAY_SECONDS,
-            2 * GLOBAL_WINDOW_SECONDS, json.dumps({"lang": lang}), remember])
+        keys = [f"hr:fu-made:{fid}", self._service_key(number, service_id), hashed(self.secret, "lim-fu-num", number)]
+        due_minute = int(max(send_at.timestamp(), now) // GLOBAL_WINDOW_SECONDS)
+        answer, late = self._reserve(keys=keys, args=[
+            limits.followups_per_number_per_day, limits.followups_per_minute, DAY_SECONDS, GLOBAL_PREFIX,
+            due_minute, MAX_GLOBAL_DELAY_MINUTES, int(now)])
         answer = answer.decode() if isinstance(answer, bytes) else str(answer)
         if answer in ("ok", "dup"):
-            return Booking.KEPT
+            if int(late):
+                reached("followup_global", first=int(late) == 1)
+            return Reservation(Booking.KEPT, int(late))
         booking, name = _REFUSED[answer]
         reached(name)
-        return booking
+        return Reservation(booking)
 
     def release_all(self, number: str, service_ids) -> None:
         """Everything for this number was cancelled (a stop): a new ask for any service is a new text,

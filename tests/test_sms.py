@@ -259,3 +259,19 @@ def test_with_redis_down_a_text_to_the_neutral_sender_still_gets_no_menu(app_at,
         assert "did not work" in stop and "OK, we will not" not in stop and "call 999" in stop
     finally:
         redis_server.start()
+
+
+def test_with_redis_paused_a_stop_is_never_answered_done_and_the_neutral_sender_gets_no_menu(app_at, redis_server):
+    """Paused, not stopped: every Redis call hangs until its timeout (issue 18: fail closed)."""
+    import os
+    import signal
+
+    client = app_at(followup_sender=NEUTRAL)
+    os.kill(redis_server.process.pid, signal.SIGSTOP)
+    try:
+        stop = Texter(client).send("STOP please")
+        neutral = neutral_text(client, "MENU")
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+    assert "did not work" in stop and "OK, we will not" not in stop and "999" in stop, stop
+    assert neutral.startswith("This is an automated number") and is_discreet(neutral), neutral

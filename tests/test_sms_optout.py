@@ -108,3 +108,20 @@ def test_a_limit_is_counted_every_time_but_logged_once_a_window_and_never_with_t
 
 
 LIMITS_FOR_LOGS = Limits(replies_per_sender=5, advice_replies_per_sender=2)
+
+
+def test_a_crowd_of_faked_numbers_over_the_global_cap_delays_a_real_callers_text_never_refuses_it(redis_url):
+    """61 made-up caller IDs used to use up the 60-a-minute cap, and a real caller was refused (issue 18)."""
+    from datetime import datetime, timezone
+
+    import redis as redis_lib
+
+    from router.limits import FollowupLimits
+
+    limits = FollowupLimits(redis_lib.Redis.from_url(redis_url, decode_responses=True), b"s" * 32)
+    cap = Limits(followups_per_minute=60)
+    now = datetime.now(timezone.utc)
+    crowd = [limits.reserve(f"{i:032x}", f"+4474001{i:05d}", "galop", cap, send_at=now) for i in range(61)]
+    assert all(crowd) and [r.delay_minutes for r in crowd].count(0) == 60
+    real = limits.reserve("f" * 32, PERSON, "galop", cap, send_at=now)
+    assert real.booking is Booking.KEPT and real.delay_minutes == 1, real

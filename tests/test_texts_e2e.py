@@ -21,6 +21,7 @@ from router.embedded_redis import free_port
 from router.flowfile import load_flows
 from router.state import hashed
 from tasks import make_celery
+from tasks.pending import followup_id
 from tests.conftest import FLOWS, Clock, copy_flows, make_settings
 from tests.processes import CeleryWorker, HttpClient, WebServer, wait_until, worker_env
 from tests.support import ACCOUNT_SID, HELPLINE_NUMBER, METRICS_AUTH, TOKEN, Call, Texter, new_sid, parse, post_signed
@@ -272,7 +273,8 @@ def test_every_limit_appears_in_metrics_without_any_number(stack):
     assert not re.search(r"\+?447\d{9}", text)
 
 
-def test_a_global_cap_per_minute_refuses_follow_ups_past_it(stack, tmp_path):
+def test_past_the_global_cap_follow_ups_are_delayed_and_counted_never_refused(stack, tmp_path):
+    """61 faked caller IDs in a second used to use up the cap and a real caller was refused (issue 18)."""
     folder = copy_flows(tmp_path)
     config = yaml.safe_load((folder / "config.yaml").read_text())
     config["limits"]["followups_per_minute"] = 2
@@ -282,15 +284,19 @@ def test_a_global_cap_per_minute_refuses_follow_ups_past_it(stack, tmp_path):
                                    api_base_url=stack.standin.url, flows_dir=folder), clock=stack.clock)
     web = WebServer(app, port).start()
     try:
-        stack.redis().delete(*stack.redis().keys("hr:lim:fu:*") or ["-"])  # this minute's count so far
-        heard = []
-        for _ in range(3):
-            call = Call(HttpClient(web.url), caller=new_mobile(), base=web.url)
+        stack.redis().delete(*stack.redis().keys("hr:lim:fu:*") or ["-"])
+        before = metric(stack.metrics(), "helpline_limits_total", limit="followup_global")
+        callers = [new_mobile() for _ in range(3)]
+        heard, due = [], []
+        for number in callers:
+            call = Call(HttpClient(web.url), caller=number, base=web.url)
             call._post(WHEN_URL.format(service=SERVICE_24H, lang="en"), Digits="3")
             heard.append(call.text())
-        assert ["at 9am" in h for h in heard] == [True, True, False], heard
-        assert "cannot send a text this time" in heard[2]
-        assert metric(stack.metrics(), "helpline_limits_total", limit="followup_global") >= 1
+            due.append(stack.redis().zscore("hr:fu-due", followup_id(stack.secret, call.call_sid, SERVICE_24H)))
+        assert all("at 9am" in h for h in heard), heard
+        assert [stack.pending_for(number) for number in callers] == [1, 1, 1], "nobody refused"
+        assert due[0] == due[1] and 60 <= due[2] - due[0] <= 120, ("the third a minute later", due)
+        assert metric(stack.metrics(), "helpline_limits_total", limit="followup_global") == before + 1
     finally:
         web.stop()
 
