@@ -275,3 +275,43 @@ def test_with_redis_paused_a_stop_is_never_answered_done_and_the_neutral_sender_
         os.kill(redis_server.process.pid, signal.SIGCONT)
     assert "did not work" in stop and "OK, we will not" not in stop and "999" in stop, stop
     assert neutral.startswith("This is an automated number") and is_discreet(neutral), neutral
+
+
+# ------------------------------------------------------------------ Twilio's own opt-out (issue 17 item 2)
+# https://support.twilio.com/hc/en-us/articles/31560110671259 : with Advanced Opt-Out the webhook still
+# arrives, with OptOutType STOP / START / HELP, for a whole-message keyword only.
+def opt_out_text(client, body: str, opt_out_type: str, sender: str = MOBILE):
+    params = {"MessageSid": new_sid("SM"), "AccountSid": ACCOUNT_SID, "From": sender, "To": "+443300000111",
+              "Body": body, "NumMedia": "0", "OptOutType": opt_out_type}
+    return parse(post_signed(client, "/sms", params).data)
+
+
+@pytest.mark.parametrize("body", ["STOP", "DIWEDD", "Stopiwch"])  # the last: a keyword only Twilio knows
+def test_twilios_opt_out_cancels_pending_texts_and_sends_no_reply_twilio_would_refuse(client, redis_url, body):
+    texter = Texter(client)
+    for reply in ["hi", "3", "8", "2"]:
+        texter.send(reply)
+    r = redis.Redis.from_url(redis_url)
+    assert r.zcard("hr:fu-due") == 1
+    root = opt_out_text(client, body, "STOP")
+    assert root.findall("Message") == [], "Twilio has answered it itself and would refuse ours (21610)"
+    assert r.zcard("hr:fu-due") == 0, "but the pending text is cancelled all the same"
+
+
+def test_an_opt_in_from_twilio_is_answered_as_any_text(client):
+    root = opt_out_text(client, "START", "START")
+    assert EN_MENU in "".join(root.find("Message").itertext())
+
+
+def test_no_text_of_ours_asks_for_a_word_twilio_takes_as_an_opt_out():
+    """A person told to reply STOP would be opted out by Twilio: every later text from that number, the
+    999 advice included, refused (21610) until they text START, and they would never know."""
+    from router.flowfile import load_flows
+    from router.stopwords import STOP_WORDS
+    from tests.conftest import FLOWS
+
+    flows = load_flows(FLOWS)
+    for phrase_id, texts in flows.phrases.items():
+        for lang, text in texts.items():
+            shouted = set(re.findall(r"\b[A-Z]{3,}\b", text))
+            assert not shouted & STOP_WORDS, (phrase_id, lang, text)
