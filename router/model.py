@@ -219,11 +219,13 @@ class Limits(_Strict):
 
     followups_per_number_per_day: int = Field(3, ge=1, le=20)
     followups_per_minute: int = Field(60, ge=1, le=10_000)
-    replies_per_sender: int = Field(15, ge=3, le=1000)
-    advice_replies_per_sender: int = Field(3, ge=0, le=100)
+    replies_per_sender: int = Field(30, ge=3, le=1000)
+    advice_replies_per_sender: int = Field(10, ge=0, le=100)
     reply_window_minutes: int = Field(30, ge=1, le=24 * 60)
     replies_per_minute: int = Field(600, ge=10, le=100_000)
-    discreet_days: int = Field(7, ge=1, le=31)
+    # 999 / 55 / help / a stop / crisis words past every other limit: this many answers a minute, never 0
+    urgent_replies_per_minute: int = Field(3, ge=1, le=60)
+    discreet_days: int = Field(7, ge=1, le=31)  # no longer used (issue 18: discreet answers go by sender)
 
 
 SENDER_PATTERN = r"^(|MG[0-9a-fA-F]{32}|\+[1-9][0-9]{6,14})$"

@@ -71,6 +71,18 @@ def textable_number(raw: str | None) -> str | None:
     return None if parsed is None else phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def is_landline(raw: str | None) -> bool:
+    """A valid UK fixed-line number (a text from it may be read aloud to the household by the carrier)."""
+    if is_withheld(raw):
+        return False
+    try:
+        parsed = phonenumbers.parse(str(raw), REGION)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.is_valid_number(parsed) and phonenumbers.region_code_for_number(parsed) == REGION and \
+        phonenumbers.number_type(parsed) == PhoneNumberType.FIXED_LINE
+
+
 class TextableLater:
     """`can_receive_texts(raw)`, worked out only if something asks (most steps of a call never do)."""
 

@@ -24,7 +24,7 @@ from dataclasses import replace
 from flask import Blueprint, Response, request
 from twilio.twiml.messaging_response import MessagingResponse
 
-from router import engine, followups, metrics, phone, stopwords
+from router import crisis, engine, followups, metrics, phone, stopwords, textsteps
 from router.engine import Step
 from router.limits import Reply, reply_level
 from router.model import Flows
@@ -39,13 +39,42 @@ FINAL_MESSAGE_STATUSES = frozenset({"delivered", "undelivered", "failed", "read"
 STOP_WORDS = stopwords.STOP_WORDS  # a stop is recognised by stopwords.is_stop, however it is typed
 NO_REPLY = str(MessagingResponse())  # valid TwiML that sends nothing
 MENU_WORDS = frozenset({"MENU", "HELP", "0", "DEWISLEN", "HELPU", "CYMORTH"})
+# Words of someone asking for help now: answered (the police advice) past every other limit (issue 19).
+HELP_WORDS = frozenset({"HELP", "HELPU", "CYMORTH", "SOS", "999", "55", "DANGER", "PERYGL"})
 LANGUAGE_WORDS = {"CYMRAEG": "cy", "WELSH": "cy", "ENGLISH": "en", "SAESNEG": "en"}
+
+
+# A choice as people type it (issue 19): "one", "option 1", "1 please", "number 1", "first one", "1.".
+NUMBER_WORDS = {
+    "ZERO": "0", "ONE": "1", "TWO": "2", "THREE": "3", "FOUR": "4", "FIVE": "5", "SIX": "6", "SEVEN": "7",
+    "EIGHT": "8", "NINE": "9", "FIRST": "1", "SECOND": "2", "THIRD": "3", "FOURTH": "4", "FIFTH": "5",
+    "SIXTH": "6", "SEVENTH": "7", "EIGHTH": "8", "NINTH": "9", "1ST": "1", "2ND": "2", "3RD": "3", "4TH": "4",
+    "5TH": "5", "6TH": "6", "7TH": "7", "8TH": "8", "9TH": "9",
+    # UNREVIEWED Welsh numbers
+    "UN": "1", "DAU": "2", "DWY": "2", "TRI": "3", "TAIR": "3", "PEDWAR": "4", "PEDAIR": "4", "PUMP": "5",
+    "CHWECH": "6", "SAITH": "7", "WYTH": "8", "NAW": "9", "CYNTAF": "1",
+}
+ORDINALS = frozenset({"FIRST", "SECOND", "THIRD", "FOURTH", "FIFTH", "SIXTH", "SEVENTH", "EIGHTH", "NINTH",
+                      "CYNTAF"})
+FILLER_WORDS = frozenset({"OPTION", "OPTIONS", "NUMBER", "NO", "NUM", "NR", "PLEASE", "PLS", "PLZ", "THE",
+                          "CHOICE", "PRESS", "REPLY", "IT", "IS", "ITS", "I", "WANT", "CHOOSE", "PICK", "THANKS",
+                          "THX", "OK", "OPSIWN", "RHIF", "PLIS", "DIOLCH"})
+# Yes / no where a question was asked (issue 19): "Reply 8 for this number by text later" takes a yes.
+YES_WORDS = frozenset({"YES", "YEAH", "YEP", "YUP", "YA", "Y", "OK", "OKAY", "SURE", "IE", "OES", "GWNEWCH"})
+NO_WORDS = frozenset({"NO", "NOPE", "NAH", "N", "NA", "NAC", "NADDO", "NAGE"})
 
 
 def keyword(body: str) -> str:
     """Case-, space- and width-insensitive form of a reply: ' Stop ' -> 'STOP', '2.' -> '2', 'ＭＥＮＵ' ->
-    'MENU' (folded as stop words are, stopwords.fold); '*' and '#' stay themselves."""
-    folded = "".join(stopwords.words(body))
+    'MENU' (folded as stop words are, stopwords.fold); a number however typed -> its digits ('option 1',
+    'first one', 'one' -> '1'); '*' and '#' stay themselves."""
+    found = stopwords.words(body)
+    kept = [w for w in found if w not in FILLER_WORDS]
+    ordinal = any(w in ORDINALS for w in kept)
+    digits = [NUMBER_WORDS.get(w, w) for w in kept if not (ordinal and w == "ONE")]
+    if digits and all(d.isdigit() for d in digits) and (len(digits) == 1 or all(len(d) == 1 for d in digits)):
+        return "".join(digits)
+    folded = "".join(found)
     if folded:
         return folded
     word = re.sub(r"\s+", "", body or "").upper()
@@ -86,7 +115,7 @@ def is_key(word: str) -> bool:
 
 
 def decide(flows: Flows, word: str, conversation: Conversation | None, fresh: bool,
-           ctx: engine.Context) -> Step:
+           ctx: engine.Context, body: str = "") -> Step:
     """The Step for one inbound text to the helpline, given where the texter is in the menu (ctx.lang is
     already the texter's). A retried MessageSid (fresh=False) gets the answer of where the texter already
     is, and advances nothing."""
@@ -94,16 +123,31 @@ def decide(flows: Flows, word: str, conversation: Conversation | None, fresh: bo
         return engine.present(ctx, conversation.at) if conversation else engine.start(ctx)
     if word in engine.POLICE_TEXTS:  # 55 / 999, following the 999 advice: always how to reach the police
         return engine.police(ctx)
+    if crisis.is_crisis(body):
+        return textsteps.crisis(ctx)
     if LANGUAGE_WORDS.get(word) in flows.config.languages:
         return engine.start(replace(ctx, lang=LANGUAGE_WORDS[word]))
-    if word in MENU_WORDS or conversation is None or not is_key(word):
-        return engine.start(ctx)  # a first text, or free text: the advice, "nobody reads this", the menu
+    if conversation is None:  # a first text, of any content: the advice, "these stay", the menu
+        return textsteps.first_reply(ctx)
+    if word in MENU_WORDS or HELP_WORDS & set(stopwords.words(body)):
+        return engine.start(ctx)  # the 999 advice first, then the menu
+    kind = conversation.at.partition(":")[0]
+    if kind == "info" and word in YES_WORDS | NO_WORDS:
+        word = engine.SMS_FOLLOWUP_KEY if word in YES_WORDS else "0"
+    elif kind == "when" and word in NO_WORDS:
+        return engine.stopped(ctx)  # "When is it safe to text you?" "No": nothing is booked
+    if not is_key(word):
+        return textsteps.not_understood(ctx, conversation.at)
     return engine.press(ctx, conversation.at, word)
 
 
-def decide_stateless(flows: Flows, word: str, ctx: engine.Context) -> Step:
-    """Redis is down: a top-level choice (a service, or 9 for Welsh) still works; anything else gets
-    the menu."""
+def decide_stateless(flows: Flows, word: str, ctx: engine.Context, body: str = "") -> Step:
+    """Redis is down: 55 / 999 and words of crisis are answered as ever; a top-level choice (a service,
+    or 9 for Welsh) still works; anything else gets the menu."""
+    if word in engine.POLICE_TEXTS:
+        return engine.police(ctx)
+    if crisis.is_crisis(body):
+        return textsteps.crisis(ctx)
     if LANGUAGE_WORDS.get(word) in flows.config.languages:
         return engine.start(replace(ctx, lang=LANGUAGE_WORDS[word]))
     node = flows.nodes[flows.start]
@@ -157,6 +201,10 @@ def incoming():
     ctx = engine.Context(flows=flows, channel=engine.SMS, lang=texter_language(flows, arrival),
                          now=rt.clock(), can_text=phone.TextableLater(sender))
     level = Reply.FULL if arrival is None else reply_level(limits, arrival.sender_count, arrival.global_count)
+    in_crisis = crisis.is_crisis(body)
+    urgent = is_stop or in_crisis or word in engine.POLICE_TEXTS or bool(HELP_WORDS & set(stopwords.words(body)))
+    if level is Reply.SILENT and urgent and rt.conversations.urgent_allowed(number, limits.urgent_replies_per_minute):
+        level = Reply.ADVICE  # never silent to 999, 55, help, a stop or crisis (issue 19): a few a minute
 
     if is_stop:  # acted on whatever the limits say; answered (in the texter's language) unless silenced
         _forget(number)
@@ -171,14 +219,19 @@ def incoming():
     if neutral:
         ctx = replace(ctx, lang=texter_language(flows, None, body))
         return _finish(decide_neutral(word, False, 0, ctx), message_sid)
-    if level is Reply.ADVICE:
-        return _finish(engine.safety_only(ctx), message_sid)
+    if level is Reply.ADVICE:  # past the sender's full replies: the advice, or what an urgent text needs
+        step = textsteps.crisis(ctx) if in_crisis else engine.police(ctx) if urgent else engine.safety_only(ctx)
+        return _finish(step, message_sid)
+    if phone.is_landline(sender):  # may be read aloud to the household: no menu, no way into one
+        step = engine.police_discreetly(ctx) if word in engine.POLICE_TEXTS else \
+            replace(textsteps.crisis(ctx), at=None, choices=()) if in_crisis else textsteps.landline(ctx)
+        return _finish(step, message_sid)
     if arrival is None:
-        return _finish(decide_stateless(flows, word, ctx), message_sid)
+        return _finish(decide_stateless(flows, word, ctx, body), message_sid)
     conversation = arrival.conversation
     if conversation and not engine.known_place(flows, conversation.at):
         conversation = Conversation(at=flows.start, lang=conversation.lang)
-    step = decide(flows, word, conversation, arrival.fresh, ctx)
+    step = decide(flows, word, conversation, arrival.fresh, ctx, body)
     if arrival.fresh:
         if step.followup:
             step = followups.arrange(rt.jobs, rt.settings, ctx, step, to=sender, called=form.get("To", ""),

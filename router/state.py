@@ -105,12 +105,13 @@ def _parse_conversation(raw: str | None) -> Conversation | None:
 
 
 # One round trip for what every text needs first: "is this MessageSid new?" (SET NX, so a retried
-# webhook advances nothing), "where is this texter?" (GET), "was this number sent a follow-up lately,
-# and in which language?" (GET, see router/limits.py), and, for a new text, how many this sender and
-# everyone together have sent in the current windows (INCR, TTL set with the first).
-# KEYS: seen key, conversation key, recent-follow-up key, sender counter, global counter.
+# webhook advances nothing), "where is this texter?" (GET), and, for a new text, how many this sender
+# has sent in the last `window` seconds (a sliding window: a sorted set of arrival times, issue 19) and
+# everyone together this minute (INCR, TTL set with the first). The third value is always '' now: the
+# "texted lately" marker is no longer read (issue 18: answers never depend on what was sent).
+# KEYS: seen key, conversation key, (unused), sender's arrivals, global counter.
 # ARGV: 1 to check the sid (0 when there is none), the seen key's TTL, the sender window, the global
-# window (seconds).
+# window (seconds), now (seconds, with a fraction).
 ARRIVE_SCRIPT = """
 local fresh = 1
 if ARGV[1] == '1' then
@@ -118,12 +119,27 @@ if ARGV[1] == '1' then
 end
 local sender, everyone = 0, 0
 if fresh == 1 and KEYS[4] then
-  sender = redis.call('INCR', KEYS[4])
-  if redis.call('TTL', KEYS[4]) < 0 then redis.call('EXPIRE', KEYS[4], ARGV[3]) end
+  local now = tonumber(ARGV[5])
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[3]))
+  redis.call('ZADD', KEYS[4], now, KEYS[1] .. '@' .. ARGV[5])
+  sender = redis.call('ZCARD', KEYS[4])
+  redis.call('EXPIRE', KEYS[4], ARGV[3])
   everyone = redis.call('INCR', KEYS[5])
   if redis.call('TTL', KEYS[5]) < 0 then redis.call('EXPIRE', KEYS[5], ARGV[4]) end
 end
-return {fresh, redis.call('GET', KEYS[2]) or '', KEYS[3] and redis.call('GET', KEYS[3]) or '', sender, everyone}
+return {fresh, redis.call('GET', KEYS[2]) or '', '', sender, everyone}
+"""
+
+# An urgent text (999, 55, help, a stop, words of crisis) past every other limit: answered if this sender
+# had fewer than ARGV[2] such answers in the last minute (a sliding window), so never silenced for long.
+# KEYS: the sender's urgent answers. ARGV: now, the most a minute. -> 1 (answer it) or 0.
+URGENT_SCRIPT = """
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('EXPIRE', KEYS[1], 60)
+return 1
 """
 GLOBAL_WINDOW_SECONDS = 60
 
@@ -131,7 +147,7 @@ GLOBAL_WINDOW_SECONDS = 60
 class Arrival(NamedTuple):
     fresh: bool                        # a new MessageSid (False: Twilio retried the webhook)
     conversation: Conversation | None  # where the texter is in the menu, if anywhere
-    recent_lang: str | None            # sent (or to be sent) a follow-up lately: its language
+    recent_lang: str | None            # always None now (issue 18); kept for the simulator's stand-in
     sender_count: int                  # texts from this sender in the current window (0: not counted)
     global_count: int                  # texts from everyone in the current minute (0: not counted)
 
@@ -145,6 +161,7 @@ class ConversationStore:
         self.client = client
         self.secret = secret
         self._arrive = client.register_script(ARRIVE_SCRIPT)
+        self._urgent = client.register_script(URGENT_SCRIPT)
 
     def _call(self, fn, *args, **kwargs):
         try:
@@ -153,16 +170,26 @@ class ConversationStore:
             raise StateUnavailable(type(exc).__name__) from None
 
     def arrive(self, message_sid: str, number: str, sender_window_seconds: int = 1800) -> Arrival:
-        """A text came in: is its MessageSid new, the texter's conversation, whether a follow-up went to
-        this number lately (and its language), and the sender's and everyone's counts, in one round trip."""
+        """A text came in: is its MessageSid new, the texter's conversation, and the sender's (sliding
+        window) and everyone's counts, in one round trip."""
         seen = hashed(self.secret, "seen", message_sid) if message_sid else "hr:seen:-"
+        now = time.time()
         keys = [seen, hashed(self.secret, "conv", number), recent_key(self.secret, number),
-                hashed(self.secret, "lim-reply", number), global_counter_key(time.time())]
+                hashed(self.secret, "lim-replies", number), global_counter_key(now)]
         result = self._call(self._arrive, keys=keys, args=[
-            "1" if message_sid else "0", SEEN_TTL_SECONDS, sender_window_seconds, 2 * GLOBAL_WINDOW_SECONDS])
+            "1" if message_sid else "0", SEEN_TTL_SECONDS, sender_window_seconds, 2 * GLOBAL_WINDOW_SECONDS,
+            f"{now:.6f}"])
         fresh, raw, recent, sender, everyone = (list(result) + ["", "", 0, 0])[:5]
         return Arrival(bool(int(fresh)), _parse_conversation(raw), _parse_recent(recent),
                        int(sender or 0), int(everyone or 0))
+
+    def urgent_allowed(self, number: str, per_minute: int) -> bool:
+        """May an urgent text past the other limits be answered? (URGENT_SCRIPT.) True if Redis cannot say."""
+        try:
+            return bool(self._urgent(keys=[hashed(self.secret, "lim-urgent", number)],
+                                     args=[f"{time.time():.6f}", per_minute]))
+        except (redis.RedisError, OSError):
+            return True
 
     def save(self, number: str, conversation: Conversation, ttl_seconds: int) -> None:
         value = json.dumps({"at": conversation.at, "lang": conversation.lang})

@@ -16,11 +16,22 @@ A text is a stop when it is short (at most MAX_WORDS words) and either
 - or it is a plain request not to be texted: a "don't"/"no more" word and a texting word, with nothing
   else but polite or texting words: `don't text me`, `no more texts please`, `peidiwch a thecstio`.
 
+Issue 19 (stop however it is really typed) widens this, because a stop missed leaves a text pending for a
+phone someone else may now hold, while a false stop is answered with "we will not text this phone" AND
+the 999 advice (router/engine.py `stopped`), never with silence:
+- typing slips are read as STOP: `S T O P`, `stopp`, `Sotp`, `opt out` / `Opt-out`;
+- a message that *begins* with STOP (STOPALL, OPTOUT, UNSUBSCRIBE, REVOKE, STOPIO) is a stop, whatever
+  follows ("stop x", "stop he's here", "STOP. Wrong number"), unless it names harm ("stop hitting me")
+  or a person ("stop them");
+- "remove me", "delete my number", "no thanks", "dim diolch", "not safe" are stops;
+- times and "this number" may stand beside a stop: "Cancel the 9am text", "Dont text me tomorrow".
+
 The Welsh words are a first attempt and have NOT been reviewed by a Welsh speaker (marked below);
 operators should have them checked, as they should every Welsh phrase.
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 
 MAX_WORDS = 8
@@ -54,11 +65,29 @@ POLITE_WORDS = frozenset({"PLEASE", "PLS", "PLZ", "PLEASEE", "NOW", "IT", "THIS"
                           "MI", "NI", "ATAF", "YMA"})
 # Beside a stop word with no word about texts: "stop it", "please stop me" and no more. "I want it all
 # to stop", "I just want it to stop", "stop them" are someone in crisis, not a request about texts.
-LONE_STOP_WORDS = frozenset({"IT", "ME", "FI", "DAD"})  # DAD: "dad-danysgrifio" (unsubscribe)
+LONE_STOP_WORDS = frozenset({"IT", "ME", "FI", "DAD", "ALL", "THAT"})  # DAD: "dad-danysgrifio" (unsubscribe)
 # ... except beside END, QUIT and DIWEDD: "end it all", "I want to end it" are not about texts.
 STRICT_STOP_WORDS = frozenset({"END", "QUIT", "DIWEDD"})
 STRICT_POLITE = frozenset({"PLEASE", "PLS", "PLZ", "NOW", "OK", "OKAY", "THANKS", "THX", "PLIS",
                            "DIOLCH", "NAWR"})
+# Words about when or which text: "Cancel the 9am text", "Dont text me in an hour", "tomorrow".
+TIME_WORDS = frozenset({"IN", "AN", "A", "HOUR", "HOURS", "TODAY", "TOMORROW", "TONIGHT", "LATER", "MORNING",
+                        "AM", "PM", "NUMBER", "PHONE", "WRONG", "ANYMORE", "AGAIN", "YFORY", "HEDDIW"})
+_TIME_TOKEN = re.compile(r"\d{1,2}(AM|PM|YB|YH)?|\d{1,2}\d{2}")
+# A message that begins with one of these is a stop, whatever follows (within MAX_WORDS) ...
+LEADING_STOP_WORDS = frozenset({"STOP", "STOPALL", "OPTOUT", "UNSUBSCRIBE", "REVOKE", "STOPIO"})
+# ... unless it names harm or a person: then it is someone describing abuse ("stop hitting me").
+HARM_WORDS = frozenset({"HIT", "HITS", "HITTING", "HURT", "HURTS", "HURTING", "KICK", "KICKING", "PUNCH",
+                        "PUNCHING", "CHOKE", "CHOKING", "STRANGLE", "STRANGLING", "BEAT", "BEATING", "KILL",
+                        "KILLING", "RAPE", "RAPING", "ABUSE", "ABUSING", "THREATENING", "SHOUTING", "SCREAMING",
+                        "HARASSING", "STALKING", "FOLLOWING", "TOUCHING", "HITIO", "BRIFO"})
+PEOPLE_AFTER_STOP = frozenset({"THEM", "HIM", "HER", "US", "HE", "SHE", "THEY"})
+# Whole phrases that ask us to stop (after folding): "remove me", "no thanks", "not safe".
+REMOVE_WORDS = frozenset({"REMOVE", "DELETE", "ERASE"})
+REMOVE_COMPANIONS = frozenset({"ME", "MY", "NUMBER", "THIS", "PLEASE", "FROM", "LIST", "YOUR", "DETAILS",
+                               "PHONE", "NOW", "PLS", "PLZ"})
+STOP_PHRASES = (("NO", "THANKS"), ("NO", "THANK", "YOU"), ("NO", "THANX"), ("NO", "THX"), ("DIM", "DIOLCH"),
+                ("NOT", "SAFE"), ("ISNT", "SAFE"), ("UNSAFE",), ("NOT", "SAFE", "NOW"))
 WELSH_WORDS = frozenset({"STOPIO", "DIWEDD", "CANSLO", "DADDANYSGRIFIO", "DANYSGRIFIO", "PEIDIWCH",
                          "TECSTIO", "THECSTIO", "DECSTIO", "NEGES", "NEGESEUON", "ANFON", "GWELWCH",
                          "DDA", "PLIS", "DIOLCH", "NAWR", "RHAGOR"})
@@ -87,11 +116,44 @@ def words(text: str | None) -> list[str]:
     return fold(text).split()
 
 
+def _mended(found: list[str]) -> list[str]:
+    """Typing slips read as meant: 'S T O P' -> STOP, 'OPT OUT' -> OPTOUT, 'STOPP' / 'SOTP' -> STOP."""
+    if len(found) >= 3 and all(len(w) == 1 and w.isalpha() for w in found):
+        found = ["".join(found)]
+    joined: list[str] = []
+    for word in found:
+        if joined and joined[-1] in {"OPT", "UN", "STOP"} and joined[-1] + word in STOP_WORDS:
+            joined[-1] += word
+        else:
+            joined.append(word)
+    return [_mend_word(w) for w in joined]
+
+
+def _mend_word(word: str) -> str:
+    if word in STOP_WORDS or not 4 <= len(word) <= 6 or not word.isalpha():
+        return word
+    collapsed = re.sub(r"(.)\1+", r"\1", word)
+    if collapsed == "STOP":
+        return "STOP"
+    swaps = {word[:i] + word[i + 1] + word[i] + word[i + 2:] for i in range(len(word) - 1)}
+    return "STOP" if "STOP" in swaps else word
+
+
+def _is_time(word: str) -> bool:
+    return word in TIME_WORDS or bool(_TIME_TOKEN.fullmatch(word))
+
+
 def is_stop(text: str | None) -> bool:
     """True when the text asks us to stop texting (see the module doc for the rule and its reasons)."""
-    found = words(text)
+    found = _mended(words(text))
     if not found or len(found) > MAX_WORDS:
         return False
+    if any(w in HARM_WORDS for w in found):
+        return False  # someone describing abuse: "stop hitting me", "Stop it he is hurting me"
+    if found[0] in LEADING_STOP_WORDS and (len(found) == 1 or found[1] not in PEOPLE_AFTER_STOP):
+        return True  # "stop x", "stop he's here", "STOP. Wrong number"
+    if _has_phrase(found) or _asks_to_be_removed(found):
+        return True
     if any(a in NEGATIONS and b in STOP_WORDS for a, b in zip(found, found[1:])):
         return False  # "don't stop", "peidiwch stopio": the opposite
     stops = [w for w in found if w in STOP_WORDS]
@@ -105,9 +167,25 @@ def is_stop(text: str | None) -> bool:
             allowed = POLITE_WORDS | TEXTING_WORDS | NEGATIONS | NEGATION_COMPANIONS
         else:  # no word about texts: "stop it", "please stop", never "I want it all to stop"
             allowed = STRICT_POLITE | LONE_STOP_WORDS
-        if all(w in allowed for w in others):
+        about_texts = not strict and any(w in TEXTING_WORDS for w in others)
+        if all(w in allowed or (about_texts and _is_time(w)) for w in others):
             return True
     return _asks_not_to_be_texted(found)
+
+
+def _has_phrase(found: list[str]) -> bool:
+    """'no thanks', 'dim diolch', 'not safe' anywhere in a short message."""
+    for phrase in STOP_PHRASES:
+        n = len(phrase)
+        if any(tuple(found[i:i + n]) == phrase for i in range(len(found) - n + 1)):
+            return True
+    return False
+
+
+def _asks_to_be_removed(found: list[str]) -> bool:
+    """'remove me', 'delete my number', 'please remove this number from your list'."""
+    return found[0] in REMOVE_WORDS | {"PLEASE", "PLS"} and any(w in REMOVE_WORDS for w in found) and \
+        all(w in REMOVE_WORDS | REMOVE_COMPANIONS for w in found) and len(found) >= 2
 
 
 def _asks_not_to_be_texted(found: list[str]) -> bool:
@@ -116,7 +194,7 @@ def _asks_not_to_be_texted(found: list[str]) -> bool:
     has_negation = any(w in NEGATIONS for w in found)
     has_texting = any(w in TEXTING_WORDS for w in found)
     allowed = NEGATIONS | NEGATION_COMPANIONS | TEXTING_WORDS | POLITE_WORDS | STOP_WORDS
-    return has_negation and has_texting and all(w in allowed for w in found)
+    return has_negation and has_texting and all(w in allowed or _is_time(w) for w in found)
 
 
 def language_of(text: str | None) -> str | None:

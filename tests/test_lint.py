@@ -344,6 +344,9 @@ def test_required_phrases_table_matches_the_engine(monkeypatch):
     engine.cancel_not_recorded(ctx)
     engine.discreet(ctx)
     engine.stopped(ctx), engine.stopped(ctx, neutral=True), engine.stop_not_recorded(ctx)
+    from router import textsteps  # issue 19's text steps
+    sms = engine.Context(flows, engine.SMS, "en", checks.CLOCKS[0], True)
+    textsteps.first_reply(sms), textsteps.crisis(sms), textsteps.not_understood(sms, "main"), textsteps.landline(sms)
     for phrase_id, calls in used.items():
         assert phrase_id in checks.REQUIRED_PHRASES, phrase_id
         assert calls == {checks.REQUIRED_PHRASES[phrase_id]}, (phrase_id, calls)

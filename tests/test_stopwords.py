@@ -14,6 +14,11 @@ STOP_FORMS = [
     # Welsh (UNREVIEWED words, see router/stopwords.py)
     "STOPIO", "diwedd", "Canslo", "peidiwch", "Peidiwch â thecstio", "dim rhagor o negeseuon",
     "dad-danysgrifio",
+    # issue 19: as people really type it (each left a text pending before)
+    "stop x", "Dont text me in an hour", "stop he's here", "Please stop texting this number", "STOP. Wrong number",
+    "no thanks stop", "Opt-out", "stop all", "opt out", "remove me", "delete my number", "Cancel that",
+    "Cancel the 9am text", "Dont text me tomorrow", "Not safe", "stop its not safe", "S T O P", "stopp", "Sotp",
+    "Dim diolch",
 ]
 
 NOT_STOPS = [
@@ -21,7 +26,7 @@ NOT_STOPS = [
     "he hit me again what do i do", "help me please", "he won't stop", "he wont stop hitting me",
     "I want to end it", "end it all", "stop hitting me", "Stop it he is hurting me", "more texts please",
     "do text me", "no", "Dad", "cancel my appointment", "Who is this?", "1", "MENU", "", "   ", "🙏",
-    "s t o p", "when does it end", "I need to quit my job and leave", "don't stop", "please don't stop",
+    "when does it end", "I need to quit my job and leave", "don't stop", "please don't stop",
     "peidiwch stopio",
 ]
 

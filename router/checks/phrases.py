@@ -42,7 +42,8 @@ REQUIRED_PHRASES: dict[str, frozenset[str]] = {pid: frozenset(names.split()) for
     "opens_today": "time", "opens_tomorrow": "time", "opens_on": "day time",
     # issue 12: texts that never give a person away (router/engine.py's last section)
     "sms_automatic": "", "sms_discreet": "", "voice_cancel_failed": "key", "sms_stop_failed": "",
-    "sms_neutral_emergency": "", "voice_cancelled": "", "voice_followup_confirm_later": "morning key",
+    "sms_neutral_emergency": "", "voice_cancelled": "",
+    "sms_stays": "", "sms_not_understood": "", "sms_landline": "number", "sms_crisis": "", "voice_followup_confirm_later": "morning key",
     "voice_followup_confirm_morning": "morning key", "sms_opens_today": "time", "sms_opens_tomorrow": "time", "sms_opens_on": "day time",
 }.items()}
 WEEKDAY_LISTS = ("days_long", "days_short", "days_long_to")
