@@ -237,32 +237,33 @@ def test_one_number_gets_at_most_three_follow_ups_a_day_whatever_the_services(st
     assert number not in stack.metrics()
 
 
-def test_a_senders_burst_is_answered_fully_then_with_999_only_then_not_at_all_but_stop_still_works(stack):
+def test_a_senders_burst_is_answered_fully_then_with_999_only_then_not_at_all_but_urgent_texts_still_are(stack):
     number = new_mobile()
     assert "at 9am" in stack.ask_text(number, "3").text()                # a text pending, asked by call
     before = stack.metrics()
-    answers = []
-    for _ in range(20):
-        sid = new_sid("SM")
+
+    def send(body: str) -> list[str]:
         response = post_signed(stack.client, "/sms", {
-            "MessageSid": sid, "AccountSid": ACCOUNT_SID, "From": number, "To": HELPLINE_NUMBER,
-            "Body": "hello", "NumMedia": "0"}, base=stack.web.url)
+            "MessageSid": new_sid("SM"), "AccountSid": ACCOUNT_SID, "From": number, "To": HELPLINE_NUMBER,
+            "Body": body, "NumMedia": "0"}, base=stack.web.url)
         assert response.status_code == 200
-        answers.append(["".join(m.itertext()) for m in parse(response.data).findall("Message")])
-    full, advice, silent = answers[:15], answers[15:18], answers[18:]
-    assert all(len(a) == 1 and "1 Domestic abuse" in a[0] for a in full), answers
+        return ["".join(m.itertext()) for m in parse(response.data).findall("Message")]
+
+    answers = [send("hello") for _ in range(42)]
+    full, advice, silent = answers[:30], answers[30:40], answers[40:]
+    assert "1 Domestic abuse" in full[0][0], answers
+    assert all(a == ["Sorry, we did not understand. Reply with a number from the list, or 0 for the menu."]
+               for a in full[1:]), answers
     assert all(len(a) == 1 and a[0].startswith("In danger? Call 999") and "Domestic" not in a[0] for a in advice)
     assert all(a == [] for a in silent), "a faked sender is not flooded"
-    response = post_signed(stack.client, "/sms", {
-        "MessageSid": new_sid("SM"), "AccountSid": ACCOUNT_SID, "From": number, "To": HELPLINE_NUMBER,
-        "Body": "STOP", "NumMedia": "0"}, base=stack.web.url)
-    assert parse(response.data).findall("Message") == [], "past the limits even STOP is not answered..."
-    assert stack.pending_for(number) == 0, "...but it is acted on"
+    stop = send("STOP")
+    assert len(stop) == 1 and "999" in stop[0], "past the limits a stop is still answered, a few a minute..."
+    assert stack.pending_for(number) == 0, "...and acted on"
     after = stack.metrics()
     assert metric(after, "helpline_limits_total", limit="reply_sender_burst") == \
-        metric(before, "helpline_limits_total", limit="reply_sender_burst") + 3
-    assert metric(after, "helpline_limits_total", limit="reply_sender_silenced") == \
-        metric(before, "helpline_limits_total", limit="reply_sender_silenced") + 3
+        metric(before, "helpline_limits_total", limit="reply_sender_burst") + 10
+    assert metric(after, "helpline_limits_total", limit="reply_sender_silenced") >= \
+        metric(before, "helpline_limits_total", limit="reply_sender_silenced") + 2
 
 
 def test_every_limit_appears_in_metrics_without_any_number(stack):
