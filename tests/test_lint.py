@@ -203,7 +203,7 @@ def test_two_options_on_one_key(tmp_path):
     (folder / "menu.yaml").write_text(text[:at] + "      - key: 4\n" + text[at + len("      - key: 9\n"):])
     line = text[:at].count("\n") + 1
     problem = find(problems(folder), "menu.yaml", line, "error", "key 4 is already used by option 4 of this menu")
-    assert problem.where == "nodes.other_helplines.options[7].key"  # counted from 1
+    assert problem.where == "nodes.other_helplines.options[8].key"  # counted from 1 (7: Samaritans)
 
 
 def test_hash_key_cannot_be_pressed_on_a_call(tmp_path):
