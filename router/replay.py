@@ -11,6 +11,10 @@ seconds). The tag is hex and digits only, so the URL needs no percent-encoding (
 A URL without `b` cannot come from a captured request of ours (every document carries one, and Twilio's
 signature covers the URL), so router/voice.py lets it through: calls across the upgrade keep working.
 
+A call that has ended (its status callback said so) is marked for BIND_SECONDS (`hr:call-ended:<hash>`,
+no number in it): a request replayed within those minutes, into the caller's next call, changes nothing
+either. Without Redis the mark cannot be read; the 15 minutes still bound the replay.
+
 The action URLs are rendered once per Step and cached (router/voice.py); the binding is put in
 afterwards by `bind_actions`, a string substitution, so the cache still serves every call.
 """
@@ -19,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+
+import redis
 
 BIND_SECONDS = 15 * 60
 _TAG_CHARS = 16
@@ -50,3 +56,25 @@ def is_bound(secret: bytes, call_sid: str, value: str | None, now: float) -> boo
 def bind_actions(document: str, binding: str) -> str:
     """Every keypad action URL in a TwiML document, with `b=<binding>` as its first query parameter."""
     return _KEY_ACTION.sub(lambda m: f"{m.group(1)}?b={binding}&amp;", document)
+
+
+class EndedCalls:
+    """Calls whose status callback said they ended: no key press of theirs changes anything any more."""
+
+    def __init__(self, client: redis.Redis, secret: bytes):
+        self.client, self.secret = client, secret
+
+    def _key(self, call_sid: str) -> str:
+        return "hr:call-ended:" + hmac.new(self.secret, f"ended\0{call_sid}".encode(), hashlib.sha256).hexdigest()[:40]
+
+    def mark(self, call_sid: str) -> None:
+        try:
+            self.client.set(self._key(call_sid), "1", ex=BIND_SECONDS)
+        except (redis.RedisError, OSError):
+            pass  # the 15 minutes of the binding still hold
+
+    def has_ended(self, call_sid: str) -> bool:
+        try:
+            return bool(self.client.get(self._key(call_sid)))
+        except (redis.RedisError, OSError):
+            return False

@@ -112,9 +112,15 @@ def _bound(rt: Runtime) -> bool:
     A URL without `b` was never in a document of ours since bindings began (Twilio signs the URL it
     requests, so nobody without the auth token can strip `b` off a captured one): it is let through, so
     calls in progress across the upgrade, and tests that post to a place directly, still work."""
-    binding = request.args.get("b")
-    return binding is None or replay.is_bound(rt.settings.state_key_secret(), request.form.get("CallSid", ""),
-                                              binding, rt.clock().timestamp())
+    binding, call_sid = request.args.get("b"), request.form.get("CallSid", "")
+    if binding is not None and not replay.is_bound(rt.settings.state_key_secret(), call_sid, binding,
+                                                   rt.clock().timestamp()):
+        return False
+    return not _ended_calls(rt).has_ended(call_sid)
+
+
+def _ended_calls(rt: Runtime) -> replay.EndedCalls:
+    return replay.EndedCalls(rt.conversations.client, rt.settings.state_key_secret())
 
 
 @bp.post("")
@@ -186,5 +192,6 @@ def status():
     """The call's status callback: once it has ended, its record is deleted from Twilio."""
     call_sid = request.form.get("CallSid", "")
     if request.form.get("CallStatus") in FINAL_CALL_STATUSES and call_sid:
+        _ended_calls(runtime()).mark(call_sid)  # its key presses, replayed, change nothing (router/replay.py)
         runtime().jobs.delete_call(call_sid)
     return Response(status=204)

@@ -87,7 +87,7 @@ def test_a_text_that_cannot_be_arranged_is_never_promised(app_at, redis_server):
     redis_server.stop()
     try:
         call.press("2")  # in about an hour: but Redis, where it would wait, is down
-        assert "cannot arrange the text" in call.text()
+        assert "cannot send a text this time" in call.text()
         assert "oh eight oh eight, two thousand, two four seven" in call.text(), "the number, now instead"
         assert "We will text you" not in call.text() and call.hung_up
     finally:

@@ -159,3 +159,14 @@ def test_a_cancel_redis_cannot_record_is_not_called_done(night, redis_server):
         redis_server.start()
     assert heard[0].startswith("Sorry, that did not work") and "press 8" in heard[0]
     assert not any(line.startswith("Done") for line in heard)
+
+
+def test_a_cancel_replayed_minutes_after_its_call_ended_changes_nothing(night, redis_url):
+    old = Call(night, caller=PERSON).start()
+    captured_url, captured = old.gather.get("action"), old.params(Digits="8")
+    ended = post_signed(night, "/voice/status", old.params(CallStatus="completed"))
+    assert ended.status_code == 204
+    book_by_call(night, GALOP)  # minutes later, a newer call books a text
+    store = PendingFollowups(redis.Redis.from_url(redis_url, decode_responses=True), secret(redis_url))
+    post_signed(night, captured_url, captured)
+    assert store.count_pending() == 1, "the ended call's cancel, replayed within its 15 minutes, changed nothing"
