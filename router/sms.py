@@ -126,7 +126,8 @@ def decide(flows: Flows, word: str, conversation: Conversation | None, fresh: bo
     if crisis.is_crisis(body):
         return textsteps.crisis(ctx)
     if LANGUAGE_WORDS.get(word) in flows.config.languages:
-        return engine.start(replace(ctx, lang=LANGUAGE_WORDS[word]))
+        ctx = replace(ctx, lang=LANGUAGE_WORDS[word])
+        return textsteps.first_reply(ctx) if conversation is None else engine.start(ctx)
     if conversation is None:  # a first text, of any content: the advice, "these stay", the menu
         return textsteps.first_reply(ctx)
     if word in MENU_WORDS or HELP_WORDS & set(stopwords.words(body)):
@@ -223,6 +224,8 @@ def incoming():
         step = textsteps.crisis(ctx) if in_crisis else engine.police(ctx) if urgent else engine.safety_only(ctx)
         return _finish(step, message_sid)
     if phone.is_landline(sender):  # may be read aloud to the household: no menu, no way into one
+        if LANGUAGE_WORDS.get(word) in flows.config.languages or stopwords.language_of(body):
+            ctx = replace(ctx, lang=LANGUAGE_WORDS.get(word) or stopwords.language_of(body))
         step = engine.police_discreetly(ctx) if word in engine.POLICE_TEXTS else \
             replace(textsteps.crisis(ctx), at=None, choices=()) if in_crisis else textsteps.landline(ctx)
         return _finish(step, message_sid)

@@ -146,3 +146,15 @@ def test_a_landline_gets_the_999_advice_and_the_24_hour_number_only(client, body
     reply = Texter(client, sender=LANDLINE).send(body)
     assert ADVICE in reply and NDAH in reply and not has_menu(reply)
     assert "abuse" not in reply.lower() and "Reply" not in reply
+
+
+def test_in_welsh_the_first_reply_says_it_too_and_a_landline_gets_its_welsh_answer(client):
+    first = Texter(client, sender="+447400200002").send("Cymraeg")
+    assert "Mae ein negeseuon yn aros" in first and "1 Cam-drin domestig" in first
+    landline = Texter(client, sender=LANDLINE).send("Cymraeg")
+    assert "Ffoniwch 999" in landline and "0808 80 10 800" in landline and not has_menu(landline)
+
+
+def test_a_welsh_stop_as_typed_is_answered_in_welsh(client):
+    reply = Texter(client, sender="+447400200003").send("Dim diolch")
+    assert reply.startswith("Iawn") and "Ffoniwch 999" in reply
