@@ -199,7 +199,7 @@ def test_two_options_on_one_key(tmp_path):
     """Edited as text, to check the line against the file as an operator wrote it."""
     folder = copy_flows(tmp_path)
     text = (folder / "menu.yaml").read_text()
-    at = text.rindex("      - key: 9\n")  # the other helplines' "main menu"
+    at = text.index("      - key: 9\n", text.index("  other_helplines:"))  # the other helplines' "main menu"
     (folder / "menu.yaml").write_text(text[:at] + "      - key: 4\n" + text[at + len("      - key: 9\n"):])
     line = text[:at].count("\n") + 1
     problem = find(problems(folder), "menu.yaml", line, "error", "key 4 is already used by option 4 of this menu")

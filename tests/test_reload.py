@@ -107,7 +107,7 @@ def test_a_change_made_file_by_file_is_served_only_once_it_is_whole(web):
     menu = web.flows / "menu.yaml"
     edit(menu, "  stop_it_now: {type: connect, service: stop_it_now}",
          "  stop_it_now: {type: connect, service: stop_it_now}\n  new_line: {type: connect, service: new_service}")
-    edit(menu, "        next: main\n", "        next: main\n      - key: 7\n        label: {en: a new line, cy: llinell newydd}\n        next: new_line\n")
+    edit(menu, "        next: main\n", "        next: main\n      - key: 8\n        label: {en: a new line, cy: llinell newydd}\n        next: new_line\n")
     wait_until(lambda: version(web) and "flow change refused" in web.log(), 20, message="the half change refused")
     assert version(web) == before
     services = web.flows / "services.yaml"
