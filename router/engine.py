@@ -472,43 +472,22 @@ def known_place(flows: Flows, at: str) -> bool:
     return at in flows.nodes
 
 
-# ------------------------------------------------------------------ texts that must not give a person away
+# ------------------------------------------------------------------ cancelling by key on a call
 # Caller ID is not proof (issue 18): nothing here depends on what is stored for the number. Key 8 cancels
-# on every call, unannounced, with the same words whether or not a text was pending; a stop gets the same
-# words (and the 999 advice) whether or not anything was cancelled; a second ask for a text sounds like the
-# first. Only a failure to record a cancellation is said differently: it depends on Redis, not the number.
+# on every call, unannounced, with the same words whether or not a text was pending. Only a failure to
+# record a cancellation is said differently: it depends on Redis, not the number. (The text channel's
+# answers that must not give a person away are in router/textsteps.py.)
 VOICE_CANCEL_KEY = "8"   # free on the shipped main menu; cancels only while no option uses it
 
 
-def stopped(ctx: Context, neutral: bool = False) -> Step:
-    """A stop: everything pending for the number was cancelled (or there was nothing): one line that is
-    true either way, and the 999 advice, in case the "stop" was a cry for help ("stop hurting me").
-    Never the menu. `neutral`: a text to the follow-up sender, answered as any automated number would."""
-    advice = ctx.say("sms_neutral_emergency" if neutral else "sms_safety")
-    return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_stopped"), advice), events=(("sms_stop", "stop"),))
 
 
-def stop_not_recorded(ctx: Context, neutral: bool = False) -> Step:
-    """A stop that could not be recorded (Redis down): never "cancelled"; say so and how to try again."""
-    advice = ctx.say("sms_neutral_emergency" if neutral else "sms_safety")
-    return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_stop_failed"), advice),
-                events=(("sms_stop", "failed"),))
 
 
-def discreet(ctx: Context) -> Step:
-    """A text to the follow-up sender: whoever holds the phone may not be the person who asked, so it
-    reads like any automated business number: no service, no abuse, no MENU; an emergency is still 999."""
-    return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_discreet"),), events=(("sms_discreet", "reply"),))
 
 
-def police_discreetly(ctx: Context) -> Step:
-    """55 / 999 texted to the follow-up sender: how to reach the police, and no way into the menu."""
-    return replace(police(ctx), at=None, choices=())
 
 
-def safety_only(ctx: Context) -> Step:
-    """The 999 advice and nothing else: what a texter over the reply limits gets."""
-    return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_safety"),), events=(("sms_limited", "advice"),))
 
 
 def cancel_key_free(flows: Flows) -> bool:

@@ -136,7 +136,7 @@ def decide(flows: Flows, word: str, conversation: Conversation | None, fresh: bo
     if kind == "info" and word in YES_WORDS | NO_WORDS:
         word = engine.SMS_FOLLOWUP_KEY if word in YES_WORDS else "0"
     elif kind == "when" and word in NO_WORDS:
-        return engine.stopped(ctx)  # "When is it safe to text you?" "No": nothing is booked
+        return textsteps.stopped(ctx)  # "When is it safe to text you?" "No": nothing is booked
     if not is_key(word):
         return textsteps.not_understood(ctx, conversation.at)
     return engine.press(ctx, conversation.at, word)
@@ -160,10 +160,10 @@ def decide_stateless(flows: Flows, word: str, ctx: engine.Context, body: str = "
 def decide_neutral(word: str, is_stop: bool, cancelled: int | None, ctx: engine.Context) -> Step:
     """A text to the follow-up sender: the answers of any automated number (issue 18). Needs no Redis."""
     if is_stop:
-        return engine.stopped(ctx, neutral=True) if cancelled is not None else engine.stop_not_recorded(ctx, True)
+        return textsteps.stopped(ctx, neutral=True) if cancelled is not None else textsteps.stop_not_recorded(ctx, True)
     if word in engine.POLICE_TEXTS:
-        return engine.police_discreetly(ctx)
-    return engine.discreet(ctx)
+        return textsteps.police_discreetly(ctx)
+    return textsteps.discreet(ctx)
 
 
 def texter_language(flows: Flows, arrival: Arrival | None, body: str | None = None) -> str:
@@ -213,7 +213,7 @@ def incoming():
             rt.jobs.release_followup_limits(sender, flows.services)
         ctx = replace(ctx, lang=texter_language(flows, None if neutral else arrival, body))
         step = decide_neutral(word, True, cancelled, ctx) if neutral else (
-            engine.stopped(ctx) if cancelled is not None else engine.stop_not_recorded(ctx))
+            textsteps.stopped(ctx) if cancelled is not None else textsteps.stop_not_recorded(ctx))
         return _finish(step, message_sid, silent=level is Reply.SILENT or twilio_opt_out)
     if level is Reply.SILENT:
         return _finish(None, message_sid)
@@ -221,12 +221,12 @@ def incoming():
         ctx = replace(ctx, lang=texter_language(flows, None, body))
         return _finish(decide_neutral(word, False, 0, ctx), message_sid)
     if level is Reply.ADVICE:  # past the sender's full replies: the advice, or what an urgent text needs
-        step = textsteps.crisis(ctx) if in_crisis else engine.police(ctx) if urgent else engine.safety_only(ctx)
+        step = textsteps.crisis(ctx) if in_crisis else engine.police(ctx) if urgent else textsteps.safety_only(ctx)
         return _finish(step, message_sid)
     if phone.is_landline(sender):  # may be read aloud to the household: no menu, no way into one
         if LANGUAGE_WORDS.get(word) in flows.config.languages or stopwords.language_of(body):
             ctx = replace(ctx, lang=LANGUAGE_WORDS.get(word) or stopwords.language_of(body))
-        step = engine.police_discreetly(ctx) if word in engine.POLICE_TEXTS else \
+        step = textsteps.police_discreetly(ctx) if word in engine.POLICE_TEXTS else \
             replace(textsteps.crisis(ctx), at=None, choices=()) if in_crisis else textsteps.landline(ctx)
         return _finish(step, message_sid)
     if arrival is None:

@@ -1,12 +1,16 @@
-"""Steps only the text channel gives (issue 19, texts): a first reply that says texts stay on the phone,
-words of crisis, a reply we did not understand, and a landline's texts. Pure, like router/engine.py,
-which they build on; kept apart so the engine stays one module of a readable size.
+"""Steps only the text channel gives: a stop, the discreet answers of the follow-up sender, the advice
+past the limits (issues 12, 18), a first reply that says texts stay on the phone, words of crisis, a
+reply we did not understand, and a landline's texts (issue 19). Pure, like router/engine.py, which they
+build on; kept apart so the engine stays one module of a readable size.
+
+Caller ID is not proof (issue 18): a stop gets the same words (and the 999 advice) whether or not
+anything was cancelled; only a stop Redis could not record is answered differently.
 """
 from __future__ import annotations
 
 from dataclasses import replace
 
-from router.engine import Context, Step, start
+from router.engine import Context, Step, police, start
 
 
 def first_reply(ctx: Context) -> Step:
@@ -36,3 +40,34 @@ def landline(ctx: Context) -> Step:
     service = ctx.flows.emergency_for(ctx.lang)
     return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_safety"), ctx.say("sms_landline", number=service.number)),
                 events=(("sms_landline", "reply"),))
+
+
+def stopped(ctx: Context, neutral: bool = False) -> Step:
+    """A stop: everything pending for the number was cancelled (or there was nothing): one line that is
+    true either way, and the 999 advice, in case the "stop" was a cry for help ("stop hurting me").
+    Never the menu. `neutral`: a text to the follow-up sender, answered as any automated number would."""
+    advice = ctx.say("sms_neutral_emergency" if neutral else "sms_safety")
+    return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_stopped"), advice), events=(("sms_stop", "stop"),))
+
+
+def stop_not_recorded(ctx: Context, neutral: bool = False) -> Step:
+    """A stop that could not be recorded (Redis down): never "cancelled"; say so and how to try again."""
+    advice = ctx.say("sms_neutral_emergency" if neutral else "sms_safety")
+    return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_stop_failed"), advice),
+                events=(("sms_stop", "failed"),))
+
+
+def discreet(ctx: Context) -> Step:
+    """A text to the follow-up sender: whoever holds the phone may not be the person who asked, so it
+    reads like any automated business number: no service, no abuse, no MENU; an emergency is still 999."""
+    return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_discreet"),), events=(("sms_discreet", "reply"),))
+
+
+def police_discreetly(ctx: Context) -> Step:
+    """55 / 999 texted to the follow-up sender: how to reach the police, and no way into the menu."""
+    return replace(police(ctx), at=None, choices=())
+
+
+def safety_only(ctx: Context) -> Step:
+    """The 999 advice and nothing else: what a texter over the reply limits gets."""
+    return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_safety"),), events=(("sms_limited", "advice"),))

@@ -342,10 +342,10 @@ def test_required_phrases_table_matches_the_engine(monkeypatch):
     engine.followup_not_arranged(ctx, "galop")
     engine.cancelled_by_key(ctx)  # issues 12 and 18's steps, said outside the menu walk
     engine.cancel_not_recorded(ctx)
-    engine.discreet(ctx)
-    engine.stopped(ctx), engine.stopped(ctx, neutral=True), engine.stop_not_recorded(ctx)
-    from router import textsteps  # issue 19's text steps
+    from router import textsteps  # the text channel's own steps (issues 12, 18, 19)
     sms = engine.Context(flows, engine.SMS, "en", checks.CLOCKS[0], True)
+    textsteps.discreet(sms), textsteps.stopped(sms), textsteps.stopped(sms, neutral=True)
+    textsteps.stop_not_recorded(sms)
     textsteps.first_reply(sms), textsteps.crisis(sms), textsteps.not_understood(sms, "main"), textsteps.landline(sms)
     for phrase_id, calls in used.items():
         assert phrase_id in checks.REQUIRED_PHRASES, phrase_id
