@@ -224,7 +224,7 @@ class Limits(_Strict):
     reply_window_minutes: int = Field(30, ge=1, le=24 * 60)
     replies_per_minute: int = Field(600, ge=10, le=100_000)
     # 999 / 55 / help / a stop / crisis words past every other limit: this many answers a minute, never 0
-    urgent_replies_per_minute: int = Field(3, ge=1, le=60)
+    urgent_replies_per_minute: int = Field(6, ge=1, le=60)
     discreet_days: int = Field(7, ge=1, le=31)  # no longer used (issue 18: discreet answers go by sender)
 
 
