@@ -191,7 +191,9 @@ def incoming():
     # same. https://support.twilio.com/hc/en-us/articles/31560110671259
     twilio_opt_out = form.get("OptOutType", "").upper() == "STOP"
     is_stop = twilio_opt_out or stopwords.is_stop(body)
-    cancelled = rt.jobs.cancel_followups(number) if is_stop else 0  # before anything that can fail
+    # Cancelled before anything that can fail; but not again for a MessageSid already answered: a retry
+    # (its first answer cancelled already) or a captured text replayed to undo a newer booking (issue 18).
+    cancelled = rt.jobs.cancel_followups(number) if is_stop and not rt.conversations.seen_before(message_sid) else 0
     flows = rt.flows.current()
     neutral = followups.is_followup_sender(rt.settings, form, flows.config.sender)  # no Redis: fails closed
     limits = flows.config.limits

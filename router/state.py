@@ -19,7 +19,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-SEEN_TTL_SECONDS = 10 * 60  # Twilio retries a webhook within seconds; ten minutes is ample
+# Twilio retries a webhook within seconds; a week also makes a captured signed text, replayed, a mere
+# retry that advances, books and cancels nothing (issue 18: replays). One small keyed hash per text.
+SEEN_TTL_SECONDS = 7 * 24 * 3600
 
 
 class StateUnavailable(Exception):
@@ -182,6 +184,15 @@ class ConversationStore:
         fresh, raw, recent, sender, everyone = (list(result) + ["", "", 0, 0])[:5]
         return Arrival(bool(int(fresh)), _parse_conversation(raw), _parse_recent(recent),
                        int(sender or 0), int(everyone or 0))
+
+    def seen_before(self, message_sid: str) -> bool:
+        """Was this MessageSid answered already (a retry, or a replay)? False when Redis cannot say."""
+        if not message_sid:
+            return False
+        try:
+            return bool(self.client.exists(hashed(self.secret, "seen", message_sid)))
+        except (redis.RedisError, OSError, AttributeError):  # AttributeError: the simulator's memory store
+            return False
 
     def urgent_allowed(self, number: str, per_minute: int) -> bool:
         """May an urgent text past the other limits be answered? (URGENT_SCRIPT.) True if Redis cannot say."""

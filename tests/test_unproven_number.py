@@ -141,6 +141,18 @@ def test_a_replayed_signed_cancel_from_an_older_call_changes_nothing(night, redi
     assert store.count_pending() == 0, "a cancel in the caller's own, current call still works"
 
 
+def test_a_replayed_signed_stop_text_changes_nothing(night, redis_url):
+    from tests.support import ACCOUNT_SID, HELPLINE_NUMBER, new_sid
+
+    stop = {"MessageSid": new_sid("SM"), "AccountSid": ACCOUNT_SID, "From": PERSON, "To": HELPLINE_NUMBER,
+            "Body": "STOP", "NumMedia": "0"}
+    assert post_signed(night, "/sms", stop).status_code == 200  # the person's own stop, captured
+    book_by_call(night, GALOP)  # later, a newer booking
+    store = PendingFollowups(redis.Redis.from_url(redis_url, decode_responses=True), secret(redis_url))
+    post_signed(night, "/sms", stop)  # the captured stop, replayed
+    assert store.count_pending() == 1, "the replayed stop cancelled nothing"
+
+
 def test_a_cancel_whose_binding_was_altered_or_moved_to_another_call_changes_nothing(night, redis_url):
     book_by_call(night, GALOP)
     store = PendingFollowups(redis.Redis.from_url(redis_url, decode_responses=True), secret(redis_url))
