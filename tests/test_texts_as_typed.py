@@ -32,7 +32,8 @@ def book(texter: Texter) -> None:
 
 # ------------------------------------------------------------------ 8. stop however it is typed
 @pytest.mark.parametrize("form", ISSUE_19_STOPS)
-def test_a_stop_as_really_typed_cancels_the_pending_text_with_the_999_advice_and_never_the_menu(client, redis_url, form):
+def test_a_stop_as_really_typed_cancels_the_pending_text_with_the_999_advice_never_the_menu(
+        client, redis_url, form):
     texter = Texter(client)
     book(texter)
     r = redis.Redis.from_url(redis_url)
