@@ -13,7 +13,7 @@ from tests.support import ACCOUNT_SID, LANDLINE, MOBILE, Texter, is_broker_key, 
 EN_MENU = "Reply:\n1 Domestic abuse"
 CY_MENU = "Atebwch:\n1 Cam-drin domestig"
 STOPPED_EN = "OK, we will not text this phone.\nIn danger? Call 999."
-NEUTRAL = "+443300000999"  # the follow-up sender of these tests (FOLLOWUP_SENDER)
+NEUTRAL = "+447700900999"  # the follow-up sender of these tests (FOLLOWUP_SENDER): a UK mobile can text
 
 
 def test_first_text_of_any_content_gets_999_advice_register_and_numbered_options(client):
