@@ -58,7 +58,7 @@ class Booking(enum.Enum):
     """What became of a follow-up the person said yes to. Only KEPT is true, so `if booked:` reads well."""
 
     KEPT = "kept"
-    ALREADY = "already"          # the same service is already on its way to this number (24 h)
+    ALREADY = "already"          # the same service went or goes to this number (24 h): answered as KEPT
     PER_NUMBER = "per_number"    # this number has had its follow-ups for the day
     FAILED = "failed"            # could not be stored (Redis down) or the number cannot take texts
 
@@ -144,16 +144,16 @@ class FollowupLimits:
         return Reservation(booking)
 
     def release_all(self, number: str, service_ids) -> None:
-        """Everything for this number was cancelled (a stop): a new ask for any service is a new text,
-        not "already on its way". The count per number stays, so stop-and-ask-again is still capped."""
+        """Everything for this number was cancelled (a stop, key 8): a new ask for any service is a new
+        text. The count per number stays, so stop-and-ask-again is still capped."""
         keys = [self._service_key(number, sid) for sid in service_ids]
         if keys:
             self.client.delete(*keys)
 
     def release(self, number: str, service_id: str) -> None:
-        """The place was taken but the follow-up could not be stored: free the same-service place, so
-        the person is not told later that a text which never existed is on its way, and forget that
-        this phone was texted lately (nothing was), so its next text gets the menu, not the discreet reply."""
+        """The place was taken but the follow-up could not be stored: free the same-service place, so a
+        new ask books a text rather than silently sending none. (Also drops the 'texted lately' marker an
+        older version wrote: nothing reads it any more.)"""
         self.client.delete(self._service_key(number, service_id), recent_key(self.secret, number))
 
 
