@@ -160,3 +160,18 @@ def test_in_welsh_the_first_reply_says_it_too_and_a_landline_gets_its_welsh_answ
 def test_a_welsh_stop_as_typed_is_answered_in_welsh(client):
     reply = Texter(client, sender="+447400200003").send("Dim diolch")
     assert reply.startswith("Iawn") and "Ffoniwch 999" in reply
+
+
+@pytest.mark.parametrize("lang, keys, words", [
+    ("en", "77", ["Call 9 9 9", "Samaritans, day or night: call 1 1 6, 1 2 3, free", "0 8 0 8, 1 6 4, 0 1 2 3"]),
+    ("cy", "977", ["Ffoniwch 9 9 9", "ffoniwch 1 1 6, 1 2 3, am ddim", "Yn Gymraeg: 0 8 0 8, 1 6 4, 0 1 2 3"]),
+])
+def test_callers_find_the_samaritans_under_other_helplines_and_can_hear_the_number_again(client, lang, keys, words):
+    from tests.support import Call
+
+    call = Call(client).start()
+    for key in keys:
+        call.press(key)
+    heard = call.text()
+    assert all(w in heard for w in words), heard
+    assert words[1] in call.press("1").text(), "1: the number again"
