@@ -45,8 +45,8 @@ class Jobs:
         if self._pending_store is None:
             from tasks.pending import PendingFollowups
 
-            self._pending_store = PendingFollowups(self.client, self.settings.state_key_secret(),
-                                                   self.settings.followup_key())
+            self._pending_store = PendingFollowups(self.client, self.settings.state_key_secrets(),
+                                                   self.settings.followup_keys())
         return self._pending_store
 
     def _followup_limits(self) -> FollowupLimits:

@@ -69,8 +69,8 @@ def sender_params(sender: str) -> dict[str, str]:
 
 def pending_store() -> PendingFollowups:
     """The worker process's store, on its one Redis client."""
-    return once("pending-followups", lambda: PendingFollowups(worker_redis(), settings.state_key_secret(),
-                                                              settings.followup_key()))
+    return once("pending-followups", lambda: PendingFollowups(worker_redis(), settings.state_key_secrets(),
+                                                              settings.followup_keys()))
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -185,10 +185,11 @@ def attempt(store: PendingFollowups, client, fid: str) -> Outcome:
             pass
         store.finish(fid, unlock=True)
         return Outcome(DONE, label="refused")
-    if data.get("to") is None:  # sealed with another key: it can never be sent
-        log.error("follow-up %s cannot be opened with this key: dropped", fid[:8])
+    if data.get("problem"):  # unsealed or not sealed with our keys: never sent (tasks/pending.py _opened)
+        log.error("follow-up %s is %s (not sealed with this deployment's key): dropped, not sent", fid[:8],
+                  data["problem"])
         store.finish(fid, unlock=True)
-        return Outcome(DONE, label="unreadable")
+        return Outcome(DONE, label=data["problem"])
     locked = True
     try:
         if data.get("status") == "sending":  # an earlier attempt died mid-send: did its text go out?
