@@ -36,6 +36,7 @@ WEBHOOK_PREFIXES = ("/voice", "/sms")
 def create_app(settings: Settings | None = None, *, flows: Flows | None = None,
                clock: Callable[[], datetime] | None = None, redis_client: redis.Redis | None = None) -> Flask:
     settings = settings or load_settings()
+    settings.require_secrets()  # never a key derived from another secret (router/settings.py)
     logs.configure()
     logs.set_correlation_key(settings.correlation_key())
     client = redis_client or make_redis(settings.redis_url)
