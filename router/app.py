@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from router import logs, metrics, safety, sms, voice
 from router.flowstore import FlowStore, FlowsUnavailable
 from router.lifecycle import History
+from router.release_auth import Keyring
 from router.jobs import Jobs
 from router.model import Flows
 from router.proxy import behind_proxies
@@ -68,8 +69,12 @@ def _flow_store(settings: Settings, flows: Flows | None, client: redis.Redis) ->
     if flows is not None:
         return FlowStore(settings.flows_dir, flows=flows)
     follow = settings.flows_watch_seconds > 0
+    keys = Keyring(settings.flows_signing_keys)
+    if follow and not keys:
+        log.warning("FLOWS_SIGNING_KEY is not set: releases and diversions published in Redis are not "
+                    "followed by this instance (docs/deployment.md)")
     store = FlowStore(settings.flows_dir, history=History(settings.history_dir()),
-                      client=client if follow else None)
+                      client=client if follow else None, keys=keys)
     store.watch(settings.flows_watch_seconds)
     return store
 
