@@ -18,6 +18,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from router import logs, metrics, safety, sms, voice
+from router.body_deadline import read_body_within
 from router.flowstore import FlowStore, FlowsUnavailable
 from router.lifecycle import History
 from router.release_auth import Keyring
@@ -44,7 +45,8 @@ def create_app(settings: Settings | None = None, *, flows: Flows | None = None,
     store = _flow_store(settings, flows, client)
     app = Flask("router")
     app.request_class = WebhookRequest
-    app.wsgi_app = behind_proxies(app.wsgi_app, settings.trust_proxy)
+    app.wsgi_app = read_body_within(behind_proxies(app.wsgi_app, settings.trust_proxy),
+                                    settings.request_body_seconds, settings.max_request_bytes)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.extensions["router"] = Runtime(
         settings=settings, flows=store,

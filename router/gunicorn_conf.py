@@ -7,7 +7,8 @@ worker, and everyone else is answered meanwhile (tests/test_slow_clients.py: 50 
 /healthz and signed calls still answered within a second). gthread was considered: its threads read a
 request's headers blocking, with no deadline, so N slow clients take N threads.
 
-What is still needed in front (docs/deployment.md): a proxy that buffers whole requests and drops
+A body has its own deadline, in the app (router/body_deadline.py, REQUEST_BODY_SECONDS): gunicorn puts
+none on it. What is still needed in front (docs/deployment.md): a proxy that buffers whole requests and drops
 clients slower than a few seconds, and caps connections per client; this process caps only what one
 worker holds at once (worker_connections).
 

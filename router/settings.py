@@ -45,6 +45,7 @@ class Settings:
     flows_signing_keys: tuple[bytes, ...] = field(default=(), repr=False)  # FLOWS_SIGNING_KEY (release_auth)
     port: int = 5000
     max_request_bytes: int = 64 * 1024
+    request_body_seconds: float = 5.0      # REQUEST_BODY_SECONDS: a body not in by then gets 408 (body_deadline)
     flows_history_dir: Path | None = None  # numbered releases, outside FLOWS_DIR (lifecycle.History)
     flows_watch_seconds: float = 1.0       # how often each web worker looks for a new release; 0: never
 
@@ -134,6 +135,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         followup_secrets=split_keys(env.get("FOLLOWUP_ENCRYPTION_KEY")),
         flows_signing_keys=split_keys(env.get("FLOWS_SIGNING_KEY")),
         port=int(env.get("PORT") or 5000),
+        request_body_seconds=float(env.get("REQUEST_BODY_SECONDS") or 5.0),
         flows_history_dir=Path(env["FLOWS_HISTORY_DIR"]).resolve() if env.get("FLOWS_HISTORY_DIR") else None,
         flows_watch_seconds=float(env.get("FLOWS_WATCH_SECONDS") or 1.0),
         metrics_token=env.get("METRICS_TOKEN") or None,
