@@ -33,6 +33,8 @@ from router.state import ConversationStore, make_redis
 
 log = logging.getLogger("router.app")
 WEBHOOK_PREFIXES = ("/voice", "/sms")
+HOST_NOT_PINNED = ("neither PUBLIC_BASE_URL nor ALLOWED_HOSTS is set: the Host header of each webhook is "
+                   "believed, so a request Twilio signed for another app on this account would be accepted")
 
 
 def create_app(settings: Settings | None = None, *, flows: Flows | None = None,
@@ -61,6 +63,8 @@ def create_app(settings: Settings | None = None, *, flows: Flows | None = None,
     app.add_url_rule("/metrics", view_func=metrics_view)
     if not settings.auth_token:
         log.warning("TWILIO_AUTH_TOKEN is not set: every webhook will answer 403")
+    if not settings.host_pinned():
+        log.warning(HOST_NOT_PINNED)
     _reload_on_sighup(store)
     return app
 
@@ -139,17 +143,29 @@ def _delete_answered_text() -> None:
 
 
 def healthz():
-    """200 whenever the app can answer (the safety answer counts): `status` is `degraded`, with `why` and
-    the refused `problems`, when it serves anything but the live folder's flows as applied."""
+    """200 whenever the app can answer (the safety answer counts): `status` is `degraded`, with `why`,
+    when it serves anything but the live folder's flows as applied.
+
+    Anyone can ask, so the public answer is only `status`, `why` (short reasons) and, when the signed
+    host is not pinned, a `note` saying so. The details (flows_version, the applied release, diversions
+    in force, refused problems, Redis, the pid) are for operators: `Authorization: Bearer
+    $METRICS_TOKEN`, as for /metrics."""
     rt = runtime()
     try:
         rt.flows.current()  # a request's look at the folder, as webhooks do
     except FlowsUnavailable:
         pass
     body = rt.flows.status()
+    if not rt.settings.host_pinned():
+        body["note"] = "host not pinned: set PUBLIC_BASE_URL or ALLOWED_HOSTS"
+    if not metrics.authorised(request.headers.get("Authorization"), rt.settings.metrics_token):
+        return jsonify({name: body[name] for name in PUBLIC_HEALTH if name in body})
     body["pid"] = os.getpid()
     body["redis"] = "ok" if rt.conversations.ping() else "unavailable"
     return jsonify(body)
+
+
+PUBLIC_HEALTH = ("status", "why", "note")   # what /healthz tells anyone; the rest needs the metrics token
 
 
 def metrics_view():

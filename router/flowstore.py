@@ -291,7 +291,8 @@ class FlowStore:
         if applied is not None and body.get("matches_applied") is False:
             degraded.append(f"not serving the applied release {applied.number}")
         if self.untrusted:
-            degraded.append(f"ignored from Redis: {self.untrusted}")
+            body["ignored_from_redis"] = self.untrusted
+            degraded.append("a release or diversion in Redis is not signed: ignored")
         if self._diversions:
             body["diversions"] = {sid: {"to": d.to, "until": d.until.isoformat()}
                                   for sid, d in self.diversions.items()}

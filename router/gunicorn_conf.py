@@ -31,6 +31,12 @@ limit_request_field_size = 8190
 # No runtime control socket (gunicorn 25+ opens one at ~/.gunicorn/gunicorn.ctl by default): nothing here
 # uses it, and every instance run by one user would share that path. Flows reload on SIGHUP.
 control_socket_disable = True
+# gunicorn itself believes X-Forwarded-Proto (and -Ssl, -Protocol) from 127.0.0.1 by default, which
+# changes the scheme of the URL a signature is checked against. Forwarded headers are the app's to
+# judge, only under TRUST_PROXY (router/proxy.py, Werkzeug's ProxyFix): gunicorn believes them from
+# no address.
+forwarded_allow_ips = ""
+secure_scheme_headers = {}
 
 
 def on_starting(server):

@@ -39,6 +39,7 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     flows_dir: Path = REPO_ROOT / "flows"
     public_base_url: str | None = None
+    allowed_hosts: tuple[str, ...] = ()   # ALLOWED_HOSTS: host names a signed URL may name (without PUBLIC_BASE_URL)
     trust_proxy: int = 0          # how many proxies in front add X-Forwarded-* (router/proxy.py)
     state_secrets: tuple[bytes, ...] = field(default=(), repr=False)     # STATE_HASH_SECRET, newest first
     followup_secrets: tuple[bytes, ...] = field(default=(), repr=False)  # FOLLOWUP_ENCRYPTION_KEY, newest first
@@ -48,6 +49,12 @@ class Settings:
     request_body_seconds: float = 5.0      # REQUEST_BODY_SECONDS: a body not in by then gets 408 (body_deadline)
     flows_history_dir: Path | None = None  # numbered releases, outside FLOWS_DIR (lifecycle.History)
     flows_watch_seconds: float = 1.0       # how often each web worker looks for a new release; 0: never
+
+    def host_pinned(self) -> bool:
+        """Whether the host a webhook was signed for is pinned (PUBLIC_BASE_URL or ALLOWED_HOSTS): if not,
+        the Host header is believed, and a request Twilio signed for another app on the same account,
+        replayed here with that app's Host, would be accepted."""
+        return bool(self.public_base_url or self.allowed_hosts)
 
     def history_dir(self) -> Path:
         """FLOWS_HISTORY_DIR, or a hidden folder beside the flow folder (never inside it)."""
@@ -130,6 +137,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         redis_url=_default_redis_url(env),
         flows_dir=flows_dir,
         public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
+        allowed_hosts=tuple(h.strip().lower() for h in (env.get("ALLOWED_HOSTS") or "").split(",") if h.strip()),
         trust_proxy=_proxies(env.get("TRUST_PROXY", "")),
         state_secrets=split_keys(env.get("STATE_HASH_SECRET")),
         followup_secrets=split_keys(env.get("FOLLOWUP_ENCRYPTION_KEY")),

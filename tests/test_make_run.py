@@ -135,7 +135,11 @@ def test_everything_comes_up_from_a_clean_environment_and_answers_a_signed_call(
     assert response.status_code == 200, response.status_code
     twiml = parse(response.data)
     assert twiml.find("Gather") is not None and any("999" in line or "9 9 9" in line for line in said(twiml))
-    health = requests.get(make_run.url + "/healthz", timeout=5).json()
+    assert requests.get(make_run.url + "/healthz", timeout=5).json() == {
+        "status": "ok", "note": "host not pinned: set PUBLIC_BASE_URL or ALLOWED_HOSTS"}
+    metrics_token = (make_run.data / "metrics-token").read_text().strip()
+    health = requests.get(make_run.url + "/healthz", timeout=5,
+                          headers={"Authorization": f"Bearer {metrics_token}"}).json()
     assert health["status"] == "ok" and health["redis"] == "ok"
     # worker and beat alive after some seconds: beat's dispatches (every second) are run by the worker
     seen = make_run.dispatches()
