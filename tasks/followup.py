@@ -241,8 +241,10 @@ def attempt(store: PendingFollowups, client, fid: str) -> Outcome:
 
 
 @app.task(name="tasks.followup.send_followup", bind=True, acks_late=True, max_retries=MAX_SEND_RETRIES)
-def send_followup(self, fid: str) -> str | None:
-    """One follow-up, retried with backoff: what a dispatch hands over when Twilio asks us to retry."""
+def send_followup(self, fid: str) -> bool:
+    """One follow-up, retried with backoff: what a dispatch hands over when Twilio asks us to retry.
+    Returns whether it was sent, never the message's sid: Celery logs a task's return value ("succeeded
+    in 0.2s: ..."), and a MessageSid is an identifier that stays out of logs."""
     client = make_client(settings) if is_configured(settings) else None
     store = pending_store()
     outcome = attempt(store, client, fid)
@@ -252,6 +254,6 @@ def send_followup(self, fid: str) -> str | None:
         if self.request.retries >= self.max_retries:  # Twilio kept asking us to wait: give up, loudly
             store.finish(fid)
             _gave_up(1, "failed", f"follow-up {fid[:8]} not sent after {self.max_retries} retries")
-            return None
+            return False
         raise self.retry(countdown=backoff_seconds(self.request.retries), exc=None)
-    return outcome.sid
+    return outcome.kind == SENT

@@ -197,6 +197,10 @@ def test_a_dispatch_sends_what_is_due_itself_and_hands_a_retry_to_a_task_of_its_
     assert set(stack.texts_per_number().values()) == {1}, "exactly one text per yes"
     handed_over = set(re.findall(r"Task tasks\.followup\.send_followup\[([^\]]+)\]", stack.worker.log()))
     assert len(handed_over) == 1, stack.worker.log()[-3000:]
+    wait_until(lambda: "send_followup[" in stack.worker.log() and " succeeded in " in stack.worker.log(),
+               message="the retried send to be logged as done")
+    for message in stack.outbound():  # issue 21: the retry path logged the MessageSid it returned
+        assert message["sid"] not in stack.worker.log(), "no identifier in the logs"
     metrics = wait_until(lambda: (lambda m: 'helpline_worker_followups_total{kind="sent"} 12.0' in m and m)(
         requests.get(stack.web.url + "/metrics", headers=METRICS_AUTH, timeout=5).text), message="the sends counted")
     assert 'helpline_worker_followups_total{kind="retried"} 1.0' in metrics
