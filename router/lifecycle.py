@@ -144,6 +144,7 @@ class History:
     def add(self, files: dict[str, bytes], release: Release) -> Release:
         """Store a release (the caller holds the lock). Written aside, then renamed into place whole."""
         self.releases_dir.mkdir(parents=True, exist_ok=True)
+        sweep_scratch(self.releases_dir, ".incoming-*")
         staged = self.releases_dir / f".incoming-{os.getpid()}-{secrets.token_hex(4)}"
         write_files(staged, files)
         (staged / "release.json").write_text(json.dumps(asdict(release), indent=2) + "\n")
@@ -165,6 +166,7 @@ def replace_folder(live: Path, files: dict[str, bytes]) -> None:
     live = Path(live)
     if live.is_symlink():
         live = live.resolve()
+    sweep_scratch(live.parent, f".{live.name}.new-*", f".{live.name}.old-*")
     staged = live.parent / f".{live.name}.new-{secrets.token_hex(4)}"
     write_files(staged, files)
     if not live.exists():
@@ -176,6 +178,24 @@ def replace_folder(live: Path, files: dict[str, bytes]) -> None:
         os.rename(staged, live)
         staged = retired
     shutil.rmtree(staged, ignore_errors=True)
+
+
+SCRATCH_AGE_SECONDS = 120   # a folder being written is minutes old at most: older ones were left by a kill
+
+
+def sweep_scratch(parent: Path, *patterns: str) -> None:
+    """Remove what a process killed mid-write left: staged folders matching `patterns` in `parent`,
+    untouched for SCRATCH_AGE_SECONDS (the caller holds the history lock, so none is being written)."""
+    import time
+
+    for pattern in patterns:
+        for leftover in Path(parent).glob(pattern):
+            try:
+                if leftover.is_dir() and not leftover.is_symlink() and \
+                        time.time() - leftover.stat().st_mtime > SCRATCH_AGE_SECONDS:
+                    shutil.rmtree(leftover, ignore_errors=True)
+            except OSError:
+                continue
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -173,3 +173,27 @@ def test_without_a_signing_key_divert_is_refused_and_apply_stays_local(tmp_path,
     result = CliRunner().invoke(main, ["apply", str(draft), "--yes"], env=env)
     assert result.exit_code == 0 and "FLOWS_SIGNING_KEY is not set here" in result.output
     assert redis.Redis.from_url(redis_url).get(APPLIED_KEY) is None
+
+
+def test_scratch_left_by_a_killed_process_is_cleaned_at_the_next_write(tmp_path):
+    """Issue 21: a worker killed mid-check left scratch folders behind (the check now writes none, see
+    above); a kill mid-write leaves a staged folder beside the live one or in the history, which the next
+    write removes once it is clearly abandoned."""
+    import os
+
+    live, history = tmp_path / "live", lifecycle.History(tmp_path / "history")
+    shutil.copytree(FLOWS, live)
+    history.releases_dir.mkdir(parents=True)
+    old = time.time() - lifecycle.SCRATCH_AGE_SECONDS - 60
+    left = [history.releases_dir / ".incoming-4242-dead", tmp_path / ".live.new-dead", tmp_path / ".live.old-dead"]
+    for folder in left:
+        (folder).mkdir()
+        (folder / "menu.yaml").write_text("caller's words would never be here, but flows are")
+        os.utime(folder, (old, old))
+    fresh = tmp_path / ".live.new-busy"
+    fresh.mkdir()  # being written by another process right now: left alone
+    files = lifecycle.read_files(FLOWS)
+    with history.locked():
+        history.add(files, Release(1, "v", lifecycle.now_iso(), "tester"))
+        lifecycle.replace_folder(live, files)
+    assert not any(folder.exists() for folder in left) and fresh.exists()
