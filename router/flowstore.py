@@ -229,6 +229,7 @@ class FlowStore:
         """Log once when Redis starts (and stops) holding what this instance does not believe."""
         if what != self.untrusted:
             if what:
+                metrics.ERRORS.labels("unsigned_in_redis").inc()
                 log.error("ignored from Redis: %s. Releases and diversions are made by `router apply` and "
                           "`router divert` with the key; anything else in those keys was written by someone "
                           "else with access to Redis", what)

@@ -99,6 +99,8 @@ def test_a_forged_release_rerouting_the_24_hour_line_is_ignored_and_shown(instan
     assert instance["store"].history.releases() == [], "no history credits anyone"
     status = instance["store"].status()
     assert status["status"] == "degraded" and "not signed" in " ".join(status["why"])
+    from router import metrics
+    assert metrics.ERRORS.labels("unsigned_in_redis")._value.get() >= 1, "counted: the alert pages on it"
 
 
 def test_a_signed_release_is_validated_in_memory_and_a_bad_one_writes_nothing(instance):
