@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import time
 from datetime import datetime
@@ -159,13 +160,22 @@ def healthz():
     if not rt.settings.host_pinned():
         body["note"] = "host not pinned: set PUBLIC_BASE_URL or ALLOWED_HOSTS"
     if not metrics.authorised(request.headers.get("Authorization"), rt.settings.metrics_token):
-        return jsonify({name: body[name] for name in PUBLIC_HEALTH if name in body})
+        public = {name: body[name] for name in PUBLIC_HEALTH if name in body}
+        if "why" in public:
+            public["why"] = [public_reason(reason) for reason in public["why"]]
+        return jsonify(public)
     body["pid"] = os.getpid()
     body["redis"] = "ok" if rt.conversations.ping() else "unavailable"
     return jsonify(body)
 
 
 PUBLIC_HEALTH = ("status", "why", "note")   # what /healthz tells anyone; the rest needs the metrics token
+
+
+def public_reason(reason: str) -> str:
+    """A reason for `degraded` as anyone may read it: up to its first ':', ' to ' or ' (' (which
+    service a line is diverted to, which release serves, the refused problems are details)."""
+    return re.split(r":| to | \(", reason, maxsplit=1)[0].strip()
 
 
 def metrics_view():

@@ -193,3 +193,12 @@ def test_gunicorn_believes_no_forwarded_header_without_trust_proxy(redis_url):
             assert response.status_code == 403, header
     finally:
         web.stop()
+
+
+def test_healthz_public_reasons_are_short():
+    from router.app import public_reason
+
+    assert public_reason("the live folder is refused: serving release 3 from the history") == \
+        "the live folder is refused"
+    assert public_reason("the 24-hour line national_domestic_abuse_helpline is diverted to galop") == \
+        "the 24-hour line national_domestic_abuse_helpline is diverted"
