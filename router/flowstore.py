@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import threading
 import time
 import weakref
@@ -91,6 +92,8 @@ class FlowStore:
         self._tried: list[int] = []
         self._signature = folder_signature(self.folder)
         self._base: Flows | None = flows
+        if history is not None:  # what versions before 2026-12 left in the temporary folder when killed
+            lifecycle.sweep_scratch(Path(tempfile.gettempdir()), "helpline-release-*")
         if flows is None:
             try:
                 self._follow_applied()

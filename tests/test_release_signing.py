@@ -194,6 +194,10 @@ def test_scratch_left_by_a_killed_process_is_cleaned_at_the_next_write(tmp_path)
         os.utime(folder, (old, old))
     fresh = tmp_path / ".live.new-busy"
     fresh.mkdir()  # being written by another process right now: left alone
+    older_version = Path(tempfile.mkdtemp(prefix="helpline-release-"))  # an earlier version's check, killed
+    os.utime(older_version, (old, old))
+    FlowStore(live, history=history, client=None)
+    assert not older_version.exists()
     files = lifecycle.read_files(FLOWS)
     with history.locked():
         history.add(files, Release(1, "v", lifecycle.now_iso(), "tester"))
