@@ -382,7 +382,9 @@ def plot(report: dict, output: Path) -> None:
         style = ":" if "not the app" in role else "-"
         ax_rss.plot(minutes, values, style, marker="o", markersize=3, label=role)
     ax_rss.set_title("RSS of every process (MiB)")
-    ax_rss.legend(fontsize=7)
+    top = max(v or 0 for s in samples for v in s["rss_mib"].values())
+    ax_rss.set_ylim(0, top * 1.5)  # room above the lines for the legend
+    ax_rss.legend(fontsize=7, ncol=2, loc="upper left")
     ax_mem.plot(minutes, [s["redis_used_memory_mib"] for s in samples], "o-", markersize=3,
                 label="used_memory")
     ax_mem.plot(minutes, [s["redis_rss_mib"] for s in samples], "s--", markersize=3, label="RSS")
@@ -398,12 +400,13 @@ def plot(report: dict, output: Path) -> None:
         ax_keys.plot(minutes, [s["by_kind"].get(kind, 0) for s in samples], "-", linewidth=1, label=kind)
     ax_keys.plot(minutes, [sum(s["without_ttl"].values()) - s["without_ttl"].get("broker (Celery/kombu)", 0)
                            for s in samples], "x:", color="red", label="app keys without TTL")
-    ax_keys.set_title("Redis keys")
-    ax_keys.legend(fontsize=7)
+    ax_keys.set_title("Redis keys (app keys without a TTL: red)")
+    ax_keys.legend(fontsize=7, loc="upper left")
     for ax in (ax_rss, ax_mem, ax_keys):
         ax.set_xlabel("minute")
         ax.axvline(end, color="grey", linewidth=0.8, linestyle="--")
-        ax.set_ylim(bottom=0)
+        if ax is not ax_rss:
+            ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     s = report["settings"]
     fig.suptitle(f"Soak, {report['commit']}: {s['calls_per_minute']} calls, {s['texts_per_minute']} texts and "
