@@ -168,6 +168,7 @@ def key_census(client: redis.Redis) -> dict:
 def sample(started: float, roles: dict, client: redis.Redis) -> dict:
     memory = client.info("memory")
     return {"minute": round((time.monotonic() - started) / 60, 2), "time": time.time(),
+            "load_1m": round(os.getloadavg()[0], 2),  # the machine's, others' work included
             "rss_mib": {role: rss_mib(pid) for role, pid in roles.items()}, "pids": roles,
             "redis_used_memory_mib": round(memory["used_memory"] / 2 ** 20, 3),
             "redis_rss_mib": round(memory["used_memory_rss"] / 2 ** 20, 3),
