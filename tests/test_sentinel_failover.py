@@ -8,7 +8,8 @@ killed with -9 and the Sentinels promote the replica. Then:
 - every signed request, before, during and after the failover, was answered with valid TwiML (the call
   still put through to the 24-hour line; the text still answered);
 - every follow-up booked before the kill and after the promotion was sent exactly once and deleted;
-- the worker that ran before is the one running after (same PID), and beat is still running.
+- the worker that ran before is the one running after (same PID), and beat is still running and
+  publishing (a heartbeat it queued after the promotion was run by the worker).
 
 Replication is asynchronous: what the primary acknowledged in its last moment may never reach the
 replica (docs/deployment.md, "Failover with Sentinel": `min-replicas-to-write` bounds that). That loss
@@ -56,7 +57,7 @@ def deployment(tmp_path):
     standin = TwilioStandin(account_sid=ACCOUNT_SID, auth_token=TOKEN, step_delay=0.02).start()
     port = free_port()
     (tmp_path / "prometheus").mkdir()
-    env = worker_env(cluster.url, standin, FOLLOWUP_SENDER=SENDER, FOLLOWUP_DISPATCH_SECONDS="1",
+    env = worker_env(cluster.url, standin, FOLLOWUP_SENDER=SENDER, FOLLOWUP_DISPATCH_SECONDS="1", HEARTBEAT_SECONDS="1",
                      PUBLIC_BASE_URL=f"http://127.0.0.1:{port}", PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
                      STATE_HASH_SECRET="failover-state-secret-" + "1" * 32,
                      FOLLOWUP_ENCRYPTION_KEY="failover-followup-key-" + "2" * 32)
@@ -87,6 +88,12 @@ def test_killing_the_redis_primary_under_load_fails_no_request_and_sends_every_f
             return make_redis(cluster.url, timeout=1).zcard("hr:fu-due")
         except Exception:  # noqa: BLE001 - Redis mid-failover: not known yet
             return None
+
+    def heartbeat() -> float:
+        try:
+            return float(make_redis(cluster.url, timeout=1).get("hr:heartbeat") or 0)
+        except Exception:  # noqa: BLE001 - Redis mid-failover: not known yet
+            return 0.0
 
     def missing() -> dict:
         """What is not done yet, for the timeout messages."""
@@ -130,6 +137,7 @@ def test_killing_the_redis_primary_under_load_fails_no_request_and_sends_every_f
         killed_at = time.time()
         cluster.kill_primary()
         cluster.wait(cluster.promoted, 30, "the Sentinels to promote the replica after kill -9 of the primary")
+        promoted_at = time.time()
         load.phase = "after"
 
         # Follow-ups booked after the promotion: the web tier finds the new primary by itself. A booking
@@ -148,6 +156,10 @@ def test_killing_the_redis_primary_under_load_fails_no_request_and_sends_every_f
                    message="calls and texts answered after the failover")
         wait_for(lambda: not missing(), 60, "every follow-up booked before and after the failover to be sent "
                                             "once, deleted and finished")
+        # Beat publishes to the new primary and the worker consumes from it: a heartbeat (beat queues
+        # one every second here; the worker that runs it writes the time) from after the promotion.
+        wait_for(lambda: heartbeat() > promoted_at, 30, "a heartbeat queued by beat and run by the worker "
+                                                       "after the promotion")
         # A follow-up finished in Redis cannot be sent again: the counts below are final.
         results = load.stop()
 
