@@ -63,7 +63,7 @@ class Sentinel:
             f"sentinel failover-timeout {MASTER_NAME} {self.failover_timeout_ms}",
             f"sentinel parallel-syncs {MASTER_NAME} 1"]) + "\n")
         self.process = subprocess.Popen([find_redis_server(), str(conf), "--sentinel"], stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, umask=PRIVATE_UMASK)
+                                        stderr=subprocess.DEVNULL, umask=PRIVATE_UMASK)
         return self
 
     def client(self) -> redis.Redis:

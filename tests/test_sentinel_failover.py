@@ -53,23 +53,25 @@ def book_followup(web_url: str) -> tuple[str, bool]:
 
 @pytest.fixture
 def deployment(tmp_path):
-    cluster = SentinelCluster(tmp_path / "redis").start()
-    standin = TwilioStandin(account_sid=ACCOUNT_SID, auth_token=TOKEN, step_delay=0.02).start()
-    port = free_port()
-    (tmp_path / "prometheus").mkdir()
-    env = worker_env(cluster.url, standin, FOLLOWUP_SENDER=SENDER, FOLLOWUP_DISPATCH_SECONDS="1", HEARTBEAT_SECONDS="1",
-                     PUBLIC_BASE_URL=f"http://127.0.0.1:{port}", PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
-                     STATE_HASH_SECRET="failover-state-secret-" + "1" * 32,
-                     FOLLOWUP_ENCRYPTION_KEY="failover-followup-key-" + "2" * 32)
-    web = GunicornWeb(env, port=port)
-    worker = CeleryWorker(env, concurrency=2)
-    beat = CeleryBeat(env, schedule_file=str(tmp_path / "beat"))
+    cluster, standin, processes = SentinelCluster(tmp_path / "redis"), None, []
     try:
-        start_together(web, worker, beat)
-        yield cluster, standin, web, worker, beat
+        cluster.start()
+        standin = TwilioStandin(account_sid=ACCOUNT_SID, auth_token=TOKEN, step_delay=0.02).start()
+        port = free_port()
+        (tmp_path / "prometheus").mkdir()
+        env = worker_env(cluster.url, standin, FOLLOWUP_SENDER=SENDER, PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+                         FOLLOWUP_DISPATCH_SECONDS="1", HEARTBEAT_SECONDS="1",
+                         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
+                         STATE_HASH_SECRET="failover-state-secret-" + "1" * 32,
+                         FOLLOWUP_ENCRYPTION_KEY="failover-followup-key-" + "2" * 32)
+        processes = [GunicornWeb(env, port=port), CeleryWorker(env, concurrency=2),
+                     CeleryBeat(env, schedule_file=str(tmp_path / "beat"))]
+        start_together(*processes)
+        yield (cluster, standin, *processes)
     finally:
-        stop_together(web, worker, beat)
-        standin.stop()
+        stop_together(*processes)
+        if standin is not None:
+            standin.stop()
         cluster.stop()
 
 
