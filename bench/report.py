@@ -114,7 +114,8 @@ def soak(report: dict) -> str:
     left = summary["left_over"] or "none"
     lines += ["", f"Error lines in the web, worker and beat logs: {summary['log_error_lines']}; left over at the end: "
               f"{left}; app keys without a TTL: {summary['app_keys_without_ttl'] or 'none'}; processes restarted: "
-              f"{summary['processes_restarted'] or 'none'}; deliveries: {report['deliveries']}.", ""]
+              f"{summary['processes_restarted'] or 'none'}; "
+              + "; ".join(f"{k}: {v}" for k, v in report["deliveries"].items()) + ".", ""]
     picks = [samples[0], samples[1], samples[len(samples) // 2], samples[-1]] if len(samples) > 3 else samples
     lines += ["| | " + " | ".join(f"minute {s['minute']:.0f}" for s in picks) + " | change after minute 1 |",
               "| --- | " + " | ".join("---:" for _ in picks) + " | ---: |"]
