@@ -29,6 +29,12 @@ def secret(redis_url: str) -> bytes:
     return make_settings(redis_url).state_key_secret()
 
 
+def pending_store(redis_url: str) -> PendingFollowups:
+    settings = make_settings(redis_url)
+    return PendingFollowups(redis.Redis.from_url(redis_url, decode_responses=True), settings.state_key_secrets(),
+                            settings.followup_keys())
+
+
 def state_nothing(client, redis_url):
     pass
 
@@ -39,7 +45,7 @@ def state_booked_for_later(client, redis_url):
 
 def state_sent_today(client, redis_url):
     book_by_call(client, GALOP, when="1")
-    store = PendingFollowups(redis.Redis.from_url(redis_url, decode_responses=True), secret(redis_url))
+    store = pending_store(redis_url)
     assert store.cancel_for_number(PERSON) == 1  # as the worker leaves it once sent: limits kept, text gone
 
 
@@ -117,7 +123,7 @@ def test_the_greeting_never_mentions_cancelling_and_key_8_says_the_same_either_w
     assert "cancel" not in greeting.lower() and "press 8" not in greeting
     heard = Call(night, caller=PERSON).start().press("8").heard
     assert heard[0] == "Done. We will not text this phone."
-    store = PendingFollowups(redis.Redis.from_url(redis_url, decode_responses=True), secret(redis_url))
+    store = pending_store(redis_url)
     assert store.count_pending() == 0, "key 8 cancelled the text booked for later"
     assert Call(night, caller=STRANGER).start().press("8").heard == heard
 
@@ -132,7 +138,7 @@ def test_a_replayed_signed_cancel_from_an_older_call_changes_nothing(night, redi
     captured_url, captured = old.gather.get("action"), old.params(Digits="8")  # e.g. from a proxy's log
     clock.now = WEEKNIGHT_3AM + timedelta(minutes=20)
     book_by_call(night, GALOP)  # a newer call books a text
-    store = PendingFollowups(redis.Redis.from_url(redis_url, decode_responses=True), secret(redis_url))
+    store = pending_store(redis_url)
     assert store.count_pending() == 1
     replayed = post_signed(night, captured_url, captured)
     assert replayed.status_code == 200 and b"Done" not in replayed.data
@@ -148,14 +154,14 @@ def test_a_replayed_signed_stop_text_changes_nothing(night, redis_url):
             "Body": "STOP", "NumMedia": "0"}
     assert post_signed(night, "/sms", stop).status_code == 200  # the person's own stop, captured
     book_by_call(night, GALOP)  # later, a newer booking
-    store = PendingFollowups(redis.Redis.from_url(redis_url, decode_responses=True), secret(redis_url))
+    store = pending_store(redis_url)
     post_signed(night, "/sms", stop)  # the captured stop, replayed
     assert store.count_pending() == 1, "the replayed stop cancelled nothing"
 
 
 def test_a_cancel_whose_binding_was_altered_or_moved_to_another_call_changes_nothing(night, redis_url):
     book_by_call(night, GALOP)
-    store = PendingFollowups(redis.Redis.from_url(redis_url, decode_responses=True), secret(redis_url))
+    store = pending_store(redis_url)
     first = Call(night, caller=PERSON).start()
     other = Call(night, caller=PERSON)  # another CallSid, presenting the first call's binding
     response = post_signed(night, first.gather.get("action"), other.params(Digits="8"))
@@ -179,6 +185,6 @@ def test_a_cancel_replayed_minutes_after_its_call_ended_changes_nothing(night, r
     ended = post_signed(night, "/voice/status", old.params(CallStatus="completed"))
     assert ended.status_code == 204
     book_by_call(night, GALOP)  # minutes later, a newer call books a text
-    store = PendingFollowups(redis.Redis.from_url(redis_url, decode_responses=True), secret(redis_url))
+    store = pending_store(redis_url)
     post_signed(night, captured_url, captured)
     assert store.count_pending() == 1, "the ended call's cancel, replayed within its 15 minutes, changed nothing"
