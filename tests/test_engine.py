@@ -116,3 +116,16 @@ def test_no_followup_is_offered_to_a_number_that_cannot_take_texts(flows):
 def test_the_engine_is_pure_the_same_input_gives_the_same_step(flows):
     ctx = engine.Context(flows, engine.SMS, "cy", CHRISTMAS_3AM, can_text=True)
     assert engine.press(ctx, "main", "3") == engine.press(ctx, "main", "3")
+
+
+def test_a_holiday_at_a_weekend_counts_only_on_its_substitute_day(flows):
+    """Boxing Day 2026 is Saturday 26 December; the bank holiday people have off is Monday 28 December
+    (the `holidays` package lists both: only the day "observed" is a day off)."""
+    nspcc = flows.services["nspcc_helpline"].schedule  # open weekends 9am to 6pm, closed on bank holidays
+    assert not hours.is_bank_holiday(datetime(2026, 12, 26).date(), "ENG")
+    assert hours.is_bank_holiday(datetime(2026, 12, 28).date(), "ENG")
+    assert nspcc.is_open(datetime(2026, 12, 26, 12, tzinfo=LONDON), "ENG")
+    assert not nspcc.is_open(datetime(2026, 12, 28, 12, tzinfo=LONDON), "ENG")
+    assert hours.is_bank_holiday(datetime(2026, 12, 25).date(), "ENG")  # a Friday: the day itself
+    assert not hours.is_bank_holiday(datetime(2027, 12, 25).date(), "ENG")  # Saturday: Monday 27th is
+    assert hours.is_bank_holiday(datetime(2027, 12, 27).date(), "ENG")
