@@ -102,14 +102,15 @@ class TerminalInputs:
 
     def key(self) -> str | None:
         while True:
-            answer = _ask("press a key (0-9, * or #; Enter = say nothing; q = hang up)")
+            answer = _ask("press a key (0-9, * or #; several, e.g. 999, typed fast; Enter = say nothing; "
+                          "q = hang up)")
             if answer is None or answer.lower() in ("q", "quit", HANGUP):
                 return HANGUP
             if answer == "":
                 return None
-            if len(answer) == 1 and answer in "0123456789*#":
-                return answer
-            click.echo("  one key please: 0-9, * or #")
+            if all(key in "0123456789*#" for key in answer):
+                return answer  # several keys: a burst (router/callplayer.py)
+            click.echo("  keys please: 0-9, * or #")
 
     def dial_outcome(self, number: str) -> str:
         while True:

@@ -41,6 +41,7 @@ class Line:
     text: str
     lang: str
     slow: bool = False  # safety advice: spoken slowly and clearly
+    whole: bool = False  # advice a burst of keys leads to (5 5, 9 9 9): said where no key can cut it off
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ def police(ctx: Context) -> Step:
     if ctx.channel == SMS:
         return Step(at=ctx.flows.start, lang=ctx.lang, lines=(ctx.say("sms_police"),),
                     choices=(ctx.say("sms_back_to_menu"),), events=(("police_advice", SMS),))
-    advice = replace(ctx.say("voice_police"), slow=True)
+    advice = replace(ctx.say("voice_police"), slow=True, whole=True)
     return replace(present(ctx, POLICE).with_prefix(advice), events=(("police_advice", VOICE),))
 
 
