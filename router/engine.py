@@ -187,10 +187,13 @@ def _press_at_police(ctx: Context, key: str) -> Step:
 
 
 def silence(ctx: Context, at: str | None, attempt: int) -> Step:
-    """No key pressed. The first time, the options once more. After that the caller is put through to the
-    24-hour line for their language, with nothing said that names a service or the word "abuse": whoever
-    made them go quiet may be listening. Where that would be wrong (after a finished call, or a line for
-    people worried about their own behaviour) the call ends with a neutral goodbye."""
+    """No key pressed. At the start menu, after its one reading and one wait, the caller is put through
+    to the 24-hour line for their language: the menu is never read aloud twice for whoever else is in
+    the room (issue 19: under ~45 s and 100 words from the start). Elsewhere (a sub-menu, a closed line)
+    a caller who has pressed keys hears the options once more first. Nothing said on the way names a
+    service or the word "abuse": whoever made them go quiet may be listening. Where putting through
+    would be wrong (after a finished call, or a line for people worried about their own behaviour) the
+    call ends with a neutral goodbye."""
     at = at if at and known_place(ctx.flows, at) else ctx.flows.start
     kind, _, service_id = at.partition(":")
     service = ctx.flows.services.get(service_id) if service_id else None
@@ -201,7 +204,7 @@ def silence(ctx: Context, at: str | None, attempt: int) -> Step:
     if kind == "unanswered" and service is not None:  # try again, without a word about who
         target = service if service.schedule.is_open(ctx.now, ctx.region) else open_fallback(ctx, service)
         return _connect_quietly(ctx, target) if target else _quiet_goodbye(ctx)
-    if attempt <= 1:
+    if attempt <= 1 and at != ctx.flows.start:
         return present(ctx, at).with_prefix(ctx.say("no_input"))
     if kind == "closed" and service is not None:
         target = open_fallback(ctx, service)
