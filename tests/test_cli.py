@@ -157,7 +157,7 @@ def test_simulate_welsh_and_interactive_input(runner):
 
 
 def test_simulate_silence_and_a_dial_outcome(runner):
-    result = run(runner, "simulate", "voice", "--at", "2026-11-18 12:00", "--script", ",3,dial:no-answer,1",
+    result = run(runner, "simulate", "voice", "--at", "2026-11-18 12:00", "--script", "7,,3,dial:no-answer,1",
                  "--flows", FLOWS)
     assert result.exit_code == 0, result.output
     assert "HEARD: We did not hear a key." in result.output
