@@ -199,7 +199,10 @@ def silence(ctx: Context, at: str | None, attempt: int) -> Step:
     service = ctx.flows.services.get(service_id) if service_id else None
     if kind == "dial" and service is not None:
         return connect(ctx, service)
-    if kind in {"after", "when", "consent", "info"}:
+    if kind == "after":  # the call they chose has ended: thank them, naming nothing
+        return Step(at=None, lang=ctx.lang, hangup=True, lines=(ctx.say("goodbye"),),
+                    events=(("silence_end", ctx.channel),))
+    if kind in {"when", "consent", "info"}:
         return _quiet_goodbye(ctx)
     if kind == "unanswered" and service is not None:  # try again, without a word about who
         target = service if service.schedule.is_open(ctx.now, ctx.region) else open_fallback(ctx, service)
@@ -303,9 +306,7 @@ def _present_service(ctx: Context, service: Service) -> Step:
         return replace(step, events=events)
     if is_open:
         return replace(connect(ctx, service), events=events)
-    closed = ctx.say("service_closed", name=wording.said(ctx, service), hours=describe_hours(ctx, service),
-                     opens=wording.opens_next(ctx, service))
-    return replace(_present_service_place(ctx, "closed", service).with_prefix(closed), events=events)
+    return replace(_present_service_place(ctx, "closed", service), events=events)
 
 
 def connect(ctx: Context, service: Service) -> Step:
@@ -318,12 +319,14 @@ def connect(ctx: Context, service: Service) -> Step:
 def _present_service_place(ctx: Context, kind: str, service: Service) -> Step:
     at = f"{kind}:{service.id}"
     step = Step(at=at, lang=ctx.lang)
-    if kind in {"closed", "unanswered"}:
+    if kind == "closed":  # the whole message, so that 0 ("hear this again") repeats the hours too
+        closed = ctx.say("service_closed", name=wording.said(ctx, service), hours=describe_hours(ctx, service),
+                         opens=wording.opens_next(ctx, service))
+        return replace(step, lines=(closed,), choices=_offers(ctx, kind, service))
+    if kind == "unanswered":
         return replace(step, choices=_offers(ctx, kind, service))
     if kind == "after":
-        if not ctx.can_text:
-            return Step(at=None, lang=ctx.lang, hangup=True, lines=(ctx.say("goodbye"),))
-        return replace(step, choices=(ctx.say("offer_followup_after_call", key=FOLLOWUP_KEY),))
+        return replace(step, choices=_after_call_offers(ctx, service))
     if kind in {"when", "consent"}:
         return replace(step, at=f"when:{service.id}",
                        choices=(ctx.say(f"{ctx.channel}_ask_when", morning=_morning(ctx)),))
@@ -337,25 +340,54 @@ def _present_service_place(ctx: Context, kind: str, service: Service) -> Step:
 
 
 def _offers(ctx: Context, kind: str, service: Service) -> tuple[Line, ...]:
-    """What a caller can do when a line is closed or nobody answered it: another open line for the same
-    people, the same line again, the number by text (asked once, with the warning in the question), and
-    for those who cannot be texted the number said once; after a failed call, the 999 advice again."""
+    """What a caller can do when a line is closed or nobody answered it: other open lines for the same
+    people (the first two down the fallback chain, on keys 1 and 3, while it is closed), the same line
+    again, the number by text (asked once, with the warning in the question), and for those who cannot
+    be texted the number said slowly (0 says it again); after a failed call, the 999 advice again."""
     offers = []
-    fallback = open_fallback(ctx, service)
+    fallbacks = open_fallbacks(ctx, service)
+    number = replace(ctx.say("say_number", name=wording.said(ctx, service), number=wording.number(ctx, service)),
+                     slow=True)
+    if kind == "closed" and not ctx.can_text:  # right after its hours: the number of the line they chose
+        offers.append(number)
     if kind == "unanswered":
         offers.append(ctx.say("danger_reminder"))
         if service.schedule.is_open(ctx.now, ctx.region):
             offers.append(ctx.say("offer_retry", key=CONNECT_KEY))
-        if fallback is not None:
-            offers.append(ctx.say("offer_fallback", key=OTHER_LINE_KEY, name=wording.said(ctx, fallback)))
-    elif fallback is not None:
-        offers.append(ctx.say("offer_fallback", key=CONNECT_KEY, name=wording.said(ctx, fallback)))
+        if fallbacks:
+            offers.append(ctx.say("offer_fallback", key=OTHER_LINE_KEY, name=wording.said(ctx, fallbacks[0])))
+    else:
+        offers += [ctx.say("offer_fallback", key=key, name=wording.said(ctx, fallback))
+                   for key, fallback in zip((CONNECT_KEY, OTHER_LINE_KEY), fallbacks)]
     if ctx.can_text and kind == "unanswered":  # a silent caller may be here: name nothing
         offers.append(ctx.say("offer_followup_unanswered", key=FOLLOWUP_KEY))
     elif ctx.can_text:
         offers.append(ctx.say("offer_followup", key=FOLLOWUP_KEY, name=wording.said(ctx, service)))
     elif kind == "unanswered":
-        offers.append(ctx.say("say_number", name=wording.said(ctx, service), number=wording.number(ctx, service)))
+        offers.append(number)
+    offers.append(ctx.say("voice_back_to_menu", key=MENU_KEY))
+    return tuple(offers)
+
+
+def _after_call_line(ctx: Context, service: Service) -> Service | None:
+    """After a call that was answered (perhaps by a recording): the 24-hour line for the same people, or
+    the same line again. Adults: the 24-hour helpline for their language; a child or someone worried
+    about their own behaviour: only their own line, never another's."""
+    line = ctx.flows.emergency_for(ctx.lang) if service.audience == "adults" else service
+    return line if line.schedule.is_open(ctx.now, ctx.region) else None
+
+
+def _after_call_offers(ctx: Context, service: Service) -> tuple[Line, ...]:
+    """A caller whose chosen line answered and ended (with a recording, perhaps) is never stranded: put
+    through again (1), the number by text (2), the main menu (9)."""
+    offers = []
+    line = _after_call_line(ctx, service)
+    if line is not None and line.id == service.id:
+        offers.append(ctx.say("offer_retry", key=CONNECT_KEY))
+    elif line is not None:
+        offers.append(ctx.say("offer_fallback", key=CONNECT_KEY, name=wording.said(ctx, line)))
+    if ctx.can_text:
+        offers.append(ctx.say("offer_followup_after_call", key=FOLLOWUP_KEY))
     offers.append(ctx.say("voice_back_to_menu", key=MENU_KEY))
     return tuple(offers)
 
@@ -364,18 +396,25 @@ def _press_after_service(ctx: Context, kind: str, service_id: str, key: str) -> 
     service = ctx.flows.services[service_id]
     wrong = ctx.say("wrong_key")
     if kind in {"closed", "unanswered"}:
-        fallback = open_fallback(ctx, service)
-        fallback_key = OTHER_LINE_KEY if kind == "unanswered" else CONNECT_KEY
-        if key == fallback_key and fallback is not None:
-            return replace(_present_service(ctx, fallback), events=(("fallback_used", fallback.id),))
+        fallbacks = open_fallbacks(ctx, service)
+        keys = (OTHER_LINE_KEY,) if kind == "unanswered" else (CONNECT_KEY, OTHER_LINE_KEY)
+        chosen = dict(zip(keys, fallbacks)).get(key)
+        if chosen is not None:
+            return replace(_present_service(ctx, chosen), events=(("fallback_used", chosen.id),))
         if kind == "unanswered" and key == CONNECT_KEY and service.schedule.is_open(ctx.now, ctx.region):
             return replace(connect(ctx, service), events=(("retry", service.id),))
         if key == FOLLOWUP_KEY and ctx.can_text:
             return present(ctx, f"when:{service_id}")
         if key == MENU_KEY:
             return present(ctx, ctx.flows.start)
-    elif kind == "after" and key == FOLLOWUP_KEY and ctx.can_text:
-        return present(ctx, f"when:{service_id}")
+    elif kind == "after":
+        line = _after_call_line(ctx, service)
+        if key == CONNECT_KEY and line is not None:
+            return replace(connect(ctx, line), events=(("after_call", line.id),))
+        if key == FOLLOWUP_KEY and ctx.can_text:
+            return present(ctx, f"when:{service_id}")
+        if key == MENU_KEY:
+            return present(ctx, ctx.flows.start)
     elif kind in {"when", "consent"} and ctx.can_text:
         options = WHEN_CHOICES[ctx.channel]
         if key.isdigit() and 1 <= int(key) <= len(options):
@@ -429,14 +468,24 @@ def followup_time(ctx: Context, when: str) -> datetime:
 # ------------------------------------------------------------------ wording helpers
 def open_fallback(ctx: Context, service: Service) -> Service | None:
     """The first service down the fallback chain that is open now (the 24-hour helpline ends it)."""
+    fallbacks = open_fallbacks(ctx, service, limit=1)
+    return fallbacks[0] if fallbacks else None
+
+
+def open_fallbacks(ctx: Context, service: Service, limit: int = 2) -> list[Service]:
+    """The first `limit` services down the fallback chain that are open now. The chain goes from the
+    closest fit to the broadest (NSPCC Helpline -> NSPCC FGM Helpline -> National Domestic Abuse
+    Helpline), every one for the same people (checked by the lint), so at night a caller hears the
+    router's own 24-hour lines for them first."""
+    found: list[Service] = []
     seen = {service.id}
     current = service
-    while current.fallback and current.fallback not in seen:
+    while current.fallback and current.fallback not in seen and len(found) < limit:
         seen.add(current.fallback)
         current = ctx.flows.services[current.fallback]
         if current.schedule.is_open(ctx.now, ctx.region):
-            return current
-    return None
+            found.append(current)
+    return found
 
 
 def _morning(ctx: Context) -> str:

@@ -94,7 +94,7 @@ def test_after_a_finished_call_the_text_is_offered_once_and_silence_ends_quietly
     call = Call(app_at(WEEKDAY_NOON)).start().press("1").dial_ends("completed")
     assert call.text().count("press 2") == 1 and "Someone else could see a text" in call.text()
     call.silence()
-    assert call.hung_up and call.heard == ["Goodbye."]
+    assert call.hung_up and call.heard == ["Thank you for calling. Goodbye."]
 
 
 # ------------------------------------------------------------------ 3 and 4. 5 5 and 9 9 9
@@ -301,3 +301,54 @@ def test_the_welsh_24_hour_line_is_checked_like_the_english_one(tmp_path):
     problems = [p for p in lint_folder(folder) if p.severity == "error"]
     assert any(p.where == "emergency_service_by_language.cy" and "not open 24 hours" in p.reason
                for p in problems), problems
+
+
+# ------------------------------------------------------------------ issue 19: closed lines and the night
+def test_0_at_a_closed_line_repeats_the_whole_message_hours_and_opening_too(app_at):
+    call = Call(app_at(WEEKNIGHT_3AM)).start().press("2")
+    first = list(call.heard)
+    assert "Men's Advice Line is closed now" in first[0] and "It opens today at 10am" in first[0]
+    call.press("0")
+    assert call.heard == first
+
+
+@pytest.mark.parametrize("caller", [LANDLINE, "anonymous"])
+def test_a_caller_who_cannot_be_texted_hears_the_closed_lines_number_slowly_and_again(app_at, caller):
+    call = Call(app_at(SUNDAY_3AM), caller=caller).start().press("6")   # Respect: no fallback at night
+    number = "oh eight oh eight, eight oh two, four oh four oh"
+    assert number in call.text() and "text" not in call.text()
+    says = [say for say in call.twiml.iter("Say") if number in "".join(say.itertext())]
+    assert says and says[0].find("prosody") is not None, "the number is said slowly"
+    call.press("0")
+    assert number in call.text(), "and again on 0"
+    assert "National Domestic Abuse Helpline" not in call.text()
+
+
+def test_key_5_at_night_offers_the_nspcc_fgm_line_then_the_24_hour_helpline(app_at):
+    call = Call(app_at(WEEKNIGHT_3AM)).start().press("5")
+    text = call.text()
+    assert "NSPCC Helpline is closed now" in text
+    assert "To be put through to the NSPCC FGM Helpline, which is open now, press 1" in text
+    assert "To be put through to the National Domestic Abuse Helpline, which is open now, press 3" in text
+    assert text.index("FGM Helpline") < text.index("National Domestic Abuse Helpline")
+    call.press("1")
+    assert call.dialled == ["+448000283550"]
+    call = Call(app_at(WEEKNIGHT_3AM)).start().press("5").press("3")
+    assert call.dialled == [HELPLINE]
+
+
+def test_key_4_at_night_offers_the_foreign_offices_24_hour_line_first(app_at):
+    call = Call(app_at(WEEKNIGHT_3AM)).start().press("4")
+    assert "Foreign Office's 24-hour Global Response Centre, which is open now, press 1" in call.text()
+    call.press("1")
+    assert call.dialled == ["+442070081500"]
+
+
+def test_a_child_hears_childline_in_the_first_menu_and_reaches_it_with_7_then_1(app_at):
+    call = Call(app_at(WEEKNIGHT_3AM)).start()
+    words_before_childline = " ".join(call.heard).split("Childline")[0].split()
+    assert len(words_before_childline) < 80, "named in the first menu"
+    call.press("7")
+    assert call.heard[1].startswith("Childline, if you are under 19, press 1")
+    call.press("1")
+    assert call.dialled == ["+448001111"]

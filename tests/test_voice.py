@@ -109,7 +109,27 @@ def test_busy_or_unanswered_service_offers_to_try_again_or_the_24_hour_helpline(
 
 def test_completed_call_ends_politely_for_a_landline(app_at):
     call = Call(app_at(WEEKDAY_NOON), caller=LANDLINE).start().press("3").dial_ends("completed")
-    assert call.hung_up and "Goodbye" in call.text()
+    assert "text" not in call.text() and "For the main menu, press 9" in call.text()
+    call.silence()
+    assert call.hung_up and call.heard == ["Thank you for calling. Goodbye."]
+
+
+@pytest.mark.parametrize("caller", [LANDLINE, "+447400123456"], ids=["landline", "mobile"])
+def test_after_a_call_that_answered_1_puts_through_to_the_24_hour_line_and_9_is_the_menu(app_at, caller):
+    """Issue 19: a caller whose chosen line answered with a recording was stranded ("not one of the options")."""
+    call = Call(app_at(WEEKDAY_NOON), caller=caller).start().press("2").dial_ends("completed")
+    assert "To be put through to the National Domestic Abuse Helpline, which is open now, press 1" in call.text()
+    call.press("1")
+    assert call.dialled == [HELPLINE]
+    call = Call(app_at(WEEKDAY_NOON), caller=caller).start().press("2").dial_ends("completed").press("9")
+    assert "Domestic abuse, press 1" in call.text() and "Sorry" not in call.text()
+
+
+def test_after_childline_a_child_is_offered_childline_again_never_an_adult_line(app_at):
+    call = Call(app_at(WEEKNIGHT_3AM)).start().press("7").press("1").dial_ends("completed")
+    assert "To try again, press 1" in call.text() and "National Domestic Abuse Helpline" not in call.text()
+    call.press("1")
+    assert call.dialled == ["+448001111"]
 
 
 def test_closed_service_says_its_hours_and_offers_the_24_hour_helpline(app_at):
