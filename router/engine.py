@@ -96,7 +96,11 @@ class Context:
     can_text: bool = False
 
     def say(self, phrase_id: str, /, **values: object) -> Line:
-        return Line(wording.sentence(self.flows.phrase(phrase_id, self.lang, **values)), self.lang)
+        text = self.flows.phrase(phrase_id, self.lang, **values)
+        if isinstance(values.get("name"), str):
+            text = wording.close_apposition(text, values["name"])
+        grammar = wording.GRAMMAR.get(self.lang)
+        return Line(wording.sentence(grammar(text) if grammar else text), self.lang)
 
     @property
     def region(self) -> str:
@@ -476,15 +480,18 @@ def open_fallbacks(ctx: Context, service: Service, limit: int = 2) -> list[Servi
     """The first `limit` services down the fallback chain that are open now. The chain goes from the
     closest fit to the broadest (NSPCC Helpline -> NSPCC FGM Helpline -> National Domestic Abuse
     Helpline), every one for the same people (checked by the lint), so at night a caller hears the
-    router's own 24-hour lines for them first."""
+    router's own 24-hour lines for them first. Where the chain reaches the 24-hour helpline, a caller in
+    a language with its own 24-hour line is offered that one (Welsh: Live Fear Free)."""
     found: list[Service] = []
     seen = {service.id}
     current = service
     while current.fallback and current.fallback not in seen and len(found) < limit:
         seen.add(current.fallback)
         current = ctx.flows.services[current.fallback]
-        if current.schedule.is_open(ctx.now, ctx.region):
-            found.append(current)
+        # the 24-hour helpline, for a caller in a language with its own (Welsh: Live Fear Free)
+        offered = ctx.flows.emergency_for(ctx.lang) if current.id == ctx.flows.config.emergency_service else current
+        if offered.schedule.is_open(ctx.now, ctx.region) and offered not in found and offered.id != service.id:
+            found.append(offered)
     return found
 
 

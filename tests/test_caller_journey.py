@@ -209,12 +209,23 @@ def test_lint_refuses_a_fallback_for_other_people(tmp_path):
 
 
 # ------------------------------------------------------------------ 8. Welsh speakers
-def test_welsh_key_1_reaches_live_fear_free_and_real_names_are_not_translated(app_at):
+def test_welsh_callers_hear_no_english_name_mid_sentence_and_welsh_mutates(app_at):
+    """Issue 19: "i Llinell" must mutate ("i Linell"); English names were spoken by the Welsh voice."""
     call = Call(app_at(CHRISTMAS_3AM)).start().press("9").press("2")
     text = call.text()
-    assert "Mae Men's Advice Line ar gau nawr" in text
+    assert "Mae llinell gyngor Respect i ddynion ar gau nawr" in text and "Men's Advice Line" not in text
     assert "dydd Llun i ddydd Gwener, 10 y bore tan 8 yr hwyr" in text
     assert "Mae'r yr" not in text and "y yr" not in text and "yb tan" not in text
+    assert "i Linell Gymorth Byw Heb Ofn" in text and "i Llinell" not in text
+    call = Call(app_at(SUNDAY_3AM)).start().press("9").press("7").press("3")   # the Forced Marriage Unit
+    assert "Mae'r Uned Priodasau dan Orfod ar gau nawr" in call.text() and "Mae yr" not in call.text()
+    assert "i linell 24 awr y Swyddfa Dramor" in call.text()
+    for key in "123456":
+        call = Call(app_at(WEEKDAY_NOON)).start().press("9").press(key)
+        said_names = call.text()
+        assert not re.search(r"Helpline|Advice Line|Phoneline|Unit\b", said_names), said_names
+    call = Call(app_at(WEEKDAY_NOON)).start().press("9").press("1")
+    assert "Rydyn ni'n eich trosglwyddo i Linell Gymorth Byw Heb Ofn" in call.text()
 
 
 def test_validate_lists_the_welsh_phrases_nobody_has_reviewed(tmp_path):

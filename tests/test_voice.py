@@ -157,11 +157,11 @@ def test_bank_holiday_closes_a_service_that_is_open_on_that_weekday(app_at):
     assert call.dialled == [HELPLINE]
 
 
-def test_closed_service_in_welsh_speaks_welsh(app_at):
+def test_closed_service_in_welsh_speaks_welsh_and_offers_wales_own_24_hour_line(app_at):
     call = Call(app_at(WEEKNIGHT_3AM)).start().press("9").press("2")
-    assert "ar gau nawr" in call.text()
+    assert "ar gau nawr" in call.text() and "i Linell Gymorth Byw Heb Ofn, sydd ar agor nawr" in call.text()
     call.press("1")
-    assert call.dialled == [HELPLINE]
+    assert call.dialled == [LIVE_FEAR_FREE]
 
 
 def test_stale_or_tampered_place_in_the_url_falls_back_to_the_menu(client):
