@@ -439,9 +439,13 @@ def schedule_followup(ctx: Context, service: Service, when: str) -> Step:
     body = ctx.flows.phrase("followup_text", ctx.lang, name=name_part, number=service.number,
                             hours=describe_hours(replace(ctx, channel=SMS), service))
     phrase = f"followup_confirm_{when}"
-    if ctx.channel == VOICE and when != "now" and cancel_key_free(ctx.flows):
+    if ctx.channel == VOICE and (when == "now" or cancel_key_free(ctx.flows)):
         phrase = f"voice_{phrase}"  # cancel by calling again and a key: a text would leave a trace
     lines = (ctx.say(phrase, morning=_morning(ctx), key=VOICE_CANCEL_KEY),)
+    if ctx.channel == VOICE:
+        # Said twice before the call ends, where no key can cut it off (a hang-up step has no Gather):
+        # someone who typed 2, 2, 2 ahead booked a text without hearing the question (issue 19).
+        lines = lines * 2 + ((ctx.say("quiet_goodbye"),) if phrase.startswith("voice_") else ())
     return Step(at=None, lang=ctx.lang, hangup=True, lines=lines,
                 followup=Followup(service.id, when, send_at, " ".join(body.split())),
                 events=(("followup_scheduled", when),))

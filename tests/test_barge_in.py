@@ -77,3 +77,12 @@ def test_a_hash_alone_is_a_key_not_silence(client):
     assert call.gather.get("finishOnKey") == ""
     call.press("#")
     assert call.heard[0].startswith("Sorry, that is not one of the options") and call.dialled == []
+
+
+@pytest.mark.parametrize("typed_ahead", [callplayer.KEPT, callplayer.LOST])
+def test_2_2_2_typed_fast_hears_what_was_booked_twice_before_the_call_ends(app_at, typed_ahead):
+    """Issue 19: "2, 2, 2" booked a text and hung up before the person had heard what was booked."""
+    call = Call(app_at(SUNDAY_3AM)).start().burst("222", typed_ahead)
+    whole = [s.text for s in call.said if not s.cut]
+    booked = "We will text you in about an hour. To cancel it, call this number again and press 8."
+    assert whole.count(booked) == 2 and whole[-1] == "Goodbye." and call.hung_up

@@ -152,7 +152,7 @@ def test_simulate_welsh_and_interactive_input(runner):
                  input="1\n\n")
     assert result.exit_code == 0, result.output
     assert "> press 9" in result.output  # choosing Welsh, as a caller does
-    assert "HEARD: Rydyn ni'n eich trosglwyddo i Llinell Gymorth Byw Heb Ofn" in result.output
+    assert "HEARD: Rydyn ni'n eich trosglwyddo i Linell Gymorth Byw Heb Ofn" in result.output
     assert "[dialling +448088010800" in result.output  # Welsh callers' key 1: Live Fear Free
 
 
