@@ -142,7 +142,7 @@ def _ask(prompt: str) -> str | None:
 @click.option("--at", "at", default=None, help='London time, e.g. "2026-12-25 03:00" (default: now).')
 @click.option("--lang", default=None, help="Choose this language first, e.g. cy (press 9 / text Cymraeg).")
 @click.option("--script", default=None,
-              help='Run without asking: comma-separated keys ("2,1", "" = silence, dial:busy after a dial) '
+              help='Run without asking: comma-separated keys ("2,1"; "999" = typed fast; "" = silence; dial:busy after a dial) '
                    'or, for sms, the texts ("hi,4").')
 @click.option("--flows", "flows_dir", type=FOLDER, default=None, help="Flow folder (default: FLOWS_DIR or flows/).")
 @click.option("--redis-url", default=None,
