@@ -493,8 +493,10 @@ def open_fallbacks(ctx: Context, service: Service, limit: int = 2) -> list[Servi
         seen.add(current.fallback)
         current = ctx.flows.services[current.fallback]
         # the 24-hour helpline, for a caller in a language with its own (Welsh: Live Fear Free)
-        offered = ctx.flows.emergency_for(ctx.lang) if current.id == ctx.flows.config.emergency_service else current
-        if offered.schedule.is_open(ctx.now, ctx.region) and offered not in found and offered.id != service.id:
+        offered = current
+        if current.id == ctx.flows.config.emergency_service and ctx.flows.emergency_for(ctx.lang).id != service.id:
+            offered = ctx.flows.emergency_for(ctx.lang)
+        if offered.schedule.is_open(ctx.now, ctx.region) and offered not in found:
             found.append(offered)
     return found
 

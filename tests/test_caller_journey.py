@@ -363,3 +363,10 @@ def test_a_child_hears_childline_in_the_first_menu_and_reaches_it_with_7_then_1(
     assert call.heard[1].startswith("Childline, if you are under 19, press 1")
     call.press("1")
     assert call.dialled == ["+448001111"]
+
+
+def test_a_welsh_caller_whose_live_fear_free_call_is_busy_is_offered_the_english_24_hour_line(app_at):
+    call = Call(app_at(SUNDAY_3AM)).start().press("9").press("1").dial_ends("busy")
+    assert "I roi cynnig arall arni, pwyswch 1" in call.text()
+    call.press("3")
+    assert call.dialled == [HELPLINE]
