@@ -3,7 +3,9 @@
 Why through the webhooks and not straight into the engine: what an operator checks must be what a
 caller gets, so every request is signed the way Twilio signs it, goes through the signature check, the
 channel adapters and the SMS state, and the TwiML that comes back is followed verb by verb (<Say>,
-<Gather>, <Redirect>, <Dial>, <Hangup>) the way Twilio follows it.
+<Gather>, <Redirect>, <Dial>, <Hangup>) the way Twilio follows it, by router/callplayer.py (the tests'
+player too): a key typed ahead ("999" in a script) cuts off what a <Gather> was saying, and the
+transcript shows it.
 
 Nothing leaves the machine: follow-up texts and history deletions the app asks for are recorded in the
 transcript, never queued or sent. Conversation state lives in memory unless a Redis URL is given.
