@@ -299,10 +299,12 @@ class _ScriptListener:
 class Simulator:
     """One app, built as in production, answering signed requests through Flask's test client."""
 
+    typed_keys = callplayer.KEPT  # keys typed ahead: kept for the next <Gather>, or lost (callplayer)
+
     def __init__(self, flows_dir: Path | str | None = None, *, settings: Settings | None = None,
                  redis_url: str | None = None, at: datetime | None = None,
                  diversions: dict | None = None, typed_keys: str = callplayer.KEPT):
-        self.typed_keys = typed_keys  # keys typed ahead: kept for the next <Gather>, or lost (callplayer)
+        self.typed_keys = typed_keys
         settings = settings or load_settings()
         settings = replace(settings, auth_token=settings.auth_token or secrets.token_hex(16),
                            public_base_url=None, trust_proxy=False)
