@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from router import hours as hours_mod
 from router.model import ConnectNode, EndNode, Flows, MenuNode, Option, SayNode, Service
 from router import wording
+from router.fallbacks import after_call_line, open_fallback, open_fallbacks
 from router.wording import SMS, VOICE, describe_hours
 
 REPEAT_KEYS = frozenset({"0", "*"})
@@ -373,19 +374,11 @@ def _offers(ctx: Context, kind: str, service: Service) -> tuple[Line, ...]:
     return tuple(offers)
 
 
-def _after_call_line(ctx: Context, service: Service) -> Service | None:
-    """After a call that was answered (perhaps by a recording): the 24-hour line for the same people, or
-    the same line again. Adults: the 24-hour helpline for their language; a child or someone worried
-    about their own behaviour: only their own line, never another's."""
-    line = ctx.flows.emergency_for(ctx.lang) if service.audience == "adults" else service
-    return line if line.schedule.is_open(ctx.now, ctx.region) else None
-
-
 def _after_call_offers(ctx: Context, service: Service) -> tuple[Line, ...]:
     """A caller whose chosen line answered and ended (with a recording, perhaps) is never stranded: put
     through again (1), the number by text (2), the main menu (9)."""
     offers = []
-    line = _after_call_line(ctx, service)
+    line = after_call_line(ctx, service)
     if line is not None and line.id == service.id:
         offers.append(ctx.say("offer_retry", key=CONNECT_KEY))
     elif line is not None:
@@ -412,7 +405,7 @@ def _press_after_service(ctx: Context, kind: str, service_id: str, key: str) -> 
         if key == MENU_KEY:
             return present(ctx, ctx.flows.start)
     elif kind == "after":
-        line = _after_call_line(ctx, service)
+        line = after_call_line(ctx, service)
         if key == CONNECT_KEY and line is not None:
             return replace(connect(ctx, line), events=(("after_call", line.id),))
         if key == FOLLOWUP_KEY and ctx.can_text:
@@ -474,33 +467,6 @@ def followup_time(ctx: Context, when: str) -> datetime:
 
 
 # ------------------------------------------------------------------ wording helpers
-def open_fallback(ctx: Context, service: Service) -> Service | None:
-    """The first service down the fallback chain that is open now (the 24-hour helpline ends it)."""
-    fallbacks = open_fallbacks(ctx, service, limit=1)
-    return fallbacks[0] if fallbacks else None
-
-
-def open_fallbacks(ctx: Context, service: Service, limit: int = 2) -> list[Service]:
-    """The first `limit` services down the fallback chain that are open now. The chain goes from the
-    closest fit to the broadest (NSPCC Helpline -> NSPCC FGM Helpline -> National Domestic Abuse
-    Helpline), every one for the same people (checked by the lint), so at night a caller hears the
-    router's own 24-hour lines for them first. Where the chain reaches the 24-hour helpline, a caller in
-    a language with its own 24-hour line is offered that one (Welsh: Live Fear Free)."""
-    found: list[Service] = []
-    seen = {service.id}
-    current = service
-    while current.fallback and current.fallback not in seen and len(found) < limit:
-        seen.add(current.fallback)
-        current = ctx.flows.services[current.fallback]
-        # the 24-hour helpline, for a caller in a language with its own (Welsh: Live Fear Free)
-        offered = current
-        if current.id == ctx.flows.config.emergency_service and ctx.flows.emergency_for(ctx.lang).id != service.id:
-            offered = ctx.flows.emergency_for(ctx.lang)
-        if offered.schedule.is_open(ctx.now, ctx.region) and offered not in found:
-            found.append(offered)
-    return found
-
-
 def _morning(ctx: Context) -> str:
     """'at 9am tomorrow', or 'at 9am today' when it is 03:00: the actual time a morning text is sent."""
     send_at = followup_time(ctx, "morning")
