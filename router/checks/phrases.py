@@ -26,7 +26,7 @@ REQUIRED_PHRASES: dict[str, frozenset[str]] = {pid: frozenset(names.split()) for
     "offer_followup_after_call": "key", "goodbye": "",
     "voice_ask_when": "morning", "sms_ask_when": "morning", "sms_offer_followup": "key",
     "followup_morning": "time day", "day_today": "", "day_tomorrow": "",
-    "followup_confirm_now": "morning key", "followup_confirm_later": "morning key",
+    "followup_confirm_later": "morning key",
     "followup_confirm_morning": "morning key",
     "followup_unavailable": "name number",
     "followup_name": "name", "followup_text": "name number hours",
@@ -43,7 +43,8 @@ REQUIRED_PHRASES: dict[str, frozenset[str]] = {pid: frozenset(names.split()) for
     # issue 12: texts that never give a person away (router/engine.py's last section)
     "sms_automatic": "", "sms_discreet": "", "voice_cancel_failed": "key", "sms_stop_failed": "",
     "sms_neutral_emergency": "", "voice_cancelled": "",
-    "sms_stays": "", "sms_not_understood": "", "sms_landline": "number", "sms_crisis": "", "voice_followup_confirm_later": "morning key",
+    "sms_stays": "", "sms_not_understood": "", "sms_landline": "number", "sms_crisis": "",
+    "voice_followup_confirm_now": "morning key", "voice_followup_confirm_later": "morning key",
     "voice_followup_confirm_morning": "morning key", "sms_opens_today": "time", "sms_opens_tomorrow": "time", "sms_opens_on": "day time",
 }.items()}
 WEEKDAY_LISTS = ("days_long", "days_short", "days_long_to")
