@@ -17,7 +17,7 @@ import redis
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from router import logs, metrics, safety, sms, voice
+from router import followups, logs, metrics, safety, sms, voice
 from router.flowstore import FlowStore, FlowsUnavailable
 from router.lifecycle import History
 from router.jobs import Jobs
@@ -135,10 +135,13 @@ def healthz():
     the refused `problems`, when it serves anything but the live folder's flows as applied."""
     rt = runtime()
     try:
-        rt.flows.current()  # a request's look at the folder, as webhooks do
+        flows = rt.flows.current()  # a request's look at the folder, as webhooks do
     except FlowsUnavailable:
-        pass
+        flows = None
     body = rt.flows.status()
+    why = followups.why_not_offered(rt.settings, flows)
+    if why:  # not degraded: the app answers safely, but operators must know texts are not offered
+        body["followups"] = why
     body["pid"] = os.getpid()
     body["redis"] = "ok" if rt.conversations.ping() else "unavailable"
     return jsonify(body)

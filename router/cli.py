@@ -69,11 +69,25 @@ def validate(flows_dir: Path | None, strict: bool, as_json: bool, today: datetim
         for problem in problems:
             click.echo(str(problem))
         _show_closures_and_diversions(folder)
+        _show_followup_sender(folder)
         verdict = "the app would refuse these flows" if errors else \
             f"the app would accept these flows; /healthz will show flows_version {read_folder(folder)[2]}"
         click.echo(f"{_relative(folder)}: {errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
                    f" ({verdict})", err=bool(problems))
     sys.exit(1 if errors or (strict and warnings) else 0)
+
+
+def _show_followup_sender(folder: Path) -> None:
+    """Whether texts are offered at all: they need a sender that can text (router/followups.py)."""
+    from router import followups
+
+    try:
+        flows = load_flows(folder, lint=False)
+    except FlowError:
+        flows = None
+    why = followups.why_not_offered(load_settings(), flows)
+    if why:
+        click.echo(f"note: {why}", err=True)
 
 
 def _show_closures_and_diversions(folder: Path) -> None:
@@ -235,7 +249,7 @@ def check(flows_dir: Path | None, scenarios_file: Path | None, verbose: bool) ->
             click.echo(str(problem), err=True)
         sys.exit(1)
     try:
-        simulator = Simulator(folder)
+        simulator = Simulator(folder, assume_sender=True)  # scenarios check the flows, as deployed with a sender
     except FlowError as exc:
         _print_refused(exc)
         sys.exit(1)

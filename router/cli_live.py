@@ -125,7 +125,7 @@ def apply(draft: Path, note: str, who: str | None, yes: bool, dry_run: bool) -> 
         scenarios, scenario_problems = scenarios_mod.load_scenarios(scenarios_file)
         failed = [str(p) for p in scenario_problems]
         if not scenario_problems:
-            results = scenarios_mod.run_all(Simulator(draft), scenarios)
+            results = scenarios_mod.run_all(Simulator(draft, assume_sender=True), scenarios)
             failed = [f"{r.scenario.name}: {'; '.join(r.failures)}" for r in results if not r.passed]
             click.echo(f"{len(results)} scenarios: {len(results) - len(failed)} passed")
         if failed:

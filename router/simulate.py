@@ -23,7 +23,7 @@ import phonenumbers
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-from router import phone, safety
+from router import followups, phone, safety
 from router.app import create_app
 from router.checks import load_checked
 from router.hours import LONDON
@@ -266,12 +266,18 @@ class PrefixInputs:
 
 
 # ------------------------------------------------------------------ the simulator
+SIMULATED_SENDER = "MG" + "0" * 32   # a Messaging Service as a neutral sender, for simulations only
+
+
 class Simulator:
     """One app, built as in production, answering signed requests through Flask's test client."""
 
     def __init__(self, flows_dir: Path | str | None = None, *, settings: Settings | None = None,
                  redis_url: str | None = None, at: datetime | None = None,
-                 diversions: dict | None = None):
+                 diversions: dict | None = None, assume_sender: bool = False):
+        """assume_sender: play a deployment that has a sender for texts even if this environment has
+        none (`router check`: scenarios check the flows, not the deployment); otherwise the simulation
+        answers exactly as the app here would, and says so when it would not offer texts."""
         settings = settings or load_settings()
         settings = replace(settings, auth_token=settings.auth_token or secrets.token_hex(16),
                            public_base_url=None, trust_proxy=False)
@@ -293,6 +299,12 @@ class Simulator:
         # Exactly this folder, strictly: a broken one is refused here (FlowError), never replaced by
         # the last good release as the web process would.
         flows = load_checked(settings.flows_dir)
+        if followups.why_not_offered(settings, flows):  # the app would not offer texts (router/followups.py)
+            if assume_sender:
+                settings = self.settings = replace(settings, followup_sender=SIMULATED_SENDER)
+            else:
+                self.notes.append("no sender for texts is configured (FOLLOWUP_SENDER), so, as the app here "
+                                  "would, nobody is offered a text: the number is said instead")
         self.app: Flask = create_app(settings, flows=flows, clock=lambda: self.now, redis_client=client)
         if diversions:
             self.app.extensions["router"].flows.set_diversions(diversions)

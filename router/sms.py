@@ -139,7 +139,7 @@ def incoming():
     except StateUnavailable:
         arrival = None
     ctx = engine.Context(flows=flows, channel=engine.SMS, lang=texter_language(flows, arrival),
-                         now=rt.clock(), can_text=phone.TextableLater(sender))
+                         now=rt.clock(), can_text=followups.offerable(rt.settings, flows, sender, form.get("To", "")))
     level = Reply.FULL if arrival is None else reply_level(limits, arrival.sender_count, arrival.global_count)
 
     if is_stop:  # acted on whatever the limits say; answered (in the texter's language) unless silenced

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
-from router import engine, followups, metrics, phone, safety
+from router import engine, followups, metrics, safety
 from router.engine import Line, Step
 from router.model import Flows
 from router.runtime import Runtime, runtime
@@ -24,8 +24,10 @@ def twiml(document: str) -> Response:
 
 def _context(flows: Flows, lang: str | None, rt: Runtime | None = None) -> engine.Context:
     lang = lang if lang in flows.config.languages else flows.config.default_language
-    return engine.Context(flows=flows, channel=engine.VOICE, lang=lang, now=(rt or runtime()).clock(),
-                          can_text=phone.TextableLater(request.form.get("From")))
+    rt = rt or runtime()
+    return engine.Context(flows=flows, channel=engine.VOICE, lang=lang, now=rt.clock(),
+                          can_text=followups.offerable(rt.settings, flows, request.form.get("From"),
+                                                       request.form.get("To", "")))
 
 
 def _say(target, line: Line, flows: Flows) -> None:

@@ -11,7 +11,7 @@ from router.app import create_app
 from router.embedded_redis import RedisServer
 from router.hours import LONDON
 from router.settings import REPO_ROOT, load_settings
-from tests.support import ACCOUNT_SID, METRICS_TOKEN, TOKEN
+from tests.support import ACCOUNT_SID, FOLLOWUP_SENDER, HELPLINE_NUMBER, METRICS_TOKEN, TOKEN
 
 FLOWS = REPO_ROOT / "flows"
 WEEKDAY_NOON = datetime(2026, 11, 24, 12, 0, tzinfo=LONDON)        # a Tuesday: every service open
@@ -38,9 +38,12 @@ def redis_url(redis_server):
 
 
 def make_settings(redis_url: str = "redis://127.0.0.1:1/0", **overrides):
+    """A deployment as it must be on a real account: follow-ups from a neutral sender (the stand-in's
+    Messaging Service), never from the helpline's own number."""
     settings = load_settings({
         "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "REDIS_URL": redis_url,
-        "FLOWS_DIR": str(FLOWS), "FLOWS_WATCH_SECONDS": "0", "METRICS_TOKEN": METRICS_TOKEN})
+        "FLOWS_DIR": str(FLOWS), "FLOWS_WATCH_SECONDS": "0", "METRICS_TOKEN": METRICS_TOKEN,
+        "FOLLOWUP_SENDER": FOLLOWUP_SENDER, "HELPLINE_NUMBERS": HELPLINE_NUMBER})
     return dataclasses.replace(settings, **overrides)
 
 
