@@ -1,7 +1,14 @@
 """Shared fixtures: a real redis-server process, app factories with a controlled clock."""
 from __future__ import annotations
 
-import dataclasses
+import os
+
+# Twilio asks for a minute between a message's end and its DELETE (tasks/deletions.py); the tests' stand-in
+# allows it at once unless a test sets its delete_grace, so deletions here are due at once. Set before
+# tasks.deletions is imported; Celery workers and gunicorn started by tests inherit it.
+os.environ.setdefault("DELETION_WAIT_SECONDS", "0")
+
+import dataclasses  # noqa: E402
 from datetime import datetime
 from pathlib import Path
 

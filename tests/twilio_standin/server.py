@@ -346,6 +346,7 @@ class CallRecord:
     deleted: bool = False
     date_deleted: dt.datetime | None = None
     history: list[str] = field(default_factory=list)
+    parent_call_sid: str | None = None
 
     @property
     def uri(self) -> str:
@@ -380,7 +381,7 @@ class CallRecord:
             "from": self.from_,
             "from_formatted": self.from_,
             "group_sid": None,
-            "parent_call_sid": None,
+            "parent_call_sid": self.parent_call_sid,
             "phone_number_sid": None,
             "price": None,
             "price_unit": "USD",
@@ -681,14 +682,17 @@ class TwilioStandin(AccountMixin, TextingMixin, _Observations):
         self._messages[record.sid] = record
         return record.sid
 
-    def add_call(self, from_: str, to: str, status: str = "in-progress", direction: str = "inbound") -> str:
-        """A call record as Twilio would hold it (the app only reads and deletes calls)."""
+    def add_call(self, from_: str, to: str, status: str = "in-progress", direction: str = "inbound",
+                 parent: str | None = None) -> str:
+        """A call record as Twilio would hold it (the app only reads and deletes calls); `parent`: the
+        call whose <Dial> placed this leg (direction outbound-dial)."""
         self._check_call_status(status)
         with self._cond:
             now = utcnow()
             record = CallRecord(
                 sid=new_sid("CA"), account_sid=self.account_sid, seq=next(self._seq), to=to,
-                from_=from_, status=status, direction=direction, date_created=now, date_updated=now,
+                from_=from_, status=status, direction="outbound-dial" if parent else direction,
+                date_created=now, date_updated=now, parent_call_sid=parent,
             )
             self._apply_call_status(record, status, now)
             self._calls[record.sid] = record
@@ -1130,7 +1134,7 @@ class TwilioStandin(AccountMixin, TextingMixin, _Observations):
             if key in query:
                 records = [r for r in records if getattr(r, attr) == query[key]]
         if "ParentCallSid" in query:
-            records = []  # calls added here never have a parent
+            records = [r for r in records if r.parent_call_sid == query["ParentCallSid"]]
         records = filter_by_time(records, query, "StartTime", "start_time")
         records = filter_by_time(records, query, "EndTime", "end_time")
         return self._page(request, "calls", records, CALL_FILTERS, self._calls)
@@ -1281,7 +1285,7 @@ _CONTROL_ROUTES: list[tuple[tuple[str, str], Callable[..., Any]]] = [
     (("POST", "/_standin/faults/clear"), lambda s, p: s.clear_faults() or {"ok": True}),
     (("POST", "/_standin/calls"),
      lambda s, p: {"sid": s.add_call(p["from"], p["to"], p.get("status", "in-progress"),
-                                     p.get("direction", "inbound"))}),
+                                     p.get("direction", "inbound"), p.get("parent"))}),
     (("POST", r"/_standin/calls/([^/]+)/status"),
      lambda s, p, sid: s.set_call_status(sid, p["status"]) or {"ok": True}),
     (("POST", "/_standin/outcome"), lambda s, p: s.set_outcome(p["number"], p["outcome"]) or {"ok": True}),
@@ -1337,9 +1341,10 @@ class StandinControl(_Observations):
     def add_inbound_message(self, from_: str, to: str, body: str) -> str:
         return self.receive_text(from_, to, body)["MessageSid"]
 
-    def add_call(self, from_: str, to: str, status: str = "in-progress", direction: str = "inbound") -> str:
+    def add_call(self, from_: str, to: str, status: str = "in-progress", direction: str = "inbound",
+                 parent: str | None = None) -> str:
         return self._call("POST", "calls", {"from": from_, "to": to, "status": status,
-                                            "direction": direction})["sid"]
+                                            "direction": direction, "parent": parent})["sid"]
 
     def set_call_status(self, sid: str, status: str) -> None:
         self._call("POST", f"calls/{sid}/status", {"status": status})
