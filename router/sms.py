@@ -211,7 +211,7 @@ def status():
     form = request.form
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
     state = form.get("MessageStatus") or form.get("SmsStatus") or ""
-    metrics.count_message_status(state)
+    metrics.count_message_status(state, form.get("ErrorCode"))
     if state in {"sending", "sent"} | FINAL_MESSAGE_STATUSES and request.args.get("f"):
         runtime().jobs.message_reported(request.args["f"])  # a follow-up's own text (tasks/pending.py)
     if sid and state in FINAL_MESSAGE_STATUSES:
