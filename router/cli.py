@@ -307,6 +307,10 @@ from router.cli_live import COMMANDS  # noqa: E402 - apply, rollback, versions, 
 for _command in COMMANDS:
     main.add_command(_command)
 
+from router.cli_twilio import twilio  # noqa: E402 - twilio check, twilio configure
+
+main.add_command(twilio)
+
 
 if __name__ == "__main__":
     main()
