@@ -13,6 +13,10 @@ The sweep touches only the helpline's records: messages and calls to or from its
 calls; never the rest of the account (a dedicated subaccount is safer still: docs/deployment.md). It
 looks back 15 days. A message left `sent` (UK carriers often send no delivery receipt, so `sent` can be
 final) or `partially_delivered` is taken as final after SENT_FINAL_AFTER_SECONDS.
+
+What this cannot delete, because Twilio's API offers no way to (docs/deployment.md, "What remains at
+Twilio"): Monitor alerts and the error log (which keep the request data of failed webhooks), call events,
+Voice Insights, Twilio's backups, its opt-out list, and the history on the person's own phone.
 """
 from __future__ import annotations
 
