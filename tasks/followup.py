@@ -75,6 +75,7 @@ MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
 # How long after an attempt started Twilio may have created its message: the REST client's timeout,
 # and a margin for Twilio acting on a request whose answer never came back.
 ATTEMPT_WINDOW_SECONDS = 60.0
+OLDER_IN_A_ROW = 50   # messages older than the window, in a row, before the redacted lookup stops
 
 
 def send_params(data: dict[str, str]) -> dict[str, object]:
@@ -202,17 +203,23 @@ def _already_sent(client, data: dict[str, str], store: PendingFollowups | None =
 
 def _unclaimed_in_window(client, data: dict[str, str], store: PendingFollowups | None) -> str | None:
     """With Message Redaction: a message created through the API from our sender within the earlier
-    attempt's window whose sid no finished send recorded (tasks/pending.py, hr:fu-sids). Newest first,
-    so the listing stops at the window's start."""
+    attempt's window whose sid no finished send recorded (tasks/pending.py, hr:fu-sids). Twilio lists
+    newest first, but by date sent, and a message still queued has none: so the listing stops only after
+    OLDER_IN_A_ROW messages older than the window, not at the first."""
     attempt_at = float(data.get("attempt_at") or 0)
     service = data["from"] if MESSAGING_SERVICE_SID.fullmatch(data["from"] or "") else None
     known = store.sent_sids(attempt_at - 2) if store is not None else set()
     listing = client.messages.stream(page_size=50) if service else \
         client.messages.stream(from_=data["from"], page_size=50)
+    older = 0
     for message in listing:
         created = message.date_created.timestamp() if message.date_created else 0
         if created < attempt_at - 2:
-            return None
+            older += 1
+            if older >= OLDER_IN_A_ROW:
+                return None
+            continue
+        older = 0
         if created > attempt_at + ATTEMPT_WINDOW_SECONDS or message.direction != "outbound-api":
             continue
         if service and getattr(message, "messaging_service_sid", None) != service:
