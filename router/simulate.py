@@ -285,6 +285,7 @@ class Simulator:
             settings = replace(settings, flows_dir=Path(flows_dir).resolve())
         self.settings = settings
         self.notes: list[str] = []
+        self.sender_note: str | None = None
         if redis_url:
             client = make_redis(redis_url)
             if not _reachable(client):
@@ -303,8 +304,9 @@ class Simulator:
             if assume_sender:
                 settings = self.settings = replace(settings, followup_sender=SIMULATED_SENDER)
             else:
-                self.notes.append("no sender for texts is configured (FOLLOWUP_SENDER), so, as the app here "
-                                  "would, nobody is offered a text: the number is said instead")
+                self.sender_note = ("no sender for texts is configured (FOLLOWUP_SENDER), so, as the app here "
+                                    "would, nobody is offered a text: the number is said instead")
+                self.notes.append(self.sender_note)
         self.app: Flask = create_app(settings, flows=flows, clock=lambda: self.now, redis_client=client)
         if diversions:
             self.app.extensions["router"].flows.set_diversions(diversions)
@@ -363,6 +365,8 @@ class Simulator:
             inputs = PrefixInputs([language_key(self.flows, lang)], inputs)
         params = {"CallSid": self._sid("CA"), "AccountSid": ACCOUNT_SID, "From": caller, "To": HELPLINE_NUMBER,
                   "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01"}
+        if self.sender_note:
+            emit(Event("note", self.sender_note))
         emit(Event("note", f"call from {caller} at {self.now.astimezone(LONDON):%a %d %b %Y %H:%M} (London)"))
         url, body = "/voice", dict(params, CallStatus="in-progress")
         for _ in range(MAX_REQUESTS):
