@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Callable
 
 import redis
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from router import followups, logs, metrics, safety, sms, voice
@@ -22,6 +22,7 @@ from router.flowstore import FlowStore, FlowsUnavailable
 from router.lifecycle import History
 from router.jobs import Jobs
 from router.model import Flows
+from router.own_numbers import OwnNumbers
 from router.proxy import behind_proxies
 from router.request import WebhookRequest
 from router.runtime import Runtime, runtime, system_clock
@@ -91,7 +92,17 @@ def _check_signature():
         return Response("Forbidden\n", status=403, mimetype="text/plain")
     form = req.form
     logs.CORRELATION.set(logs.correlation_for(form.get("CallSid") or form.get("MessageSid")))
+    if req.path in ("/voice", "/sms"):  # a call or text coming in: its To is one of our numbers
+        _own_numbers().note(form.get("To"))
     return None
+
+
+def _own_numbers() -> OwnNumbers:
+    """The web process's record of the helpline's numbers (router/own_numbers.py), on the jobs' Redis."""
+    extensions = current_app.extensions
+    if "own_numbers" not in extensions:
+        extensions["own_numbers"] = OwnNumbers(runtime().jobs.client)
+    return extensions["own_numbers"]
 
 
 def _observe(response: Response) -> Response:

@@ -35,6 +35,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from router import logs
 from tasks import VISIBILITY_TIMEOUT_SECONDS, app, settings
 from tasks import metrics
+from router.own_numbers import OwnNumbers
 from tasks.deletions import Item, PendingDeletions
 from tasks.process_local import once, worker_redis
 from tasks.retry import CAP_SECONDS, deletion_attempts_within, deletion_backoff_seconds
@@ -185,9 +186,10 @@ def delete_call(sid: str, final_at: float | None = None) -> bool:
 
 
 def our_numbers(client) -> list[str]:
-    """The numbers whose records the sweep may delete: HELPLINE_NUMBERS, the follow-up sender if it is a
-    number, and the numbers of its Messaging Service if it is one (asked of Twilio)."""
-    numbers = list(settings.helpline_numbers)
+    """The numbers whose records the sweep may delete: HELPLINE_NUMBERS and the numbers calls and texts
+    came in to (router/own_numbers.py), the follow-up sender if it is a number, and the numbers of its
+    Messaging Service if it is one (asked of Twilio)."""
+    numbers = list(settings.helpline_numbers) + sorted(OwnNumbers(worker_redis()).known())
     sender = settings.followup_sender or ""
     if re.fullmatch(r"MG[0-9a-fA-F]{32}", sender):
         numbers += [n.phone_number for n in client.messaging.v1.services(sender).phone_numbers.list()]
@@ -235,17 +237,18 @@ _unscoped_logged = False
 def sweep(min_age_seconds: float | None = None) -> int:
     """Beat: queue for deletion the final messages and calls of the last 15 days, to or from our own
     numbers, that a lost callback left behind (an item already queued stays as it is), and kick a drain.
-    Without HELPLINE_NUMBERS it deletes nothing: the list calls return the whole account."""
+    Knowing none of our numbers, it deletes nothing: the list calls return the whole account."""
     global _unscoped_logged
     try:
         client = make_client(settings)
     except NotConfigured:
         return 0
     numbers = our_numbers(client)
-    if not settings.helpline_numbers:
+    if not numbers:
         if not _unscoped_logged:
-            log.error("HELPLINE_NUMBERS is not set: the history sweep deletes nothing (it would touch the "
-                      "whole account's records)")
+            log.error("no number of the helpline is known yet (HELPLINE_NUMBERS is not set and no call or "
+                      "text has come in): the history sweep deletes nothing rather than touch the whole "
+                      "account's records")
             _unscoped_logged = True
         return 0
     now = datetime.now(timezone.utc)

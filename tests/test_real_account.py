@@ -188,3 +188,22 @@ def test_the_first_delete_waits_the_minute_twilio_asks_for(redis_url, monkeypatc
     now = float(queue.client.time()[0])
     assert queue.lease(10, now=now + 30) == []
     assert [item.sid for item in queue.lease(10, now=now + 61)] == [sid]
+
+
+def test_without_helpline_numbers_the_sweep_still_knows_ours_from_the_calls_that_came_in(redis_url):
+    """HELPLINE_NUMBERS unset (as the contract's checks run): the numbers Twilio called us on are ours."""
+    standin = TwilioStandin(ACCOUNT_SID, TOKEN, step_delay=0.01).start()
+    stack = Stack(redis_url, standin, HELPLINE_NUMBERS="")
+    try:
+        call = standin.add_call(MOBILE, HELPLINE_NUMBER, status="completed")
+        standin.add_phone_number(ELSEWHERE)
+        theirs = standin.add_inbound_message("+447400111000", ELSEWHERE, "someone else's")
+        Call(stack.client, caller=MOBILE, base=stack.web.url).start()     # a call comes in to the helpline
+        left = standin.add_inbound_message(MOBILE, HELPLINE_NUMBER, "left behind")
+
+        make_celery(redis_url).send_task("tasks.history.sweep", kwargs={"min_age_seconds": 0})
+        wait_until(lambda: left in standin.deleted_sids and call in standin.deleted_call_sids, 30,
+                   message="the helpline's records deleted")
+        assert theirs not in standin.deleted_sids
+    finally:
+        stack.stop()
