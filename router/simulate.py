@@ -272,6 +272,8 @@ SIMULATED_SENDER = "MG" + "0" * 32   # a Messaging Service as a neutral sender, 
 class Simulator:
     """One app, built as in production, answering signed requests through Flask's test client."""
 
+    sender_note: str | None = None   # why texts are not offered here, if they are not (said before a call)
+
     def __init__(self, flows_dir: Path | str | None = None, *, settings: Settings | None = None,
                  redis_url: str | None = None, at: datetime | None = None,
                  diversions: dict | None = None, assume_sender: bool = False):
@@ -285,7 +287,6 @@ class Simulator:
             settings = replace(settings, flows_dir=Path(flows_dir).resolve())
         self.settings = settings
         self.notes: list[str] = []
-        self.sender_note: str | None = None
         if redis_url:
             client = make_redis(redis_url)
             if not _reachable(client):
