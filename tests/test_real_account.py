@@ -207,3 +207,21 @@ def test_without_helpline_numbers_the_sweep_still_knows_ours_from_the_calls_that
         assert theirs not in standin.deleted_sids
     finally:
         stack.stop()
+
+
+def test_a_text_stuck_in_twilios_queue_expires_is_counted_and_deleted(redis_url):
+    """ValidityPeriod (https://www.twilio.com/docs/api/errors/30036): never delivered hours late."""
+    standin = TwilioStandin(ACCOUNT_SID, TOKEN, step_delay=0.01).start()
+    stack = Stack(redis_url, standin, FOLLOWUP_VALIDITY_SECONDS="1")
+    try:
+        before = metric(stack.metrics(), "helpline_message_errors_total", code="30036")
+        standin.set_outcome(MOBILE, "queued")                      # the sender's queue never moves
+        stack.text_me_now()
+        (message,) = wait_until(lambda: stack.outbound(), message="the text")
+        assert message["validity_period"] == 1
+        wait_until(lambda: message["sid"] in standin.deleted_sids, 20, message="the expired text deleted")
+        assert standin.message(message["sid"])["error_code"] == 30036
+        assert metric(stack.metrics(), "helpline_message_errors_total", code="30036") == before + 1
+        assert len(stack.outbound()) == 1, "an expired text is not sent again"
+    finally:
+        stack.stop()
