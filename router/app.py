@@ -93,15 +93,19 @@ def _check_signature():
     form = req.form
     logs.CORRELATION.set(logs.correlation_for(form.get("CallSid") or form.get("MessageSid")))
     if req.path in ("/voice", "/sms"):  # a call or text coming in: its To is one of our numbers
-        _own_numbers().note(form.get("To"))
+        own = _own_numbers()
+        if own is not None:
+            own.note(form.get("To"))
     return None
 
 
-def _own_numbers() -> OwnNumbers:
-    """The web process's record of the helpline's numbers (router/own_numbers.py), on the jobs' Redis."""
+def _own_numbers() -> OwnNumbers | None:
+    """The web process's record of the helpline's numbers (router/own_numbers.py), on the jobs' Redis;
+    None where the jobs have no Redis of their own (the simulator's recorder)."""
     extensions = current_app.extensions
     if "own_numbers" not in extensions:
-        extensions["own_numbers"] = OwnNumbers(runtime().jobs.client)
+        client = getattr(runtime().jobs, "client", None)
+        extensions["own_numbers"] = OwnNumbers(client) if client is not None else None
     return extensions["own_numbers"]
 
 
