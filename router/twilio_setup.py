@@ -99,10 +99,14 @@ def _number(client, number: str, base: str | None) -> list[Item]:
                      "buy or port it into this account (or a subaccount), or correct HELPLINE_NUMBERS")]
     record = found[0]
     items = [Item(OK, f"{number} is in the account")]
+    texts = bool((record.capabilities or {}).get("sms"))
+    if not texts:
+        items.append(Item(INFO, f"{number} cannot receive texts (no SMS capability, as for UK 0808 and "
+                                "geographic numbers): the text menu is reached on a number that can, if any"))
     if not base:
         return items
     for name, wanted in webhooks(base).items():
-        if name.endswith("_method"):
+        if name.endswith("_method") or (name == "sms_url" and not texts and not getattr(record, name, None)):
             continue
         method = name.replace("_url", "") + "_method" if name.endswith("_url") else name + "_method"
         got, got_method = getattr(record, name, None) or "", (getattr(record, method, None) or "").upper()
