@@ -38,7 +38,7 @@ def test_with_redaction_the_text_and_number_are_gone_once_sent(standin, client):
         "a redacted message cannot be found by the number it went to"
 
 
-# -- https://www.twilio.com/docs/api/errors/21606 and the UK guidelines: who may send a text ----------------
+# -- https://www.twilio.com/docs/api/errors/21606, https://www.twilio.com/guidelines/gb/sms: who may text --
 
 @pytest.mark.parametrize("sender", [HELPLINE_0808, GEOGRAPHIC, "+443300000111"])
 def test_a_uk_number_that_is_not_a_mobile_cannot_send(standin, client, sender):
@@ -72,7 +72,8 @@ def test_a_country_the_account_may_not_text_is_refused(standin, client):
     assert send(client, to="+33612345678").sid
 
 
-# -- https://help.twilio.com/hc/en-us/articles/223134027 and the Advanced Opt-Out tutorial ------------
+# -- https://help.twilio.com/hc/en-us/articles/223134027, https://www.twilio.com/docs/api/errors/21610 and
+# -- https://www.twilio.com/docs/messaging/tutorials/advanced-opt-out: Twilio's own opt-out ------------
 
 def test_stop_gets_twilios_own_reply_and_blocks_rest_and_twiml_replies_until_start(standin, client, sink):
     params = standin.receive_text(CALLER, OUR_NUMBER, " stop ")
@@ -119,7 +120,8 @@ def test_keyword_handling_turned_off_blocks_nothing_and_answers_nothing(standin,
     assert send(client).sid
 
 
-# -- errors/20009 and the Message resource's statuses: what is final, and when Twilio deletes -----------
+# -- https://www.twilio.com/docs/api/errors/20009 (wait a minute; up to 14 days) and the Message resource's
+# -- statuses (https://www.twilio.com/docs/messaging/api/message-resource): what is final, when it goes --
 
 def test_sent_without_a_receipt_becomes_final_after_a_while(make_standin, recorder):
     standin = make_standin(sent_final_after=0.3)
@@ -187,7 +189,8 @@ def test_validity_period_is_checked_and_a_text_still_queued_then_expires(standin
     wait_for(lambda: sink.statuses(message.sid) == ["failed"], description="the failure is reported")
 
 
-# -- the account: IncomingPhoneNumbers, Account, Messaging Services ------------------------------------
+# -- the account, from Twilio's OpenAPI description: IncomingPhoneNumbers, Account; and Messaging Services
+# -- (https://www.twilio.com/docs/messaging/api/service-resource) -------------------------------------
 
 def test_incoming_phone_numbers_are_listed_and_their_webhooks_set(standin, client):
     sid = standin.add_phone_number(HELPLINE_0808, voice_url="https://old.example/voice")
