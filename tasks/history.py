@@ -192,7 +192,10 @@ def our_numbers(client) -> list[str]:
     numbers = list(settings.helpline_numbers) + sorted(OwnNumbers(worker_redis()).known())
     sender = settings.followup_sender or ""
     if re.fullmatch(r"MG[0-9a-fA-F]{32}", sender):
-        numbers += [n.phone_number for n in client.messaging.v1.services(sender).phone_numbers.list()]
+        try:
+            numbers += [n.phone_number for n in client.messaging.v1.services(sender).phone_numbers.list()]
+        except TwilioRestException as exc:  # the other numbers are still swept; `router twilio check` says why
+            log.error("the follow-up sender's Messaging Service could not be read: error %s", exc.code)
     elif sender.startswith("+"):
         numbers.append(sender)
     return list(dict.fromkeys(numbers))
