@@ -3,8 +3,11 @@
 `router twilio check` and `router twilio configure` read and set these, so the stand-in serves them in
 the shapes of Twilio's OpenAPI description (tests/twilio_standin/openapi, schemas
 ``api.v2010.account`` and ``api.v2010.account.incoming_phone_number``; the Messaging Services resource
-is messaging.twilio.com/v1, described in twilio-oai's ``twilio_messaging_v1.json``:
-https://www.twilio.com/docs/messaging/api/service-resource and .../phonenumber-resource).
+is messaging.twilio.com/v1, described in twilio-oai's ``spec/json/twilio_messaging_v1.json``:
+https://www.twilio.com/docs/messaging/api/service-resource and .../phonenumber-resource). The v1 shapes
+here (Service, its PhoneNumber, the list envelope's ``meta``) were checked field for field against that
+file at twilio-oai commit d50069b (the commit of the vendored 2010 description); it is not vendored, so
+tests/test_twilio_standin.py checks the 2010-04-01 bodies only.
 
 Advanced Opt-Out is configured in the Console only (the tutorial
 https://www.twilio.com/docs/messaging/tutorials/advanced-opt-out sets it up there); no REST resource
