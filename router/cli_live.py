@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import redis
 
-from router import checks, journeys, lifecycle
+from router import checks, journeys, lifecycle, release_auth
 from router import scenarios as scenarios_mod
 from router.flowfile import FlowError, load_flows
 from router.hours import LONDON
@@ -272,7 +272,11 @@ def divert(service: str | None, other: str | None, until: str | None, who: str |
         for problem in problems:
             click.echo(f"refused: {problem}", err=True)
         sys.exit(1)
-    diversion = lifecycle.divert(client, service, other, end, _who(who))
+    try:
+        diversion = lifecycle.divert(client, service, other, end, _who(who))
+    except release_auth.Unsigned as exc:
+        click.echo(f"refused: {exc} (docs/deployment.md, 'The flows signing key')", err=True)
+        sys.exit(1)
     click.echo(f"diverted: {diversion.line()}. Every web worker follows within a few seconds "
                "(/healthz lists diversions).")
     if not flows.services[other].open_24_hours:
@@ -288,7 +292,12 @@ def undivert(service: str) -> None:
     if client is None:
         click.echo("refused: diversions live in Redis, which cannot be reached", err=True)
         sys.exit(1)
-    if lifecycle.undivert(client, service):
+    try:
+        ended = lifecycle.undivert(client, service)
+    except release_auth.Unsigned as exc:
+        click.echo(f"refused: {exc} (docs/deployment.md, 'The flows signing key')", err=True)
+        sys.exit(1)
+    if ended:
         click.echo(f"{service}: diversion ended; every web worker follows within a few seconds")
     else:
         click.echo(f"{service} is not diverted")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import threading
 import time
 import weakref
@@ -26,8 +27,7 @@ from pathlib import Path
 
 import redis
 
-from router import metrics
-from router import lifecycle
+from router import lifecycle, metrics, release_auth
 from router.checks import load_checked
 from router.flowfile import FILES, FlowError, Problem
 from router.model import Flows
@@ -73,8 +73,11 @@ def log_refusal(exc: FlowError, what: str) -> None:
 
 class FlowStore:
     def __init__(self, folder: Path, flows: Flows | None = None, check_interval: float = 1.0, *,
-                 history: lifecycle.History | None = None, client: redis.Redis | None = None):
+                 history: lifecycle.History | None = None, client: redis.Redis | None = None,
+                 keys: release_auth.Keyring | None = None):
         self.folder = Path(folder)
+        self.keys = release_auth.keyring(keys)   # default: this process's, from its settings
+        self.untrusted: str | None = None   # what Redis held that was not believed (not signed), if anything
         self.check_interval = check_interval
         self.history = history
         self.client = client
@@ -89,6 +92,8 @@ class FlowStore:
         self._tried: list[int] = []
         self._signature = folder_signature(self.folder)
         self._base: Flows | None = flows
+        if history is not None:  # what versions before 2026-12 left in the temporary folder when killed
+            lifecycle.sweep_scratch(Path(tempfile.gettempdir()), "helpline-release-*")
         if flows is None:
             try:
                 self._follow_applied()
@@ -189,13 +194,22 @@ class FlowStore:
             self.applied = self.history.latest() if self.history else None
             return
         try:
+            untrusted = []
             try:
-                self.applied = lifecycle.follow(self.client, self.folder, self.history) or self.history.latest()
+                self.applied = lifecycle.follow(self.client, self.folder, self.history, self.keys) or \
+                    self.history.latest()
+            except lifecycle.Refused as exc:  # not signed with our key: nothing of it is written or served
+                untrusted.append(str(exc))
+                self.applied = self.history.latest()
             except (OSError, ValueError) as exc:  # the live folder not writable, a damaged release in Redis:
                 log.warning("cannot install the applied release (%s): serving what is live here",  # diversions
                             type(exc).__name__)                                                # still count
                 self.applied = self.history.latest()
-            diversions = lifecycle.diversions(self.client)
+            diversions, refused = lifecycle.read_diversions(self.client, self.keys)
+            if refused:
+                untrusted.append(f"{refused} diversion(s) in Redis are not signed with this instance's "
+                                 "FLOWS_SIGNING_KEY (or last too long)")
+            self._note_untrusted("; ".join(untrusted) or None)
             if self.redis_ok is False:
                 log.info("Redis is back: following the applied release and diversions again")
             self.redis_ok = True
@@ -213,6 +227,18 @@ class FlowStore:
             for sid in set(self._diversions) - set(diversions):
                 log.info("diversion ended: %s (pid %d)", sid, os.getpid())
             self.set_diversions(diversions)
+
+    def _note_untrusted(self, what: str | None) -> None:
+        """Log once when Redis starts (and stops) holding what this instance does not believe."""
+        if what != self.untrusted:
+            if what:
+                metrics.ERRORS.labels("unsigned_in_redis").inc()
+                log.error("ignored from Redis: %s. Releases and diversions are made by `router apply` and "
+                          "`router divert` with the key; anything else in those keys was written by someone "
+                          "else with access to Redis", what)
+            else:
+                log.info("Redis holds nothing unsigned any more")
+        self.untrusted = what
 
     def set_diversions(self, diversions: dict[str, lifecycle.Diversion]) -> None:
         self._diversions = dict(diversions)
@@ -268,6 +294,9 @@ class FlowStore:
                 degraded.append("a change to the live folder was refused: the last good flows serve on")
         if applied is not None and body.get("matches_applied") is False:
             degraded.append(f"not serving the applied release {applied.number}")
+        if self.untrusted:
+            body["ignored_from_redis"] = self.untrusted
+            degraded.append("a release or diversion in Redis is not signed: ignored")
         if self._diversions:
             body["diversions"] = {sid: {"to": d.to, "until": d.until.isoformat()}
                                   for sid, d in self.diversions.items()}

@@ -57,9 +57,13 @@ def test_texts_are_offered_to_uk_mobiles_only_unless_configured(app_at, caller):
 
 
 def test_healthz_says_why_texts_are_not_offered(app_at):
-    assert "followups" not in app_at().get("/healthz").get_json()
-    body = app_at(followup_sender=None).get("/healthz").get_json()
-    assert "FOLLOWUP_SENDER is not set" in body["followups"]
+    """To operators (the details behind the metrics token, as /healthz gives them)."""
+    from tests.support import METRICS_AUTH
+
+    assert "followups" not in app_at().get("/healthz", headers=METRICS_AUTH).get_json()
+    client = app_at(followup_sender=None)
+    assert "FOLLOWUP_SENDER is not set" in client.get("/healthz", headers=METRICS_AUTH).get_json()["followups"]
+    assert "followups" not in client.get("/healthz").get_json(), "the public answer stays minimal"
 
 
 def test_router_validate_says_when_texts_are_not_offered(monkeypatch):
