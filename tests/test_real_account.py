@@ -98,7 +98,7 @@ def test_the_redacted_lookup_adopts_only_a_message_no_finished_send_recorded(red
     standin = TwilioStandin(ACCOUNT_SID, TOKEN, step_delay=0.01, message_redaction=True).start()
     try:
         client = client_for(standin)
-        store = PendingFollowups(redis_lib.Redis.from_url(redis_url, decode_responses=True), b"k" * 32)
+        store = PendingFollowups(redis_lib.Redis.from_url(redis_url, decode_responses=True), b"k" * 32, b"s" * 32)
         data = {"to": MOBILE, "from": FOLLOWUP_SENDER, "attempt_at": repr(time.time())}
         assert _unclaimed_in_window(client, data, store) is None, "nothing created: send"
         other = client.messages.create(to="+447400999888", messaging_service_sid=FOLLOWUP_SENDER, body="x")
