@@ -58,6 +58,7 @@ def test_mobiles_alphanumeric_ids_and_short_codes_can_and_unowned_numbers_cannot
 
 def test_an_unknown_or_malformed_messaging_service_is_refused(standin, client):
     # https://www.twilio.com/docs/api/errors/21701 and /21705
+    standin.configure(strict_services=True)
     assert rest_error(lambda: client.messages.create(to=CALLER, messaging_service_sid="MG" + "e" * 32,
                                                      body="x")).code == 21701
     assert rest_error(lambda: client.messages.create(to=CALLER, messaging_service_sid="MGnope",

@@ -180,7 +180,7 @@ class AccountMixin:
     """TwilioStandin's account: numbers, Messaging Services, features, and their REST resources."""
 
     FEATURES = ("message_redaction", "sms_countries", "sent_final_after", "delete_grace", "owner_account_sid",
-                "queue_limit")
+                "queue_limit", "strict_services")
 
     def configure(self, **features: Any) -> None:
         """Change account features (see TwilioStandin's constructor), e.g. configure(message_redaction=True)."""

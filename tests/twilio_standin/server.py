@@ -32,7 +32,8 @@ Twilio facts it follows, and where they come from:
   ``OptOutType`` on the webhook) and turning the handling off are modelled per number or service.
 * What a UK account refuses when a message is created (rules.py): a sender that cannot text in the UK
   (21606), retention parameters without Message Redaction (30029 / 30030), a country the account may
-  not text (21408), a ValidityPeriod out of range (21624), an unknown Messaging Service (21701), a full
+  not text (21408), a ValidityPeriod out of range (21624), an unknown Messaging Service (21701, with
+  ``strict_services``; otherwise it is made on first use), a full
   queue (21611 from a number; 30001 after creation through a Messaging Service). Redaction, when the
   account has it, blanks a message's body and obfuscates the person's number once it is sent.
 * Finality: ``sent`` is final when the carrier sends no receipt (common in the UK), so a message held
@@ -536,13 +537,17 @@ class TwilioStandin(AccountMixin, TextingMixin, _Observations):
         delete_grace: float = 0.0,
         owner_account_sid: str | None = None,
         queue_limit: int | None = None,
+        strict_services: bool = False,
     ):
         """The account's features (each settable later with :meth:`configure`): ``message_redaction``
         (Twilio enables it on request; without it retention parameters are refused), ``sms_countries``
         (Messaging Geo Permissions), ``sent_final_after`` (seconds until a receipt-less ``sent`` message is
         final), ``delete_grace`` (seconds after sending or receiving before Twilio will delete),
         ``owner_account_sid`` (set: this is a subaccount of that account), ``queue_limit`` (messages a
-        sender may have waiting in Twilio's queue; None: unlimited)."""
+        sender may have waiting in Twilio's queue; None: unlimited). ``strict_services``: a message through
+        a Messaging Service the account does not have is refused (21701), as Twilio does; by default such a
+        service is made on first use, with a UK mobile in its pool (kinder than Twilio, so that a test
+        deployment may name any MG... SID as its sender; `router twilio check` is what finds a wrong one)."""
         if not re.fullmatch(r"AC[0-9a-fA-F]{32}", account_sid):
             raise ValueError("account_sid must be 'AC' followed by 32 hex digits")
         self.account_sid = account_sid
@@ -559,6 +564,7 @@ class TwilioStandin(AccountMixin, TextingMixin, _Observations):
         self.delete_grace = delete_grace
         self.owner_account_sid = owner_account_sid or account_sid
         self.queue_limit = queue_limit
+        self.strict_services = strict_services
         self.created = utcnow()
         self._numbers: dict[str, PhoneNumber] = {}
         self._services: dict[str, MessagingService] = {}
@@ -1033,7 +1039,9 @@ class TwilioStandin(AccountMixin, TextingMixin, _Observations):
                 if not rules.MESSAGING_SERVICE_SID.match(service):
                     raise rules.Refusal(400, 21705, "The Messaging Service is invalid")
                 if service not in self._services:
-                    raise rules.Refusal(400, 21701, f"The Messaging Service {service} does not exist")
+                    if self.strict_services:
+                        raise rules.Refusal(400, 21701, f"The Messaging Service {service} does not exist")
+                    self.add_messaging_service([self._spare_mobile()], sid=service)
             if from_ is not None:
                 rules.check_sender(from_, to)
                 if rules.E164.match(from_) and self._number_by_phone(from_) is None:
@@ -1050,6 +1058,13 @@ class TwilioStandin(AccountMixin, TextingMixin, _Observations):
         except rules.Refusal as refusal:
             raise TwilioError(refusal.status, refusal.code, refusal.message) from None
         return validity
+
+    def _spare_mobile(self) -> str:
+        """A UK mobile (Ofcom's drama range) the account does not have yet, for a service made on first use."""
+        n = 2
+        while self._number_by_phone(f"+4477009{n:05d}") is not None:
+            n += 1
+        return f"+4477009{n:05d}"
 
     def _queued(self, sender: str) -> int:
         """Messages of this sender (a number or a Messaging Service) still waiting in Twilio's queue."""
