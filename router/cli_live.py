@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import redis
 
-from router import checks, journeys, lifecycle
+from router import checks, diversion_rules, journeys, lifecycle
 from router import scenarios as scenarios_mod
 from router.flowfile import FlowError, load_flows
 from router.hours import LONDON
@@ -218,6 +218,16 @@ def versions() -> None:
 
 
 # ------------------------------------------------------------------ diversions
+# '07:30' means the next 07:30 only when that is within this long: at 23:00, the morning; at 09:32,
+# '09:29' is a slip (or a clock read wrong), not "tomorrow", and is refused with the time it would mean.
+UNTIL_NEXT_DAY_WITHIN = timedelta(hours=12)
+
+
+def _span(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
 def parse_until(text: str, now: datetime) -> datetime:
     """'07:30' (the next 07:30, London), '2026-12-25 09:00' (London), '90m' or '2h' (from now)."""
     text = text.strip()
@@ -226,13 +236,31 @@ def parse_until(text: str, now: datetime) -> datetime:
         return now + (timedelta(minutes=amount) if match.group(2) == "m" else timedelta(hours=amount))
     if match := re.fullmatch(r"(\d{1,2}):(\d{2})", text):
         local = now.astimezone(LONDON)
-        at = local.replace(hour=int(match.group(1)), minute=int(match.group(2)), second=0, microsecond=0)
-        return at if at > local else at + timedelta(days=1)
-    try:
-        return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=LONDON)
-    except ValueError:
-        raise click.BadParameter("use a time like 07:30, a date and time like '2026-12-25 09:00', or 90m / 2h",
-                                 param_hint="--until") from None
+        try:
+            at = local.replace(hour=int(match.group(1)), minute=int(match.group(2)), second=0, microsecond=0)
+        except ValueError:
+            raise click.BadParameter(f"{text} is not a time of day", param_hint="--until") from None
+        if at > local:
+            return at
+        tomorrow = at + timedelta(days=1)
+        if tomorrow - local > UNTIL_NEXT_DAY_WITHIN:
+            raise click.BadParameter(
+                f"{text} has passed today (it is {local:%H:%M} now), so it would mean tomorrow, "
+                f"{tomorrow:%a %d %b %Y %H:%M} (London), {_span(tomorrow - local)} from now. If you meant that, "
+                f"write --until '{tomorrow:%Y-%m-%d %H:%M}'; for a while from now, write e.g. --until 2h",
+                param_hint="--until")
+        return tomorrow
+    if match := re.fullmatch(r"(\d{4}-\d{2}-\d{2})\s+(\d{1,2}:\d{2})", text):
+        try:
+            at = datetime.strptime(f"{match.group(1)} {match.group(2)}", "%Y-%m-%d %H:%M").replace(tzinfo=LONDON)
+        except ValueError:
+            raise click.BadParameter(f"{text!r} is not a real date and time", param_hint="--until") from None
+        if at <= now:
+            raise click.BadParameter(f"{at:%a %d %b %Y %H:%M} (London) is in the past: it is "
+                                     f"{now.astimezone(LONDON):%a %d %b %Y %H:%M} now", param_hint="--until")
+        return at
+    raise click.BadParameter("use a time like 07:30, a date and time like '2026-12-25 09:00', or 90m / 2h",
+                             param_hint="--until")
 
 
 @click.command()
@@ -267,17 +295,16 @@ def divert(service: str | None, other: str | None, until: str | None, who: str |
         sys.exit(1)
     now = datetime.now(timezone.utc)
     end = parse_until(until, now) if until else now + lifecycle.DEFAULT_DIVERSION
-    problems = lifecycle.check_diversion(flows, service, other, end, now)
+    problems = diversion_rules.check_diversion(flows, service, other, end, now, lifecycle.diversions(client))
     if problems:
         for problem in problems:
             click.echo(f"refused: {problem}", err=True)
+        click.echo("nothing changed", err=True)
         sys.exit(1)
     diversion = lifecycle.divert(client, service, other, end, _who(who))
     click.echo(f"diverted: {diversion.line()}. Every web worker follows within a few seconds "
                "(/healthz lists diversions).")
-    if not flows.services[other].open_24_hours:
-        click.echo(f"note: {other} is not open 24 hours: outside its hours callers hear it is closed and are "
-                   "offered its fallback", err=True)
+    click.echo(f"While it lasts, {diversion_rules.what_callers_get(flows, diversion)}")
 
 
 @click.command()

@@ -22,12 +22,13 @@ import os
 import threading
 import time
 import weakref
+from datetime import datetime, timezone
 from pathlib import Path
 
 import redis
 
 from router import metrics
-from router import lifecycle
+from router import diversion_rules, lifecycle
 from router.checks import load_checked
 from router.flowfile import FILES, FlowError, Problem
 from router.model import Flows
@@ -248,6 +249,10 @@ class FlowStore:
         thread.start()
 
     # -------------------------------------------------------------- what /healthz says
+    def emergency_lines_down(self) -> list[str]:
+        """Each 24-hour line silent callers reach that is diverted or closed now (/healthz, the metric)."""
+        return diversion_rules.emergency_lines_down(self._base, self.diversions, datetime.now(timezone.utc))
+
     def status(self) -> dict:
         flows = self._base
         body: dict = {"flows_version": flows.version if flows else None, "flows_source": self.source}
@@ -268,6 +273,7 @@ class FlowStore:
                 degraded.append("a change to the live folder was refused: the last good flows serve on")
         if applied is not None and body.get("matches_applied") is False:
             degraded.append(f"not serving the applied release {applied.number}")
+        degraded += self.emergency_lines_down()
         if self._diversions:
             body["diversions"] = {sid: {"to": d.to, "until": d.until.isoformat()}
                                   for sid, d in self.diversions.items()}

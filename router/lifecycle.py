@@ -397,18 +397,3 @@ def diverted(flows: Flows, active: dict[str, Diversion]) -> Flows:
         services[sid] = flows.services[diversion.to]
     return Flows(config=flows.config, services=services, start=flows.start, nodes=flows.nodes,
                  phrases=flows.phrases, version=flows.version)
-
-
-def check_diversion(flows: Flows, service: str, to: str, until: datetime, now: datetime) -> list[str]:
-    """Why a diversion cannot be made (empty: it can)."""
-    problems = []
-    for sid in (service, to):
-        if sid not in flows.services:
-            problems.append(f"{sid!r} is not a service in the live flows ({', '.join(sorted(flows.services))})")
-    if service == to:
-        problems.append("a service cannot be diverted to itself")
-    if until <= now:
-        problems.append(f"--until {until.astimezone(LONDON):%Y-%m-%d %H:%M} is in the past")
-    elif until - now > MAX_DIVERSION:
-        problems.append("a diversion lasts at most 7 days: for longer, change services.yaml and apply it")
-    return problems
