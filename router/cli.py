@@ -290,7 +290,9 @@ def graph(flows_dir: Path | None, fmt: str, lang: str | None, out: Path | None, 
 
 from router.cli_live import COMMANDS  # noqa: E402 - apply, rollback, versions, divert, undivert
 
-for _command in COMMANDS:
+from router.cli_status import COMMANDS as STATUS_COMMANDS  # noqa: E402 - status, publish
+
+for _command in COMMANDS + STATUS_COMMANDS:
     main.add_command(_command)
 
 

@@ -16,14 +16,14 @@ from pathlib import Path
 import click
 import redis
 
-from router import checks, diversion_rules, journeys, lifecycle
+from router import checks, diversion_rules, drafts, journeys, lifecycle
 from router import scenarios as scenarios_mod
 from router.flowfile import FlowError, load_flows
 from router.hours import LONDON
 from router.model import Flows
 from router.settings import Settings, load_settings
 from router.simulate import Simulator
-from router.state import make_redis
+from router.state import make_redis, redacted_url
 
 SHOW_CHANGES = 15
 
@@ -38,8 +38,8 @@ def _client(settings: Settings) -> redis.Redis | None:
         client.ping()
         return client
     except (redis.RedisError, OSError):
-        click.echo(f"note: Redis at {settings.redis_url} cannot be reached: other instances will not follow "
-                   "this change, and diversions cannot be read", err=True)
+        click.echo(f"note: Redis at {redacted_url(settings.redis_url)} cannot be reached: other instances will not "
+                   "follow this change, and diversions cannot be read", err=True)
         return None
 
 
@@ -57,7 +57,7 @@ def _live_flows(settings: Settings, history: lifecycle.History) -> Flows | None:
             return None
 
 
-def _show_changes(old: Flows | None, new: Flows) -> int:
+def _show_changes(old: Flows | None, new: Flows, show_all: bool = False) -> int:
     changes = journeys.diff(old, new)
     if old is None:
         click.echo("Nothing valid is live now: every journey below is new.")
@@ -66,9 +66,9 @@ def _show_changes(old: Flows | None, new: Flows) -> int:
         return 0
     click.echo(f"What callers and texters will get differently ({len(changes)} "
                f"change{'s' * (len(changes) != 1)}):")
-    for change in changes[:SHOW_CHANGES]:
+    for change in changes if show_all else changes[:SHOW_CHANGES]:
         click.echo("  " + str(change).replace("\n", "\n  "))
-    if len(changes) > SHOW_CHANGES:
+    if len(changes) > SHOW_CHANGES and not show_all:
         click.echo(f"  ... and {len(changes) - SHOW_CHANGES} more (router simulate to hear them)")
     return len(changes)
 
@@ -84,19 +84,39 @@ def _confirm(yes: bool, question: str) -> None:
         sys.exit(1)
 
 
+def _current(settings: Settings, history: lifecycle.History, client: redis.Redis | None) -> lifecycle.Release | None:
+    try:
+        return lifecycle.current_release(client, history)
+    except redis.RedisError:
+        return history.latest()
+
+
 def _go_live(files: dict[str, bytes], flows: Flows, settings: Settings, history: lifecycle.History,
-             who: str, note: str, action: str) -> None:
-    client = _client(settings)
+             who: str, note: str, action: str, client: redis.Redis | None,
+             seen: lifecycle.Release | None) -> None:
+    """Put `files` live if the applied release is still `seen` (what the operator was shown changes against)."""
     try:
         live_version = checks.load_checked(settings.flows_dir).version
     except FlowError:
         live_version = None
-    release, warning = lifecycle.put_live(files, flows, live=settings.flows_dir, history=history, client=client,
-                                          who=who, note=note, action=action, live_version=live_version)
+    try:
+        release, warning = lifecycle.put_live(files, flows, live=settings.flows_dir, history=history, client=client,
+                                              who=who, note=note, action=action, live_version=live_version,
+                                              expected=seen.number if seen else None)
+    except lifecycle.StaleBase as exc:
+        now = exc.current
+        click.echo(f"refused: release {now.number if now else '?'} was applied"
+                   + (f" by {now.who}" if now else "") + " while this change was being checked, so the changes "
+                   "shown above are no longer what callers would get; nothing changed. Make a fresh draft "
+                   "(router draft NEWDIR), make your change there, and apply that", err=True)
+        sys.exit(1)
     click.echo(f"release {release.number} is live (flows_version {release.version}). Every web worker serves "
                "it within a few seconds: /healthz shows flows_version and matches_applied.")
+    if client is None and warning is None:
+        warning = lifecycle.unpublished_warning("see the note above")
     if warning:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"NOT DONE: {warning}", err=True)
+        sys.exit(3)
 
 
 @click.command()
@@ -105,7 +125,8 @@ def _go_live(files: dict[str, bytes], flows: Flows, settings: Settings, history:
 @click.option("--who", default=None, help="Who applies it (default: $ROUTER_OPERATOR or your login).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation after showing the changes.")
 @click.option("--dry-run", is_flag=True, help="Check and show the changes only; change nothing.")
-def apply(draft: Path, note: str, who: str | None, yes: bool, dry_run: bool) -> None:
+@click.option("--all", "show_all", is_flag=True, help="List every change (default: the first ones in full).")
+def apply(draft: Path, note: str, who: str | None, yes: bool, dry_run: bool, show_all: bool) -> None:
     """Put the flows of DRAFT live: validate, run its scenarios, show what changes, switch in one step.
 
     Edit a copy of the flows (the draft), never the live folder. Refused, with nothing changed, when the
@@ -136,17 +157,56 @@ def apply(draft: Path, note: str, who: str | None, yes: bool, dry_run: bool) -> 
             sys.exit(1)
     else:
         click.echo(f"note: {draft} has no {scenarios_mod.SCENARIOS_FILE}: no scenarios were played", err=True)
+    client = _client(settings)
+    current = _current(settings, history, client)
     old = _live_flows(settings, history)
-    _show_changes(old, flows)
     latest = history.latest()
     if old is not None and old.version == flows.version and latest is not None and latest.version == flows.version:
+        _show_changes(old, flows, show_all)
         click.echo(f"release {latest.number} already has these flows: nothing to apply")
         return
+    if _refuse_stale_draft(draft, flows, old, current, history):
+        sys.exit(1)
+    _show_changes(old, flows, show_all)
     if dry_run:
         click.echo("dry run: nothing changed (run it again without --dry-run to put these flows live)")
         return
     _confirm(yes, "Put these flows live now?")
-    _go_live(lifecycle.read_files(draft), flows, settings, history, _who(who), note, "apply")
+    _go_live(lifecycle.read_files(draft), flows, settings, history, _who(who), note, "apply", client, current)
+
+
+def _refuse_stale_draft(draft: Path, flows: Flows, live: Flows | None, current: lifecycle.Release | None,
+                        history: lifecycle.History) -> bool:
+    """True (after saying why and what it would undo) when the draft was made from a release that is no
+    longer the applied one. A folder not made by `router draft` is only warned about."""
+    base = drafts.read_base(draft)
+    if base is None:
+        click.echo(f"note: {draft} was not made with `router draft`, so it cannot be checked against changes "
+                   "applied since it was copied: make drafts with `router draft DIR`", err=True)
+        return False
+    if not drafts.is_stale(base, current):
+        return False
+    made = f"release {base.release}" if base.release else "the flows before any release"
+    click.echo(f"refused: this draft was made from {made}, but release {current.number if current else '?'} "
+               f"({current.action if current else ''} by {current.who if current else '?'}"
+               + (f', "{current.note}"' if current and current.note else "") + ") has been applied since. "
+               "Putting it live would undo the changes made since; nothing changed.", err=True)
+    base_flows, folder = None, drafts.base_folder(base, history)
+    if folder is not None:
+        try:
+            base_flows = checks.load_checked(folder)
+        except FlowError:
+            base_flows = None
+    lost = drafts.undone(base_flows, live, flows)
+    if lost:
+        click.echo(f"It would undo ({len(lost)} change{'s' * (len(lost) != 1)} callers and texters have now):", err=True)
+        for change in lost[:SHOW_CHANGES]:
+            click.echo("  " + str(change).replace("\n", "\n  "), err=True)
+        if len(lost) > SHOW_CHANGES:
+            click.echo(f"  ... and {len(lost) - SHOW_CHANGES} more", err=True)
+    click.echo("Make a fresh draft (router draft NEWDIR), make your change again there, and apply that: one "
+               "change at a time, always from a fresh draft.", err=True)
+    return True
 
 
 @click.command()
@@ -154,7 +214,8 @@ def apply(draft: Path, note: str, who: str | None, yes: bool, dry_run: bool) -> 
 @click.option("--note", default="", help="Why: kept in the history.")
 @click.option("--who", default=None, help="Who rolls back (default: $ROUTER_OPERATOR or your login).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation after showing the changes.")
-def rollback(version: int | None, note: str, who: str | None, yes: bool) -> None:
+@click.option("--all", "show_all", is_flag=True, help="List every change (default: the first ones in full).")
+def rollback(version: int | None, note: str, who: str | None, yes: bool, show_all: bool) -> None:
     """Put an earlier release live again (default: the one before the live one). See `router versions`."""
     settings = load_settings()
     history = lifecycle.History(settings.history_dir())
@@ -184,10 +245,49 @@ def rollback(version: int | None, note: str, who: str | None, yes: bool) -> None
         sys.exit(1)
     click.echo(f"rolling back to release {target.number} (flows_version {target.version}, {target.action} by "
                f"{target.who})")
-    _show_changes(_live_flows(settings, history), flows)
+    client = _client(settings)
+    current = _current(settings, history, client)
+    _show_changes(_live_flows(settings, history), flows, show_all)
     _confirm(yes, f"Put release {target.number} live again?")
     _go_live(lifecycle.read_files(folder), flows, settings, history, _who(who), note,
-             f"rollback to {target.number}")
+             f"rollback to {target.number}", client, current)
+
+
+@click.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def draft(folder: Path) -> None:
+    """Make FOLDER a new draft: a copy of the flows as applied now, which remembers that release.
+
+    Edit the copy, then `router apply FOLDER`. If someone applies another change first, apply refuses
+    this draft (it would undo theirs) and shows what it would undo: make a fresh draft and start again."""
+    settings = load_settings()
+    history = lifecycle.History(settings.history_dir())
+    client = _client(settings)
+    current = _current(settings, history, client)
+    files = None
+    if current is not None and history.get(current.number) is not None:
+        files = lifecycle.read_files(history.folder(current.number))
+    elif current is not None and client is not None:
+        files = lifecycle.release_files(client, current.number)
+    version = None
+    if files is None:  # nothing applied yet: the live folder as it is
+        current, files = None, lifecycle.read_files(settings.flows_dir)
+        try:
+            version = checks.load_checked(settings.flows_dir).version
+        except FlowError:
+            version = None
+    if not files:
+        click.echo(f"refused: there are no flow files in {settings.flows_dir} or the history to copy", err=True)
+        sys.exit(1)
+    try:
+        drafts.make(folder, files, current, version)
+    except FileExistsError as exc:
+        click.echo(f"refused: {exc}", err=True)
+        sys.exit(1)
+    made = f"release {current.number} (flows_version {current.version})" if current else \
+        f"the live folder {settings.flows_dir} (no release applied yet)"
+    click.echo(f"draft {folder} made from {made}. Edit it, check it with `router validate {folder}`, then "
+               f"`router apply {folder}`.")
 
 
 @click.command()
@@ -321,4 +421,4 @@ def undivert(service: str) -> None:
         click.echo(f"{service} is not diverted")
 
 
-COMMANDS = (apply, rollback, versions, divert, undivert)
+COMMANDS = (draft, apply, rollback, versions, divert, undivert)

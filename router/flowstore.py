@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 import weakref
@@ -207,6 +208,7 @@ class FlowStore:
             self.redis_ok = False
             self.applied = self.history.latest()
             return
+        self._report()
         if set(diversions.items()) != set(self._diversions.items()):
             for diversion in diversions.values():
                 if diversion not in self._diversions.values():
@@ -214,6 +216,16 @@ class FlowStore:
             for sid in set(self._diversions) - set(diversions):
                 log.info("diversion ended: %s (pid %d)", sid, os.getpid())
             self.set_diversions(diversions)
+
+    def _report(self) -> None:
+        """Tell `router status` what this worker serves (a small record with a one-minute TTL)."""
+        try:
+            body = self.status()
+            lifecycle.report_serving(self.client, f"{socket.gethostname()}:{os.getpid()}", {
+                key: body.get(key) for key in ("flows_version", "flows_source", "applied_release", "status", "why")}
+                | {"source": body.get("flows_source")})
+        except (redis.RedisError, OSError):
+            pass  # reporting is for operators; serving goes on
 
     def set_diversions(self, diversions: dict[str, lifecycle.Diversion]) -> None:
         self._diversions = dict(diversions)
@@ -271,8 +283,14 @@ class FlowStore:
             body["problems"] = [str(p) for p in self.last_error.problems[:20]]
             if flows is not None and self.source == "live folder":
                 degraded.append("a change to the live folder was refused: the last good flows serve on")
-        if applied is not None and body.get("matches_applied") is False:
-            degraded.append(f"not serving the applied release {applied.number}")
+        latest = self.history.latest() if self.history is not None else None
+        if applied is not None and latest is not None and latest.number > applied.number and flows is not None \
+                and flows.version == latest.version:
+            degraded.append(f"serving release {latest.number}, applied here while Redis was unreachable; other "
+                            f"instances serve release {applied.number}: run `router publish`")
+        elif applied is not None and body.get("matches_applied") is False:
+            degraded.append(f"not serving the applied release {applied.number}: `router status` says why and "
+                            "what to do")
         degraded += self.emergency_lines_down()
         if self._diversions:
             body["diversions"] = {sid: {"to": d.to, "until": d.until.isoformat()}

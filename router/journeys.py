@@ -91,13 +91,16 @@ def describe(channel: str, lang: str, keys: tuple[str, ...], names: dict[str, st
 
 def diff(old: Flows | None, new: Flows) -> list[Change]:
     """Every journey that differs, the same change at several moments given once."""
+    return changes(journeys(old) if old is not None else {}, journeys(new))
+
+
+def changes(before: dict, after: dict, only: set | None = None) -> list[Change]:
+    """The journeys that differ between two journeys() results (only those in `only`, if given)."""
     names = {"en": "English", "cy": "Welsh"}
-    before = journeys(old) if old is not None else {}
-    after = journeys(new)
     grouped: dict[tuple, list[str]] = {}
     for key in sorted(set(before) | set(after), key=lambda k: (k[1], k[2], len(k[3]), k[3])):
         was, now = before.get(key), after.get(key)
-        if was == now:
+        if was == now or (only is not None and key not in only):
             continue
         moment, channel, lang, keys = key
         grouped.setdefault((describe(channel, lang, keys, names), was, now), []).append(moment)

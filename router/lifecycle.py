@@ -184,13 +184,37 @@ def _exchange(a: Path, b: Path) -> bool:
 def publish(client: redis.Redis, release: Release, files: dict[str, bytes], previous: int | None = None) -> None:
     """Tell every instance which release is applied (and give them its files). The files of the release
     it replaces are kept a week more, for instances that were down; then only the history has them."""
-    body = json.dumps({name: data.decode("utf-8") for name, data in files.items()})
     pipe = client.pipeline(transaction=True)
+    _queue_publish(pipe, release, files, previous)
+    pipe.execute()
+
+
+def _queue_publish(pipe, release: Release, files: dict[str, bytes], previous: int | None) -> None:
+    body = json.dumps({name: data.decode("utf-8") for name, data in files.items()})
     pipe.set(RELEASE_KEY.format(release.number), body, ex=RECORD_TTL_SECONDS)
     pipe.set(APPLIED_KEY, json.dumps(asdict(release)), ex=RECORD_TTL_SECONDS)
     if previous is not None and previous != release.number:
         pipe.expire(RELEASE_KEY.format(previous), SUPERSEDED_TTL_SECONDS)
-    pipe.execute()
+
+
+SERVING_KEY = "router:flows:serving:{}"
+SERVING_TTL_SECONDS = 60
+
+
+def report_serving(client: redis.Redis, worker: str, body: dict) -> None:
+    """A web worker says what it serves (router status lists every report younger than a minute)."""
+    client.set(SERVING_KEY.format(worker), json.dumps(body), ex=SERVING_TTL_SECONDS)
+
+
+def serving_reports(client: redis.Redis) -> dict[str, dict]:
+    keys = sorted(client.scan_iter(match=SERVING_KEY.format("*"), count=500))
+    found = {}
+    for key, raw in zip(keys, client.mget(keys) if keys else []):
+        try:
+            found[(key.decode() if isinstance(key, bytes) else key).split(":", 3)[3]] = json.loads(raw)
+        except (TypeError, ValueError, IndexError):
+            continue
+    return found
 
 
 def parse_release(raw: bytes | str | None) -> Release | None:
@@ -289,38 +313,89 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+class StaleBase(Exception):
+    """Another release was applied after the one this change was made from (or checked against): putting
+    this one live would undo it. `current` is the release applied now."""
+
+    def __init__(self, current: Release | None):
+        super().__init__(f"release {current.number if current else 'none'} is applied now")
+        self.current = current
+
+
+def current_release(client: redis.Redis | None, history: History) -> Release | None:
+    """The newest release anyone applied: Redis's record or this instance's history, whichever is newer.
+    Raises redis errors (the caller decides whether working without Redis is acceptable)."""
+    latest = history.latest()
+    applied = applied_release(client) if client is not None else None
+    if applied is not None and (latest is None or applied.number > latest.number):
+        return applied
+    return latest
+
+
 def put_live(files: dict[str, bytes], flows: Flows, *, live: Path, history: History,
              client: redis.Redis | None, who: str, note: str, action: str = "apply",
-             live_version: str | None = None) -> tuple[Release, str | None]:
-    """Record a new numbered release of `files`, replace the live folder with it whole, and publish it.
+             live_version: str | None = None, expected: int | None | type(...) = ...) -> tuple[Release, str | None]:
+    """Record a new numbered release of `files`, publish it, and replace the live folder with it whole.
+
+    `expected`: the number of the release the operator saw as applied (None: none yet) when they were
+    shown the changes. If another apply got in since, StaleBase is raised and nothing changes: two
+    applies at once cannot both win. On one machine the history's lock orders them; across machines
+    the record in Redis is swapped only if it still names `expected` (WATCH/MULTI, a compare-and-swap),
+    and it is swapped before anything is written here, so the loser changes nothing anywhere.
 
     `live_version`: the version of the valid flows in the live folder now; if the history does not end
     with them (the first apply, or an edit made in place), they are recorded first, so a rollback can
     always return to what was live before. Returns the release and a warning when Redis could not be
-    told (other instances then follow only once it is published again). The caller has validated
-    `files` (router apply / rollback)."""
-    applied = None
+    told (then `router publish` shares it once Redis is back; `router status` says so). The caller has
+    validated `files` (router apply / rollback)."""
     warning = None
-    if client is not None:
-        try:
-            applied = applied_release(client)
-        except redis.RedisError as exc:
-            warning = f"Redis is unavailable ({type(exc).__name__}): other instances will not follow"
     with history.locked():
         latest = history.latest()
-        number = max(latest.number if latest else 0, applied.number if applied else 0) + 1
+        applied = None
+        if client is not None:
+            try:
+                applied = applied_release(client)
+            except redis.RedisError as exc:
+                warning = unpublished_warning(type(exc).__name__)
+        current = applied if applied is not None and (latest is None or applied.number > latest.number) else latest
+        if expected is not ... and (current.number if current else None) != expected:
+            raise StaleBase(current)
+        number = (current.number if current else 0) + 1
+        found_live = None
         if live_version not in (None, flows.version) and (latest is None or latest.version != live_version):
-            history.add(read_files(live), Release(number, live_version, now_iso(), "(found live)",
-                                                  "what was live before this change", "found live"))
+            found_live = Release(number, live_version, now_iso(), "(found live)", "what was live before this change",
+                                 "found live")
             number += 1
-        release = history.add(files, Release(number, flows.version, now_iso(), who, note, action))
+        release = Release(number, flows.version, now_iso(), who, note, action)
+        if client is not None and warning is None:
+            try:
+                publish_if(client, release, files, applied)
+            except redis.WatchError:
+                raise StaleBase(applied_release(client)) from None
+            except redis.RedisError as exc:
+                warning = unpublished_warning(type(exc).__name__)
+        if found_live is not None:
+            history.add(read_files(live), found_live)
+        history.add(files, release)
         replace_folder(live, files)
-    if client is not None and warning is None:
-        try:
-            publish(client, release, files, previous=applied.number if applied else None)
-        except redis.RedisError as exc:
-            warning = f"Redis is unavailable ({type(exc).__name__}): other instances will not follow"
     return release, warning
+
+
+def unpublished_warning(why: str) -> str:
+    return (f"Redis could not be reached ({why}): this instance serves the change, but other "
+            "instances do not know of it. Once Redis is back, run `router publish` (router status shows this)")
+
+
+def publish_if(client: redis.Redis, release: Release, files: dict[str, bytes], seen: Release | None) -> None:
+    """publish(), only if the applied record is still `seen` (redis.WatchError otherwise)."""
+    with client.pipeline(transaction=True) as pipe:
+        pipe.watch(APPLIED_KEY)
+        if parse_release(pipe.get(APPLIED_KEY)) != seen:
+            pipe.unwatch()
+            raise redis.WatchError("the applied release changed")
+        pipe.multi()
+        _queue_publish(pipe, release, files, seen.number if seen else None)
+        pipe.execute()
 
 
 # ------------------------------------------------------------------ diversions

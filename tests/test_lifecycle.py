@@ -374,3 +374,87 @@ def test_a_diverted_24_hour_line_forced_in_through_redis_makes_healthz_degraded_
     lifecycle.undivert(place["redis"], "national_domestic_abuse_helpline")
     store.tick()
     assert client.get("/healthz").json["status"] == "ok"
+
+
+# ------------------------------------------------------------------ drafts, stale drafts, one apply at a time
+def test_a_stale_draft_is_refused_and_shows_what_it_would_undo(place, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert router(place, "draft", first).exit_code == 0
+    made = router(place, "draft", second)
+    assert "draft" in made.output and "made from the live folder" in made.output
+    edit(first / "phrases.yaml", "to {name}. Please hold.", "to {name}. Please stay on the line.")
+    assert router(place, "apply", first, "--yes", "--note", "hold wording").exit_code == 0
+    edit(second / "phrases.yaml", "Goodbye.", "Goodbye for now.")
+    stale = router(place, "apply", second, "--yes")
+    assert stale.exit_code == 1
+    assert "refused: this draft was made from the flows before any release, but release 2 (apply by " \
+           'night-operator, "hold wording") has been applied since. Putting it live would undo the changes made ' \
+           "since; nothing changed." in stale.output
+    assert "It would undo (" in stale.output and "Please stay on the line." in stale.output
+    assert "Make a fresh draft (router draft NEWDIR)" in stale.output
+    assert len(place["history"].releases()) == 2
+    fresh = tmp_path / "fresh"
+    assert "made from release 2" in router(place, "draft", fresh).output
+    edit(fresh / "phrases.yaml", "Goodbye.", "Goodbye for now.")
+    assert router(place, "apply", fresh, "--yes").exit_code == 0
+    assert "Please stay on the line." in (place["live"] / "phrases.yaml").read_text(), "nothing was undone"
+
+
+def test_an_apply_whose_base_moved_while_it_was_checked_changes_nothing(place, tmp_path):
+    """The compare-and-swap: a second instance (its own history) applied while this one was confirming."""
+    flows = load_checked(place["draft"])
+    files = lifecycle.read_files(place["draft"])
+    other = lifecycle.History(tmp_path / "other-history")
+    lifecycle.put_live(files, flows, live=tmp_path / "other-live", history=other, client=place["redis"],
+                       who="elsewhere", note="", expected=None)
+    before = (place["live"] / "phrases.yaml").read_bytes()
+    with pytest.raises(lifecycle.StaleBase) as stale:
+        lifecycle.put_live(files, flows, live=place["live"], history=place["history"], client=place["redis"],
+                           who="here", note="", expected=None)
+    assert stale.value.current.who == "elsewhere"
+    assert place["history"].releases() == [] and (place["live"] / "phrases.yaml").read_bytes() == before
+    assert lifecycle.applied_release(place["redis"]).who == "elsewhere"
+
+
+def test_two_applies_at_once_leave_one_applied_release_and_one_clear_refusal(place, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    drafts_ = [tmp_path / "a", tmp_path / "b"]
+    for folder, words in zip(drafts_, ("Please stay on the line.", "Please wait.")):
+        assert router(place, "draft", folder).exit_code == 0
+        edit(folder / "phrases.yaml", "to {name}. Please hold.", f"to {{name}}. {words}")
+    env = dict(os.environ, **place["env"])
+    runs = [subprocess.Popen([sys.executable, "-m", "router.cli", "apply", str(folder), "--yes"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for folder in drafts_]
+    results = [(run.wait(timeout=120), run.stdout.read()) for run in runs]
+    assert sorted(code for code, _ in results) == [0, 1], results
+    refusal = next(out for code, out in results if code == 1)
+    assert "refused:" in refusal and "nothing changed" in refusal
+    applied = [r for r in place["history"].releases() if r.action == "apply"]
+    assert len(applied) == 1 and lifecycle.applied_release(place["redis"]).number == applied[0].number
+
+
+def test_apply_while_redis_is_unreachable_is_explained_by_status_and_finished_by_publish(place, tmp_path):
+    from router.flowstore import FlowStore
+
+    edit(place["draft"] / "phrases.yaml", "to {name}. Please hold.", "to {name}. Please stay on the line.")
+    away = dict(place, env=dict(place["env"], REDIS_URL="redis://:hunter2-secret@127.0.0.1:1/0"))
+    result = router(away, "apply", place["draft"], "--yes")
+    assert result.exit_code == 3, "not a success: not done everywhere"
+    assert "hunter2" not in result.output and "redis://:***@127.0.0.1:1/0" in result.output
+    assert "NOT DONE: Redis could not be reached" in result.output and "run `router publish`" in result.output
+    worker = FlowStore(place["live"], history=place["history"], client=place["redis"])
+    worker.tick()
+    status = router(place, "status")
+    assert status.exit_code == 1
+    assert "was applied here while Redis was unreachable, so other instances do not serve it: run " \
+           "`router publish`" in status.output
+    assert "hunter2" not in router(away, "status").output
+    published = router(place, "publish")
+    assert published.exit_code == 0 and "published release" in published.output
+    worker.tick()
+    assert worker.status()["status"] == "ok"
+    final = router(place, "status")
+    assert final.exit_code == 0 and "All agree: nothing to do." in final.output, final.output
