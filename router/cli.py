@@ -60,7 +60,7 @@ def validate(flows_dir: Path | None, strict: bool, as_json: bool, today: datetim
 
     Exit 0 when the app would accept the files (warnings allowed unless --strict), 1 otherwise."""
     folder = _default_folder(flows_dir)
-    problems = checks.lint_folder(folder, today.date() if today else None)
+    problems = checks.lint_folder(folder, today.date() if today else None, base=_live_base(folder))
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
     if as_json:
@@ -74,6 +74,17 @@ def validate(flows_dir: Path | None, strict: bool, as_json: bool, today: datetim
         click.echo(f"{_relative(folder)}: {errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
                    f" ({verdict})", err=bool(problems))
     sys.exit(1 if errors or (strict and warnings) else 0)
+
+
+def _live_base(folder: Path):
+    """The flows live now, when `folder` is a draft of them: a problem is reported at the line changed."""
+    live = load_settings().flows_dir
+    if Path(folder).resolve() == Path(live).resolve():
+        return None
+    try:
+        return load_flows(live)
+    except FlowError:
+        return None
 
 
 def _show_closures_and_diversions(folder: Path) -> None:
@@ -94,6 +105,26 @@ def _diversions_in_force() -> dict:
         return lifecycle.diversions(make_redis(load_settings().redis_url, timeout=1.0))
     except (redis.RedisError, OSError, ValueError):
         return {}
+
+
+@main.command()
+@click.argument("phrase")
+@click.option("--lang", default="cy", show_default=True, help="The language of the text reviewed.")
+@click.option("--flows", "flows_dir", type=FOLDER, default=None, help="Flow folder (default: FLOWS_DIR or flows/).")
+def fingerprint(phrase: str, lang: str, flows_dir: Path | None) -> None:
+    """Print the review line for PHRASE as its text is now, for `review:` in phrases.yaml, once a fluent
+    speaker has reviewed that text (a later change to it makes it unreviewed again)."""
+    from router.checks.review import fingerprint as text_fingerprint
+
+    try:
+        flows = load_flows(_default_folder(flows_dir))
+    except FlowError as exc:
+        _print_refused(exc)
+        sys.exit(1)
+    text = flows.phrases.get(phrase, {}).get(lang)
+    if text is None:
+        raise click.BadParameter(f"phrases.yaml has no {lang} text for {phrase!r}", param_hint="PHRASE")
+    click.echo(f"    {phrase}: reviewed {datetime.now(LONDON):%Y-%m-%d} by <name>, fingerprint {text_fingerprint(text)}")
 
 
 # ------------------------------------------------------------------ simulate

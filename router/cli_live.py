@@ -133,7 +133,8 @@ def apply(draft: Path, note: str, who: str | None, yes: bool, dry_run: bool, sho
     draft has errors or a scenario fails."""
     settings = load_settings()
     history = lifecycle.History(settings.history_dir())
-    problems = checks.lint_folder(draft)
+    old = _live_flows(settings, history)
+    problems = checks.lint_folder(draft, base=old)
     errors = [p for p in problems if p.severity == "error"]
     for problem in problems:
         click.echo(str(problem), err=bool(errors))
@@ -159,7 +160,6 @@ def apply(draft: Path, note: str, who: str | None, yes: bool, dry_run: bool, sho
         click.echo(f"note: {draft} has no {scenarios_mod.SCENARIOS_FILE}: no scenarios were played", err=True)
     client = _client(settings)
     current = _current(settings, history, client)
-    old = _live_flows(settings, history)
     latest = history.latest()
     if old is not None and old.version == flows.version and latest is not None and latest.version == flows.version:
         _show_changes(old, flows, show_all)

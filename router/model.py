@@ -84,6 +84,8 @@ class Service(_Strict):
         "adults", description="Who the line is for; a fallback must serve the same people.")
     fallback: str | None = None
     name_in_followup: bool = False
+    # The number really is shorter than most of its kind (Childline's 0800 1111): checked, not a typo.
+    short_number: bool = False
     closures: list[Closure] = Field(default_factory=list)
     checked: date
     source: str
