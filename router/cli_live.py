@@ -58,18 +58,26 @@ def _live_flows(settings: Settings, history: lifecycle.History) -> Flows | None:
 
 
 def _show_changes(old: Flows | None, new: Flows, show_all: bool = False) -> int:
+    """What callers will get differently: changes to the first menu, to silence and to the 24-hour lines
+    first and all of them; then the others, the first SHOW_CHANGES unless --all."""
     changes = journeys.diff(old, new)
     if old is None:
         click.echo("Nothing valid is live now: every journey below is new.")
     if not changes:
-        click.echo("Callers and texters will hear and read exactly what they do now.")
+        click.echo("Callers and texters will hear and read exactly what they do now (every key path, both "
+                   "languages, calls and texts, over the coming week, closures and the next bank holidays).")
         return 0
+    first = [c for c in changes if c.first]
+    rest = [c for c in changes if not c.first]
     click.echo(f"What callers and texters will get differently ({len(changes)} "
                f"change{'s' * (len(changes) != 1)}):")
-    for change in changes if show_all else changes[:SHOW_CHANGES]:
+    if first:
+        click.echo(f"  The first menu, silent callers and the 24-hour lines ({len(first)}, all shown):")
+    for change in first + (rest if show_all else rest[:SHOW_CHANGES]):
         click.echo("  " + str(change).replace("\n", "\n  "))
-    if len(changes) > SHOW_CHANGES and not show_all:
-        click.echo(f"  ... and {len(changes) - SHOW_CHANGES} more (router simulate to hear them)")
+    if len(rest) > SHOW_CHANGES and not show_all:
+        click.echo(f"  ... and {len(rest) - SHOW_CHANGES} more: add --all to list them all "
+                   "(router simulate plays any of them)")
     return len(changes)
 
 

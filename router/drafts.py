@@ -66,6 +66,7 @@ def undone(base: Flows | None, live: Flows | None, draft: Flows) -> list[journey
     have: what putting the draft live would undo."""
     if base is None or live is None:
         return []
-    before, now, after = journeys.journeys(base), journeys.journeys(live), journeys.journeys(draft)
+    moments = journeys.moments_for(base, live, draft)
+    before, now, after = (journeys.journeys(f, moments) for f in (base, live, draft))
     lost = {key for key in now if now.get(key) != before.get(key) and after.get(key) == before.get(key)}
     return journeys.changes(now, after, lost)

@@ -458,3 +458,40 @@ def test_apply_while_redis_is_unreachable_is_explained_by_status_and_finished_by
     assert worker.status()["status"] == "ok"
     final = router(place, "status")
     assert final.exit_code == 0 and "All agree: nothing to do." in final.output, final.output
+
+
+# ------------------------------------------------------------------ the preview
+def test_the_preview_lists_a_closures_and_a_bank_holidays_differences(tmp_path):
+    from datetime import date
+
+    from router import journeys
+
+    folder = tmp_path / "flows"
+    shutil.copytree(FLOWS, folder)
+    edit(folder / "services.yaml", "    run_by: Galop\n",
+         "    run_by: Galop\n    bank_holidays: open\n    closures:\n      - {date: 2026-12-23, note: staff training}\n")
+    changes = journeys.diff(load_checked(FLOWS), load_checked(folder), today=date(2026, 12, 1))
+    galop = [c for c in changes if c.journey == "a call in English, pressing 3"]
+    assert galop, "a closure and bank-holiday hours change what callers pressing 3 hear"
+    moments = {m for c in galop for m in c.moments}
+    assert "Wed 23 Dec (a closure) at 12:00" in moments
+    assert any("(bank holiday)" in m for m in moments), moments
+    closed = next(c for c in galop if "Wed 23 Dec (a closure) at 12:00" in c.moments)
+    assert "[puts the caller through to +448009995428]" in closed.before and "is closed now" in closed.after
+
+
+def test_first_menu_changes_come_first_and_are_never_cut_and_all_shows_every_change(place):
+    edit(place["draft"] / "phrases.yaml", "to {name}. Please hold.", "to {name}. Please stay on the line.")
+    edit(place["draft"] / "phrases.yaml", "{name} is closed now.", "{name} is closed at the moment.")
+    (place["draft"] / "scenarios.yaml").unlink()  # they check the old wording word for word
+    edit(place["draft"] / "menu.yaml", 'en: "men experiencing abuse"', 'en: "men facing abuse"')
+    shown = router(place, "apply", place["draft"], "--dry-run")
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    head = lines.index(next(line for line in lines if line.startswith("  The first menu, silent callers")))
+    assert "a call in English, at the start" in lines[head + 1]
+    assert "men facing abuse" in "\n".join(lines[head:head + 6]).lower()
+    assert "add --all to list them all" in shown.output
+    everything = router(place, "apply", place["draft"], "--dry-run", "--all")
+    assert "add --all" not in everything.output
+    assert everything.output.count("is closed at the moment") > shown.output.count("is closed at the moment")
