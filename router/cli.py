@@ -194,6 +194,9 @@ def simulate(channel: str, sender: str | None, at: str | None, lang: str | None,
     if url:
         if when is not None:
             raise click.UsageError("a running instance keeps its own clock: --at cannot be used with --url")
+        if not url.startswith(("http://", "https://")):
+            raise click.BadParameter(f"{url!r} is not a web address: write it with http:// or https://, e.g. "
+                                     "--url http://localhost:5000", param_hint="--url")
         token = local_auth_token()
         if not token:
             raise click.UsageError("no auth token: set TWILIO_AUTH_TOKEN to the instance's token "

@@ -28,8 +28,34 @@ class _HttpClient:
         self.timeout = timeout
 
     def post(self, path: str, base_url: str, data: dict, headers: dict):
-        response = self.session.post(base_url + path, data=data, headers=headers, timeout=self.timeout,
-                                     allow_redirects=False)
+        """One request; what goes wrong is said in one sentence with the fix, never a traceback."""
+        import requests
+
+        try:
+            response = self.session.post(base_url + path, data=data, headers=headers, timeout=self.timeout,
+                                         allow_redirects=False)
+        except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+                requests.exceptions.InvalidURL):
+            raise SimulationError(f"{base_url!r} is not a web address: write --url with http:// or https://, "
+                                  "e.g. --url http://localhost:5000") from None
+        except requests.exceptions.Timeout:
+            raise SimulationError(f"the instance at {base_url} did not answer within {self.timeout:.0f} s: it may be "
+                                  "overloaded or stuck; look at its /healthz and logs (docs/operators.md, "
+                                  "'At 2am')") from None
+        except requests.exceptions.ConnectionError:
+            raise SimulationError(f"nothing answers at {base_url}: the instance is not running there, or the "
+                                  "address or port in --url is wrong. Start it (`make run` on a laptop) or "
+                                  "check --url against the address Twilio is given") from None
+        if response.status_code == 403:
+            raise SimulationError(f"the instance at {base_url} refused the signature (HTTP 403): set "
+                                  "TWILIO_AUTH_TOKEN to that instance's auth token, and give --url exactly as "
+                                  "Twilio calls it (behind a proxy, the instance's PUBLIC_BASE_URL)")
+        if response.status_code == 404:
+            raise SimulationError(f"{base_url}{path} does not exist (HTTP 404): --url is the instance's address "
+                                  "alone, e.g. https://helpline.example.org, without /voice; is it this app?")
+        if response.status_code in (301, 302, 307, 308):
+            raise SimulationError(f"{base_url} redirects to {response.headers.get('Location')}: give that address "
+                                  "as --url (Twilio does not follow redirects on webhooks either)")
         response.get_data = lambda as_text=True: response.text
         return response
 

@@ -231,7 +231,17 @@ def test_simulate_url_plays_against_a_running_instance(redis_url):
         assert texts.exit_code == 0 and "REPLY:" in texts.output and "running instance" in texts.output
         wrong = CliRunner().invoke(main, ["simulate", "voice", "--url", web.url, "--script", "1"],
                                    env=dict(env, TWILIO_AUTH_TOKEN="not-the-token"), catch_exceptions=False)
-        assert wrong.exit_code == 1 and "HTTP 403" in wrong.output, "signed with the instance's token, or refused"
+        assert wrong.exit_code == 1 and wrong.output.strip().endswith(
+            f"simulation stopped: the instance at {web.url} refused the signature (HTTP 403): set TWILIO_AUTH_TOKEN "
+            "to that instance's auth token, and give --url exactly as Twilio calls it (behind a proxy, the "
+            "instance's PUBLIC_BASE_URL)"), wrong.output
+        down = CliRunner().invoke(main, ["simulate", "voice", "--url", "http://127.0.0.1:1", "--script", "1"],
+                                  env=env, catch_exceptions=False)
+        assert down.exit_code == 1 and "simulation stopped: nothing answers at http://127.0.0.1:1: the instance " \
+            "is not running there, or the address or port in --url is wrong." in down.output
+        assert "Traceback" not in down.output and len(down.output.splitlines()) <= 2
+        bare = CliRunner().invoke(main, ["simulate", "voice", "--url", "localhost:5000"], env=env)
+        assert bare.exit_code == 2 and "is not a web address: write it with http:// or https://" in bare.output
         late = CliRunner().invoke(main, ["simulate", "voice", "--url", web.url, "--at", "2026-12-25 03:00"], env=env)
         assert late.exit_code != 0 and "--at cannot be used with --url" in late.output
     finally:
