@@ -324,9 +324,10 @@ def graph(flows_dir: Path | None, fmt: str, lang: str | None, out: Path | None, 
 
 from router.cli_live import COMMANDS  # noqa: E402 - apply, rollback, versions, divert, undivert
 
+from router.cli_divert import COMMANDS as DIVERT_COMMANDS  # noqa: E402 - divert, undivert
 from router.cli_status import COMMANDS as STATUS_COMMANDS  # noqa: E402 - status, publish
 
-for _command in COMMANDS + STATUS_COMMANDS:
+for _command in COMMANDS + DIVERT_COMMANDS + STATUS_COMMANDS:
     main.add_command(_command)
 
 

@@ -22,7 +22,7 @@ Text = dict[str, str]
 
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 # Keys a person can press or reply. 0 and * are kept for "hear the options again" everywhere.
-OPTION_KEY_PATTERN = r"^[1-9#]$"
+OPTION_KEY_PATTERN = r"^[1-9]$"  # # ends key input on a call (Twilio <Gather>)
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 

@@ -348,7 +348,7 @@ def test_the_note_a_diversion_prints_is_true(place):
 def test_until_a_time_that_has_passed_today_is_refused_with_the_time_it_would_mean():
     from click import BadParameter
 
-    from router.cli_live import parse_until
+    from router.cli_divert import parse_until
 
     now = datetime(2026, 12, 7, 9, 32, tzinfo=LONDON)
     with pytest.raises(BadParameter) as refused:

@@ -210,7 +210,7 @@ def test_hash_key_cannot_be_pressed_on_a_call(tmp_path):
     folder = copy_flows(tmp_path)
     change(folder, "menu.yaml", ("nodes", "other_helplines", "options", 4, "key"), "#")
     find(problems(folder), "menu.yaml", line_of(folder, "menu.yaml", "key: '#'"), "error",
-         "callers cannot choose # on a call")
+         "# ends key input on a call, so callers cannot choose it")
 
 
 def test_key_8_on_the_start_menu_clashes_with_sms_follow_up(tmp_path):

@@ -65,3 +65,16 @@ def test_a_welsh_phrase_changed_since_its_review_counts_as_unreviewed_again(tmp_
     new = fingerprint("I glywed y dewisiadau eto, pwyswch 0.")
     assert problem.hint == f"once they have, write `voice_repeat: reviewed <date> by <name>, fingerprint {new}`"
     assert next(p for p in found if "have not been reviewed" in p.reason).reason.startswith("80 phrases")
+
+
+def test_a_service_whose_hours_make_its_text_too_long_is_told_to_shorten_its_name_or_hours(tmp_path):
+    folder = copy_flows(tmp_path)
+    change(folder, "services.yaml", ("services", "galop", "hours"), {
+        "mon": "09:00-10:00, 10:30-11:00, 11:30-12:00, 12:30-13:00, 13:30-17:00",
+        "tue": "10:00-11:00, 11:30-12:00, 12:30-17:00", "wed": "10:00-20:00", "thu": "10:00-20:00",
+        "fri": "10:00-17:00", "sat": "10:00-11:00, 12:00-13:00"})
+    too_long = [p for p in problems(folder, texts=True) if p.severity == "error" and "text messages long" in p.reason]
+    assert too_long and all(p.where == "services.galop" for p in too_long)
+    assert f"or a shorter said_as/name for galop (services.yaml:{line_of(folder, 'services.yaml', 'name:', 'galop:')})" \
+        f" or fewer hour ranges (services.yaml:{line_of(folder, 'services.yaml', 'hours:', 'galop:')})" \
+        in too_long[0].hint
