@@ -122,8 +122,8 @@ def _diversions(client: redis.Redis, settings, history: lifecycle.History, todo:
             flows = checks.load_checked(history.folder(latest.number)) if latest else None
         except FlowError:
             flows = None
-    for reason in diversion_rules.emergency_lines_down(flows, active, datetime.now(timezone.utc)):
-        sid = reason.split()[4]  # "the 24-hour line <sid> is ..."
+    for sid, reason in diversion_rules.emergency_lines_down_by_service(flows, active,
+                                                                       datetime.now(timezone.utc)).items():
         todo.append(f"{reason}: silent callers may not reach a 24-hour line. If that is not meant, end it now: "
                     f"`router undivert {sid}`")
 

@@ -171,16 +171,22 @@ def emergency_lines_down(base: Flows | None, active: dict[str, lifecycle.Diversi
                          now: datetime) -> list[str]:
     """Why silent callers may not reach a 24-hour line now: each emergency line that is diverted, or that
     (as served, diversions included) is closed. Empty when every one is answered as configured."""
+    return list(emergency_lines_down_by_service(base, active, now).values())
+
+
+def emergency_lines_down_by_service(base: Flows | None, active: dict[str, lifecycle.Diversion],
+                                    now: datetime) -> dict[str, str]:
+    """emergency_lines_down(), keyed by the service id (router status names the command to end it)."""
     if base is None:
-        return []
+        return {}
     served = lifecycle.diverted(base, {sid: d for sid, d in active.items() if d.active(now)})
-    found = []
+    found = {}
     for sid in emergency_line_ids(base):
         if sid not in base.services:
             continue
         diversion = active.get(sid)
         if diversion is not None and diversion.active(now):
-            found.append(f"the 24-hour line {sid} is diverted to {diversion.to}")
+            found[sid] = f"the 24-hour line {sid} is diverted to {diversion.to}"
         elif not served.services[sid].schedule.is_open(now, base.config.bank_holiday_region):
-            found.append(f"the 24-hour line {sid} is closed now")
+            found[sid] = f"the 24-hour line {sid} is closed now"
     return found

@@ -381,6 +381,11 @@ def test_a_diverted_24_hour_line_forced_in_through_redis_makes_healthz_degraded_
     assert body["status"] == "degraded"
     assert "the 24-hour line national_domestic_abuse_helpline is diverted to galop" in body["why"]
     assert "helpline_emergency_lines_down 1.0" in client.get("/metrics", headers=auth).text
+    status = router(place, "status")
+    assert status.exit_code == 1
+    assert "the 24-hour line national_domestic_abuse_helpline is diverted to galop: silent callers may not " \
+           "reach a 24-hour line. If that is not meant, end it now: `router undivert " \
+           "national_domestic_abuse_helpline`" in status.output
     lifecycle.undivert(place["redis"], "national_domestic_abuse_helpline")
     store.tick()
     assert client.get("/healthz").json["status"] == "ok"
