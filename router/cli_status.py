@@ -124,8 +124,7 @@ def _diversions(client: redis.Redis, settings, history: lifecycle.History, todo:
             flows = None
     for sid, reason in diversion_rules.emergency_lines_down_by_service(flows, active,
                                                                        datetime.now(timezone.utc)).items():
-        todo.append(f"{reason}: silent callers may not reach a 24-hour line. If that is not meant, end it now: "
-                    f"`router undivert {sid}`")
+        todo.append(f"{reason}. If that is not meant, end it now: `router undivert {sid}`")
 
 
 @click.command()

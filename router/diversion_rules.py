@@ -167,6 +167,27 @@ def _fallbacks(flows: Flows, service: Service) -> list[Service]:
     return chain
 
 
+def unsafe_diversions(flows: Flows | None, active: dict[str, lifecycle.Diversion]) -> dict[str, str]:
+    """Diversions in force that `router divert` would refuse whatever the time: another audience, or a
+    24-hour line sent to a line that keeps hours. The web process ignores them (service id -> why): one
+    written straight into Redis must not take the 24-hour line away either."""
+    if flows is None:
+        return {}
+    emergency = emergency_line_ids(flows)
+    found = {}
+    for sid, diversion in active.items():
+        source, target = flows.services.get(sid), flows.services.get(diversion.to)
+        if source is None or target is None:
+            continue
+        if target.audience != source.audience:
+            found[sid] = (f"the diversion of {sid} to {diversion.to} is ignored: {diversion.to} is for "
+                          f"{AUDIENCES[target.audience]}, not {AUDIENCES[source.audience]}")
+        elif sid in emergency and not target.open_24_hours:
+            found[sid] = (f"the diversion of the 24-hour line {sid} to {diversion.to} is ignored: "
+                          f"{diversion.to} is not open 24 hours")
+    return found
+
+
 def emergency_lines_down(base: Flows | None, active: dict[str, lifecycle.Diversion],
                          now: datetime) -> list[str]:
     """Why silent callers may not reach a 24-hour line now: each emergency line that is diverted, or that
@@ -179,13 +200,18 @@ def emergency_lines_down_by_service(base: Flows | None, active: dict[str, lifecy
     """emergency_lines_down(), keyed by the service id (router status names the command to end it)."""
     if base is None:
         return {}
-    served = lifecycle.diverted(base, {sid: d for sid, d in active.items() if d.active(now)})
+    in_force = {sid: d for sid, d in active.items() if d.active(now)}
+    ignored = unsafe_diversions(base, in_force)
+    served = lifecycle.diverted(base, {sid: d for sid, d in in_force.items() if sid not in ignored})
     found = {}
     for sid in emergency_line_ids(base):
         if sid not in base.services:
             continue
-        diversion = active.get(sid)
-        if diversion is not None and diversion.active(now):
+        diversion = in_force.get(sid)
+        if diversion is not None and sid in ignored:
+            found[sid] = (f"the 24-hour line {sid} is diverted to {diversion.to} in Redis, against the rules: "
+                          f"the diversion is ignored, callers still reach {sid}")
+        elif diversion is not None:
             found[sid] = f"the 24-hour line {sid} is diverted to {diversion.to}"
         elif not served.services[sid].schedule.is_open(now, base.config.bank_holiday_region):
             found[sid] = f"the 24-hour line {sid} is closed now"

@@ -86,6 +86,7 @@ class FlowStore:
         self.applied: lifecycle.Release | None = None
         self.redis_ok: bool | None = None
         self._diversions: dict[str, lifecycle.Diversion] = {}
+        self._ignored: dict[str, str] = {}  # diversions refused here: service id -> why
         self._watcher: tuple[int, threading.Thread] | None = None
         self._watch_interval = 0.0
         self._tried: list[int] = []
@@ -228,9 +229,16 @@ class FlowStore:
             pass  # reporting is for operators; serving goes on
 
     def set_diversions(self, diversions: dict[str, lifecycle.Diversion]) -> None:
+        """Serve the diversions in force, except those the rules refuse whatever the time (written straight
+        into Redis, or made for flows that have changed since): those are ignored, logged and shown."""
         self._diversions = dict(diversions)
         base = self._base
-        self._flows = lifecycle.diverted(base, self._diversions) if base is not None else None
+        unsafe = diversion_rules.unsafe_diversions(base, self._diversions)
+        for sid in set(unsafe) - set(self._ignored):
+            log.error("%s (pid %d)", unsafe[sid], os.getpid())
+        self._ignored = unsafe
+        usable = {sid: d for sid, d in self._diversions.items() if sid not in unsafe}
+        self._flows = lifecycle.diverted(base, usable) if base is not None else None
 
     def tick(self) -> None:
         """One look: the applied release, the diversions, the live folder."""
@@ -291,7 +299,10 @@ class FlowStore:
         elif applied is not None and body.get("matches_applied") is False:
             degraded.append(f"not serving the applied release {applied.number}: `router status` says why and "
                             "what to do")
-        degraded += self.emergency_lines_down()
+        down = self.emergency_lines_down()
+        degraded += down
+        emergency = diversion_rules.emergency_line_ids(flows) if flows is not None else {}
+        degraded += [why for sid, why in self._ignored.items() if sid in self.diversions and sid not in emergency]
         if self._diversions:
             body["diversions"] = {sid: {"to": d.to, "until": d.until.isoformat()}
                                   for sid, d in self.diversions.items()}

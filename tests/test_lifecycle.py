@@ -379,13 +379,13 @@ def test_a_diverted_24_hour_line_forced_in_through_redis_makes_healthz_degraded_
     store.tick()
     body = client.get("/healthz").json
     assert body["status"] == "degraded"
-    assert "the 24-hour line national_domestic_abuse_helpline is diverted to galop" in body["why"]
+    assert any(why.startswith("the 24-hour line national_domestic_abuse_helpline is diverted to galop")
+               for why in body["why"])
     assert "helpline_emergency_lines_down 1.0" in client.get("/metrics", headers=auth).text
     status = router(place, "status")
     assert status.exit_code == 1
-    assert "the 24-hour line national_domestic_abuse_helpline is diverted to galop: silent callers may not " \
-           "reach a 24-hour line. If that is not meant, end it now: `router undivert " \
-           "national_domestic_abuse_helpline`" in status.output
+    assert "the diversion is ignored, callers still reach national_domestic_abuse_helpline. If that is not " \
+           "meant, end it now: `router undivert national_domestic_abuse_helpline`" in status.output
     lifecycle.undivert(place["redis"], "national_domestic_abuse_helpline")
     store.tick()
     assert client.get("/healthz").json["status"] == "ok"
@@ -510,3 +510,22 @@ def test_first_menu_changes_come_first_and_are_never_cut_and_all_shows_every_cha
     everything = router(place, "apply", place["draft"], "--dry-run", "--all")
     assert "add --all" not in everything.output
     assert everything.output.count("is closed at the moment") > shown.output.count("is closed at the moment")
+
+
+def test_a_diversion_against_the_rules_forced_into_redis_is_ignored_and_shown(place):
+    from router.flowstore import FlowStore
+
+    until = datetime.now(timezone.utc) + timedelta(hours=1)
+    lifecycle.divert(place["redis"], "national_domestic_abuse_helpline", "galop", until)
+    lifecycle.divert(place["redis"], "galop", "respect_phoneline", until)
+    store = FlowStore(place["live"], history=place["history"], client=place["redis"])
+    served = store.current()
+    assert served.services["national_domestic_abuse_helpline"].id == "national_domestic_abuse_helpline"
+    assert served.services["galop"].id == "galop", "never a perpetrators' line to victims"
+    body = store.status()
+    assert body["status"] == "degraded"
+    assert ("the 24-hour line national_domestic_abuse_helpline is diverted to galop in Redis, against the rules: "
+            "the diversion is ignored, callers still reach national_domestic_abuse_helpline") in body["why"]
+    assert ("the diversion of galop to respect_phoneline is ignored: respect_phoneline is for people worried "
+            "about their own behaviour, not adults experiencing abuse (or worried about someone)") in body["why"]
+    assert len(store.emergency_lines_down()) == 1, "the metric and alert still count it"
