@@ -80,17 +80,18 @@ def divert(service: str | None, other: str | None, until: str | None, who: str |
     if client is None:
         click.echo("refused: diversions live in Redis, which cannot be reached", err=True)
         sys.exit(1)
+    history = lifecycle.History(settings.history_dir())
+    flows = _live_flows(settings, history)
     if service is None:
         current = lifecycle.diversions(client)
-        for diversion in current.values():
-            click.echo(diversion.line())
+        ignored = diversion_rules.unsafe_diversions(flows, current)
+        for sid, diversion in current.items():
+            click.echo(diversion.line() + (f" (NOT IN FORCE: {ignored[sid]})" if sid in ignored else ""))
         if not current:
             click.echo("no diversions in force")
         return
     if other is None:
         raise click.UsageError("say where to: router divert SERVICE --to OTHER")
-    history = lifecycle.History(settings.history_dir())
-    flows = _live_flows(settings, history)
     if flows is None:
         click.echo("refused: no valid flows are live to check the services against", err=True)
         sys.exit(1)
