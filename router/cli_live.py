@@ -108,6 +108,12 @@ def _go_live(files: dict[str, bytes], flows: Flows, settings: Settings, history:
         release, warning = lifecycle.put_live(files, flows, live=settings.flows_dir, history=history, client=client,
                                               who=who, note=note, action=action, live_version=live_version,
                                               expected=seen.number if seen else None)
+    except lifecycle.NotInstalled as exc:
+        click.echo(f"NOT DONE: release {exc.release.number} is recorded as applied, but this machine's history or "
+                   f"live folder {settings.flows_dir} could not be written ({exc}). Make them writable by the user "
+                   "the app runs as; the web workers then install it by themselves within seconds. "
+                   "`router status` shows whether they have.", err=True)
+        sys.exit(3)
     except lifecycle.StaleBase as exc:
         now = exc.current
         click.echo(f"refused: release {now.number if now else '?'} was applied"

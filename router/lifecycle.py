@@ -374,11 +374,23 @@ def put_live(files: dict[str, bytes], flows: Flows, *, live: Path, history: Hist
                 raise StaleBase(applied_release(client)) from None
             except redis.RedisError as exc:
                 warning = unpublished_warning(type(exc).__name__)
-        if found_live is not None:
-            history.add(read_files(live), found_live)
-        history.add(files, release)
-        replace_folder(live, files)
+        try:
+            if found_live is not None:
+                history.add(read_files(live), found_live)
+            history.add(files, release)
+            replace_folder(live, files)
+        except OSError as exc:
+            raise NotInstalled(release, exc) from exc
     return release, warning
+
+
+class NotInstalled(Exception):
+    """The release is recorded (in Redis, when reachable) but this machine's history or live folder could
+    not be written: its web workers install it themselves once they can (lifecycle.follow)."""
+
+    def __init__(self, release: Release, cause: OSError):
+        super().__init__(f"{type(cause).__name__}: {cause.strerror or cause}")
+        self.release = release
 
 
 def unpublished_warning(why: str) -> str:

@@ -529,3 +529,15 @@ def test_a_diversion_against_the_rules_forced_into_redis_is_ignored_and_shown(pl
     assert ("the diversion of galop to respect_phoneline is ignored: respect_phoneline is for people worried "
             "about their own behaviour, not adults experiencing abuse (or worried about someone)") in body["why"]
     assert len(store.emergency_lines_down()) == 1, "the metric and alert still count it"
+
+
+def test_apply_that_cannot_write_this_machines_history_says_what_is_not_done(place):
+    place["history"].home.mkdir(parents=True)
+    (place["history"].home / "releases").write_text("not a folder: the disk is not as it should be")
+    edit(place["draft"] / "phrases.yaml", "to {name}. Please hold.", "to {name}. Please stay on the line.")
+    result = router(place, "apply", place["draft"], "--yes")
+    assert result.exit_code == 3
+    assert "NOT DONE: release 2 is recorded as applied, but this machine's history or live folder" in result.output
+    assert "the web workers then install it by themselves within seconds" in result.output
+    assert "Traceback" not in result.output
+    assert lifecycle.applied_release(place["redis"]).number == 2, "every other instance follows it"
