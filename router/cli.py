@@ -69,11 +69,21 @@ def validate(flows_dir: Path | None, strict: bool, as_json: bool, today: datetim
         for problem in problems:
             click.echo(str(problem))
         _show_closures_and_diversions(folder)
-        verdict = "the app would refuse these flows" if errors else \
+        verdict = _refusal_verdict(folder) if errors else \
             f"the app would accept these flows; /healthz will show flows_version {read_folder(folder)[2]}"
         click.echo(f"{_relative(folder)}: {errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
                    f" ({verdict})", err=bool(problems))
     sys.exit(1 if errors or (strict and warnings) else 0)
+
+
+def _refusal_verdict(folder: Path) -> str:
+    """Who refuses flows with errors: the app too, or only `router apply` (a closure that has passed is an
+    error for a change, but the running app keeps serving flows it accepted, with a warning)."""
+    try:
+        checks.load_checked(folder)
+    except FlowError:
+        return "the app would refuse these flows"
+    return "router apply would refuse these flows; the running app only warns about them"
 
 
 def _live_base(folder: Path):
