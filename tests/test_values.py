@@ -78,3 +78,17 @@ def test_a_service_whose_hours_make_its_text_too_long_is_told_to_shorten_its_nam
     assert f"or a shorter said_as/name for galop (services.yaml:{line_of(folder, 'services.yaml', 'name:', 'galop:')})" \
         f" or fewer hour ranges (services.yaml:{line_of(folder, 'services.yaml', 'hours:', 'galop:')})" \
         in too_long[0].hint
+
+
+def test_a_closure_that_has_passed_is_refused_by_apply_but_the_running_app_only_warns(tmp_path):
+    from click.testing import CliRunner
+
+    from router.cli import main
+
+    folder = copy_flows(tmp_path)
+    change(folder, "services.yaml", ("services", "galop", "closures"), [{"date": "2026-01-02"}])
+    result = CliRunner().invoke(main, ["validate", str(folder), "--today", "2026-11-21"],
+                                env={"FLOWS_DIR": str(folder), "REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert result.exit_code == 1
+    assert "this closure ended on Fri 02 Jan 2026, in the past" in result.output
+    assert "(router apply would refuse these flows; the running app only warns about them)" in result.output
