@@ -158,8 +158,10 @@ def _note_git_checkout(live: Path, release: lifecycle.Release) -> None:
 def apply(draft: Path, note: str, who: str | None, yes: bool, dry_run: bool, show_all: bool) -> None:
     """Put the flows of DRAFT live: validate, run its scenarios, show what changes, switch in one step.
 
-    Edit a copy of the flows (the draft), never the live folder. Refused, with nothing changed, when the
-    draft has errors or a scenario fails."""
+    Edit a draft made by `router draft DIR`, never the live folder. Refused, with nothing changed, when the
+    draft has errors, a scenario fails, another release was applied since the draft was made (it would
+    undo that: the refusal shows what), or another apply wins meanwhile. Exit 3: live here, NOT DONE
+    everywhere (it says the one command that finishes it)."""
     settings = load_settings()
     history = lifecycle.History(settings.history_dir())
     old = _live_flows(settings, history)
