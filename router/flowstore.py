@@ -223,8 +223,8 @@ class FlowStore:
         try:
             body = self.status()
             lifecycle.report_serving(self.client, f"{socket.gethostname()}:{os.getpid()}", {
-                key: body.get(key) for key in ("flows_version", "flows_source", "applied_release", "status", "why")}
-                | {"source": body.get("flows_source")})
+                "flows_version": body.get("flows_version"), "source": body.get("flows_source"),
+                "applied_release": body.get("applied_release"), "status": body["status"], "why": body.get("why")})
         except (redis.RedisError, OSError):
             pass  # reporting is for operators; serving goes on
 
