@@ -118,23 +118,32 @@ def _diversions_in_force() -> dict:
 
 
 @main.command()
-@click.argument("phrase")
+@click.argument("phrase", required=False)
 @click.option("--lang", default="cy", show_default=True, help="The language of the text reviewed.")
 @click.option("--flows", "flows_dir", type=FOLDER, default=None, help="Flow folder (default: FLOWS_DIR or flows/).")
-def fingerprint(phrase: str, lang: str, flows_dir: Path | None) -> None:
+def fingerprint(phrase: str | None, lang: str, flows_dir: Path | None) -> None:
     """Print the review line for PHRASE as its text is now, for `review:` in phrases.yaml, once a fluent
-    speaker has reviewed that text (a later change to it makes it unreviewed again)."""
-    from router.checks.review import fingerprint as text_fingerprint
+    speaker has reviewed that text (a later change to it makes it unreviewed again). Without PHRASE: the
+    line of every phrase not reviewed as it is now, with its text, for the reviewer to work through."""
+    from router.checks.review import fingerprint as text_fingerprint, review_state
 
     try:
         flows = load_flows(_default_folder(flows_dir))
     except FlowError as exc:
         _print_refused(exc)
         sys.exit(1)
+    today = f"{datetime.now(LONDON):%Y-%m-%d}"
+    if phrase is None:
+        statuses = flows.phrase_review.get(lang, {})
+        for pid, texts in sorted(flows.phrases.items()):
+            if lang in texts and review_state(statuses.get(pid, ""), texts[lang]) != "reviewed":
+                click.echo(f"    # {texts[lang]}")
+                click.echo(f"    {pid}: reviewed {today} by <name>, fingerprint {text_fingerprint(texts[lang])}")
+        return
     text = flows.phrases.get(phrase, {}).get(lang)
     if text is None:
         raise click.BadParameter(f"phrases.yaml has no {lang} text for {phrase!r}", param_hint="PHRASE")
-    click.echo(f"    {phrase}: reviewed {datetime.now(LONDON):%Y-%m-%d} by <name>, fingerprint {text_fingerprint(text)}")
+    click.echo(f"    {phrase}: reviewed {today} by <name>, fingerprint {text_fingerprint(text)}")
 
 
 # ------------------------------------------------------------------ simulate

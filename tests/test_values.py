@@ -92,3 +92,20 @@ def test_a_closure_that_has_passed_is_refused_by_apply_but_the_running_app_only_
     assert result.exit_code == 1
     assert "this closure ended on Fri 02 Jan 2026, in the past" in result.output
     assert "(router apply would refuse these flows; the running app only warns about them)" in result.output
+
+
+def test_router_fingerprint_prints_the_review_line_that_validate_then_accepts(tmp_path):
+    from click.testing import CliRunner
+
+    from router.cli import main
+
+    folder = copy_flows(tmp_path)
+    out = CliRunner().invoke(main, ["fingerprint", "voice_repeat", "--flows", str(folder)]).output
+    line = out.strip().replace("<name>", "Ann Jones")
+    assert line.startswith("voice_repeat: reviewed ") and line.endswith(
+        fingerprint(get("phrases.yaml", ("phrases", "voice_repeat"))["cy"]))
+    change(folder, "phrases.yaml", ("review", "cy", "voice_repeat"), line.split(": ", 1)[1])
+    summary = next(p for p in problems(folder) if "have not been reviewed" in p.reason)
+    assert summary.reason.startswith("79 phrases")
+    listed = CliRunner().invoke(main, ["fingerprint", "--flows", str(folder)]).output
+    assert "voice_repeat:" not in listed and listed.count("fingerprint") == 79
