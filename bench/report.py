@@ -1,6 +1,6 @@
 """Markdown tables for docs/performance.md from bench/results/*.json.
 
-    python bench/report.py                     # web, profile, instructions, inprocess, followups
+    python bench/report.py                     # web, profile, instructions, inprocess, followups, soak
     python bench/report.py web-prototype followups-beb5d2d   # any result file, by name
 """
 from __future__ import annotations
@@ -105,8 +105,38 @@ def followups(report: dict) -> str:
     return "\n".join(lines)
 
 
+def soak(report: dict) -> str:
+    """Errors and left-overs, then memory and keys at the start, after the first minute and at the end."""
+    summary, samples = report["summary"], report["samples"]
+    lines = ["| job | count | errors | p50 ms | p99 ms | max ms |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for kind, k in summary["by_kind"].items():
+        lines.append(f"| {kind} | {k['jobs']} | {k['errors']} | {k['p50_ms']} | {k['p99_ms']} | {k['max_ms']} |")
+    left = summary["left_over"] or "none"
+    lines += ["", f"Error lines in the web, worker and beat logs: {summary['log_error_lines']}; left over at the end: "
+              f"{left}; app keys without a TTL: {summary['app_keys_without_ttl'] or 'none'}; processes restarted: "
+              f"{summary['processes_restarted'] or 'none'}; "
+              + "; ".join(f"{k}: {v}" for k, v in report["deliveries"].items()) + ".", ""]
+    picks = [samples[0], samples[1], samples[len(samples) // 2], samples[-1]] if len(samples) > 3 else samples
+    lines += ["| | " + " | ".join(f"minute {s['minute']:.0f}" for s in picks) + " | change after minute 1 |",
+              "| --- | " + " | ".join("---:" for _ in picks) + " | ---: |"]
+    for role in samples[-1]["rss_mib"]:
+        values = [s["rss_mib"].get(role) for s in picks]
+        lines.append(f"| RSS {role} (MiB) | " + " | ".join(f"{v:.1f}" if v is not None else "-" for v in values)
+                     + f" | {report['growth_after_first_minute']['rss_mib'].get(role, 0):+.2f} |")
+    growth = report["growth_after_first_minute"]
+    for label, key, change in (("Redis used_memory (MiB)", "redis_used_memory_mib", growth["redis_used_memory_mib"]),
+                               ("Redis keys", "keys", growth["keys"])):
+        lines.append(f"| {label} | " + " | ".join(f"{s[key]}" for s in picks) + f" | {change:+} |")
+    for bucket in samples[-1]["by_ttl"]:
+        lines.append(f"| keys, {bucket} | " + " | ".join(str(s["by_ttl"][bucket]) for s in picks) + " | |")
+    lines += ["", "| key kind | keys at the end | longest TTL left (s) |", "| --- | ---: | ---: |"]
+    for kind, count in samples[-1]["by_kind"].items():
+        lines.append(f"| {kind} | {count} | {samples[-1]['longest_ttl_s'].get(kind, 'no TTL')} |")
+    return "\n".join(lines)
+
+
 RENDERERS = {"web": web, "profile": profile, "instructions": instructions, "inprocess": inprocess,
-             "followups": followups}
+             "followups": followups, "soak": soak}
 
 
 def main(argv: list[str] | None = None) -> int:

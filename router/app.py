@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import time
 from datetime import datetime
@@ -18,8 +19,10 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from router import logs, metrics, safety, sms, voice
+from router.body_deadline import read_body_within
 from router.flowstore import FlowStore, FlowsUnavailable
 from router.lifecycle import History
+from router.release_auth import Keyring
 from router.jobs import Jobs
 from router.model import Flows
 from router.proxy import behind_proxies
@@ -31,18 +34,22 @@ from router.state import ConversationStore, make_redis
 
 log = logging.getLogger("router.app")
 WEBHOOK_PREFIXES = ("/voice", "/sms")
+HOST_NOT_PINNED = ("neither PUBLIC_BASE_URL nor ALLOWED_HOSTS is set: the Host header of each webhook is "
+                   "believed, so a request Twilio signed for another app on this account would be accepted")
 
 
 def create_app(settings: Settings | None = None, *, flows: Flows | None = None,
                clock: Callable[[], datetime] | None = None, redis_client: redis.Redis | None = None) -> Flask:
     settings = settings or load_settings()
+    settings.require_secrets()  # never a key derived from another secret (router/settings.py)
     logs.configure()
     logs.set_correlation_key(settings.correlation_key())
     client = redis_client or make_redis(settings.redis_url)
     store = _flow_store(settings, flows, client)
     app = Flask("router")
     app.request_class = WebhookRequest
-    app.wsgi_app = behind_proxies(app.wsgi_app, settings.trust_proxy)
+    app.wsgi_app = read_body_within(behind_proxies(app.wsgi_app, settings.trust_proxy),
+                                    settings.request_body_seconds, settings.max_request_bytes)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.extensions["router"] = Runtime(
         settings=settings, flows=store,
@@ -57,6 +64,8 @@ def create_app(settings: Settings | None = None, *, flows: Flows | None = None,
     app.add_url_rule("/metrics", view_func=metrics_view)
     if not settings.auth_token:
         log.warning("TWILIO_AUTH_TOKEN is not set: every webhook will answer 403")
+    if not settings.host_pinned():
+        log.warning(HOST_NOT_PINNED)
     _reload_on_sighup(store)
     return app
 
@@ -67,8 +76,12 @@ def _flow_store(settings: Settings, flows: Flows | None, client: redis.Redis) ->
     if flows is not None:
         return FlowStore(settings.flows_dir, flows=flows)
     follow = settings.flows_watch_seconds > 0
+    keys = Keyring(settings.flows_signing_keys)
+    if follow and not keys:
+        log.warning("FLOWS_SIGNING_KEY is not set: releases and diversions published in Redis are not "
+                    "followed by this instance (docs/deployment.md)")
     store = FlowStore(settings.flows_dir, history=History(settings.history_dir()),
-                      client=client if follow else None)
+                      client=client if follow else None, keys=keys)
     store.watch(settings.flows_watch_seconds)
     return store
 
@@ -131,17 +144,38 @@ def _delete_answered_text() -> None:
 
 
 def healthz():
-    """200 whenever the app can answer (the safety answer counts): `status` is `degraded`, with `why` and
-    the refused `problems`, when it serves anything but the live folder's flows as applied."""
+    """200 whenever the app can answer (the safety answer counts): `status` is `degraded`, with `why`,
+    when it serves anything but the live folder's flows as applied.
+
+    Anyone can ask, so the public answer is only `status`, `why` (short reasons) and, when the signed
+    host is not pinned, a `note` saying so. The details (flows_version, the applied release, diversions
+    in force, refused problems, Redis, the pid) are for operators: `Authorization: Bearer
+    $METRICS_TOKEN`, as for /metrics."""
     rt = runtime()
     try:
         rt.flows.current()  # a request's look at the folder, as webhooks do
     except FlowsUnavailable:
         pass
     body = rt.flows.status()
+    if not rt.settings.host_pinned():
+        body["note"] = "host not pinned: set PUBLIC_BASE_URL or ALLOWED_HOSTS"
+    if not metrics.authorised(request.headers.get("Authorization"), rt.settings.metrics_token):
+        public = {name: body[name] for name in PUBLIC_HEALTH if name in body}
+        if "why" in public:
+            public["why"] = [public_reason(reason) for reason in public["why"]]
+        return jsonify(public)
     body["pid"] = os.getpid()
     body["redis"] = "ok" if rt.conversations.ping() else "unavailable"
     return jsonify(body)
+
+
+PUBLIC_HEALTH = ("status", "why", "note")   # what /healthz tells anyone; the rest needs the metrics token
+
+
+def public_reason(reason: str) -> str:
+    """A reason for `degraded` as anyone may read it: up to its first ':', ' to ' or ' (' (which
+    service a line is diverted to, which release serves, the refused problems are details)."""
+    return re.split(r":| to | \(", reason, maxsplit=1)[0].strip()
 
 
 def metrics_view():

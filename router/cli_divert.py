@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import click
 
-from router import diversion_rules, lifecycle
+from router import diversion_rules, lifecycle, release_auth
 from router.cli_live import _client, _live_flows, _who
 from router.hours import LONDON
 from router.settings import load_settings
@@ -103,7 +103,11 @@ def divert(service: str | None, other: str | None, until: str | None, who: str |
             click.echo(f"refused: {problem}", err=True)
         click.echo("nothing changed", err=True)
         sys.exit(1)
-    diversion = lifecycle.divert(client, service, other, end, _who(who))
+    try:
+        diversion = lifecycle.divert(client, service, other, end, _who(who))
+    except release_auth.Unsigned as exc:
+        click.echo(f"refused: {exc} (docs/deployment.md, 'The flows signing key')", err=True)
+        sys.exit(1)
     click.echo(f"diverted: {diversion.line()}. Every web worker follows within a few seconds "
                "(/healthz lists diversions).")
     click.echo(f"While it lasts, {diversion_rules.what_callers_get(flows, diversion)}")
@@ -117,7 +121,12 @@ def undivert(service: str) -> None:
     if client is None:
         click.echo("refused: diversions live in Redis, which cannot be reached", err=True)
         sys.exit(1)
-    if lifecycle.undivert(client, service):
+    try:
+        ended = lifecycle.undivert(client, service)
+    except release_auth.Unsigned as exc:
+        click.echo(f"refused: {exc} (docs/deployment.md, 'The flows signing key')", err=True)
+        sys.exit(1)
+    if ended:
         click.echo(f"{service}: diversion ended; every web worker follows within a few seconds")
     else:
         click.echo(f"{service} is not diverted")

@@ -299,7 +299,11 @@ def draft(folder: Path) -> None:
     if current is not None and history.get(current.number) is not None:
         files = lifecycle.read_files(history.folder(current.number))
     elif current is not None and client is not None:
-        files = lifecycle.release_files(client, current.number)
+        try:
+            files = lifecycle.release_files(client, current.number)
+        except lifecycle.Refused as exc:
+            click.echo(f"refused: {exc}: this machine cannot copy release {current.number}", err=True)
+            sys.exit(1)
     version = None
     if files is None:  # nothing applied yet: the live folder as it is
         current, files = None, lifecycle.read_files(settings.flows_dir)

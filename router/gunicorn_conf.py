@@ -7,7 +7,8 @@ worker, and everyone else is answered meanwhile (tests/test_slow_clients.py: 50 
 /healthz and signed calls still answered within a second). gthread was considered: its threads read a
 request's headers blocking, with no deadline, so N slow clients take N threads.
 
-What is still needed in front (docs/deployment.md): a proxy that buffers whole requests and drops
+A body has its own deadline, in the app (router/body_deadline.py, REQUEST_BODY_SECONDS): gunicorn puts
+none on it. What is still needed in front (docs/deployment.md): a proxy that buffers whole requests and drops
 clients slower than a few seconds, and caps connections per client; this process caps only what one
 worker holds at once (worker_connections).
 
@@ -30,6 +31,12 @@ limit_request_field_size = 8190
 # No runtime control socket (gunicorn 25+ opens one at ~/.gunicorn/gunicorn.ctl by default): nothing here
 # uses it, and every instance run by one user would share that path. Flows reload on SIGHUP.
 control_socket_disable = True
+# gunicorn itself believes X-Forwarded-Proto (and -Ssl, -Protocol) from 127.0.0.1 by default, which
+# changes the scheme of the URL a signature is checked against. Forwarded headers are the app's to
+# judge, only under TRUST_PROXY (router/proxy.py, Werkzeug's ProxyFix): gunicorn believes them from
+# no address.
+forwarded_allow_ips = ""
+secure_scheme_headers = {}
 
 
 def on_starting(server):

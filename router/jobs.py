@@ -6,13 +6,16 @@ failures are logged (without numbers) and counted, never raised.
 A deletion is queued in Redis (tasks/deletions.py: one EVALSHA) and a drain task is published only when
 none has been asked for yet, instead of one Celery publish per deletion. If Redis refuses the enqueue,
 the old per-sid task is published instead (it queues the deletion from the worker's side); if the broker
-refuses that too, the history sweep finds the message or call later (within ~10 minutes).
+refuses that too (Redis restarting, or a Sentinel failover: the broker is the same Redis), the sid is
+kept in the process and queued with the next deletion that reaches Redis; the history sweep remains the
+net for a process that stops meanwhile (it finds the message or call within ~10 minutes).
 """
 from __future__ import annotations
 
 import logging
 import re
 import time
+from collections import deque
 
 import redis
 from kombu.exceptions import KombuError
@@ -27,6 +30,9 @@ from router.state import make_redis
 log = logging.getLogger("router.jobs")
 BROKER_DOWN_PAUSE_SECONDS = 2.0
 FOLLOWUP_ID = re.compile(r"[0-9a-f]{32}")  # tasks.pending.followup_id
+# Deletions that could be neither queued nor published, kept until Redis answers again: Twilio sids and
+# times only (no number, no text), and bounded; beyond this many the oldest are left to the sweep.
+UNQUEUED_DELETIONS_MAX = 10_000
 
 
 class Jobs:
@@ -40,13 +46,14 @@ class Jobs:
         self._pending_store = None
         self._limits = None
         self._lookup_down_until = 0.0  # has_pending_followup's own pause while Redis is down
+        self._unqueued: deque[tuple[str, str, float]] = deque(maxlen=UNQUEUED_DELETIONS_MAX)
 
     def _pending(self):
         if self._pending_store is None:
             from tasks.pending import PendingFollowups
 
-            self._pending_store = PendingFollowups(self.client, self.settings.state_key_secret(),
-                                                   self.settings.followup_key())
+            self._pending_store = PendingFollowups(self.client, self.settings.state_key_secrets(),
+                                                   self.settings.followup_keys())
         return self._pending_store
 
     def _followup_limits(self) -> FollowupLimits:
@@ -177,14 +184,32 @@ class Jobs:
         final_at = time.time()
         if time.monotonic() >= self._queue_down_until:
             try:
-                if self._deletions().add(kind, sid, final_at):
+                kick = self._deletions().add(kind, sid, final_at)
+                if self._requeue_unqueued() or kick:
                     self._kick()
                 return True
             except (redis.RedisError, OSError) as exc:
                 self._queue_down_until = time.monotonic() + BROKER_DOWN_PAUSE_SECONDS
                 log.warning("%s deletion not queued in redis: %s", kind, type(exc).__name__)
                 metrics.ERRORS.labels("deletion_queue").inc()
-        return self._send(f"tasks.history.delete_{kind}", sid, final_at)
+        if self._send(f"tasks.history.delete_{kind}", sid, final_at):
+            return True
+        self._unqueued.append((kind, sid, final_at))
+        return False
+
+    def _requeue_unqueued(self) -> bool:
+        """Queue the deletions kept while neither Redis nor the broker could take them (e.g. the final
+        status callbacks of texts that arrived during a Sentinel failover): without this they waited
+        for the history sweep, 5 to 10 minutes. True if a drain should be published."""
+        kick = False
+        while self._unqueued:
+            item = self._unqueued.popleft()
+            try:
+                kick = self._deletions().add(*item) or kick
+            except (redis.RedisError, OSError):
+                self._unqueued.appendleft(item)
+                raise
+        return kick
 
     def _kick(self) -> None:
         """Publish one drain; if that fails, let the next deletion try (beat's drain runs meanwhile)."""

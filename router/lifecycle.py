@@ -19,6 +19,9 @@ Where things are:
   `router:flows:diversions` (service -> where to and until when) expires with the last diversion; each
   entry also carries its own end, so a diversion stops at its time even while another keeps the hash
   alive.
+- Everything this module puts in Redis is signed with FLOWS_SIGNING_KEY and believed only when the
+  signature holds (router/release_auth.py): Redis is transport, never an authority. A release's files
+  are a fixed set of known names, checked and validated in memory before any is written.
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ from typing import Iterator
 
 import redis
 
+from router import release_auth
 from router.flowfile import FILES
 from router.hours import LONDON
 from router.model import Flows
@@ -81,6 +85,9 @@ def read_files(folder: Path) -> dict[str, bytes]:
 
 
 def write_files(folder: Path, files: dict[str, bytes]) -> None:
+    unknown = [name for name in files if name not in LIVE_FILES]
+    if unknown:  # never a path, never a name of our choosing: only the flow files, inside `folder`
+        raise ValueError(f"not flow file names: {', '.join(repr(n[:80]) for n in unknown)}")
     folder.mkdir(parents=True)
     for name, data in files.items():
         (folder / name).write_bytes(data)
@@ -137,6 +144,7 @@ class History:
     def add(self, files: dict[str, bytes], release: Release) -> Release:
         """Store a release (the caller holds the lock). Written aside, then renamed into place whole."""
         self.releases_dir.mkdir(parents=True, exist_ok=True)
+        sweep_scratch(self.releases_dir, ".incoming-*")
         staged = self.releases_dir / f".incoming-{os.getpid()}-{secrets.token_hex(4)}"
         write_files(staged, files)
         (staged / "release.json").write_text(json.dumps(asdict(release), indent=2) + "\n")
@@ -158,6 +166,7 @@ def replace_folder(live: Path, files: dict[str, bytes]) -> None:
     live = Path(live)
     if live.is_symlink():
         live = live.resolve()
+    sweep_scratch(live.parent, f".{live.name}.new-*", f".{live.name}.old-*")
     staged = live.parent / f".{live.name}.new-{secrets.token_hex(4)}"
     write_files(staged, files)
     if not live.exists():
@@ -171,6 +180,24 @@ def replace_folder(live: Path, files: dict[str, bytes]) -> None:
     shutil.rmtree(staged, ignore_errors=True)
 
 
+SCRATCH_AGE_SECONDS = 120   # a folder being written is minutes old at most: older ones were left by a kill
+
+
+def sweep_scratch(parent: Path, *patterns: str) -> None:
+    """Remove what a process killed mid-write left: staged folders matching `patterns` in `parent`,
+    untouched for SCRATCH_AGE_SECONDS (the caller holds the history lock, so none is being written)."""
+    import time
+
+    for pattern in patterns:
+        for leftover in Path(parent).glob(pattern):
+            try:
+                if leftover.is_dir() and not leftover.is_symlink() and \
+                        time.time() - leftover.stat().st_mtime > SCRATCH_AGE_SECONDS:
+                    shutil.rmtree(leftover, ignore_errors=True)
+            except OSError:
+                continue
+
+
 def _exchange(a: Path, b: Path) -> bool:
     try:
         renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
@@ -181,18 +208,28 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 # ------------------------------------------------------------------ the applied release in Redis
-def publish(client: redis.Redis, release: Release, files: dict[str, bytes], previous: int | None = None) -> None:
-    """Tell every instance which release is applied (and give them its files). The files of the release
-    it replaces are kept a week more, for instances that were down; then only the history has them."""
+def publish(client: redis.Redis, release: Release, files: dict[str, bytes], previous: int | None = None, *,
+            keys: release_auth.Keyring | None = None) -> None:
+    """Tell every instance which release is applied (and give them its files), both signed (raises
+    release_auth.Unsigned without a key). The files of the release it replaces are kept a week more, for
+    instances that were down; then only the history has them."""
+    body, record = _signed_release(release, files, keys)
     pipe = client.pipeline(transaction=True)
-    _queue_publish(pipe, release, files, previous)
+    _queue_publish(pipe, release, body, record, previous)
     pipe.execute()
 
 
-def _queue_publish(pipe, release: Release, files: dict[str, bytes], previous: int | None) -> None:
-    body = json.dumps({name: data.decode("utf-8") for name, data in files.items()})
+def _signed_release(release: Release, files: dict[str, bytes],
+                    keys: release_auth.Keyring | None) -> tuple[str, str]:
+    keys = release_auth.keyring(keys)
+    body = release_auth.signed(keys, release_auth.RELEASE_FILES, {
+        "number": release.number, "files": {name: data.decode("utf-8") for name, data in files.items()}})
+    return body, release_auth.signed(keys, release_auth.RELEASE_RECORD, asdict(release))
+
+
+def _queue_publish(pipe, release: Release, body: str, record: str, previous: int | None) -> None:
     pipe.set(RELEASE_KEY.format(release.number), body, ex=RECORD_TTL_SECONDS)
-    pipe.set(APPLIED_KEY, json.dumps(asdict(release)), ex=RECORD_TTL_SECONDS)
+    pipe.set(APPLIED_KEY, record, ex=RECORD_TTL_SECONDS)
     if previous is not None and previous != release.number:
         pipe.expire(RELEASE_KEY.format(previous), SUPERSEDED_TTL_SECONDS)
 
@@ -217,25 +254,69 @@ def serving_reports(client: redis.Redis) -> dict[str, dict]:
     return found
 
 
-def parse_release(raw: bytes | str | None) -> Release | None:
+class Refused(Exception):
+    """What Redis holds as the applied release (or its files) is not believed: unsigned, signed with
+    another key, too large, or not a release. The message says which, without its content."""
+
+
+def parse_release(raw: bytes | str | None, keys: release_auth.Keyring | None = None) -> Release | None:
+    """The applied-release record: None if there is none; Refused unless signed with one of `keys`."""
     if not raw:
         return None
+    record = release_auth.opened(release_auth.keyring(keys), release_auth.RELEASE_RECORD, raw,
+                                 release_auth.MAX_RECORD_BYTES)
+    if record is None:
+        raise Refused("the applied-release record in Redis is not signed with this instance's "
+                      "FLOWS_SIGNING_KEY")
     try:
-        return Release(**json.loads(raw))
-    except (ValueError, TypeError):
-        log.warning("the applied-release record in Redis is unreadable; ignored")
+        release = Release(**record)
+    except TypeError:
+        raise Refused("the applied-release record in Redis is not a release") from None
+    if not isinstance(release.number, int) or not 0 < release.number < 10 ** 6 or \
+            not all(isinstance(v, str) for v in (release.version, release.applied_at, release.who, release.note)):
+        raise Refused("the applied-release record in Redis is not a release")
+    return release
+
+
+def read_applied(client: redis.Redis, keys: release_auth.Keyring | None = None) -> Release | None:
+    """The applied release Redis names (None: none); raises Refused unless it is signed."""
+    try:
+        raw = release_auth.bounded_get(client, APPLIED_KEY, release_auth.MAX_RECORD_BYTES)
+    except release_auth.TooLarge:
+        raise Refused("the applied-release record in Redis is too large") from None
+    return parse_release(raw, keys)
+
+
+def applied_release(client: redis.Redis, keys: release_auth.Keyring | None = None) -> Release | None:
+    """read_applied(), with a record that is not believed logged and taken as none."""
+    try:
+        return read_applied(client, keys)
+    except Refused as exc:
+        log.error("%s: ignored", exc)
         return None
 
 
-def applied_release(client: redis.Redis) -> Release | None:
-    return parse_release(client.get(APPLIED_KEY))
-
-
-def release_files(client: redis.Redis, number: int) -> dict[str, bytes] | None:
-    raw = client.get(RELEASE_KEY.format(number))
+def release_files(client: redis.Redis, number: int,
+                  keys: release_auth.Keyring | None = None) -> dict[str, bytes] | None:
+    """Release `number`'s files from Redis (None: not there), signed with that number, of known names
+    and sizes; raises Refused otherwise. Nothing is written: the caller validates them in memory."""
+    try:
+        raw = release_auth.bounded_get(client, RELEASE_KEY.format(number), release_auth.MAX_RELEASE_BYTES)
+    except release_auth.TooLarge:
+        raise Refused(f"the files of release {number} in Redis are too large") from None
     if not raw:
         return None
-    return {name: text.encode("utf-8") for name, text in json.loads(raw).items()}
+    record = release_auth.opened(release_auth.keyring(keys), release_auth.RELEASE_FILES, raw,
+                                 release_auth.MAX_RELEASE_BYTES)
+    if record is None or record.get("number") != number or not isinstance(record.get("files"), dict) or \
+            not all(isinstance(text, str) for text in record["files"].values()):
+        raise Refused(f"the files of release {number} in Redis are not signed with this instance's "
+                      "FLOWS_SIGNING_KEY")
+    files = {str(name): text.encode("utf-8") for name, text in record["files"].items()}
+    problems = release_auth.file_problems(files, LIVE_FILES, FILES)
+    if problems:
+        raise Refused(f"release {number} in Redis is refused: {'; '.join(problems[:3])}")
+    return files
 
 
 def install(live: Path, history: History, release: Release, files: dict[str, bytes]) -> bool:
@@ -259,10 +340,12 @@ def _same_flows(a: dict[str, bytes], b: dict[str, bytes]) -> bool:
     return all(a.get(name) == b.get(name) for name in FILES)
 
 
-def follow(client: redis.Redis, live: Path, history: History) -> Release | None:
+def follow(client: redis.Redis, live: Path, history: History,
+           keys: release_auth.Keyring | None = None) -> Release | None:
     """If Redis names a release newer than this instance's newest, install it. Returns the applied
-    release Redis names (None if there is none); raises redis errors for the caller to judge."""
-    applied = applied_release(client)
+    release Redis names (None if there is none); raises redis errors for the caller to judge, and
+    Refused when what Redis holds is not signed with `keys` (then nothing is written)."""
+    applied = read_applied(client, keys)
     if applied is None:
         return None
     latest = history.latest()
@@ -270,7 +353,7 @@ def follow(client: redis.Redis, live: Path, history: History) -> Release | None:
         return applied
     if latest is not None and latest.number > applied.number:
         return applied  # applied here while Redis was away: this instance is ahead; apply again to share it
-    files = release_files(client, applied.number)
+    files = release_files(client, applied.number, keys)
     if files is None:
         log.warning("release %s is applied but its files are not in Redis; staying on what is live",
                     applied.number)
@@ -291,21 +374,9 @@ _REFUSED_HERE: set[tuple[int, str]] = set()  # (number, version) refused here: c
 
 
 def _refused_here(files: dict[str, bytes]) -> str | None:
-    """Why this instance's own checks refuse a release's files, or None: checked in a scratch folder
-    before anything live is touched."""
-    import tempfile
-
-    from router.checks import load_checked  # the checks import the engine; this module is below them
-    from router.flowfile import FlowError
-
-    with tempfile.TemporaryDirectory(prefix="helpline-release-") as scratch:
-        folder = Path(scratch) / "flows"
-        write_files(folder, files)
-        try:
-            load_checked(folder)
-        except FlowError as exc:
-            return f"{len(exc.problems)} problem(s), the first: {exc.problems[0]}" if exc.problems else str(exc)
-    return None
+    """Why this instance's own checks refuse a release's files, or None: checked in memory, before
+    anything is written anywhere."""
+    return release_auth.validate_in_memory(files, Path("release"))
 
 
 # ------------------------------------------------------------------ apply and rollback
@@ -374,6 +445,10 @@ def put_live(files: dict[str, bytes], flows: Flows, *, live: Path, history: Hist
                 raise StaleBase(applied_release(client)) from None
             except redis.RedisError as exc:
                 warning = unpublished_warning(type(exc).__name__)
+            except release_auth.Unsigned:
+                warning = ("FLOWS_SIGNING_KEY is not set here: the release is live on this machine only, and "
+                           "other instances will not follow it (docs/deployment.md); set it, then run "
+                           "`router publish`")
         try:
             if found_live is not None:
                 history.add(read_files(live), found_live)
@@ -398,15 +473,25 @@ def unpublished_warning(why: str) -> str:
             "instances do not know of it. Once Redis is back, run `router publish` (router status shows this)")
 
 
-def publish_if(client: redis.Redis, release: Release, files: dict[str, bytes], seen: Release | None) -> None:
-    """publish(), only if the applied record is still `seen` (redis.WatchError otherwise)."""
+def publish_if(client: redis.Redis, release: Release, files: dict[str, bytes], seen: Release | None, *,
+               keys: release_auth.Keyring | None = None) -> None:
+    """publish(), only if the applied record is still `seen` (redis.WatchError otherwise): the
+    compare-and-swap two applies meet at. Signed first: without a key (release_auth.Unsigned) nothing is
+    read or written."""
+    body, record = _signed_release(release, files, keys)
     with client.pipeline(transaction=True) as pipe:
         pipe.watch(APPLIED_KEY)
-        if parse_release(pipe.get(APPLIED_KEY)) != seen:
+        now = None
+        if (pipe.strlen(APPLIED_KEY) or 0) <= release_auth.MAX_RECORD_BYTES:
+            try:
+                now = parse_release(pipe.get(APPLIED_KEY), keys)
+            except Refused:
+                now = None  # as applied_release() took it: not believed, so not a release to keep
+        if now != seen:
             pipe.unwatch()
             raise redis.WatchError("the applied release changed")
         pipe.multi()
-        _queue_publish(pipe, release, files, seen.number if seen else None)
+        _queue_publish(pipe, release, body, record, seen.number if seen else None)
         pipe.execute()
 
 
@@ -417,6 +502,7 @@ class Diversion:
     to: str
     until: datetime      # aware, UTC
     who: str = ""
+    made_at: datetime | None = None   # signed with it: a diversion lasts at most MAX_DIVERSION from then
 
     def active(self, now: datetime | None = None) -> bool:
         return (now or datetime.now(timezone.utc)) < self.until
@@ -425,51 +511,93 @@ class Diversion:
         return f"{self.service} -> {self.to} until {self.until.astimezone(LONDON):%a %d %b %Y %H:%M} (London)"
 
 
-def divert(client: redis.Redis, service: str, to: str, until: datetime, who: str = "") -> Diversion:
-    """Send callers for `service` to `to` until `until`, on every worker within a second or so."""
-    diversion = Diversion(service, to, until.astimezone(timezone.utc), who)
-    current = diversions(client)
+def divert(client: redis.Redis, service: str, to: str, until: datetime, who: str = "", *,
+           keys: release_auth.Keyring | None = None) -> Diversion:
+    """Send callers for `service` to `to` until `until`, on every worker within a second or so. Signed
+    (raises release_auth.Unsigned without a key)."""
+    keys = release_auth.keyring(keys)
+    diversion = Diversion(service, to, until.astimezone(timezone.utc), who,
+                          datetime.now(timezone.utc).replace(microsecond=0))
+    current = diversions(client, keys)
     current[service] = diversion
-    _write_diversions(client, current)
+    _write_diversions(client, current, keys)
     return diversion
 
 
-def undivert(client: redis.Redis, service: str) -> bool:
-    current = diversions(client)
+def undivert(client: redis.Redis, service: str, *, keys: release_auth.Keyring | None = None) -> bool:
+    keys = release_auth.keyring(keys)
+    current = diversions(client, keys)
     if current.pop(service, None) is None:
         return False
-    _write_diversions(client, current)
+    _write_diversions(client, current, keys)
     return True
 
 
-def _write_diversions(client: redis.Redis, current: dict[str, Diversion]) -> None:
+def _diversion_record(d: Diversion) -> dict:
+    return {"service": d.service, "to": d.to, "until": d.until.isoformat(), "who": d.who,
+            "at": (d.made_at or d.until).isoformat()}
+
+
+def _write_diversions(client: redis.Redis, current: dict[str, Diversion], keys: release_auth.Keyring) -> None:
+    entries = {sid: release_auth.signed(keys, release_auth.DIVERSION, _diversion_record(d))
+               for sid, d in current.items()}  # signed first: without a key nothing is changed
     pipe = client.pipeline(transaction=True)
     pipe.delete(DIVERSIONS_KEY)
     if current:
-        pipe.hset(DIVERSIONS_KEY, mapping={sid: json.dumps({"to": d.to, "until": d.until.isoformat(), "who": d.who})
-                                           for sid, d in current.items()})
+        pipe.hset(DIVERSIONS_KEY, mapping=entries)
         last = max(d.until for d in current.values())
         pipe.pexpireat(DIVERSIONS_KEY, int(last.timestamp() * 1000) + 1)
     pipe.execute()
 
 
-def parse_diversions(raw: dict, now: datetime | None = None) -> dict[str, Diversion]:
-    """The hash as Redis returns it -> the diversions still in force."""
-    found = {}
+def parse_diversions(raw: dict, now: datetime | None = None,
+                     keys: release_auth.Keyring | None = None) -> tuple[dict[str, Diversion], int]:
+    """The hash as Redis returns it -> (the diversions still in force, how many entries were refused).
+    An entry is believed only when signed with `keys` for its own service, and only for MAX_DIVERSION
+    from when it was made, whatever end it names: its length is capped when read, not only when made."""
+    keys = release_auth.keyring(keys)
+    now = now or datetime.now(timezone.utc)
+    found, refused = {}, 0
     for sid, body in (raw or {}).items():
         sid = sid.decode() if isinstance(sid, bytes) else sid
+        record = release_auth.opened(keys, release_auth.DIVERSION, body, release_auth.MAX_DIVERSION_BYTES)
         try:
-            data = json.loads(body)
-            diversion = Diversion(sid, data["to"], datetime.fromisoformat(data["until"]), data.get("who", ""))
+            if record is None or record["service"] != sid:
+                raise ValueError("not signed")
+            made_at = datetime.fromisoformat(record["at"])
+            diversion = Diversion(sid, str(record["to"]), datetime.fromisoformat(record["until"]),
+                                  str(record.get("who", "")), made_at)
+            if diversion.until.tzinfo is None or made_at.tzinfo is None:
+                raise ValueError("naive time")
         except (ValueError, KeyError, TypeError):
+            refused += 1
+            continue
+        if made_at > now + timedelta(minutes=5) or diversion.until - made_at > MAX_DIVERSION + timedelta(minutes=1):
+            refused += 1
             continue
         if diversion.active(now):
             found[sid] = diversion
+    return found, refused
+
+
+def read_diversions(client: redis.Redis,
+                    keys: release_auth.Keyring | None = None) -> tuple[dict[str, Diversion], int]:
+    """(the diversions in force, how many entries in Redis were refused), read with a bound."""
+    try:
+        raw = release_auth.bounded_hgetall(client, DIVERSIONS_KEY, release_auth.MAX_DIVERSIONS,
+                                           release_auth.MAX_DIVERSION_BYTES)
+    except release_auth.TooLarge:
+        return {}, 1
+    return parse_diversions(raw, keys=keys)
+
+
+def diversions(client: redis.Redis, keys: release_auth.Keyring | None = None) -> dict[str, Diversion]:
+    """The diversions in force; entries not signed with `keys` are left out (and logged)."""
+    found, refused = read_diversions(client, keys)
+    if refused:
+        log.error("%d diversion(s) in Redis are not signed with this instance's FLOWS_SIGNING_KEY (or last "
+                  "longer than %d days): ignored", refused, MAX_DIVERSION.days)
     return found
-
-
-def diversions(client: redis.Redis) -> dict[str, Diversion]:
-    return parse_diversions(client.hgetall(DIVERSIONS_KEY))
 
 
 def diverted(flows: Flows, active: dict[str, Diversion]) -> Flows:

@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from router import phone
-from router.flowfile import Problem, parse_yaml, validate_file
+from router.flowfile import Problem, parse_yaml, read_limited, validate_file
 from router.simulate import DEFAULT_FROM, ScriptInputs, SimulationError, Simulator, Transcript, parse_clock
 
 SCENARIOS_FILE = "scenarios.yaml"
@@ -137,7 +137,7 @@ def load_scenarios(path: Path, label: str | None = None) -> tuple[list[Scenario]
     """Read and validate a scenarios file; problems carry file and line like the flow files'."""
     label = label or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path).decode("utf-8")   # a huge file is refused by parse_yaml, never read whole
     except (OSError, UnicodeDecodeError) as exc:
         return [], [Problem(label, 1, "", f"cannot be read: {exc}")]
     data, lines, problems = parse_yaml(text, label)

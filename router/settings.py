@@ -2,12 +2,21 @@
 
 The variables and their defaults are the runtime contract (shared/CONTRACT.md). Secrets are kept out of
 repr() so a Settings object can be logged safely.
+
+The keys (STATE_HASH_SECRET, FOLLOWUP_ENCRYPTION_KEY, FLOWS_SIGNING_KEY) are given explicitly, never
+derived from another secret: a key derived from the auth token changed whenever the token was rotated,
+and then a STOP no longer found the follow-ups booked before it while the worker could still send them.
+Each takes a comma-separated list for rotation: the first one writes (hashes, seals, signs), every one
+is tried when reading, so a key is retired only once nothing made with it can still be pending.
+`make run` makes all three in .data; every other process refuses to start without the first two
+(require_secrets(), called by the web and worker processes at start).
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +24,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
 # Where the README's run command starts its embedded Redis (scripts/embedded_redis.py writes the URL).
 EMBEDDED_REDIS_URL_FILE = REPO_ROOT / ".data" / "redis.url"
+MIN_SECRET_CHARS = 32   # the contract: random strings of at least 32 characters
+
+
+class MissingSecret(RuntimeError):
+    """A key this process needs is not set (or too short): it refuses to start rather than guess one."""
 
 
 @dataclass(frozen=True)
@@ -25,13 +39,22 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     flows_dir: Path = REPO_ROOT / "flows"
     public_base_url: str | None = None
+    allowed_hosts: tuple[str, ...] = ()   # ALLOWED_HOSTS: host names a signed URL may name (without PUBLIC_BASE_URL)
     trust_proxy: int = 0          # how many proxies in front add X-Forwarded-* (router/proxy.py)
-    state_secret: bytes = field(default=b"", repr=False)
-    followup_secret: bytes = field(default=b"", repr=False)
+    state_secrets: tuple[bytes, ...] = field(default=(), repr=False)     # STATE_HASH_SECRET, newest first
+    followup_secrets: tuple[bytes, ...] = field(default=(), repr=False)  # FOLLOWUP_ENCRYPTION_KEY, newest first
+    flows_signing_keys: tuple[bytes, ...] = field(default=(), repr=False)  # FLOWS_SIGNING_KEY (release_auth)
     port: int = 5000
     max_request_bytes: int = 64 * 1024
+    request_body_seconds: float = 5.0      # REQUEST_BODY_SECONDS: a body not in by then gets 408 (body_deadline)
     flows_history_dir: Path | None = None  # numbered releases, outside FLOWS_DIR (lifecycle.History)
     flows_watch_seconds: float = 1.0       # how often each web worker looks for a new release; 0: never
+
+    def host_pinned(self) -> bool:
+        """Whether the host a webhook was signed for is pinned (PUBLIC_BASE_URL or ALLOWED_HOSTS): if not,
+        the Host header is believed, and a request Twilio signed for another app on the same account,
+        replayed here with that app's Host, would be accepted."""
+        return bool(self.public_base_url or self.allowed_hosts)
 
     def history_dir(self) -> Path:
         """FLOWS_HISTORY_DIR, or a hidden folder beside the flow folder (never inside it)."""
@@ -40,15 +63,15 @@ class Settings:
     followup_sender: str | None = None  # FOLLOWUP_SENDER: a Messaging Service SID or number (issue 12)
 
     def state_key_secret(self) -> bytes:
-        """The HMAC key for hashing phone numbers into Redis keys.
+        """The HMAC key for hashing phone numbers into Redis keys (the first STATE_HASH_SECRET)."""
+        return self.state_key_secrets()[0]
 
-        STATE_HASH_SECRET if given; else derived from the auth token (already a secret the deployment
-        keeps), so a stolen Redis dump cannot be reversed to numbers without it.
-        """
-        if self.state_secret:
-            return self.state_secret
-        base = (self.auth_token or "helpline-router-no-token").encode()
-        return hmac.new(base, b"helpline-router/state-key/v1", hashlib.sha256).digest()
+    def state_key_secrets(self) -> tuple[bytes, ...]:
+        """Every STATE_HASH_SECRET still read (newest first): a STOP looks for follow-ups under each."""
+        if not self.state_secrets:
+            raise MissingSecret("STATE_HASH_SECRET is not set: give every web and worker process the same "
+                                f"random string of at least {MIN_SECRET_CHARS} characters (docs/deployment.md)")
+        return self.state_secrets
 
     def correlation_key(self) -> bytes:
         """The HMAC key for correlation ids in logs: from the deployment's secret, so someone who knows
@@ -56,15 +79,40 @@ class Settings:
         return hmac.new(self.state_key_secret(), b"helpline-router/correlation/v1", hashlib.sha256).digest()
 
     def followup_key(self) -> bytes:
-        """The key that seals a pending follow-up's number and text in Redis (tasks/sealed.py).
+        """The key that seals a pending follow-up's number and text in Redis (tasks/sealed.py): the first
+        FOLLOWUP_ENCRYPTION_KEY. Never stored in Redis."""
+        return self.followup_keys()[0]
 
-        FOLLOWUP_ENCRYPTION_KEY if given; else derived from the state secret. Never stored in Redis."""
-        return self.followup_secret or default_followup_key(self.state_key_secret())
+    def followup_keys(self) -> tuple[bytes, ...]:
+        """Every FOLLOWUP_ENCRYPTION_KEY still read (newest first): a follow-up sealed with an older one
+        is still sent after a rotation."""
+        if not self.followup_secrets:
+            raise MissingSecret("FOLLOWUP_ENCRYPTION_KEY is not set: give every web and worker process the "
+                                f"same random string of at least {MIN_SECRET_CHARS} characters "
+                                "(docs/deployment.md)")
+        return self.followup_secrets
+
+    def require_secrets(self) -> None:
+        """Raise MissingSecret unless both keys are set and long enough: called at the start of the web
+        and worker processes, so a deployment without them fails at once, not at the first text."""
+        for name, keys in (("STATE_HASH_SECRET", self.state_key_secrets()),
+                           ("FOLLOWUP_ENCRYPTION_KEY", self.followup_keys())):
+            if any(len(key) < MIN_SECRET_CHARS for key in keys):
+                raise MissingSecret(f"{name} must be a random string of at least {MIN_SECRET_CHARS} characters")
+
+    def with_throwaway_secrets(self) -> "Settings":
+        """These settings with random keys where none is set: for a local simulation only (router
+        simulate), whose state is thrown away when it ends."""
+        import dataclasses
+
+        return dataclasses.replace(
+            self, state_secrets=self.state_secrets or (secrets.token_urlsafe(32).encode(),),
+            followup_secrets=self.followup_secrets or (secrets.token_urlsafe(32).encode(),))
 
 
-def default_followup_key(state_secret: bytes) -> bytes:
-    """The follow-up key of a deployment that sets no FOLLOWUP_ENCRYPTION_KEY."""
-    return hmac.new(state_secret, b"helpline-router/followup-key/v1", hashlib.sha256).digest()
+def split_keys(value: str | None) -> tuple[bytes, ...]:
+    """'new,old' -> (b'new', b'old'): the first writes, all are read. Blanks are dropped."""
+    return tuple(part.strip().encode() for part in (value or "").split(",") if part.strip())
 
 
 def _default_redis_url(env: dict[str, str]) -> str:
@@ -89,10 +137,13 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         redis_url=_default_redis_url(env),
         flows_dir=flows_dir,
         public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
+        allowed_hosts=tuple(h.strip().lower() for h in (env.get("ALLOWED_HOSTS") or "").split(",") if h.strip()),
         trust_proxy=_proxies(env.get("TRUST_PROXY", "")),
-        state_secret=(env.get("STATE_HASH_SECRET") or "").encode(),
-        followup_secret=(env.get("FOLLOWUP_ENCRYPTION_KEY") or "").encode(),
+        state_secrets=split_keys(env.get("STATE_HASH_SECRET")),
+        followup_secrets=split_keys(env.get("FOLLOWUP_ENCRYPTION_KEY")),
+        flows_signing_keys=split_keys(env.get("FLOWS_SIGNING_KEY")),
         port=int(env.get("PORT") or 5000),
+        request_body_seconds=float(env.get("REQUEST_BODY_SECONDS") or 5.0),
         flows_history_dir=Path(env["FLOWS_HISTORY_DIR"]).resolve() if env.get("FLOWS_HISTORY_DIR") else None,
         flows_watch_seconds=float(env.get("FLOWS_WATCH_SECONDS") or 1.0),
         metrics_token=env.get("METRICS_TOKEN") or None,

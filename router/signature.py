@@ -31,6 +31,18 @@ def _path_and_query(request: Request) -> str:
     return f"{path}?{query}" if query else path
 
 
+def host_allowed(request: Request, settings: Settings) -> bool:
+    """The host the request names is ours: any, with PUBLIC_BASE_URL (the URL is rebuilt from it) or
+    with neither setting (believed: the app says so at start and in /healthz); else one of
+    ALLOWED_HOSTS (its name, without the port). A request Twilio signed for another app on the same
+    account carries that app's host, and is refused."""
+    if settings.public_base_url or not settings.allowed_hosts:
+        return True
+    host = request.host.lower()
+    name = host[1:host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
+    return name in settings.allowed_hosts
+
+
 def signed_url(request: Request, settings: Settings) -> str:
     """The URL Twilio used to reach us, as Twilio signed it."""
     if settings.public_base_url:
@@ -54,7 +66,7 @@ def _as_bytes(header: str) -> bytes:
 def is_from_twilio(request: Request, settings: Settings) -> bool:
     """True only when a token is configured and the signature matches this exact request."""
     signature = _as_bytes(request.environ.get("HTTP_X_TWILIO_SIGNATURE", ""))
-    if not settings.auth_token or not signature:
+    if not settings.auth_token or not signature or not host_allowed(request, settings):
         return False
     validator = _validator(settings.auth_token)
     url = signed_url(request, settings)

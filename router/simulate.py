@@ -274,7 +274,7 @@ class Simulator:
                  diversions: dict | None = None):
         settings = settings or load_settings()
         settings = replace(settings, auth_token=settings.auth_token or secrets.token_hex(16),
-                           public_base_url=None, trust_proxy=False)
+                           public_base_url=None, trust_proxy=False).with_throwaway_secrets()
         if flows_dir is not None:
             settings = replace(settings, flows_dir=Path(flows_dir).resolve())
         self.settings = settings

@@ -27,6 +27,7 @@ class Program:
     name: str
     command: list[str]
     ready: Callable[[], bool] | None = None   # start() of the next program waits until this holds
+    env: dict[str, str] | None = None          # its own environment (default: the supervisor's)
     process: subprocess.Popen | None = field(default=None, repr=False)
     started_at: float = 0.0
     restarts: int = 0
@@ -61,7 +62,7 @@ class Supervisor:
     # ------------------------------------------------------------------ running
     def _start(self, program: Program) -> None:
         program.process = subprocess.Popen(
-            program.command, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            program.command, env=self.env if program.env is None else program.env, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True)
         program.started_at = time.monotonic()
         program.restart_at = None

@@ -69,8 +69,8 @@ def sender_params(sender: str) -> dict[str, str]:
 
 def pending_store() -> PendingFollowups:
     """The worker process's store, on its one Redis client."""
-    return once("pending-followups", lambda: PendingFollowups(worker_redis(), settings.state_key_secret(),
-                                                              settings.followup_key()))
+    return once("pending-followups", lambda: PendingFollowups(worker_redis(), settings.state_key_secrets(),
+                                                              settings.followup_keys()))
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -185,10 +185,11 @@ def attempt(store: PendingFollowups, client, fid: str) -> Outcome:
             pass
         store.finish(fid, unlock=True)
         return Outcome(DONE, label="refused")
-    if data.get("to") is None:  # sealed with another key: it can never be sent
-        log.error("follow-up %s cannot be opened with this key: dropped", fid[:8])
+    if data.get("problem"):  # unsealed or not sealed with our keys: never sent (tasks/pending.py _opened)
+        log.error("follow-up %s is %s (not sealed with this deployment's key): dropped, not sent", fid[:8],
+                  data["problem"])
         store.finish(fid, unlock=True)
-        return Outcome(DONE, label="unreadable")
+        return Outcome(DONE, label=data["problem"])
     locked = True
     try:
         if data.get("status") == "sending":  # an earlier attempt died mid-send: did its text go out?
@@ -240,8 +241,10 @@ def attempt(store: PendingFollowups, client, fid: str) -> Outcome:
 
 
 @app.task(name="tasks.followup.send_followup", bind=True, acks_late=True, max_retries=MAX_SEND_RETRIES)
-def send_followup(self, fid: str) -> str | None:
-    """One follow-up, retried with backoff: what a dispatch hands over when Twilio asks us to retry."""
+def send_followup(self, fid: str) -> bool:
+    """One follow-up, retried with backoff: what a dispatch hands over when Twilio asks us to retry.
+    Returns whether it was sent, never the message's sid: Celery logs a task's return value ("succeeded
+    in 0.2s: ..."), and a MessageSid is an identifier that stays out of logs."""
     client = make_client(settings) if is_configured(settings) else None
     store = pending_store()
     outcome = attempt(store, client, fid)
@@ -251,6 +254,6 @@ def send_followup(self, fid: str) -> str | None:
         if self.request.retries >= self.max_retries:  # Twilio kept asking us to wait: give up, loudly
             store.finish(fid)
             _gave_up(1, "failed", f"follow-up {fid[:8]} not sent after {self.max_retries} retries")
-            return None
+            return False
         raise self.retry(countdown=backoff_seconds(self.request.retries), exc=None)
-    return outcome.sid
+    return outcome.kind == SENT

@@ -37,7 +37,6 @@ from typing import NamedTuple
 
 import redis
 
-from router.settings import default_followup_key
 from router.state import hashed
 from tasks.sealed import Sealer, Unreadable
 
@@ -131,6 +130,9 @@ return {leased, expired}
 """
 
 
+BOOKKEEPING = ("status", "attempt_at", "by")   # the plain fields of a follow-up: never a number or text
+
+
 class Leased(NamedTuple):
     ids: list[str]   # due now, leased to the caller
     expired: int     # due ids whose follow-up had expired unsent: removed, for the caller to count
@@ -154,13 +156,16 @@ return 1
 
 
 class PendingFollowups:
-    """key: the follow-up encryption key (Settings.followup_key()); by default the one a deployment
-    without FOLLOWUP_ENCRYPTION_KEY derives from the state secret `secret`."""
+    """secret: the state secret(s) (Settings.state_key_secrets(), newest first: the first files a
+    follow-up under its number, a stop looks under each); key: the follow-up encryption key(s)
+    (Settings.followup_keys(), newest first)."""
 
-    def __init__(self, client: redis.Redis, secret: bytes, key: bytes | None = None):
+    def __init__(self, client: redis.Redis, secret: bytes | tuple[bytes, ...],
+                 key: bytes | tuple[bytes, ...]):
         self.client = client
-        self.secret = secret
-        self.sealer = Sealer(key if key is not None else default_followup_key(secret))
+        self.secrets = (secret,) if isinstance(secret, bytes) else tuple(secret)
+        self.secret = self.secrets[0]
+        self.sealer = Sealer(key)
         self._lease = client.register_script(_LEASE)
         self._add = client.register_script(_ADD)
         self._claim = client.register_script(_CLAIM)
@@ -196,16 +201,19 @@ class PendingFollowups:
         self.client.delete(KICK_KEY)
 
     def _opened(self, fid: str, data: dict[str, str]) -> dict[str, str]:
-        """The stored hash with its sealed fields opened (to, from, body, callback); without them if this
-        process's key cannot open them (another key: it can never be sent). A follow-up stored by a
-        version before sealing holds them in plain fields: returned as they are, so follow-ups pending
-        across the upgrade are still sent (and leave Redis, as ever, once sent)."""
-        opened = {name: value for name, value in data.items() if name != "sealed"}
-        if "sealed" in data:
-            try:
-                opened.update(self.sealer.open(fid, data["sealed"]))
-            except Unreadable:
-                pass
+        """The stored hash with its sealed fields opened (to, from, body, callback). Only what this
+        process's keys open is ever returned with them: a record without a sealed field (written into
+        Redis by someone without the key, or by a version before sealing) or one no key opens (another
+        key, or forged) comes back without them and with `problem` saying which (`unsealed` or
+        `unreadable`), so the worker drops and counts it and never sends a text it cannot authenticate."""
+        opened = {name: value for name, value in data.items() if name in BOOKKEEPING}
+        if "sealed" not in data:
+            opened["problem"] = "unsealed"
+            return opened
+        try:
+            opened.update(self.sealer.open(fid, data["sealed"]))
+        except Unreadable:
+            opened["problem"] = "unreadable"
         return opened
 
     def get(self, fid: str) -> dict[str, str] | None:
@@ -260,12 +268,17 @@ class PendingFollowups:
         return bool(self._settle(keys=[DUE_KEY], args=[FOLLOWUP_PREFIX, fid]))
 
     def cancel_for_number(self, to: str) -> int:
-        by_number = hashed(self.secret, "fu-by", to)
-        ids = self.client.smembers(by_number)
-        for fid in ids:
-            self.finish(fid)
-        self.client.delete(by_number)
-        return len(ids)
+        """Cancel every follow-up pending for `to`, filed under any state secret still read (a follow-up
+        booked before a rotation of STATE_HASH_SECRET is cancelled by a stop after it)."""
+        cancelled = 0
+        for secret in self.secrets:
+            by_number = hashed(secret, "fu-by", to)
+            ids = self.client.smembers(by_number)
+            for fid in ids:
+                self.finish(fid)
+            self.client.delete(by_number)
+            cancelled += len(ids)
+        return cancelled
 
     def count_pending(self) -> int:
         return int(self.client.zcard(DUE_KEY))

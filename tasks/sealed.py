@@ -5,8 +5,13 @@ a deleted key from those files; a replica or a backup copies them again. So the 
 the callback URL of a follow-up are stored only as AES-256-GCM ciphertext (`cryptography`'s AESGCM:
 a random 96-bit nonce per message, the follow-up's id as associated data so a ciphertext cannot be
 moved to another id). Whatever copy of Redis' files survives, it holds no readable number without the
-key, which lives only in the processes' environment (FOLLOWUP_ENCRYPTION_KEY, or derived from the
-state secret; `make run` keeps one in .data/followup-key, mode 0600).
+key, which lives only in the processes' environment (FOLLOWUP_ENCRYPTION_KEY; `make run` keeps one in
+.data/followup-key, mode 0600). Several keys may be given for a rotation: the first seals, each is tried
+to open.
+
+Only what opens is ever sent: AES-GCM authenticates as well as encrypts, so a record written into Redis
+by anyone without the key (plain fields, or a ciphertext made with another key) cannot be opened, and
+tasks/pending.py drops it (counted as `unsealed` or `unreadable`, and alerted on).
 """
 from __future__ import annotations
 
@@ -32,20 +37,35 @@ def derive_key(secret: bytes, purpose: bytes = b"helpline-router/followup-fields
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret)
 
 
+MAX_SEALED_CHARS = 8192   # a follow-up is one short text: anything longer was not written by us
+
+
 class Sealer:
-    def __init__(self, key: bytes):
-        self._aead = AESGCM(derive_key(key))
+    """keys: one key, or several newest first (a rotation): the first seals, every one is tried to open."""
+
+    def __init__(self, keys: bytes | tuple[bytes, ...] | list[bytes]):
+        keys = (keys,) if isinstance(keys, bytes) else tuple(keys)
+        if not keys:
+            raise ValueError("a Sealer needs a key")
+        self._aeads = [AESGCM(derive_key(key)) for key in keys]
 
     def seal(self, fid: str, fields: dict[str, str]) -> str:
         nonce = os.urandom(NONCE_BYTES)
         plain = json.dumps({name: fields[name] for name in FIELDS}, separators=(",", ":")).encode()
-        return base64.b64encode(nonce + self._aead.encrypt(nonce, plain, fid.encode())).decode()
+        return base64.b64encode(nonce + self._aeads[0].encrypt(nonce, plain, fid.encode())).decode()
 
     def open(self, fid: str, sealed: str) -> dict[str, str]:
+        if not isinstance(sealed, str) or len(sealed) > MAX_SEALED_CHARS:
+            raise Unreadable("size")
         try:
-            raw = base64.b64decode(sealed)
-            plain = self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], fid.encode())
-        except (InvalidTag, ValueError) as exc:
+            raw = base64.b64decode(sealed, validate=True)
+        except ValueError as exc:
             raise Unreadable(type(exc).__name__) from None
-        data = json.loads(plain)
-        return {name: str(data[name]) for name in FIELDS}
+        for aead in self._aeads:
+            try:
+                plain = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], fid.encode())
+            except (InvalidTag, ValueError):
+                continue
+            data = json.loads(plain)
+            return {name: str(data[name]) for name in FIELDS}
+        raise Unreadable("InvalidTag")

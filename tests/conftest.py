@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -11,7 +12,11 @@ from router.app import create_app
 from router.embedded_redis import RedisServer
 from router.hours import LONDON
 from router.settings import REPO_ROOT, load_settings
-from tests.support import ACCOUNT_SID, METRICS_TOKEN, TOKEN
+from tests.support import ACCOUNT_SID, METRICS_TOKEN, SECRETS_ENV, TOKEN
+
+# Every process a test starts (CLI, gunicorn, Celery) inherits the keys, as a deployment gives them.
+for _name, _value in SECRETS_ENV.items():
+    os.environ.setdefault(_name, _value)
 
 FLOWS = REPO_ROOT / "flows"
 WEEKDAY_NOON = datetime(2026, 11, 24, 12, 0, tzinfo=LONDON)        # a Tuesday: every service open
@@ -40,7 +45,7 @@ def redis_url(redis_server):
 def make_settings(redis_url: str = "redis://127.0.0.1:1/0", **overrides):
     settings = load_settings({
         "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "REDIS_URL": redis_url,
-        "FLOWS_DIR": str(FLOWS), "FLOWS_WATCH_SECONDS": "0", "METRICS_TOKEN": METRICS_TOKEN})
+        "FLOWS_DIR": str(FLOWS), "FLOWS_WATCH_SECONDS": "0", "METRICS_TOKEN": METRICS_TOKEN, **SECRETS_ENV})
     return dataclasses.replace(settings, **overrides)
 
 

@@ -12,6 +12,13 @@ TOKEN = "test-auth-token-0123456789abcdef"
 METRICS_TOKEN = "test-metrics-token-fedcba9876543210"
 METRICS_AUTH = {"Authorization": f"Bearer {METRICS_TOKEN}"}   # what Prometheus sends when scraping
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
+# The keys every process needs outside `make run` (router/settings.py refuses to start without them), as
+# the contract's end-to-end checks set them; FLOWS_SIGNING_KEY signs releases and diversions.
+STATE_SECRET = "test-state-hash-secret-0123456789abcdef"
+FOLLOWUP_KEY = "test-followup-encryption-key-0123456789"
+SIGNING_KEY = "test-flows-signing-key-0123456789abcdef"
+SECRETS_ENV = {"STATE_HASH_SECRET": STATE_SECRET, "FOLLOWUP_ENCRYPTION_KEY": FOLLOWUP_KEY,
+               "FLOWS_SIGNING_KEY": SIGNING_KEY}
 BASE = "http://localhost"
 HELPLINE_NUMBER = "+443300000111"
 MOBILE = "+447400123456"

@@ -17,6 +17,7 @@ from router.cli import main
 from router.flowfile import load_flows
 from router.hours import LONDON
 from router.settings import load_settings
+from tests.support import SECRETS_ENV
 from router.simulate import (DEFAULT_FROM, MemoryRedis, ScriptInputs, SimulationError, Simulator,
                              parse_script)
 
@@ -113,7 +114,7 @@ def test_simulate_voice_script(runner):
 def test_simulator_hears_what_the_webhook_says():
     """The simulator's first heard lines are exactly the <Say>s of a direct signed POST to /voice."""
     at = datetime(2026, 11, 18, 12, 0, tzinfo=LONDON)
-    settings = load_settings({"TWILIO_AUTH_TOKEN": "test-token", "FLOWS_DIR": str(FLOWS)})
+    settings = load_settings({"TWILIO_AUTH_TOKEN": "test-token", "FLOWS_DIR": str(FLOWS), **SECRETS_ENV})
     app = create_app(settings, clock=lambda: at, redis_client=MemoryRedis())
     params = {"CallSid": "CA" + "1" * 32, "From": DEFAULT_FROM, "To": "+441632960000"}
     direct = said(signed_post(app.test_client(), "test-token", "/voice", params))
@@ -136,7 +137,7 @@ def test_simulate_sms_script(runner):
 
 def test_simulate_sms_matches_the_webhook():
     at = datetime(2026, 11, 18, 12, 0, tzinfo=LONDON)
-    settings = load_settings({"TWILIO_AUTH_TOKEN": "test-token", "FLOWS_DIR": str(FLOWS)})
+    settings = load_settings({"TWILIO_AUTH_TOKEN": "test-token", "FLOWS_DIR": str(FLOWS), **SECRETS_ENV})
     app = create_app(settings, clock=lambda: at, redis_client=MemoryRedis())
     client = app.test_client()
     first = signed_post(client, "test-token", "/sms", {"From": DEFAULT_FROM, "Body": "hi", "MessageSid": "SM1"})

@@ -382,3 +382,25 @@ def test_with_redis_down_deletions_are_asked_for_and_every_webhook_still_answers
         assert error_count(metrics, "deletion_queue") > errors, "counted, and nothing raised"
     finally:
         redis_server.start()
+
+
+def test_a_deletion_asked_for_while_redis_and_the_broker_are_down_is_queued_once_redis_answers(app_at, redis_server):
+    """A final status callback in the seconds a Redis restart or a Sentinel failover takes: neither the
+    queue nor the broker takes its deletion, which the web process keeps and queues with its next one
+    (it used to wait for the history sweep, 5-10 minutes; tests/test_sentinel_failover.py)."""
+    client = app_at()
+    final = sid()
+    redis_server.stop()
+    try:
+        assert post_signed(client, "/sms/status", {"MessageSid": final, "MessageStatus": "delivered"}
+                           ).status_code in {200, 204}
+    finally:
+        redis_server.start()
+    r = redis.Redis(port=redis_server.port, decode_responses=True)
+    senders = iter(f"+4474005{n:05d}" for n in range(1000))
+
+    def queued() -> bool:
+        Texter(client, sender=next(senders)).send("hello")       # a later deletion, which reaches Redis
+        return r.zscore(deletions.DUE_KEY, f"m:{final}") is not None
+
+    wait_until(queued, 15, interval=0.25, message="the deletion asked for while Redis was down to be queued")

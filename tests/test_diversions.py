@@ -89,15 +89,18 @@ def test_a_diverted_24_hour_line_forced_in_through_redis_makes_healthz_degraded_
     lifecycle.divert(place["redis"], "national_domestic_abuse_helpline", "galop", until)  # what divert refuses
     store = app.extensions["router"].flows
     store.tick()
-    body = client.get("/healthz").json
-    assert body["status"] == "degraded"
-    assert any(why.startswith("the 24-hour line national_domestic_abuse_helpline is diverted to galop")
-               for why in body["why"])
+    public = client.get("/healthz").json
+    assert public["status"] == "degraded"
+    assert "the 24-hour line national_domestic_abuse_helpline is diverted against the rules, so the diversion " \
+           "is ignored" in public["why"], "the public answer: the first clause only"
+    body = client.get("/healthz", headers=auth).json
+    assert "the 24-hour line national_domestic_abuse_helpline is diverted against the rules, so the diversion " \
+           "is ignored: callers still reach national_domestic_abuse_helpline, not galop" in body["why"]
     assert "helpline_emergency_lines_down 1.0" in client.get("/metrics", headers=auth).text
     status = router(place, "status")
     assert status.exit_code == 1
-    assert "the diversion is ignored, callers still reach national_domestic_abuse_helpline. If that is not " \
-           "meant, end it now: `router undivert national_domestic_abuse_helpline`" in status.output
+    assert "callers still reach national_domestic_abuse_helpline, not galop. If that is not meant, end it now: " \
+           "`router undivert national_domestic_abuse_helpline`" in status.output
     lifecycle.undivert(place["redis"], "national_domestic_abuse_helpline")
     store.tick()
     assert client.get("/healthz").json["status"] == "ok"
@@ -115,8 +118,24 @@ def test_a_diversion_against_the_rules_forced_into_redis_is_ignored_and_shown(pl
     assert served.services["galop"].id == "galop", "never a perpetrators' line to victims"
     body = store.status()
     assert body["status"] == "degraded"
-    assert ("the 24-hour line national_domestic_abuse_helpline is diverted to galop in Redis, against the rules: "
-            "the diversion is ignored, callers still reach national_domestic_abuse_helpline") in body["why"]
-    assert ("the diversion of galop to respect_phoneline is ignored: respect_phoneline is for people worried "
+    assert ("the 24-hour line national_domestic_abuse_helpline is diverted against the rules, so the diversion "
+            "is ignored: callers still reach national_domestic_abuse_helpline, not galop") in body["why"]
+    assert ("a diversion against the rules is ignored: galop to respect_phoneline, which is for people worried "
             "about their own behaviour, not adults experiencing abuse (or worried about someone)") in body["why"]
     assert len(store.emergency_lines_down()) == 1, "the metric and alert still count it"
+
+
+def test_a_24_hour_line_diverted_by_the_rules_still_makes_healthz_degraded(place):
+    from router.app import public_reason
+    from router.flowstore import FlowStore
+
+    result = router(place, "divert", "national_domestic_abuse_helpline", "--to", "live_fear_free", "--until", "1h")
+    assert result.exit_code == 0, result.output
+    assert "Silent callers are put through to Live Fear Free Helpline too; /healthz says degraded" in result.output
+    store = FlowStore(place["live"], history=place["history"], client=place["redis"])
+    assert store.current().emergency_for("en").id == "live_fear_free"
+    body = store.status()
+    assert body["status"] == "degraded"
+    reason = "the 24-hour line national_domestic_abuse_helpline is diverted to live_fear_free"
+    assert reason in body["why"] and public_reason(reason) == "the 24-hour line national_domestic_abuse_helpline is diverted"
+    assert store.emergency_lines_down() == [reason]

@@ -151,7 +151,7 @@ def test_one_dispatch_sends_every_now_follow_up_however_many_are_due(stack):
 
     stack.worker.stop()
     secret = make_settings(stack.redis_url).state_key_secret()
-    store = PendingFollowups(stack.redis(), secret)
+    store = PendingFollowups(stack.redis(), secret, make_settings(stack.redis_url).followup_keys())
     numbers = [mobile(n) for n in range(DISPATCH_BATCH + 20)]
     for number in numbers:
         store.add(followup_id(secret, new_sid("CA"), "national_domestic_abuse_helpline"), to=number,
@@ -163,6 +163,24 @@ def test_one_dispatch_sends_every_now_follow_up_however_many_are_due(stack):
                message="every follow-up sent")
     assert set(stack.texts_per_number().values()) == {1}
     assert stack.worker.log().count("Task tasks.followup.dispatch_due[") <= 2, "received and succeeded: one dispatch"
+
+
+def test_a_follow_up_written_into_redis_unsealed_is_dropped_counted_and_never_sent(stack):
+    """Issue 21, finding 3: anyone with Redis' password wrote a pending follow-up in plain fields and the
+    worker sent it (any text, from the helpline's sender, past every limit). Now it is dropped unsent
+    and counted as `unsealed` (the HelplineFollowupForged alert), next to a genuine one that is sent."""
+    r = stack.redis()
+    r.hset("hr:fu:" + "f" * 32, mapping={"to": SECOND_MOBILE, "from": HELPLINE_NUMBER, "body": "Not from us",
+                                          "callback": f"{stack.web.url}/sms/status", "status": "pending"})
+    r.expire("hr:fu:" + "f" * 32, 600)
+    r.zadd("hr:fu-due", {"f" * 32: 0})
+    stack.text_me_now(MOBILE)
+    (message,) = wait_until(lambda: stack.outbound(MOBILE), message="the genuine follow-up")
+    wait_until(lambda: stack.pending_followups() == 0, message="the forged one dropped")
+    assert stack.outbound(SECOND_MOBILE) == [], "the forged text was never sent"
+    assert not r.exists("hr:fu:" + "f" * 32)
+    wait_until(lambda: 'helpline_worker_followups_total{kind="unsealed"} 1.0' in requests.get(
+        stack.web.url + "/metrics", headers=METRICS_AUTH, timeout=5).text, message="the forged one counted")
 
 
 def test_a_dispatch_sends_what_is_due_itself_and_hands_a_retry_to_a_task_of_its_own(stack):
@@ -179,6 +197,10 @@ def test_a_dispatch_sends_what_is_due_itself_and_hands_a_retry_to_a_task_of_its_
     assert set(stack.texts_per_number().values()) == {1}, "exactly one text per yes"
     handed_over = set(re.findall(r"Task tasks\.followup\.send_followup\[([^\]]+)\]", stack.worker.log()))
     assert len(handed_over) == 1, stack.worker.log()[-3000:]
+    wait_until(lambda: "send_followup[" in stack.worker.log() and " succeeded in " in stack.worker.log(),
+               message="the retried send to be logged as done")
+    for message in stack.outbound():  # issue 21: the retry path logged the MessageSid it returned
+        assert message["sid"] not in stack.worker.log(), "no identifier in the logs"
     metrics = wait_until(lambda: (lambda m: 'helpline_worker_followups_total{kind="sent"} 12.0' in m and m)(
         requests.get(stack.web.url + "/metrics", headers=METRICS_AUTH, timeout=5).text), message="the sends counted")
     assert 'helpline_worker_followups_total{kind="retried"} 1.0' in metrics

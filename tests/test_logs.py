@@ -73,7 +73,8 @@ def test_correlation_ids_are_keyed_by_the_deployments_secret(redis_url):
     create_app(make_settings(redis_url))
     ours = logs.correlation_for(sid)
     assert ours == logs.correlation_for(sid), "the same id for the same sid"
-    create_app(dataclasses.replace(make_settings(redis_url), auth_token="another-deployments-token"))
+    create_app(dataclasses.replace(make_settings(redis_url),
+                                   state_secrets=(b"another-deployments-state-secret-0123456789",)))
     theirs = logs.correlation_for(sid)
     assert theirs != ours, "another secret, another id: the id cannot be worked out from the sid alone"
     import hashlib
@@ -97,7 +98,7 @@ def test_a_worker_process_derives_the_same_ids_as_the_web_tier(redis_url):
     logs.set_correlation_key(settings.correlation_key())
     web_id = logs.correlation_for(sid)
     env = dict(os.environ, TWILIO_AUTH_TOKEN=settings.auth_token, REDIS_URL=redis_url, PYTHONPATH=str(REPO_ROOT))
-    env.pop("STATE_HASH_SECRET", None)
+    env["STATE_HASH_SECRET"] = settings.state_key_secret().decode()
     worker_id = subprocess.run(
         [sys.executable, "-c", f"import tasks; from router.logs import correlation_for; print(correlation_for({sid!r}))"],
         env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=True).stdout.strip()

@@ -135,7 +135,11 @@ def test_everything_comes_up_from_a_clean_environment_and_answers_a_signed_call(
     assert response.status_code == 200, response.status_code
     twiml = parse(response.data)
     assert twiml.find("Gather") is not None and any("999" in line or "9 9 9" in line for line in said(twiml))
-    health = requests.get(make_run.url + "/healthz", timeout=5).json()
+    assert requests.get(make_run.url + "/healthz", timeout=5).json() == {
+        "status": "ok", "note": "host not pinned: set PUBLIC_BASE_URL or ALLOWED_HOSTS"}
+    metrics_token = (make_run.data / "metrics-token").read_text().strip()
+    health = requests.get(make_run.url + "/healthz", timeout=5,
+                          headers={"Authorization": f"Bearer {metrics_token}"}).json()
     assert health["status"] == "ok" and health["redis"] == "ok"
     # worker and beat alive after some seconds: beat's dispatches (every second) are run by the worker
     seen = make_run.dispatches()
@@ -167,6 +171,39 @@ def test_local_data_is_private_and_redis_refuses_a_connection_without_its_passwo
         redis.Redis(port=make_run.redis_port, socket_timeout=2).ping()
     url = (make_run.data / "redis.url").read_text().strip()
     assert redis.Redis.from_url(url, socket_timeout=2).ping()
+
+
+def test_web_listens_on_loopback_and_redis_holds_no_secret_and_says_which_it_is(make_run):
+    """Issue 21: `make run` listened on every interface, and its Redis had every secret in its
+    environment (readable in /proc/<pid>/environ). The keys are made in .data like the others."""
+    assert f"Listening at: http://127.0.0.1:{make_run.port}" in make_run.log()
+    for required in ("state-secret", "flows-signing-key"):
+        assert (make_run.data / required).exists(), required
+    (redis_pid,) = make_run.pids("redis")
+    environ = Path(f"/proc/{redis_pid}/environ").read_bytes()
+    secrets = [(make_run.data / name).read_text().strip() for name in
+               ("dev-auth-token", "followup-key", "state-secret", "flows-signing-key", "metrics-token")]
+    for secret in secrets + ["TWILIO_AUTH_TOKEN", "REDIS_URL", "STATE_HASH_SECRET", "FOLLOWUP_ENCRYPTION_KEY"]:
+        assert secret.encode() not in environ
+    assert re.search(r"embedded Redis on 127\.0\.0\.1:\d+ with a password .*: \S+redis-server 6\.2", make_run.log())
+    assert "warning: Redis 6.2" in make_run.log() and "known vulnerabilities" in make_run.log()
+
+
+def test_a_current_redis_or_valkey_on_path_is_preferred_to_the_bundled_one(tmp_path, monkeypatch):
+    from router.embedded_redis import bundled_redis_server, choose_redis_server
+
+    def fake(name: str, version: str) -> Path:
+        path = tmp_path / name
+        path.write_text(f"#!/bin/sh\necho 'Server v={version} sha=00000000:0 malloc=libc bits=64'\n")
+        path.chmod(0o755)
+        return path
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert choose_redis_server()[0] == bundled_redis_server()
+    old = fake("redis-server", "6.0.16")
+    assert choose_redis_server() == (str(old), (6, 0, 16)), "an old one on PATH, when no current one"
+    valkey = fake("valkey-server", "8.0.2")
+    assert choose_redis_server() == (str(valkey), (8, 0, 2)), "a current one first"
 
 
 def test_a_killed_process_is_started_again_and_the_others_never_stop(make_run):

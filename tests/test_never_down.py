@@ -22,11 +22,11 @@ from router.checks import load_checked
 from router.cli import main
 from tests.conftest import FLOWS
 from tests.processes import GunicornWeb, start_together, stop_together, wait_until
-from tests.support import MOBILE, TOKEN, signature
+from tests.support import METRICS_AUTH, METRICS_TOKEN, MOBILE, TOKEN, signature
 
 
 def healthz(web) -> dict:
-    response = requests.get(web.url + "/healthz", timeout=5)
+    response = requests.get(web.url + "/healthz", timeout=5, headers=METRICS_AUTH)  # the details too
     assert response.status_code == 200
     return response.json()
 
@@ -66,7 +66,7 @@ def break_services(folder) -> None:
 def place(tmp_path, redis_url):
     live = tmp_path / "live"
     shutil.copytree(FLOWS, live)
-    env = dict(os.environ, TWILIO_AUTH_TOKEN=TOKEN, REDIS_URL=redis_url, FLOWS_DIR=str(live),
+    env = dict(os.environ, TWILIO_AUTH_TOKEN=TOKEN, REDIS_URL=redis_url, FLOWS_DIR=str(live), METRICS_TOKEN=METRICS_TOKEN,
                FLOWS_HISTORY_DIR=str(tmp_path / "history"), WEB_CONCURRENCY="2", ROUTER_OPERATOR="tester")
     return {"live": live, "env": env, "tmp": tmp_path, "history": lifecycle.History(tmp_path / "history")}
 

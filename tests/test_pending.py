@@ -16,6 +16,7 @@ from tasks import pending
 from tasks.pending import Added, PendingFollowups
 
 SECRET = b"secret"
+KEY = b"followup-key"
 NUMBER = "+447400123456"
 OTHER = "+447400654321"
 FROM = "+443300000111"
@@ -26,7 +27,7 @@ A, B, C = "a" * 32, "b" * 32, "c" * 32
 
 @pytest.fixture
 def store(redis_url):
-    return PendingFollowups(make_redis(redis_url), SECRET)
+    return PendingFollowups(make_redis(redis_url), SECRET, KEY)
 
 
 def add(store, fid, to=NUMBER, at_once=False, send_at=None):
@@ -143,13 +144,37 @@ def test_cancel_forgets_every_follow_up_of_the_number(store):
     assert store.count_pending() == 1
 
 
-def test_a_follow_up_stored_before_sealing_is_still_read_and_sent(store):
-    """Pending across the upgrade: plain fields, as the previous version stored them."""
+def test_a_follow_up_written_in_plain_fields_is_never_opened(store):
+    """The red team's record (issue 21, finding 3): plain fields written straight into Redis, which the
+    worker used to send (an arbitrary text from the helpline's sender). It is not sealed: claimed as
+    'unsealed', with no number or text for a worker to send."""
     store.client.hset(f"hr:fu:{A}", mapping={"to": NUMBER, "from": FROM, "body": BODY, "callback": CALLBACK,
                                               "status": "pending", "by": hashed(SECRET, "fu-by", NUMBER)})
     store.client.expire(f"hr:fu:{A}", 60)
     data = store.claim(A, 1.0)
-    assert data["to"] == NUMBER and data["body"] == BODY and data["callback"] == CALLBACK
+    assert data["problem"] == "unsealed" and not {"to", "from", "body", "callback"} & set(data)
+
+
+def test_a_forged_or_moved_ciphertext_is_unreadable(store):
+    add(store, A)
+    sealed = store.client.hget(f"hr:fu:{A}", "sealed")
+    store.client.hset(f"hr:fu:{B}", mapping={"sealed": sealed, "status": "pending"})   # moved to another id
+    store.client.hset(f"hr:fu:{C}", mapping={"sealed": "A" * 20000, "status": "pending"})  # oversized
+    for fid in (B, C):
+        assert store.get(fid)["problem"] == "unreadable" and "to" not in store.get(fid)
+
+
+def test_rotated_keys_still_open_and_cancel_what_the_old_ones_made(redis_url):
+    """FOLLOWUP_ENCRYPTION_KEY and STATE_HASH_SECRET rotated ('new,old'): a follow-up booked before is
+    still sent, and a STOP after the rotation still cancels it."""
+    before = PendingFollowups(make_redis(redis_url), SECRET, KEY)
+    add(before, A)
+    after = PendingFollowups(make_redis(redis_url), (b"new secret", SECRET), (b"new key", KEY))
+    assert after.get(A)["to"] == NUMBER
+    add(after, B)
+    assert "to" not in before.get(B) and before.get(B)["problem"] == "unreadable", "sealed with the new key"
+    assert after.cancel_for_number(NUMBER) == 2
+    assert after.get(A) is None and after.get(B) is None
 
 
 def test_mark_sending_never_brings_back_a_follow_up_settled_or_stopped_meanwhile(store):

@@ -12,7 +12,7 @@ import requests
 
 from tests.conftest import copy_flows
 from tests.processes import GunicornWeb, wait_until
-from tests.support import MOBILE, TOKEN, signature
+from tests.support import METRICS_AUTH, METRICS_TOKEN, MOBILE, TOKEN, signature
 
 
 class Load:
@@ -47,7 +47,7 @@ class Load:
 
 
 def version(web) -> str:
-    return requests.get(web.url + "/healthz", timeout=5).json()["flows_version"]
+    return requests.get(web.url + "/healthz", timeout=5, headers=METRICS_AUTH).json()["flows_version"]
 
 
 def all_workers_on(web, expected: str) -> bool:
@@ -58,7 +58,7 @@ def all_workers_on(web, expected: str) -> bool:
 @pytest.fixture
 def web(tmp_path, redis_url):
     flows = copy_flows(tmp_path)
-    env = dict(os.environ, TWILIO_AUTH_TOKEN=TOKEN, REDIS_URL=redis_url, FLOWS_DIR=str(flows),
+    env = dict(os.environ, TWILIO_AUTH_TOKEN=TOKEN, REDIS_URL=redis_url, FLOWS_DIR=str(flows), METRICS_TOKEN=METRICS_TOKEN,
                WEB_CONCURRENCY="2")
     server = GunicornWeb(env).start()
     server.flows = flows

@@ -8,7 +8,7 @@ import yaml
 from router.app import create_app
 from router.flowfile import load_flows
 from tests.conftest import copy_flows, make_settings
-from tests.support import MOBILE, Call, Texter, parse, post_signed
+from tests.support import METRICS_AUTH, MOBILE, Call, Texter, parse, post_signed
 
 
 def broken_flows(tmp_path):
@@ -76,7 +76,7 @@ def test_healthz_reports_redis_down_but_still_serves(app_at, redis_server):
     client = app_at()
     redis_server.stop()
     try:
-        body = client.get("/healthz").get_json()
+        body = client.get("/healthz", headers=METRICS_AUTH).get_json()
         assert body["status"] == "ok" and body["redis"] == "unavailable"
     finally:
         redis_server.start()

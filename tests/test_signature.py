@@ -80,9 +80,22 @@ def test_get_on_a_webhook_is_refused(client):
     assert client.get("/voice").status_code in {403, 405}
 
 
-def test_healthz_answers_without_a_signature(client):
-    body = client.get("/healthz").get_json()
+def test_healthz_answers_without_a_signature_and_tells_anyone_only_its_status(client):
+    """Issue 21: /healthz told anyone the diversions in force and the worker pids. Publicly it says
+    status (and why, and that the host is not pinned); the details need the metrics token."""
+    from datetime import datetime, timedelta, timezone
+
+    from router.lifecycle import Diversion
+
+    store = client.application.extensions["router"].flows
+    store.set_diversions({"galop": Diversion("galop", "national_domestic_abuse_helpline",
+                                             datetime.now(timezone.utc) + timedelta(hours=1))})
+    public = {"status": "ok", "note": "host not pinned: set PUBLIC_BASE_URL or ALLOWED_HOSTS"}
+    assert client.get("/healthz").get_json() == public
+    assert client.get("/healthz", headers={"Authorization": "Bearer wrong"}).get_json() == public
+    body = client.get("/healthz", headers=METRICS_AUTH).get_json()
     assert body["status"] == "ok" and len(body["flows_version"]) == 12 and body["redis"] == "ok"
+    assert "pid" in body and "galop" in body["diversions"]
 
 
 def test_oversized_body_is_refused_early(client):
@@ -139,3 +152,53 @@ def test_trust_proxy_is_a_number_of_proxies(value, proxies):
     from router.settings import load_settings
 
     assert load_settings({"TRUST_PROXY": value}).trust_proxy == proxies
+
+
+def test_allowed_hosts_refuse_a_request_signed_for_another_app_on_the_account(app_at):
+    """Issue 21: without PUBLIC_BASE_URL the Host header was believed, so a request Twilio signed for
+    another app on the same account (its own host) was accepted here. ALLOWED_HOSTS pins the host."""
+    elsewhere = "https://another-app.example.com"
+    pinned = app_at(allowed_hosts=("helpline.example.org",))
+    assert post_signed(pinned, "/voice", PARAMS, base=elsewhere).status_code == 403
+    assert post_signed(pinned, "/voice", PARAMS, base="https://helpline.example.org").status_code == 200
+    assert post_signed(app_at(public_base_url="https://helpline.example.org"), "/voice", PARAMS,
+                       base=elsewhere).status_code == 403
+    open_ = app_at()  # neither: the contract's loopback checks must still be answered, and /healthz says so
+    assert post_signed(open_, "/voice", PARAMS, base=elsewhere).status_code == 200
+    assert "not pinned" in open_.get("/healthz").get_json()["note"]
+    assert "note" not in pinned.get("/healthz").get_json()
+
+
+def test_gunicorn_believes_no_forwarded_header_without_trust_proxy(redis_url):
+    """Issue 21: gunicorn believed X-Forwarded-Proto from 127.0.0.1 with TRUST_PROXY off (its own
+    forwarded_allow_ips), so a request signed for https:// was accepted over plain http."""
+    from types import SimpleNamespace
+
+    import requests
+
+    from tests.processes import GunicornWeb, worker_env
+    from tests.support import ACCOUNT_SID
+
+    twilio = SimpleNamespace(account_sid=ACCOUNT_SID, auth_token=TOKEN, url="http://127.0.0.1:9")
+    web = GunicornWeb(worker_env(redis_url, twilio, WEB_CONCURRENCY="1")).start()
+    try:
+        plain = signature(f"{web.url}/voice", PARAMS)
+        https = signature(f"https://127.0.0.1:{web.port}/voice", PARAMS)
+        assert requests.post(web.url + "/voice", data=PARAMS, timeout=10,
+                             headers={"X-Twilio-Signature": plain}).status_code == 200
+        for header in ("X-Forwarded-Proto", "X-Forwarded-Ssl", "X-Forwarded-Protocol"):
+            value = "on" if header == "X-Forwarded-Ssl" else "https"
+            response = requests.post(web.url + "/voice", data=PARAMS, timeout=10,
+                                     headers={"X-Twilio-Signature": https, header: value})
+            assert response.status_code == 403, header
+    finally:
+        web.stop()
+
+
+def test_healthz_public_reasons_are_short():
+    from router.app import public_reason
+
+    assert public_reason("the live folder is refused: serving release 3 from the history") == \
+        "the live folder is refused"
+    assert public_reason("the 24-hour line national_domestic_abuse_helpline is diverted to galop") == \
+        "the 24-hour line national_domestic_abuse_helpline is diverted"
