@@ -152,14 +152,15 @@ class TerminalInputs:
 
     def key(self) -> str | None:
         while True:
-            answer = _ask("press a key (0-9, * or #; Enter = say nothing; q = hang up)")
+            answer = _ask("press a key (0-9, * or #; several, e.g. 999, typed fast; Enter = say nothing; "
+                          "q = hang up)")
             if answer is None or answer.lower() in ("q", "quit", HANGUP):
                 return HANGUP
             if answer == "":
                 return None
-            if len(answer) == 1 and answer in "0123456789*#":
-                return answer
-            click.echo("  one key please: 0-9, * or #")
+            if all(key in "0123456789*#" for key in answer):
+                return answer  # several keys: a burst (router/callplayer.py)
+            click.echo("  keys please: 0-9, * or #")
 
     def dial_outcome(self, number: str) -> str:
         while True:
@@ -191,7 +192,7 @@ def _ask(prompt: str) -> str | None:
 @click.option("--at", "at", default=None, help='London time, e.g. "2026-12-25 03:00" (default: now).')
 @click.option("--lang", default=None, help="Choose this language first, e.g. cy (press 9 / text Cymraeg).")
 @click.option("--script", default=None,
-              help='Run without asking: comma-separated keys ("2,1", "" = silence, dial:busy after a dial) '
+              help='Run without asking: comma-separated keys ("2,1"; "999" = typed fast; "" = silence; dial:busy after a dial) '
                    'or, for sms, the texts ("hi,4").')
 @click.option("--flows", "flows_dir", type=FOLDER, default=None, help="Flow folder (default: FLOWS_DIR or flows/).")
 @click.option("--redis-url", default=None,

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from router import hours as hours_mod
 from router.model import ConnectNode, EndNode, Flows, MenuNode, Option, SayNode, Service
 from router import wording
+from router.fallbacks import after_call_line, open_fallback, open_fallbacks
 from router.wording import SMS, VOICE, describe_hours
 
 REPEAT_KEYS = frozenset({"0", "*"})
@@ -41,6 +42,7 @@ class Line:
     text: str
     lang: str
     slow: bool = False  # safety advice: spoken slowly and clearly
+    whole: bool = False  # advice a burst of keys leads to (5 5, 9 9 9): said where no key can cut it off
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,11 @@ class Context:
     can_text: bool = False
 
     def say(self, phrase_id: str, /, **values: object) -> Line:
-        return Line(wording.sentence(self.flows.phrase(phrase_id, self.lang, **values)), self.lang)
+        text = self.flows.phrase(phrase_id, self.lang, **values)
+        if isinstance(values.get("name"), str):
+            text = wording.close_apposition(text, values["name"])
+        grammar = wording.GRAMMAR.get(self.lang)
+        return Line(wording.sentence(grammar(text) if grammar else text), self.lang)
 
     @property
     def region(self) -> str:
@@ -171,7 +177,7 @@ def police(ctx: Context) -> Step:
     if ctx.channel == SMS:
         return Step(at=ctx.flows.start, lang=ctx.lang, lines=(ctx.say("sms_police"),),
                     choices=(ctx.say("sms_back_to_menu"),), events=(("police_advice", SMS),))
-    advice = replace(ctx.say("voice_police"), slow=True)
+    advice = replace(ctx.say("voice_police"), slow=True, whole=True)
     return replace(present(ctx, POLICE).with_prefix(advice), events=(("police_advice", VOICE),))
 
 
@@ -186,21 +192,27 @@ def _press_at_police(ctx: Context, key: str) -> Step:
 
 
 def silence(ctx: Context, at: str | None, attempt: int) -> Step:
-    """No key pressed. The first time, the options once more. After that the caller is put through to the
-    24-hour line for their language, with nothing said that names a service or the word "abuse": whoever
-    made them go quiet may be listening. Where that would be wrong (after a finished call, or a line for
-    people worried about their own behaviour) the call ends with a neutral goodbye."""
+    """No key pressed. At the start menu, after its one reading and one wait, the caller is put through
+    to the 24-hour line for their language: the menu is never read aloud twice for whoever else is in
+    the room (issue 19: under ~45 s and 100 words from the start). Elsewhere (a sub-menu, a closed line)
+    a caller who has pressed keys hears the options once more first. Nothing said on the way names a
+    service or the word "abuse": whoever made them go quiet may be listening. Where putting through
+    would be wrong (after a finished call, or a line for people worried about their own behaviour) the
+    call ends with a neutral goodbye."""
     at = at if at and known_place(ctx.flows, at) else ctx.flows.start
     kind, _, service_id = at.partition(":")
     service = ctx.flows.services.get(service_id) if service_id else None
     if kind == "dial" and service is not None:
         return connect(ctx, service)
-    if kind in {"after", "when", "consent", "info"}:
+    if kind == "after":  # the call they chose has ended: thank them, naming nothing
+        return Step(at=None, lang=ctx.lang, hangup=True, lines=(ctx.say("goodbye"),),
+                    events=(("silence_end", ctx.channel),))
+    if kind in {"when", "consent", "info"}:
         return _quiet_goodbye(ctx)
     if kind == "unanswered" and service is not None:  # try again, without a word about who
         target = service if service.schedule.is_open(ctx.now, ctx.region) else open_fallback(ctx, service)
         return _connect_quietly(ctx, target) if target else _quiet_goodbye(ctx)
-    if attempt <= 1:
+    if attempt <= 1 and at != ctx.flows.start:
         return present(ctx, at).with_prefix(ctx.say("no_input"))
     if kind == "closed" and service is not None:
         target = open_fallback(ctx, service)
@@ -299,9 +311,7 @@ def _present_service(ctx: Context, service: Service) -> Step:
         return replace(step, events=events)
     if is_open:
         return replace(connect(ctx, service), events=events)
-    closed = ctx.say("service_closed", name=wording.said(ctx, service), hours=describe_hours(ctx, service),
-                     opens=wording.opens_next(ctx, service))
-    return replace(_present_service_place(ctx, "closed", service).with_prefix(closed), events=events)
+    return replace(_present_service_place(ctx, "closed", service), events=events)
 
 
 def connect(ctx: Context, service: Service) -> Step:
@@ -314,12 +324,14 @@ def connect(ctx: Context, service: Service) -> Step:
 def _present_service_place(ctx: Context, kind: str, service: Service) -> Step:
     at = f"{kind}:{service.id}"
     step = Step(at=at, lang=ctx.lang)
-    if kind in {"closed", "unanswered"}:
+    if kind == "closed":  # the whole message, so that 0 ("hear this again") repeats the hours too
+        closed = ctx.say("service_closed", name=wording.said(ctx, service), hours=describe_hours(ctx, service),
+                         opens=wording.opens_next(ctx, service))
+        return replace(step, lines=(closed,), choices=_offers(ctx, kind, service))
+    if kind == "unanswered":
         return replace(step, choices=_offers(ctx, kind, service))
     if kind == "after":
-        if not ctx.can_text:
-            return Step(at=None, lang=ctx.lang, hangup=True, lines=(ctx.say("goodbye"),))
-        return replace(step, choices=(ctx.say("offer_followup_after_call", key=FOLLOWUP_KEY),))
+        return replace(step, choices=_after_call_offers(ctx, service))
     if kind in {"when", "consent"}:
         return replace(step, at=f"when:{service.id}",
                        choices=(ctx.say(f"{ctx.channel}_ask_when", morning=_morning(ctx)),))
@@ -333,25 +345,46 @@ def _present_service_place(ctx: Context, kind: str, service: Service) -> Step:
 
 
 def _offers(ctx: Context, kind: str, service: Service) -> tuple[Line, ...]:
-    """What a caller can do when a line is closed or nobody answered it: another open line for the same
-    people, the same line again, the number by text (asked once, with the warning in the question), and
-    for those who cannot be texted the number said once; after a failed call, the 999 advice again."""
+    """What a caller can do when a line is closed or nobody answered it: other open lines for the same
+    people (the first two down the fallback chain, on keys 1 and 3, while it is closed), the same line
+    again, the number by text (asked once, with the warning in the question), and for those who cannot
+    be texted the number said slowly (0 says it again); after a failed call, the 999 advice again."""
     offers = []
-    fallback = open_fallback(ctx, service)
+    fallbacks = open_fallbacks(ctx, service)
+    number = replace(ctx.say("say_number", name=wording.said(ctx, service), number=wording.number(ctx, service)),
+                     slow=True)
+    if kind == "closed" and not ctx.can_text:  # right after its hours: the number of the line they chose
+        offers.append(number)
     if kind == "unanswered":
         offers.append(ctx.say("danger_reminder"))
         if service.schedule.is_open(ctx.now, ctx.region):
             offers.append(ctx.say("offer_retry", key=CONNECT_KEY))
-        if fallback is not None:
-            offers.append(ctx.say("offer_fallback", key=OTHER_LINE_KEY, name=wording.said(ctx, fallback)))
-    elif fallback is not None:
-        offers.append(ctx.say("offer_fallback", key=CONNECT_KEY, name=wording.said(ctx, fallback)))
+        if fallbacks:
+            offers.append(ctx.say("offer_fallback", key=OTHER_LINE_KEY, name=wording.said(ctx, fallbacks[0])))
+    else:
+        offers += [ctx.say("offer_fallback", key=key, name=wording.said(ctx, fallback))
+                   for key, fallback in zip((CONNECT_KEY, OTHER_LINE_KEY), fallbacks)]
     if ctx.can_text and kind == "unanswered":  # a silent caller may be here: name nothing
         offers.append(ctx.say("offer_followup_unanswered", key=FOLLOWUP_KEY))
     elif ctx.can_text:
         offers.append(ctx.say("offer_followup", key=FOLLOWUP_KEY, name=wording.said(ctx, service)))
     elif kind == "unanswered":
-        offers.append(ctx.say("say_number", name=wording.said(ctx, service), number=wording.number(ctx, service)))
+        offers.append(number)
+    offers.append(ctx.say("voice_back_to_menu", key=MENU_KEY))
+    return tuple(offers)
+
+
+def _after_call_offers(ctx: Context, service: Service) -> tuple[Line, ...]:
+    """A caller whose chosen line answered and ended (with a recording, perhaps) is never stranded: put
+    through again (1), the number by text (2), the main menu (9)."""
+    offers = []
+    line = after_call_line(ctx, service)
+    if line is not None and line.id == service.id:
+        offers.append(ctx.say("offer_retry", key=CONNECT_KEY))
+    elif line is not None:
+        offers.append(ctx.say("offer_fallback", key=CONNECT_KEY, name=wording.said(ctx, line)))
+    if ctx.can_text:
+        offers.append(ctx.say("offer_followup_after_call", key=FOLLOWUP_KEY))
     offers.append(ctx.say("voice_back_to_menu", key=MENU_KEY))
     return tuple(offers)
 
@@ -360,18 +393,25 @@ def _press_after_service(ctx: Context, kind: str, service_id: str, key: str) -> 
     service = ctx.flows.services[service_id]
     wrong = ctx.say("wrong_key")
     if kind in {"closed", "unanswered"}:
-        fallback = open_fallback(ctx, service)
-        fallback_key = OTHER_LINE_KEY if kind == "unanswered" else CONNECT_KEY
-        if key == fallback_key and fallback is not None:
-            return replace(_present_service(ctx, fallback), events=(("fallback_used", fallback.id),))
+        fallbacks = open_fallbacks(ctx, service)
+        keys = (OTHER_LINE_KEY,) if kind == "unanswered" else (CONNECT_KEY, OTHER_LINE_KEY)
+        chosen = dict(zip(keys, fallbacks)).get(key)
+        if chosen is not None:
+            return replace(_present_service(ctx, chosen), events=(("fallback_used", chosen.id),))
         if kind == "unanswered" and key == CONNECT_KEY and service.schedule.is_open(ctx.now, ctx.region):
             return replace(connect(ctx, service), events=(("retry", service.id),))
         if key == FOLLOWUP_KEY and ctx.can_text:
             return present(ctx, f"when:{service_id}")
         if key == MENU_KEY:
             return present(ctx, ctx.flows.start)
-    elif kind == "after" and key == FOLLOWUP_KEY and ctx.can_text:
-        return present(ctx, f"when:{service_id}")
+    elif kind == "after":
+        line = after_call_line(ctx, service)
+        if key == CONNECT_KEY and line is not None:
+            return replace(connect(ctx, line), events=(("after_call", line.id),))
+        if key == FOLLOWUP_KEY and ctx.can_text:
+            return present(ctx, f"when:{service_id}")
+        if key == MENU_KEY:
+            return present(ctx, ctx.flows.start)
     elif kind in {"when", "consent"} and ctx.can_text:
         options = WHEN_CHOICES[ctx.channel]
         if key.isdigit() and 1 <= int(key) <= len(options):
@@ -392,9 +432,13 @@ def schedule_followup(ctx: Context, service: Service, when: str) -> Step:
     body = ctx.flows.phrase("followup_text", ctx.lang, name=name_part, number=service.number,
                             hours=describe_hours(replace(ctx, channel=SMS), service))
     phrase = f"followup_confirm_{when}"
-    if ctx.channel == VOICE and when != "now" and cancel_key_free(ctx.flows):
+    if ctx.channel == VOICE and (when == "now" or cancel_key_free(ctx.flows)):
         phrase = f"voice_{phrase}"  # cancel by calling again and a key: a text would leave a trace
     lines = (ctx.say(phrase, morning=_morning(ctx), key=VOICE_CANCEL_KEY),)
+    if ctx.channel == VOICE:
+        # Said twice before the call ends, where no key can cut it off (a hang-up step has no Gather):
+        # someone who typed 2, 2, 2 ahead booked a text without hearing the question (issue 19).
+        lines = lines * 2 + ((ctx.say("quiet_goodbye"),) if phrase.startswith("voice_") else ())
     return Step(at=None, lang=ctx.lang, hangup=True, lines=lines,
                 followup=Followup(service.id, when, send_at, " ".join(body.split())),
                 events=(("followup_scheduled", when),))
@@ -423,18 +467,6 @@ def followup_time(ctx: Context, when: str) -> datetime:
 
 
 # ------------------------------------------------------------------ wording helpers
-def open_fallback(ctx: Context, service: Service) -> Service | None:
-    """The first service down the fallback chain that is open now (the 24-hour helpline ends it)."""
-    seen = {service.id}
-    current = service
-    while current.fallback and current.fallback not in seen:
-        seen.add(current.fallback)
-        current = ctx.flows.services[current.fallback]
-        if current.schedule.is_open(ctx.now, ctx.region):
-            return current
-    return None
-
-
 def _morning(ctx: Context) -> str:
     """'at 9am tomorrow', or 'at 9am today' when it is 03:00: the actual time a morning text is sent."""
     send_at = followup_time(ctx, "morning")

@@ -63,7 +63,23 @@ def uk_regions() -> tuple[str, ...]:
 
 
 def is_bank_holiday(day: date, region: str) -> bool:
-    return day in bank_holidays(region)
+    """A day off in `region`: when a holiday falls at a weekend only its substitute weekday counts (Boxing
+    Day 2026 is Saturday 26 December; the bank holiday is Monday 28 December)."""
+    return day in days_off(region, day.year)
+
+
+OBSERVED = " (observed)"
+
+
+@lru_cache(maxsize=32)
+def days_off(region: str, year: int) -> frozenset[date]:
+    """The bank holidays people have off work in `year`. The `holidays` package lists both the day itself
+    and the substitute day, named "... (observed)"; a day whose holiday has a substitute is not a day off
+    (Christmas Day 2027, a Saturday, is not; Monday 27 December is)."""
+    calendar = holidays.country_holidays("GB", subdiv=region, years=year)
+    entries = [(day, name) for day, names in calendar.items() for name in names.split("; ")]
+    substituted = {name.removesuffix(OBSERVED) for _day, name in entries if name.endswith(OBSERVED)}
+    return frozenset(day for day, name in entries if name.endswith(OBSERVED) or name not in substituted)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The answer of last resort: TwiML that depends on nothing (no flows, no Redis, no engine).
 
 When anything fails while answering a signed request, the person still hears or reads the 999 advice
-and the 24-hour National Domestic Abuse Helpline, and a caller can press 1 to be put through. The
+and the 24-hour National Domestic Abuse Helpline, and a caller is put through to it by pressing 1 or by
+staying on the line. The
 documents are rendered once at import, so answering them cannot fail in turn.
 """
 from __future__ import annotations
@@ -26,12 +27,16 @@ TEXT = (
 
 
 def _voice_document() -> str:
+    """The advice and the number, a key to be put through, and silence puts the caller through too (as
+    the menu does): someone who cannot press anything is never left with a goodbye. Twilio goes on to
+    the verbs after a <Gather> that got no key (https://www.twilio.com/docs/voice/twiml/gather)."""
     response = VoiceResponse()
     gather = response.gather(input="dtmf", num_digits=1, timeout=8, action=SAFETY_CONNECT_PATH)
     gather.say(SPOKEN, **_VOICE)
-    gather.say("To be put through to the helpline now, press 1.", **_VOICE)
-    response.say("The helpline number is oh eight oh eight, two thousand, two four seven. Goodbye.", **_VOICE)
-    response.hangup()
+    gather.say("To be put through to the helpline now, press 1, or stay on the line.", **_VOICE)
+    response.say("Putting you through now. Please hold.", **_VOICE)  # names nobody: someone may be listening
+    dial = response.dial(timeout=30, answer_on_bridge=True)
+    dial.number(HELPLINE_E164)
     return str(response)
 
 

@@ -73,10 +73,13 @@ class Scenario(BaseModel):
     def _keys(cls, value: list[str]) -> list[str]:
         for token in value:
             outcome = token.lower().removeprefix("dial:")
-            if token.lower() not in KEY_TOKENS and not (token.lower().startswith("dial:") and outcome in
-                                                        ("completed", "busy", "no-answer", "failed", "canceled")):
-                raise ValueError(f"{token!r} is not a key: use 0-9, * or #, '' for silence, 'hangup', or "
-                                 "dial:completed / dial:busy / dial:no-answer after a service is dialled")
+            burst = len(token) > 1 and all(key in "0123456789*#" for key in token)  # keys typed fast: 999
+            if token.lower() not in KEY_TOKENS and not burst and not (
+                    token.lower().startswith("dial:") and outcome in
+                    ("completed", "busy", "no-answer", "failed", "canceled")):
+                raise ValueError(f"{token!r} is not a key: use 0-9, * or #, several keys typed fast (\"999\"), "
+                                 "'' for silence, 'hangup', or dial:completed / dial:busy / dial:no-answer "
+                                 "after a service is dialled")
         return value
 
     @field_validator("hears", "not_hears", "reads", "not_reads", "dials", "not_dials", "follow_up", mode="before")

@@ -13,8 +13,9 @@ instead of a 403.
 from __future__ import annotations
 
 import hmac
+import re
 from functools import lru_cache
-from urllib.parse import quote, urlparse
+from urllib.parse import quote, urlparse, urlsplit
 
 from flask import Request
 from twilio.request_validator import RequestValidator, add_port, remove_port
@@ -79,11 +80,35 @@ def is_from_twilio(request: Request, settings: Settings) -> bool:
 
 
 def _urls(url: str):
-    yield url
-    parsed = urlparse(url)
-    for variant in (remove_port(parsed), add_port(parsed)):
-        if variant != url:
-            yield variant
+    for form in _encoding_forms(url):
+        yield form
+        parsed = urlparse(form)
+        for variant in (remove_port(parsed), add_port(parsed)):
+            if variant != form:
+                yield variant
+
+
+# Characters Twilio may request percent-encoded while signing them plain, or the reverse: error 57012
+# (https://www.twilio.com/docs/api/errors/57012) names "URL-encoded characters" among the causes of a
+# signature that does not match. Our own action URLs never hold them (router/voice.py), but a URL
+# configured at Twilio might. None of them delimits parameters (no & = ? # % + /), so either form names
+# the same request.
+_SUB_DELIMS = ":@,;!$'()*"
+_ENCODED_SUB_DELIM = re.compile("%(" + "|".join(f"{ord(c):02X}" for c in _SUB_DELIMS) + ")", re.I)
+
+
+def _encoding_forms(url: str) -> list[str]:
+    """The URL as received, then with those characters decoded, then encoded (each once, if different)."""
+    parts = urlsplit(url)
+    base = f"{parts.scheme}://{parts.netloc}"
+    rest = url[len(base):]
+    decoded = _ENCODED_SUB_DELIM.sub(lambda m: chr(int(m.group(1), 16)), rest)
+    encoded = "".join(quote(c, safe="") if c in _SUB_DELIMS else c for c in decoded)
+    forms = [url]
+    for form in (base + decoded, base + encoded):
+        if form not in forms:
+            forms.append(form)
+    return forms
 
 
 def public_base(request: Request, settings: Settings) -> str:

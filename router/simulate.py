@@ -3,7 +3,9 @@
 Why through the webhooks and not straight into the engine: what an operator checks must be what a
 caller gets, so every request is signed the way Twilio signs it, goes through the signature check, the
 channel adapters and the SMS state, and the TwiML that comes back is followed verb by verb (<Say>,
-<Gather>, <Redirect>, <Dial>, <Hangup>) the way Twilio follows it.
+<Gather>, <Redirect>, <Dial>, <Hangup>) the way Twilio follows it, by router/callplayer.py (the tests'
+player too): a key typed ahead ("999" in a script) cuts off what a <Gather> was saying, and the
+transcript shows it.
 
 Nothing leaves the machine: follow-up texts and history deletions the app asks for are recorded in the
 transcript, never queued or sent. Conversation state lives in memory unless a Redis URL is given.
@@ -13,17 +15,18 @@ from __future__ import annotations
 
 import secrets
 import xml.etree.ElementTree as ET
+from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Protocol
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import phonenumbers
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-from router import phone, safety
+from router import callplayer, phone, safety
 from router.app import create_app
 from router.checks import load_checked
 from router.hours import LONDON
@@ -38,7 +41,7 @@ BASE_URL = "https://localhost"
 ACCOUNT_SID = "AC" + "0" * 32
 MAX_REQUESTS = 200
 DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled")
-HANGUP = "hangup"
+HANGUP = callplayer.HANGUP
 
 
 class SimulationError(Exception):
@@ -52,8 +55,11 @@ class Event:
     text: str
     lang: str | None = None
     slow: bool = False
+    cut: bool = False   # heard: a key stopped these words as they began (barge-in)
 
     def __str__(self) -> str:
+        if self.kind == "heard" and self.cut:
+            return f"CUT OFF BY A KEY, NOT HEARD: {self.text}"
         if self.kind == "heard":
             return f"HEARD{' (slowly)' if self.slow else ''}: {self.text}"
         if self.kind == "read":
@@ -81,7 +87,13 @@ class Transcript:
 
     @property
     def heard(self) -> list[str]:
-        return [e.text for e in self.events if e.kind == "heard"]
+        """Everything the caller heard whole (words a key cut off as they began are not heard)."""
+        return [e.text for e in self.events if e.kind == "heard" and not e.cut]
+
+    @property
+    def cut(self) -> list[str]:
+        """Words a key stopped as they began: the caller never heard them."""
+        return [e.text for e in self.events if e.kind == "heard" and e.cut]
 
     @property
     def replies(self) -> list[str]:
@@ -222,9 +234,9 @@ class ScriptInputs:
             return None
         if token.lower() in (HANGUP, "q"):
             return HANGUP
-        if len(token) != 1 or token not in "0123456789*#":
-            raise SimulationError(f"{token!r} is not a key: use 0-9, * or #, an empty item for silence, "
-                                  "or 'hangup'")
+        if not token or any(key not in "0123456789*#" for key in token):
+            raise SimulationError(f"{token!r} is not a key: use 0-9, * or #, several keys typed fast "
+                                  "(a burst, e.g. 999), an empty item for silence, or 'hangup'")
         return token
 
     def peek(self) -> str | None:
@@ -265,13 +277,34 @@ class PrefixInputs:
         return self.first.pop(0) if self.first else self.then.text()
 
 
+class _ScriptListener:
+    """The person's input as router/callplayer.py asks for it. In the brief window after a 5 or a 9 a
+    person presses only the same key again (5 5, 9 9 9); any other next key waits for the menu."""
+
+    def __init__(self, inputs: Inputs):
+        self.inputs = inputs
+
+    def key_at(self, gather, window_key: str) -> str | None:
+        if window_key:
+            peek = getattr(self.inputs, "peek", None)
+            if not peek or peek() != window_key:
+                return None
+        return self.inputs.key()
+
+    def dial_outcome(self, numbers: list[str]) -> str:
+        return self.inputs.dial_outcome(numbers[0])
+
+
 # ------------------------------------------------------------------ the simulator
 class Simulator:
     """One app, built as in production, answering signed requests through Flask's test client."""
 
+    typed_keys = callplayer.KEPT  # keys typed ahead: kept for the next <Gather>, or lost (callplayer)
+
     def __init__(self, flows_dir: Path | str | None = None, *, settings: Settings | None = None,
                  redis_url: str | None = None, at: datetime | None = None,
-                 diversions: dict | None = None):
+                 diversions: dict | None = None, typed_keys: str = callplayer.KEPT):
+        self.typed_keys = typed_keys
         settings = settings or load_settings()
         settings = replace(settings, auth_token=settings.auth_token or secrets.token_hex(16),
                            public_base_url=None, trust_proxy=False).with_throwaway_secrets()
@@ -353,11 +386,12 @@ class Simulator:
                   "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01"}
         emit(Event("note", f"call from {caller} at {self.now.astimezone(LONDON):%a %d %b %Y %H:%M} (London)"))
         url, body = "/voice", dict(params, CallStatus="in-progress")
+        typed_ahead: deque[str] = deque()  # keys of a burst not yet taken by a <Gather>
         for _ in range(MAX_REQUESTS):
             document = self.post(url, body)
             if document.strip() == safety.VOICE_TWIML.strip():
                 emit(Event("note", "the app answered with its safety TwiML: something failed (see the log)"))
-            step = self._follow_voice(url, document, params, inputs, transcript, emit)
+            step = self._follow_voice(url, document, params, inputs, transcript, emit, typed_ahead)
             self._drain_jobs(transcript, emit)
             if step is None:
                 break
@@ -367,55 +401,38 @@ class Simulator:
         self.post("/voice/status", dict(params, CallStatus="completed", CallDuration="60"))
         return transcript
 
-    def _follow_voice(self, url, document, params, inputs, transcript, emit):
-        """Follow one TwiML document; returns the next (url, params) to request, or None when the call ends."""
-        for verb in _parse(document):
-            if verb.tag == "Say":
-                _say(verb, emit)
-            elif verb.tag == "Gather":
-                for child in verb:
-                    if child.tag == "Say":
-                        _say(child, emit)
-                window_key = parse_qs(urlsplit(verb.get("action") or "").query).get("k", [""])[0]
-                if window_key:
-                    # The brief window after a 5 or a 9 (voice.py): a person pressing the same key again
-                    # (5 5, 9 9 9) presses it here; any other next key is pressed at the menu that follows.
-                    peek = getattr(inputs, "peek", None)
-                    if not peek or peek() != window_key:
-                        continue
-                key = inputs.key()
-                if key == HANGUP:
-                    emit(Event("ended", "the caller hung up"))
-                    return None
-                if key is None or key == verb.get("finishOnKey", "#"):
-                    emit(Event("silence", "(no key pressed)" if key is None else f"press {key} (ends input)"))
-                    if verb.get("actionOnEmptyResult", "false") == "true":
-                        return urljoin(url, verb.get("action") or url), dict(params, Digits="")
-                    continue  # Twilio goes on with the next verb after the <Gather>
-                emit(Event("pressed", f"press {key}"))
-                return urljoin(url, verb.get("action") or url), dict(params, Digits=key)
-            elif verb.tag == "Redirect":
-                return urljoin(url, (verb.text or "").strip()), dict(params)
-            elif verb.tag == "Dial":
-                numbers = [(n.text or "").strip() for n in verb if n.tag == "Number"] or [(verb.text or "").strip()]
-                for number in numbers:
-                    transcript.dialled.append(number)
-                    emit(Event("dialled", f"dialling {number} ({self.display(number)})"))
-                outcome = inputs.dial_outcome(numbers[0])
-                emit(Event("dial_outcome", f"the call to the service ends: {outcome}"))
-                if verb.get("action"):
-                    return urljoin(url, verb.get("action")), dict(
-                        params, DialCallStatus=outcome, DialCallSid=self._sid("CA"),
-                        DialCallDuration="120" if outcome == "completed" else "0")
-            elif verb.tag in ("Hangup", "Reject"):
-                emit(Event("ended", "the router hung up"))
-                return None
-            elif verb.tag == "Pause":
-                continue
+    def _follow_voice(self, url, document, params, inputs, transcript, emit, typed_ahead):
+        """Play one TwiML document (router/callplayer.py: barge-in, keys typed ahead); returns the next
+        (url, params) to request, or None when the call ends."""
+        try:
+            root = callplayer.parse(document)
+        except ValueError as exc:
+            raise SimulationError(f"the app did not answer TwiML: {exc}") from None
+        turn = callplayer.play(root, url, _ScriptListener(inputs), typed_ahead, keys=self.typed_keys)
+        for kind, value in turn.events:
+            if kind == "said":
+                emit(Event("heard", value.text, lang=value.lang, slow=value.slow, cut=value.cut))
+            elif kind in ("pressed", "typed"):
+                emit(Event("pressed", f"press {value}" + (" (typed ahead)" if kind == "typed" else "")))
+            elif kind == "silence":
+                emit(Event("silence", f"press {value} (ends input)" if value else "(no key pressed)"))
+            elif kind == "dialled":
+                transcript.dialled.append(value)
+                emit(Event("dialled", f"dialling {value} ({self.display(value)})"))
+            elif kind == "outcome":
+                emit(Event("dial_outcome", f"the call to the service ends: {value}"))
             else:
-                emit(Event("note", f"<{verb.tag}> is not simulated"))
-        emit(Event("ended", "the call ended: nothing more to do"))
-        return None
+                emit(Event("note", str(value)))
+        if turn.ended in ("caller", "router") or turn.request is None:
+            emit(Event("ended", {"caller": "the caller hung up", "router": "the router hung up"}.get(
+                turn.ended, "the call ended: nothing more to do")))
+            return None
+        next_url, extra = turn.request
+        body = dict(params, **extra)
+        if "DialCallStatus" in extra:
+            body.update(DialCallSid=self._sid("CA"),
+                        DialCallDuration="120" if extra["DialCallStatus"] == "completed" else "0")
+        return next_url, body
 
     # -------------------------------------------------------------- texts
     def texts(self, inputs: Inputs, sender: str = DEFAULT_FROM, lang: str | None = None,
@@ -478,13 +495,6 @@ def _parse(document: str) -> list[ET.Element]:
     if root.tag != "Response":
         raise SimulationError(f"the app answered <{root.tag}>, not <Response>")
     return list(root)
-
-
-def _say(verb: ET.Element, emit) -> None:
-    text = " ".join("".join(verb.itertext()).split())
-    if text:
-        emit(Event("heard", text, lang=(verb.get("language") or "")[:2] or None,
-                   slow=verb.find("prosody") is not None))
 
 
 def language_key(flows, lang: str) -> str:

@@ -1,7 +1,12 @@
 """The voice channel: Twilio's call webhooks in, the engine's Steps out as TwiML (VoiceResponse).
 
 Where the caller is lives only in the action URLs (?at=<place>&lang=<code>), so any web process can
-answer any step of any call and nothing about a call is stored.
+answer any step of any call and nothing about a call is stored. Those URLs hold only characters that
+never need percent-encoding (letters, digits, `_ . -`, and `/ ? = &`): Twilio may request a URL with a
+character such as `:` encoded while signing another form of it
+(https://www.twilio.com/docs/usage/webhooks/webhooks-security; error 57012 lists "URL-encoded
+characters" among the causes of a signature that does not match), so the engine's "closed:galop" is
+written "closed.galop" in a URL (`url_place`).
 """
 from __future__ import annotations
 
@@ -26,6 +31,19 @@ def _context(flows: Flows, lang: str | None, rt: Runtime | None = None) -> engin
     lang = lang if lang in flows.config.languages else flows.config.default_language
     return engine.Context(flows=flows, channel=engine.VOICE, lang=lang, now=(rt or runtime()).clock(),
                           can_text=phone.TextableLater(request.form.get("From")))
+
+
+PLACE_SEPARATOR, URL_SEPARATOR = ":", "."  # node and service ids never hold a "." (model.ID_PATTERN)
+
+
+def url_place(at: str) -> str:
+    """An engine place as written in an action URL: "closed:galop" -> "closed.galop"."""
+    return at.replace(PLACE_SEPARATOR, URL_SEPARATOR)
+
+
+def place_from_url(value: str | None) -> str | None:
+    """The engine place an action URL names (URLs from before this change, with ":", still work)."""
+    return value.replace(URL_SEPARATOR, PLACE_SEPARATOR) if value else value
 
 
 def _say(target, line: Line, flows: Flows) -> None:
@@ -62,23 +80,35 @@ def _render(step: Step, flows: Flows, next_silence: int) -> str:
 
     After a 5 or a 9 the first line is said inside a short Gather of its own (the window): a second
     key there comes back with k=<first key>, so 5 5 and 9 9 9 are recognised without making every
-    single key press wait for a second digit. With no key, Twilio goes on to the rest of the document."""
+    single key press wait for a second digit. With no key, Twilio goes on to the rest of the document.
+
+    Lines to be heard whole (the police advice that 5 5 / 9 9 9 leads to) are said before the Gather,
+    outside it: a <Say> nested in a <Gather> stops at the first key
+    (https://www.twilio.com/docs/voice/twiml/gather, "Nest other verbs"), and the rest of a burst of
+    keys would cut the advice off. Only the choices after it are inside the Gather.
+
+    The Gather has no finishing key (finishOnKey=""), so "#" comes back as a key like any other
+    (Twilio's default would end the input empty-handed and the caller would hear "We did not hear a
+    key")."""
     response = VoiceResponse()
     lines = [line for line in step.lines + step.choices if line.text]
     if step.window and step.window_at and lines:
         window = response.gather(
-            input="dtmf", num_digits=1, timeout=WINDOW_SECONDS, action_on_empty_result=False,
-            action=url_for("voice.key", at=step.window_at, lang=step.lang, k=step.window, o=step.window_lang))
+            input="dtmf", num_digits=1, timeout=WINDOW_SECONDS, action_on_empty_result=False, finish_on_key="",
+            action=url_for("voice.key", at=url_place(step.window_at), lang=step.lang, k=step.window,
+                           o=step.window_lang))
         _say(window, lines.pop(0), flows)
+    while lines and lines[0].whole:
+        _say(response, lines.pop(0), flows)
     target = response
     if step.choices and step.at:
         target = response.gather(
-            input="dtmf", num_digits=1, timeout=flows.config.gather_timeout_seconds,
-            action=url_for("voice.key", at=step.at, lang=step.lang), action_on_empty_result=False)
+            input="dtmf", num_digits=1, timeout=flows.config.gather_timeout_seconds, finish_on_key="",
+            action=url_for("voice.key", at=url_place(step.at), lang=step.lang), action_on_empty_result=False)
     for line in lines:
         _say(target, line, flows)
     if step.choices and step.at:
-        response.redirect(url_for("voice.silence", at=step.at, lang=step.lang, n=next_silence))
+        response.redirect(url_for("voice.silence", at=url_place(step.at), lang=step.lang, n=next_silence))
     elif step.dial:
         dial = response.dial(action=url_for("voice.dialled", service=step.dial.service_id, lang=step.lang),
                              timeout=step.dial.timeout, answer_on_bridge=True)
@@ -118,10 +148,11 @@ def key():
     args = request.args
     ctx = _context(flows, args.get("lang"), rt)
     digits = request.form.get("Digits", "")
-    if digits == engine.VOICE_CANCEL_KEY and _cancels_by_key(rt, flows, args.get("at")):
+    at = place_from_url(args.get("at"))
+    if digits == engine.VOICE_CANCEL_KEY and _cancels_by_key(rt, flows, at):
         return _answer(engine.cancelled_by_key(ctx), flows)
     recent = args.get("k", "")
-    step = engine.press(ctx, args.get("at"), digits,
+    step = engine.press(ctx, at, digits,
                         recent=recent if len(recent) == 1 else "", recent_lang=args.get("o", ""))
     return _answer(step, flows)
 
@@ -141,7 +172,8 @@ def silence():
     flows = runtime().flows.current()
     attempt = request.args.get("n", "1")
     attempt_n = int(attempt) if attempt.isdecimal() and len(attempt) <= 3 else 2
-    step = engine.silence(_context(flows, request.args.get("lang")), request.args.get("at"), attempt_n)
+    step = engine.silence(_context(flows, request.args.get("lang")), place_from_url(request.args.get("at")),
+                          attempt_n)
     return _answer(step, flows, next_silence=attempt_n + 1)
 
 

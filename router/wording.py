@@ -7,6 +7,7 @@ engine's Context: flows, channel, lang, now); nothing here decides where a perso
 """
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -96,6 +97,40 @@ def name(ctx: Context, service: Service) -> str:
 def said(ctx: Context, service: Service) -> str:
     """The name as said mid-sentence ('the Men's Advice Line', but 'Childline'): phrases never add 'the'."""
     return (service.said_as or {}).get(ctx.lang) or name(ctx, service)
+
+
+def close_apposition(text: str, name: str) -> str:
+    """A name said with an apposition is closed by a comma when the sentence goes on: "Galop, the National
+    LGBT+ Domestic Abuse Helpline, is closed now" (not "... Helpline is closed now")."""
+    if ", " not in name:
+        return text
+    return re.sub(re.escape(name) + r"(?= \w)", lambda _match: name + ",", text)
+
+
+# Welsh after the preposition "i" ("to"): the article contracts ("i'r Uned", never "i yr Uned"), as after
+# "Mae" ("Mae'r Uned"), and a Welsh noun takes its soft mutation ("i Linell Gymorth Byw Heb Ofn", never
+# "i Llinell"). Only the Welsh words that begin the services' Welsh names are mutated: an English name
+# ("i Childline", "i Galop") never is.
+_WELSH_CONTRACTIONS = re.compile(r"\b(i|I|Mae|mae) (y|yr) ")
+_WELSH_SOFT_MUTATION = {"llinell": "linell", "canolfan": "ganolfan", "gwasanaeth": "wasanaeth",
+                        "cymorth": "gymorth", "tîm": "dîm", "prosiect": "brosiect"}
+_AFTER_I = re.compile(r"\bi (" + "|".join(_WELSH_SOFT_MUTATION) + r")\b", re.I)
+
+
+def welsh_grammar(text: str) -> str:
+    """Contractions and the soft mutation after "i" that filling a name into a Welsh phrase may need."""
+    text = _WELSH_CONTRACTIONS.sub(lambda m: f"{m.group(1)}'r ", text)
+
+    def mutate(match: re.Match) -> str:
+        word = match.group(1)
+        soft = _WELSH_SOFT_MUTATION[word.lower()]
+        return "i " + (soft[:1].upper() + soft[1:] if word[:1].isupper() else soft)
+
+    return _AFTER_I.sub(mutate, text)
+
+
+GRAMMAR = {"cy": welsh_grammar}
+"""Per language: what a sentence needs once names are filled in (languages without an entry: nothing)."""
 
 
 def sentence(text: str) -> str:

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import itertools
 import xml.etree.ElementTree as ET
+from collections import deque
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 from twilio.request_validator import RequestValidator
+
+from router import callplayer
 
 TOKEN = "test-auth-token-0123456789abcdef"
 METRICS_TOKEN = "test-metrics-token-fedcba9876543210"
@@ -52,9 +55,24 @@ def said(element: ET.Element) -> list[str]:
     return [" ".join("".join(say.itertext()).split()) for say in element.iter("Say")]
 
 
+class _Silent:
+    """A caller who presses nothing (router/callplayer.py's Listener)."""
+
+    def key_at(self, gather, window_key):
+        return None
+
+    def dial_outcome(self, numbers):
+        return "completed"
+
+
 @dataclass
 class Call:
-    """A caller on the line: follows Gather actions, Redirects and Dial actions as Twilio does."""
+    """A caller on the line: follows Gather actions, Redirects and Dial actions as Twilio does.
+
+    `press` is a caller who listened to the whole document and then pressed a key into its first
+    Gather; `burst` types keys as fast as they come, and router/callplayer.py (the simulator's player
+    too) plays each document as Twilio would: a key typed ahead cuts off what a Gather was saying, and
+    `said` shows what was heard whole and what was cut."""
 
     client: object
     caller: str = MOBILE
@@ -64,6 +82,7 @@ class Call:
     url: str = "/voice"
     twiml: ET.Element | None = None
     heard: list[str] = field(default_factory=list)
+    said: list[callplayer.Said] = field(default_factory=list)  # during bursts: heard, or cut off
 
     def params(self, **extra) -> dict:
         return {"CallSid": self.call_sid, "AccountSid": ACCOUNT_SID, "From": self.caller,
@@ -104,11 +123,31 @@ class Call:
         self._post(self._abs(gather.get("action")), Digits=digits)
         return self
 
+    def burst(self, keys: str, typed_ahead: str = callplayer.KEPT) -> "Call":
+        """Type `keys` fast (9 9 9 following the 999 advice): the first into this document's first Gather,
+        the rest ahead, each taken by the next Gather as it begins (cutting off its words). Keys typed
+        while no Gather listens are kept for the next one, or lost (typed_ahead=callplayer.LOST)."""
+        gather = self.gather
+        assert gather is not None, f"no Gather to press {keys[0]} into: {self.heard}"
+        pending = deque(keys[1:])
+        self._post(self._abs(gather.get("action")), Digits=keys[0])
+        while True:
+            turn = callplayer.play(self.twiml, self.url, callplayer.Burst(""), pending, keys=typed_ahead)
+            self.said.extend(turn.said)
+            typed = [value for kind, value in turn.events if kind == "typed"]
+            if not typed or turn.request is None:
+                return self  # listening now, where the burst left the caller
+            url, extra = turn.request
+            self._post(url, **extra)
+
     def silence(self) -> "Call":
-        """Say nothing: Twilio falls through the Gather to the next verb, a Redirect."""
-        redirect = self.twiml.find("Redirect")
-        assert redirect is not None, "no Redirect after the Gather"
-        self._post(self._abs(redirect.text))
+        """Say nothing: Twilio falls through the Gather to the verbs after it. A Redirect is followed; a
+        Dial there (the safety answer's) is where a silent caller is put through (see `dialled`)."""
+        turn = callplayer.play(self.twiml, self.url, _Silent(), deque())
+        assert turn.request is not None or turn.dialled, f"silence leads nowhere: {self.heard}"
+        if turn.request is not None and "DialCallStatus" not in turn.request[1]:
+            url, extra = turn.request
+            self._post(url, **extra)
         return self
 
     def dial_ends(self, status: str) -> "Call":

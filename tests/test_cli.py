@@ -153,12 +153,12 @@ def test_simulate_welsh_and_interactive_input(runner):
                  input="1\n\n")
     assert result.exit_code == 0, result.output
     assert "> press 9" in result.output  # choosing Welsh, as a caller does
-    assert "HEARD: Rydyn ni'n eich trosglwyddo i Llinell Gymorth Byw Heb Ofn" in result.output
+    assert "HEARD: Rydyn ni'n eich trosglwyddo i Linell Gymorth Byw Heb Ofn" in result.output
     assert "[dialling +448088010800" in result.output  # Welsh callers' key 1: Live Fear Free
 
 
 def test_simulate_silence_and_a_dial_outcome(runner):
-    result = run(runner, "simulate", "voice", "--at", "2026-11-18 12:00", "--script", ",3,dial:no-answer,1",
+    result = run(runner, "simulate", "voice", "--at", "2026-11-18 12:00", "--script", "7,,3,dial:no-answer,1",
                  "--flows", FLOWS)
     assert result.exit_code == 0, result.output
     assert "HEARD: We did not hear a key." in result.output

@@ -116,3 +116,39 @@ def test_no_followup_is_offered_to_a_number_that_cannot_take_texts(flows):
 def test_the_engine_is_pure_the_same_input_gives_the_same_step(flows):
     ctx = engine.Context(flows, engine.SMS, "cy", CHRISTMAS_3AM, can_text=True)
     assert engine.press(ctx, "main", "3") == engine.press(ctx, "main", "3")
+
+
+def test_a_holiday_at_a_weekend_counts_only_on_its_substitute_day(flows):
+    """Boxing Day 2026 is Saturday 26 December; the bank holiday people have off is Monday 28 December
+    (the `holidays` package lists both: only the day "observed" is a day off)."""
+    nspcc = flows.services["nspcc_helpline"].schedule  # open weekends 9am to 6pm, closed on bank holidays
+    assert not hours.is_bank_holiday(datetime(2026, 12, 26).date(), "ENG")
+    assert hours.is_bank_holiday(datetime(2026, 12, 28).date(), "ENG")
+    assert nspcc.is_open(datetime(2026, 12, 26, 12, tzinfo=LONDON), "ENG")
+    assert not nspcc.is_open(datetime(2026, 12, 28, 12, tzinfo=LONDON), "ENG")
+    assert hours.is_bank_holiday(datetime(2026, 12, 25).date(), "ENG")  # a Friday: the day itself
+    assert not hours.is_bank_holiday(datetime(2027, 12, 25).date(), "ENG")  # Saturday: Monday 27th is
+    assert hours.is_bank_holiday(datetime(2027, 12, 27).date(), "ENG")
+
+
+@pytest.mark.parametrize("text, said", [
+    ("Rydyn ni'n eich trosglwyddo i Llinell Gymorth Byw Heb Ofn.", "Rydyn ni'n eich trosglwyddo i Linell Gymorth Byw Heb Ofn."),
+    ("I gael eich trosglwyddo i llinell gymorth yr NSPCC, pwyswch 1.", "I gael eich trosglwyddo i linell gymorth yr NSPCC, pwyswch 1."),
+    ("Mae yr Uned Priodasau dan Orfod ar gau nawr.", "Mae'r Uned Priodasau dan Orfod ar gau nawr."),
+    ("Rydyn ni'n eich trosglwyddo i yr Uned.", "Rydyn ni'n eich trosglwyddo i'r Uned."),
+    ("Rydyn ni'n eich trosglwyddo i Childline.", "Rydyn ni'n eich trosglwyddo i Childline."),   # an English name: never
+    ("Rydyn ni'n eich trosglwyddo i Galop.", "Rydyn ni'n eich trosglwyddo i Galop."),
+])
+def test_welsh_mutates_and_contracts_after_i_and_mae(text, said):
+    from router.wording import welsh_grammar
+
+    assert welsh_grammar(text) == said
+
+
+def test_a_name_with_an_apposition_is_closed_by_a_comma_when_the_sentence_goes_on(flows):
+    ctx = engine.Context(flows, engine.VOICE, "en", WEEKNIGHT_3AM)
+    galop = flows.services["galop"]
+    closed = engine.press(ctx, "main", "3").lines[0].text
+    assert closed.startswith("Galop, the National LGBT+ Domestic Abuse Helpline, is closed now."), closed
+    assert engine.connect(engine.Context(flows, engine.VOICE, "en", WEEKDAY_NOON), galop).lines[0].text == \
+        "Putting you through to Galop, the National LGBT+ Domestic Abuse Helpline. Please hold."

@@ -252,7 +252,8 @@ def test_followup_morning_is_the_next_morning_in_london(stack):
                                     "+8656696", "+86282452253", ""])
 def test_landline_or_withheld_caller_is_never_offered_a_text(stack, caller):
     call = stack.call(caller).start().press("1").dial_ends("completed")
-    assert call.hung_up and "text" not in call.text()
+    assert "text" not in call.text()   # the 24-hour line again (1) and the menu (9) only
+    assert call.silence().hung_up
     closed = stack.call(caller)
     closed._post("/voice/key?at=closed:galop&lang=en", Digits="2")
     assert "text" not in closed.text().replace("To hear this again", "")
@@ -263,7 +264,7 @@ def test_no_text_without_an_explicit_yes(stack):
     call = stack.call().start().press("1").dial_ends("completed")
     call.silence()                                          # silence is no: the call ends quietly
     assert call.hung_up
-    call = stack.call().start().press("1").dial_ends("completed").press("1")
+    call = stack.call().start().press("1").dial_ends("completed").press("7")
     assert "not one of the options" in call.text()          # only 2 says yes
     call.silence()
     assert call.hung_up

@@ -36,6 +36,18 @@ def test_a_bug_while_answering_a_call_still_gives_the_safety_twiml_and_connects(
     assert all(MOBILE[3:] not in r.getMessage() for r in caplog.records)
 
 
+def test_the_safety_answer_puts_a_silent_caller_through_too(tmp_path, redis_url):
+    """Issue 19: it used to say goodbye and hang up on someone who could not press anything."""
+    app = create_app(make_settings(redis_url), flows=broken_flows(tmp_path))
+    call = Call(app.test_client()).start()
+    verbs = [verb.tag for verb in call.twiml]
+    assert verbs == ["Gather", "Say", "Dial"], verbs
+    call.silence()
+    assert call.dialled == ["+448082000247"] and not call.hung_up
+    after_gather = " ".join(say.text for say in call.twiml.findall("Say"))
+    assert after_gather == "Putting you through now. Please hold.", "nothing names a service or abuse"
+
+
 def test_a_bug_while_answering_a_text_still_gives_the_safety_text(tmp_path, redis_url):
     app = create_app(make_settings(redis_url), flows=broken_flows(tmp_path))
     reply = Texter(app.test_client()).send("hello")

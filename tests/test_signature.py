@@ -154,6 +154,54 @@ def test_trust_proxy_is_a_number_of_proxies(value, proxies):
     assert load_settings({"TRUST_PROXY": value}).trust_proxy == proxies
 
 
+# ------------------------------------------------------------------ URLs Twilio may encode (issue 17, item 8)
+@pytest.mark.parametrize("requested, signed", [
+    ("/voice/key?at=closed%3Agalop&lang=en", "/voice/key?at=closed:galop&lang=en"),
+    ("/voice/key?at=closed:galop&lang=en", "/voice/key?at=closed%3Agalop&lang=en"),
+    ("/voice/key?at=closed%3agalop&lang=en", "/voice/key?at=closed:galop&lang=en"),
+], ids=["requested-encoded", "signed-encoded", "lower-case-hex"])
+def test_the_signature_is_checked_against_both_forms_twilio_may_use(client, requested, signed):
+    """Twilio may request a URL with `:` percent-encoded while signing the plain form, or the reverse
+    (https://www.twilio.com/docs/api/errors/57012: "URL-encoded characters")."""
+    headers = {"X-Twilio-Signature": signature("http://localhost" + signed, PARAMS)}
+    assert client.post(requested, data=PARAMS, headers=headers).status_code == 200
+    other = {"X-Twilio-Signature": signature("http://localhost/voice/key?at=closed:karma_nirvana&lang=en", PARAMS)}
+    assert client.post(requested, data=PARAMS, headers=other).status_code == 403
+    delimiter = {"X-Twilio-Signature": signature("http://localhost/voice/key?at=closed:galop%26lang=en", PARAMS)}
+    assert client.post("/voice/key?at=closed:galop&lang=en", data=PARAMS, headers=delimiter).status_code == 403
+
+
+def test_action_urls_hold_only_characters_that_never_need_encoding(app_at):
+    """Every URL the app gives Twilio (Gather and Dial actions, Redirects) in the journeys that reach
+    every kind of place: letters, digits, `_ . -`, and only `/ ? = &` as delimiters (no `:` in at=)."""
+    import re
+
+    from tests.conftest import WEEKDAY_NOON, WEEKNIGHT_3AM
+    from tests.support import Call
+
+    urls = []
+
+    def collect(call):
+        for element in call.twiml.iter():
+            if element.tag in ("Gather", "Dial") and element.get("action"):
+                urls.append(element.get("action"))
+            if element.tag == "Redirect":
+                urls.append(element.text.strip())
+        return call
+
+    night = Call(app_at(WEEKNIGHT_3AM))
+    collect(night.start()), collect(night.press("5")), collect(night.press("2"))   # window, closed, when
+    collect(night.silence())
+    day = Call(app_at(WEEKDAY_NOON))
+    collect(day.start()), collect(day.press("3")), collect(day.dial_ends("busy"))  # dial, unanswered
+    collect(Call(app_at(WEEKDAY_NOON)).start().press("1").dial_ends("completed"))  # after a call
+    collect(Call(app_at(WEEKDAY_NOON)).start().press("9").press("9"))               # the police advice
+    assert any("at=closed.nspcc_helpline" in url for url in urls), urls
+    assert any("at=unanswered.galop" in url for url in urls) and any("at=police" in url for url in urls)
+    plain = re.compile(r"^/voice(/[a-z-]+)?(\?[A-Za-z0-9_.-]+=[A-Za-z0-9_.-]*(&[A-Za-z0-9_.-]+=[A-Za-z0-9_.-]*)*)?$")
+    assert [url for url in urls if not plain.match(url)] == []
+
+
 def test_allowed_hosts_refuse_a_request_signed_for_another_app_on_the_account(app_at):
     """Issue 21: without PUBLIC_BASE_URL the Host header was believed, so a request Twilio signed for
     another app on the same account (its own host) was accepted here. ALLOWED_HOSTS pins the host."""

@@ -75,20 +75,17 @@ def test_wrong_key_says_so_briefly_and_repeats_the_menu(client):
     assert call.gather is not None
 
 
-def test_first_silence_repeats_the_menu_second_puts_the_caller_through_to_the_24_hour_line(client):
+def test_silence_after_the_first_reading_puts_the_caller_through_to_the_24_hour_line(client):
     call = Call(client).start()
-    call.silence()
-    assert not call.hung_up and call.gather is not None
-    assert any("press 1" in line for line in call.heard)
     call.silence()
     assert call.dialled == [HELPLINE] and not call.hung_up
     assert "abuse" not in call.text().lower() and "Helpline" not in call.text()
+    assert "press" not in call.text(), "the menu is not read again"
 
 
-def test_a_keypress_after_one_silence_resets_the_silence_count(client):
-    call = Call(client).start().silence().press("8")   # wrong key after one silence
-    call.silence()
-    assert not call.hung_up, "one silence after a keypress must not end the call"
+def test_silence_in_a_sub_menu_after_a_keypress_hears_it_once_more(client):
+    call = Call(client).start().press("7").silence()
+    assert not call.hung_up and call.dialled == [] and "Childline" in call.text()
 
 
 def test_sub_menu_other_helplines_reaches_childline(client):
@@ -112,7 +109,27 @@ def test_busy_or_unanswered_service_offers_to_try_again_or_the_24_hour_helpline(
 
 def test_completed_call_ends_politely_for_a_landline(app_at):
     call = Call(app_at(WEEKDAY_NOON), caller=LANDLINE).start().press("3").dial_ends("completed")
-    assert call.hung_up and "Goodbye" in call.text()
+    assert "text" not in call.text() and "For the main menu, press 9" in call.text()
+    call.silence()
+    assert call.hung_up and call.heard == ["Thank you for calling. Goodbye."]
+
+
+@pytest.mark.parametrize("caller", [LANDLINE, "+447400123456"], ids=["landline", "mobile"])
+def test_after_a_call_that_answered_1_puts_through_to_the_24_hour_line_and_9_is_the_menu(app_at, caller):
+    """Issue 19: a caller whose chosen line answered with a recording was stranded ("not one of the options")."""
+    call = Call(app_at(WEEKDAY_NOON), caller=caller).start().press("2").dial_ends("completed")
+    assert "To be put through to the National Domestic Abuse Helpline, which is open now, press 1" in call.text()
+    call.press("1")
+    assert call.dialled == [HELPLINE]
+    call = Call(app_at(WEEKDAY_NOON), caller=caller).start().press("2").dial_ends("completed").press("9")
+    assert "Domestic abuse, press 1" in call.text() and "Sorry" not in call.text()
+
+
+def test_after_childline_a_child_is_offered_childline_again_never_an_adult_line(app_at):
+    call = Call(app_at(WEEKNIGHT_3AM)).start().press("7").press("1").dial_ends("completed")
+    assert "To try again, press 1" in call.text() and "National Domestic Abuse Helpline" not in call.text()
+    call.press("1")
+    assert call.dialled == ["+448001111"]
 
 
 def test_closed_service_says_its_hours_and_offers_the_24_hour_helpline(app_at):
@@ -140,11 +157,11 @@ def test_bank_holiday_closes_a_service_that_is_open_on_that_weekday(app_at):
     assert call.dialled == [HELPLINE]
 
 
-def test_closed_service_in_welsh_speaks_welsh(app_at):
+def test_closed_service_in_welsh_speaks_welsh_and_offers_wales_own_24_hour_line(app_at):
     call = Call(app_at(WEEKNIGHT_3AM)).start().press("9").press("2")
-    assert "ar gau nawr" in call.text()
+    assert "ar gau nawr" in call.text() and "i Linell Gymorth Byw Heb Ofn, sydd ar agor nawr" in call.text()
     call.press("1")
-    assert call.dialled == [HELPLINE]
+    assert call.dialled == [LIVE_FEAR_FREE]
 
 
 def test_stale_or_tampered_place_in_the_url_falls_back_to_the_menu(client):

@@ -26,7 +26,7 @@ REQUIRED_PHRASES: dict[str, frozenset[str]] = {pid: frozenset(names.split()) for
     "offer_followup_after_call": "key", "goodbye": "",
     "voice_ask_when": "morning", "sms_ask_when": "morning", "sms_offer_followup": "key",
     "followup_morning": "time day", "day_today": "", "day_tomorrow": "",
-    "followup_confirm_now": "morning key", "followup_confirm_later": "morning key",
+    "followup_confirm_later": "morning key",
     "followup_confirm_morning": "morning key",
     "followup_unavailable": "name number",
     "followup_name": "name", "followup_text": "name number hours",
@@ -42,7 +42,7 @@ REQUIRED_PHRASES: dict[str, frozenset[str]] = {pid: frozenset(names.split()) for
     "opens_today": "time", "opens_tomorrow": "time", "opens_on": "day time",
     # issue 12: texts that never give a person away (router/engine.py's last section)
     "sms_automatic": "", "sms_discreet": "", "followup_already": "number", "voice_offer_cancel": "key",
-    "voice_cancelled": "", "voice_followup_confirm_later": "morning key",
+    "voice_cancelled": "", "voice_followup_confirm_now": "morning key", "voice_followup_confirm_later": "morning key",
     "voice_followup_confirm_morning": "morning key", "sms_opens_today": "time", "sms_opens_tomorrow": "time", "sms_opens_on": "day time",
 }.items()}
 WEEKDAY_LISTS = ("days_long", "days_short", "days_long_to")
