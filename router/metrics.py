@@ -120,11 +120,25 @@ def _gauges(heartbeat, followups_due, deletions_due, queued):
                                 "When a worker last ran beat's heartbeat task (Unix time)", value=float(heartbeat))
 
 
-def exposition(client: redis.Redis | None) -> bytes:
+class EmergencyLines:
+    """`helpline_emergency_lines_down`: how many of the 24-hour lines silent callers reach are diverted or
+    closed as this worker serves them now (0 normally). deploy/alerts.yml pages on it."""
+
+    def __init__(self, down: int):
+        self.down = down
+
+    def collect(self):
+        yield GaugeMetricFamily("helpline_emergency_lines_down", "24-hour lines that silent callers reach "
+                                "which are diverted or closed now (router divert, or a change)", value=float(self.down))
+
+
+def exposition(client: redis.Redis | None, emergency_lines_down: int | None = None) -> bytes:
     """This process's metrics (or, under gunicorn with PROMETHEUS_MULTIPROC_DIR, all workers')."""
     extra = CollectorRegistry()
     if client is not None:
         extra.register(WorkerStats(client))
+    if emergency_lines_down is not None:
+        extra.register(EmergencyLines(emergency_lines_down))
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         combined = CollectorRegistry()
         multiprocess.MultiProcessCollector(combined)

@@ -33,7 +33,7 @@ from router.hours import LONDON
 from router.model import MenuNode
 from router.settings import Settings, load_settings
 from router.sms import LANGUAGE_WORDS
-from router.state import make_redis
+from router.state import redacted_url, make_redis
 
 DEFAULT_FROM = "+447400123456"   # a UK mobile: can be offered follow-up texts (none is ever sent)
 HELPLINE_NUMBER = "+441632960000"  # Ofcom's drama range: stands in for the helpline's Twilio number
@@ -323,7 +323,7 @@ class Simulator:
         if redis_url:
             client = make_redis(redis_url)
             if not _reachable(client):
-                self.notes.append(f"Redis at {redis_url} is not reachable: texts are answered without memory, "
+                self.notes.append(f"Redis at {redacted_url(redis_url)} is not reachable: texts are answered without memory, "
                                   "as the app does when Redis is down")
         else:
             client = MemoryRedis()
