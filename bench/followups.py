@@ -47,7 +47,7 @@ from bench.common import (RESULTS, Gunicorn, package_versions, report_header, si
 from router.embedded_redis import RedisServer  # noqa: E402
 from router.phone import can_receive_texts  # noqa: E402
 from tests.processes import CeleryWorker, HttpClient  # noqa: E402
-from tests.support import ACCOUNT_SID, HELPLINE_NUMBER, TOKEN, Call  # noqa: E402
+from tests.support import ACCOUNT_SID, FOLLOWUP_SENDER, HELPLINE_NUMBER, TOKEN, Call  # noqa: E402
 from tests.twilio_standin import TwilioStandin  # noqa: E402
 
 
@@ -291,7 +291,11 @@ def main(argv: list[str] | None = None) -> int:
                                      "WORKER_CONCURRENCY", "PROMETHEUS_", "GUNICORN_", "PUBLIC_BASE_URL"))}
     base_env.update({"REDIS_URL": redis_server.url, "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
                      "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_API_BASE_URL": standin.url,
-                     "FLOWS_DIR": str(flows_without_caps(workdir))})
+                     "FLOWS_DIR": str(flows_without_caps(workdir)),
+                     # a real deployment's neutral sender (the stand-in's Messaging Service), and deletions
+                     # due at once (the stand-in does not ask for Twilio's minute)
+                     "FOLLOWUP_SENDER": FOLLOWUP_SENDER, "HELPLINE_NUMBERS": HELPLINE_NUMBER,
+                     "DELETION_WAIT_SECONDS": "0"})
     worker_env = dict(base_env, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
     web = Gunicorn("web", base_env, None, workdir)
     rows = []

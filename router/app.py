@@ -15,16 +15,17 @@ from datetime import datetime
 from typing import Callable
 
 import redis
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from router import logs, metrics, safety, sms, voice
+from router import followups, logs, metrics, safety, sms, voice
 from router.body_deadline import read_body_within
 from router.flowstore import FlowStore, FlowsUnavailable
 from router.lifecycle import History
 from router.release_auth import Keyring
 from router.jobs import Jobs
 from router.model import Flows
+from router.own_numbers import OwnNumbers
 from router.proxy import behind_proxies
 from router.request import WebhookRequest
 from router.runtime import Runtime, runtime, system_clock
@@ -104,7 +105,21 @@ def _check_signature():
         return Response("Forbidden\n", status=403, mimetype="text/plain")
     form = req.form
     logs.CORRELATION.set(logs.correlation_for(form.get("CallSid") or form.get("MessageSid")))
+    if req.path in ("/voice", "/sms"):  # a call or text coming in: its To is one of our numbers
+        own = _own_numbers()
+        if own is not None:
+            own.note(form.get("To"))
     return None
+
+
+def _own_numbers() -> OwnNumbers | None:
+    """The web process's record of the helpline's numbers (router/own_numbers.py), on the jobs' Redis;
+    None where the jobs have no Redis of their own (the simulator's recorder)."""
+    extensions = current_app.extensions
+    if "own_numbers" not in extensions:
+        client = getattr(runtime().jobs, "client", None)
+        extensions["own_numbers"] = OwnNumbers(client) if client is not None else None
+    return extensions["own_numbers"]
 
 
 def _observe(response: Response) -> Response:
@@ -153,10 +168,13 @@ def healthz():
     $METRICS_TOKEN`, as for /metrics."""
     rt = runtime()
     try:
-        rt.flows.current()  # a request's look at the folder, as webhooks do
+        flows = rt.flows.current()  # a request's look at the folder, as webhooks do
     except FlowsUnavailable:
-        pass
+        flows = None
     body = rt.flows.status()
+    why = followups.why_not_offered(rt.settings, flows)
+    if why:  # not degraded: the app answers safely, but operators must know texts are not offered
+        body["followups"] = why
     if not rt.settings.host_pinned():
         body["note"] = "host not pinned: set PUBLIC_BASE_URL or ALLOWED_HOSTS"
     if not metrics.authorised(request.headers.get("Authorization"), rt.settings.metrics_token):
@@ -182,7 +200,8 @@ def metrics_view():
     rt = runtime()
     if not metrics.authorised(request.headers.get("Authorization"), rt.settings.metrics_token):
         return Response("Forbidden\n", status=403, mimetype="text/plain")
-    return Response(metrics.exposition(rt.conversations.client), mimetype="text/plain; version=0.0.4")
+    down = len(rt.flows.emergency_lines_down())
+    return Response(metrics.exposition(rt.conversations.client, down), mimetype="text/plain; version=0.0.4")
 
 
 def _reload_on_sighup(store: FlowStore) -> None:

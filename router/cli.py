@@ -60,7 +60,7 @@ def validate(flows_dir: Path | None, strict: bool, as_json: bool, today: datetim
 
     Exit 0 when the app would accept the files (warnings allowed unless --strict), 1 otherwise."""
     folder = _default_folder(flows_dir)
-    problems = checks.lint_folder(folder, today.date() if today else None)
+    problems = checks.lint_folder(folder, today.date() if today else None, base=_live_base(folder))
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
     if as_json:
@@ -69,11 +69,46 @@ def validate(flows_dir: Path | None, strict: bool, as_json: bool, today: datetim
         for problem in problems:
             click.echo(str(problem))
         _show_closures_and_diversions(folder)
-        verdict = "the app would refuse these flows" if errors else \
+        _show_followup_sender(folder)
+        verdict = _refusal_verdict(folder) if errors else \
             f"the app would accept these flows; /healthz will show flows_version {read_folder(folder)[2]}"
         click.echo(f"{_relative(folder)}: {errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
                    f" ({verdict})", err=bool(problems))
     sys.exit(1 if errors or (strict and warnings) else 0)
+
+
+def _show_followup_sender(folder: Path) -> None:
+    """Whether texts are offered at all: they need a sender that can text (router/followups.py)."""
+    from router import followups
+
+    try:
+        flows = load_flows(folder, lint=False)
+    except FlowError:
+        flows = None
+    why = followups.why_not_offered(load_settings(), flows)
+    if why:
+        click.echo(f"note: {why}", err=True)
+
+
+def _refusal_verdict(folder: Path) -> str:
+    """Who refuses flows with errors: the app too, or only `router apply` (a closure that has passed is an
+    error for a change, but the running app keeps serving flows it accepted, with a warning)."""
+    try:
+        checks.load_checked(folder)
+    except FlowError:
+        return "the app would refuse these flows"
+    return "router apply would refuse these flows; the running app only warns about them"
+
+
+def _live_base(folder: Path):
+    """The flows live now, when `folder` is a draft of them: a problem is reported at the line changed."""
+    live = load_settings().flows_dir
+    if Path(folder).resolve() == Path(live).resolve():
+        return None
+    try:
+        return load_flows(live)
+    except FlowError:
+        return None
 
 
 def _show_closures_and_diversions(folder: Path) -> None:
@@ -94,6 +129,35 @@ def _diversions_in_force() -> dict:
         return lifecycle.diversions(make_redis(load_settings().redis_url, timeout=1.0))
     except (redis.RedisError, OSError, ValueError):
         return {}
+
+
+@main.command()
+@click.argument("phrase", required=False)
+@click.option("--lang", default="cy", show_default=True, help="The language of the text reviewed.")
+@click.option("--flows", "flows_dir", type=FOLDER, default=None, help="Flow folder (default: FLOWS_DIR or flows/).")
+def fingerprint(phrase: str | None, lang: str, flows_dir: Path | None) -> None:
+    """Print the review line for PHRASE as its text is now, for `review:` in phrases.yaml, once a fluent
+    speaker has reviewed that text (a later change to it makes it unreviewed again). Without PHRASE: the
+    line of every phrase not reviewed as it is now, with its text, for the reviewer to work through."""
+    from router.checks.review import fingerprint as text_fingerprint, review_state
+
+    try:
+        flows = load_flows(_default_folder(flows_dir))
+    except FlowError as exc:
+        _print_refused(exc)
+        sys.exit(1)
+    today = f"{datetime.now(LONDON):%Y-%m-%d}"
+    if phrase is None:
+        statuses = flows.phrase_review.get(lang, {})
+        for pid, texts in sorted(flows.phrases.items()):
+            if lang in texts and review_state(statuses.get(pid, ""), texts[lang]) != "reviewed":
+                click.echo(f"    # {texts[lang]}")
+                click.echo(f"    {pid}: reviewed {today} by <name>, fingerprint {text_fingerprint(texts[lang])}")
+        return
+    text = flows.phrases.get(phrase, {}).get(lang)
+    if text is None:
+        raise click.BadParameter(f"phrases.yaml has no {lang} text for {phrase!r}", param_hint="PHRASE")
+    click.echo(f"    {phrase}: reviewed {today} by <name>, fingerprint {text_fingerprint(text)}")
 
 
 # ------------------------------------------------------------------ simulate
@@ -164,6 +228,9 @@ def simulate(channel: str, sender: str | None, at: str | None, lang: str | None,
     if url:
         if when is not None:
             raise click.UsageError("a running instance keeps its own clock: --at cannot be used with --url")
+        if not url.startswith(("http://", "https://")):
+            raise click.BadParameter(f"{url!r} is not a web address: write it with http:// or https://, e.g. "
+                                     "--url http://localhost:5000", param_hint="--url")
         token = local_auth_token()
         if not token:
             raise click.UsageError("no auth token: set TWILIO_AUTH_TOKEN to the instance's token "
@@ -236,7 +303,7 @@ def check(flows_dir: Path | None, scenarios_file: Path | None, verbose: bool) ->
             click.echo(str(problem), err=True)
         sys.exit(1)
     try:
-        simulator = Simulator(folder)
+        simulator = Simulator(folder, assume_sender=True)  # scenarios check the flows, as deployed with a sender
     except FlowError as exc:
         _print_refused(exc)
         sys.exit(1)
@@ -291,8 +358,15 @@ def graph(flows_dir: Path | None, fmt: str, lang: str | None, out: Path | None, 
 
 from router.cli_live import COMMANDS  # noqa: E402 - apply, rollback, versions, divert, undivert
 
-for _command in COMMANDS:
+from router.cli_divert import COMMANDS as DIVERT_COMMANDS  # noqa: E402 - divert, undivert
+from router.cli_status import COMMANDS as STATUS_COMMANDS  # noqa: E402 - status, publish
+
+for _command in COMMANDS + DIVERT_COMMANDS + STATUS_COMMANDS:
     main.add_command(_command)
+
+from router.cli_twilio import twilio  # noqa: E402 - twilio check, twilio configure
+
+main.add_command(twilio)
 
 
 if __name__ == "__main__":

@@ -223,7 +223,7 @@ def _line_for(loc: Path_, lines: dict[Path_, int]) -> int:
     return 1
 
 
-KEY_PATTERNS = {r"^[1-9#]$": ("a key is 1-9 or # (0 and * always mean 'hear the options again')",
+KEY_PATTERNS = {r"^[1-9]$": ("a key is one of 1 to 9 (0 and * always mean 'hear the options again', and # ends key input on a call, so callers cannot choose it)",
                                "write one key, e.g. key: 4"),
                 r"^[a-z][a-z0-9_]*$": ("a name here is lower-case letters, digits and _, starting with a letter",
                                        "e.g. rights_of_women")}

@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import tempfile
 import threading
 import time
 import weakref
+from datetime import datetime, timezone
 from pathlib import Path
 
 import redis
 
-from router import lifecycle, metrics, release_auth
+from router import diversion_rules, lifecycle, metrics, release_auth
 from router.checks import load_checked
 from router.flowfile import FILES, FlowError, Problem
 from router.model import Flows
@@ -87,6 +89,7 @@ class FlowStore:
         self.applied: lifecycle.Release | None = None
         self.redis_ok: bool | None = None
         self._diversions: dict[str, lifecycle.Diversion] = {}
+        self._ignored: dict[str, str] = {}  # diversions refused here: service id -> why
         self._watcher: tuple[int, threading.Thread] | None = None
         self._watch_interval = 0.0
         self._tried: list[int] = []
@@ -220,6 +223,7 @@ class FlowStore:
             self.redis_ok = False
             self.applied = self.history.latest()
             return
+        self._report()
         if set(diversions.items()) != set(self._diversions.items()):
             for diversion in diversions.values():
                 if diversion not in self._diversions.values():
@@ -227,6 +231,16 @@ class FlowStore:
             for sid in set(self._diversions) - set(diversions):
                 log.info("diversion ended: %s (pid %d)", sid, os.getpid())
             self.set_diversions(diversions)
+
+    def _report(self) -> None:
+        """Tell `router status` what this worker serves (a small record with a one-minute TTL)."""
+        try:
+            body = self.status()
+            lifecycle.report_serving(self.client, f"{socket.gethostname()}:{os.getpid()}", {
+                "flows_version": body.get("flows_version"), "source": body.get("flows_source"),
+                "applied_release": body.get("applied_release"), "status": body["status"], "why": body.get("why")})
+        except (redis.RedisError, OSError):
+            pass  # reporting is for operators; serving goes on
 
     def _note_untrusted(self, what: str | None) -> None:
         """Log once when Redis starts (and stops) holding what this instance does not believe."""
@@ -241,9 +255,16 @@ class FlowStore:
         self.untrusted = what
 
     def set_diversions(self, diversions: dict[str, lifecycle.Diversion]) -> None:
+        """Serve the diversions in force, except those the rules refuse whatever the time (written straight
+        into Redis, or made for flows that have changed since): those are ignored, logged and shown."""
         self._diversions = dict(diversions)
         base = self._base
-        self._flows = lifecycle.diverted(base, self._diversions) if base is not None else None
+        unsafe = diversion_rules.unsafe_diversions(base, self._diversions)
+        for sid in set(unsafe) - set(self._ignored):
+            log.error("%s (pid %d)", unsafe[sid], os.getpid())
+        self._ignored = unsafe
+        usable = {sid: d for sid, d in self._diversions.items() if sid not in unsafe}
+        self._flows = lifecycle.diverted(base, usable) if base is not None else None
 
     def tick(self) -> None:
         """One look: the applied release, the diversions, the live folder."""
@@ -274,6 +295,10 @@ class FlowStore:
         thread.start()
 
     # -------------------------------------------------------------- what /healthz says
+    def emergency_lines_down(self) -> list[str]:
+        """Each 24-hour line silent callers reach that is diverted or closed now (/healthz, the metric)."""
+        return diversion_rules.emergency_lines_down(self._base, self.diversions, datetime.now(timezone.utc))
+
     def status(self) -> dict:
         flows = self._base
         body: dict = {"flows_version": flows.version if flows else None, "flows_source": self.source}
@@ -292,8 +317,18 @@ class FlowStore:
             body["problems"] = [str(p) for p in self.last_error.problems[:20]]
             if flows is not None and self.source == "live folder":
                 degraded.append("a change to the live folder was refused: the last good flows serve on")
-        if applied is not None and body.get("matches_applied") is False:
-            degraded.append(f"not serving the applied release {applied.number}")
+        latest = self.history.latest() if self.history is not None else None
+        if applied is not None and latest is not None and latest.number > applied.number and flows is not None \
+                and flows.version == latest.version:
+            degraded.append(f"serving release {latest.number}, applied here while Redis was unreachable; other "
+                            f"instances serve release {applied.number}: run `router publish`")
+        elif applied is not None and body.get("matches_applied") is False:
+            degraded.append(f"not serving the applied release {applied.number}: `router status` says why and "
+                            "what to do")
+        down = self.emergency_lines_down()
+        degraded += down
+        emergency = diversion_rules.emergency_line_ids(flows) if flows is not None else {}
+        degraded += [why for sid, why in self._ignored.items() if sid in self.diversions and sid not in emergency]
         if self.untrusted:
             body["ignored_from_redis"] = self.untrusted
             degraded.append("a release or diversion in Redis is not signed: ignored")

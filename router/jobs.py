@@ -92,7 +92,7 @@ class Jobs:
 
         KEPT when it is kept (or already was: a retried webhook); otherwise why not, and the person
         must be told rather than promised a text that will not come."""
-        number = phone.textable_number(to)  # can_receive_texts and normalise_sender, in one parse
+        number = phone.textable_number(to, self.settings.followup_countries)  # allowed mobile, normalised
         if number is None:
             log.warning("follow-up refused: the number cannot receive texts")
             return Booking.FAILED

@@ -213,16 +213,45 @@ def publish(client: redis.Redis, release: Release, files: dict[str, bytes], prev
     """Tell every instance which release is applied (and give them its files), both signed (raises
     release_auth.Unsigned without a key). The files of the release it replaces are kept a week more, for
     instances that were down; then only the history has them."""
+    body, record = _signed_release(release, files, keys)
+    pipe = client.pipeline(transaction=True)
+    _queue_publish(pipe, release, body, record, previous)
+    pipe.execute()
+
+
+def _signed_release(release: Release, files: dict[str, bytes],
+                    keys: release_auth.Keyring | None) -> tuple[str, str]:
     keys = release_auth.keyring(keys)
     body = release_auth.signed(keys, release_auth.RELEASE_FILES, {
         "number": release.number, "files": {name: data.decode("utf-8") for name, data in files.items()}})
-    record = release_auth.signed(keys, release_auth.RELEASE_RECORD, asdict(release))
-    pipe = client.pipeline(transaction=True)
+    return body, release_auth.signed(keys, release_auth.RELEASE_RECORD, asdict(release))
+
+
+def _queue_publish(pipe, release: Release, body: str, record: str, previous: int | None) -> None:
     pipe.set(RELEASE_KEY.format(release.number), body, ex=RECORD_TTL_SECONDS)
     pipe.set(APPLIED_KEY, record, ex=RECORD_TTL_SECONDS)
     if previous is not None and previous != release.number:
         pipe.expire(RELEASE_KEY.format(previous), SUPERSEDED_TTL_SECONDS)
-    pipe.execute()
+
+
+SERVING_KEY = "router:flows:serving:{}"
+SERVING_TTL_SECONDS = 60
+
+
+def report_serving(client: redis.Redis, worker: str, body: dict) -> None:
+    """A web worker says what it serves (router status lists every report younger than a minute)."""
+    client.set(SERVING_KEY.format(worker), json.dumps(body), ex=SERVING_TTL_SECONDS)
+
+
+def serving_reports(client: redis.Redis) -> dict[str, dict]:
+    keys = sorted(client.scan_iter(match=SERVING_KEY.format("*"), count=500))
+    found = {}
+    for key, raw in zip(keys, client.mget(keys) if keys else []):
+        try:
+            found[(key.decode() if isinstance(key, bytes) else key).split(":", 3)[3]] = json.loads(raw)
+        except (TypeError, ValueError, IndexError):
+            continue
+    return found
 
 
 class Refused(Exception):
@@ -355,41 +384,115 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+class StaleBase(Exception):
+    """Another release was applied after the one this change was made from (or checked against): putting
+    this one live would undo it. `current` is the release applied now."""
+
+    def __init__(self, current: Release | None):
+        super().__init__(f"release {current.number if current else 'none'} is applied now")
+        self.current = current
+
+
+def current_release(client: redis.Redis | None, history: History) -> Release | None:
+    """The newest release anyone applied: Redis's record or this instance's history, whichever is newer.
+    Raises redis errors (the caller decides whether working without Redis is acceptable)."""
+    latest = history.latest()
+    applied = applied_release(client) if client is not None else None
+    if applied is not None and (latest is None or applied.number > latest.number):
+        return applied
+    return latest
+
+
 def put_live(files: dict[str, bytes], flows: Flows, *, live: Path, history: History,
              client: redis.Redis | None, who: str, note: str, action: str = "apply",
-             live_version: str | None = None) -> tuple[Release, str | None]:
-    """Record a new numbered release of `files`, replace the live folder with it whole, and publish it.
+             live_version: str | None = None, expected: int | None | type(...) = ...) -> tuple[Release, str | None]:
+    """Record a new numbered release of `files`, publish it, and replace the live folder with it whole.
+
+    `expected`: the number of the release the operator saw as applied (None: none yet) when they were
+    shown the changes. If another apply got in since, StaleBase is raised and nothing changes: two
+    applies at once cannot both win. On one machine the history's lock orders them; across machines
+    the record in Redis is swapped only if it still names `expected` (WATCH/MULTI, a compare-and-swap),
+    and it is swapped before anything is written here, so the loser changes nothing anywhere.
 
     `live_version`: the version of the valid flows in the live folder now; if the history does not end
     with them (the first apply, or an edit made in place), they are recorded first, so a rollback can
     always return to what was live before. Returns the release and a warning when Redis could not be
-    told (other instances then follow only once it is published again). The caller has validated
-    `files` (router apply / rollback)."""
-    applied = None
+    told (then `router publish` shares it once Redis is back; `router status` says so). The caller has
+    validated `files` (router apply / rollback)."""
     warning = None
-    if client is not None:
-        try:
-            applied = applied_release(client)
-        except redis.RedisError as exc:
-            warning = f"Redis is unavailable ({type(exc).__name__}): other instances will not follow"
     with history.locked():
         latest = history.latest()
-        number = max(latest.number if latest else 0, applied.number if applied else 0) + 1
+        applied = None
+        if client is not None:
+            try:
+                applied = applied_release(client)
+            except redis.RedisError as exc:
+                warning = unpublished_warning(type(exc).__name__)
+        current = applied if applied is not None and (latest is None or applied.number > latest.number) else latest
+        if expected is not ... and (current.number if current else None) != expected:
+            raise StaleBase(current)
+        number = (current.number if current else 0) + 1
+        found_live = None
         if live_version not in (None, flows.version) and (latest is None or latest.version != live_version):
-            history.add(read_files(live), Release(number, live_version, now_iso(), "(found live)",
-                                                  "what was live before this change", "found live"))
+            found_live = Release(number, live_version, now_iso(), "(found live)", "what was live before this change",
+                                 "found live")
             number += 1
-        release = history.add(files, Release(number, flows.version, now_iso(), who, note, action))
-        replace_folder(live, files)
-    if client is not None and warning is None:
+        release = Release(number, flows.version, now_iso(), who, note, action)
+        if client is not None and warning is None:
+            try:
+                publish_if(client, release, files, applied)
+            except redis.WatchError:
+                raise StaleBase(applied_release(client)) from None
+            except redis.RedisError as exc:
+                warning = unpublished_warning(type(exc).__name__)
+            except release_auth.Unsigned:
+                warning = ("FLOWS_SIGNING_KEY is not set here: the release is live on this machine only, and "
+                           "other instances will not follow it (docs/deployment.md); set it, then run "
+                           "`router publish`")
         try:
-            publish(client, release, files, previous=applied.number if applied else None)
-        except redis.RedisError as exc:
-            warning = f"Redis is unavailable ({type(exc).__name__}): other instances will not follow"
-        except release_auth.Unsigned:
-            warning = ("FLOWS_SIGNING_KEY is not set here: the release is live on this machine only, and "
-                       "other instances will not follow it (docs/deployment.md)")
+            if found_live is not None:
+                history.add(read_files(live), found_live)
+            history.add(files, release)
+            replace_folder(live, files)
+        except OSError as exc:
+            raise NotInstalled(release, exc) from exc
     return release, warning
+
+
+class NotInstalled(Exception):
+    """The release is recorded (in Redis, when reachable) but this machine's history or live folder could
+    not be written: its web workers install it themselves once they can (lifecycle.follow)."""
+
+    def __init__(self, release: Release, cause: OSError):
+        super().__init__(f"{type(cause).__name__}: {cause.strerror or cause}")
+        self.release = release
+
+
+def unpublished_warning(why: str) -> str:
+    return (f"Redis could not be reached ({why}): this instance serves the change, but other "
+            "instances do not know of it. Once Redis is back, run `router publish` (router status shows this)")
+
+
+def publish_if(client: redis.Redis, release: Release, files: dict[str, bytes], seen: Release | None, *,
+               keys: release_auth.Keyring | None = None) -> None:
+    """publish(), only if the applied record is still `seen` (redis.WatchError otherwise): the
+    compare-and-swap two applies meet at. Signed first: without a key (release_auth.Unsigned) nothing is
+    read or written."""
+    body, record = _signed_release(release, files, keys)
+    with client.pipeline(transaction=True) as pipe:
+        pipe.watch(APPLIED_KEY)
+        now = None
+        if (pipe.strlen(APPLIED_KEY) or 0) <= release_auth.MAX_RECORD_BYTES:
+            try:
+                now = parse_release(pipe.get(APPLIED_KEY), keys)
+            except Refused:
+                now = None  # as applied_release() took it: not believed, so not a release to keep
+        if now != seen:
+            pipe.unwatch()
+            raise redis.WatchError("the applied release changed")
+        pipe.multi()
+        _queue_publish(pipe, release, body, record, seen.number if seen else None)
+        pipe.execute()
 
 
 # ------------------------------------------------------------------ diversions
@@ -509,18 +612,3 @@ def diverted(flows: Flows, active: dict[str, Diversion]) -> Flows:
         services[sid] = flows.services[diversion.to]
     return Flows(config=flows.config, services=services, start=flows.start, nodes=flows.nodes,
                  phrases=flows.phrases, version=flows.version)
-
-
-def check_diversion(flows: Flows, service: str, to: str, until: datetime, now: datetime) -> list[str]:
-    """Why a diversion cannot be made (empty: it can)."""
-    problems = []
-    for sid in (service, to):
-        if sid not in flows.services:
-            problems.append(f"{sid!r} is not a service in the live flows ({', '.join(sorted(flows.services))})")
-    if service == to:
-        problems.append("a service cannot be diverted to itself")
-    if until <= now:
-        problems.append(f"--until {until.astimezone(LONDON):%Y-%m-%d %H:%M} is in the past")
-    elif until - now > MAX_DIVERSION:
-        problems.append("a diversion lasts at most 7 days: for longer, change services.yaml and apply it")
-    return problems

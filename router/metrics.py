@@ -11,6 +11,7 @@ when no token is configured.
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import time
 
@@ -31,7 +32,11 @@ ERRORS = Counter("helpline_errors", "Errors answered with the safety TwiML or de
 MESSAGE_STATUS = Counter("helpline_message_status", "Status callbacks received", ["status"],
                          registry=REGISTRY)
 KNOWN_STATUSES = frozenset({"queued", "sending", "sent", "delivered", "undelivered", "failed",
-                            "received", "read", "canceled", "accepted", "scheduled"})
+                            "received", "read", "canceled", "accepted", "scheduled", "partially_delivered"})
+MESSAGE_ERRORS = Counter("helpline_message_errors", "Messages (replies included) Twilio reported failed, by "
+                         "error code: 21610 opted out at Twilio, 30036 expired in Twilio's queue, ...",
+                         ["code"], registry=REGISTRY)
+KNOWN_ERROR_CODES = frozenset({"21610", "30001", "30003", "30004", "30005", "30006", "30007", "30008", "30036"})
 
 
 def count_step(channel: str, step) -> None:
@@ -39,8 +44,16 @@ def count_step(channel: str, step) -> None:
         EVENTS.labels(channel, event, label).inc()
 
 
-def count_message_status(status: str) -> None:
+def count_message_status(status: str, error_code: str | None = None) -> None:
+    """A status callback (of a follow-up or of a TwiML reply). A reply Twilio refused because the phone
+    opted out at Twilio (21610: https://www.twilio.com/docs/api/errors/21610) is counted and logged,
+    without the number, so a helpline whose replies stop reaching people learns of it."""
     MESSAGE_STATUS.labels(status if status in KNOWN_STATUSES else "other").inc()
+    if error_code:
+        MESSAGE_ERRORS.labels(error_code if error_code in KNOWN_ERROR_CODES else "other").inc()
+        if error_code == "21610":
+            logging.getLogger("router.sms").warning(
+                "a message was refused: the phone has opted out at Twilio (error 21610)")
 
 
 class WorkerStats:
@@ -107,11 +120,25 @@ def _gauges(heartbeat, followups_due, deletions_due, queued):
                                 "When a worker last ran beat's heartbeat task (Unix time)", value=float(heartbeat))
 
 
-def exposition(client: redis.Redis | None) -> bytes:
+class EmergencyLines:
+    """`helpline_emergency_lines_down`: how many of the 24-hour lines silent callers reach are diverted or
+    closed as this worker serves them now (0 normally). deploy/alerts.yml pages on it."""
+
+    def __init__(self, down: int):
+        self.down = down
+
+    def collect(self):
+        yield GaugeMetricFamily("helpline_emergency_lines_down", "24-hour lines that silent callers reach "
+                                "which are diverted or closed now (router divert, or a change)", value=float(self.down))
+
+
+def exposition(client: redis.Redis | None, emergency_lines_down: int | None = None) -> bytes:
     """This process's metrics (or, under gunicorn with PROMETHEUS_MULTIPROC_DIR, all workers')."""
     extra = CollectorRegistry()
     if client is not None:
         extra.register(WorkerStats(client))
+    if emergency_lines_down is not None:
+        extra.register(EmergencyLines(emergency_lines_down))
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         combined = CollectorRegistry()
         multiprocess.MultiProcessCollector(combined)

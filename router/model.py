@@ -22,7 +22,7 @@ Text = dict[str, str]
 
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 # Keys a person can press or reply. 0 and * are kept for "hear the options again" everywhere.
-OPTION_KEY_PATTERN = r"^[1-9#]$"
+OPTION_KEY_PATTERN = r"^[1-9]$"  # # ends key input on a call (Twilio <Gather>)
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -84,6 +84,8 @@ class Service(_Strict):
         "adults", description="Who the line is for; a fallback must serve the same people.")
     fallback: str | None = None
     name_in_followup: bool = False
+    # The number really is shorter than most of its kind (Childline's 0800 1111): checked, not a typo.
+    short_number: bool = False
     closures: list[Closure] = Field(default_factory=list)
     checked: date
     source: str

@@ -47,27 +47,35 @@ def is_withheld(raw: str | None) -> bool:
     return (raw or "").strip().lower() in WITHHELD
 
 
-def _textable(raw: str | None) -> phonenumbers.PhoneNumber | None:
+# Whose mobiles may be offered a text unless configured otherwise (FOLLOWUP_COUNTRIES): the UK's. A text
+# abroad costs international rates, or is refused (Twilio error 21408) outside the account's geo
+# permissions; Jersey, Guernsey and the Isle of Man are regions of their own (JE, GG, IM).
+TEXTABLE_REGIONS = frozenset({REGION})
+
+
+def _textable(raw: str | None, regions: frozenset[str] = TEXTABLE_REGIONS) -> phonenumbers.PhoneNumber | None:
     if is_withheld(raw):
         return None
     try:
         parsed = phonenumbers.parse(str(raw), REGION)
     except phonenumbers.NumberParseException:
         return None
-    if phonenumbers.is_valid_number(parsed) and phonenumbers.number_type(parsed) == PhoneNumberType.MOBILE:
+    if (phonenumbers.is_valid_number(parsed) and phonenumbers.number_type(parsed) == PhoneNumberType.MOBILE
+            and phonenumbers.region_code_for_number(parsed) in regions):
         return parsed
     return None
 
 
-def can_receive_texts(raw: str | None) -> bool:
-    """True only for a valid mobile number that is not withheld: the only kind we may ever offer a text."""
-    return _textable(raw) is not None
+def can_receive_texts(raw: str | None, regions: frozenset[str] = TEXTABLE_REGIONS) -> bool:
+    """True only for a valid mobile number of an allowed region (the UK's by default) that is not
+    withheld: the only kind we may ever offer a text."""
+    return _textable(raw, regions) is not None
 
 
-def textable_number(raw: str | None) -> str | None:
+def textable_number(raw: str | None, regions: frozenset[str] = TEXTABLE_REGIONS) -> str | None:
     """The E.164 form of `raw` if it can receive texts (see can_receive_texts), else None: the check and
     normalise_sender's answer from one parse (a parse costs ~0.1 ms)."""
-    parsed = _textable(raw)
+    parsed = _textable(raw, regions)
     return None if parsed is None else phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -84,16 +92,17 @@ def is_landline(raw: str | None) -> bool:
 
 
 class TextableLater:
-    """`can_receive_texts(raw)`, worked out only if something asks (most steps of a call never do)."""
+    """`can_receive_texts(raw)`, worked out only if something asks (most steps of a call never do).
+    enabled=False: never (no sender for follow-ups is configured: router/followups.py)."""
 
-    __slots__ = ("_raw", "_value")
+    __slots__ = ("_raw", "_value", "_regions")
 
-    def __init__(self, raw: str | None):
-        self._raw, self._value = raw, None
+    def __init__(self, raw: str | None, regions: frozenset[str] = TEXTABLE_REGIONS, enabled: bool = True):
+        self._raw, self._value, self._regions = raw, (None if enabled else False), regions
 
     def __bool__(self) -> bool:
         if self._value is None:
-            self._value = can_receive_texts(self._raw)
+            self._value = can_receive_texts(self._raw, self._regions)
         return self._value
 
     def __eq__(self, other: object) -> bool:

@@ -60,7 +60,18 @@ class Settings:
         """FLOWS_HISTORY_DIR, or a hidden folder beside the flow folder (never inside it)."""
         return self.flows_history_dir or self.flows_dir.parent / f".{self.flows_dir.name}-history"
     metrics_token: str | None = field(default=None, repr=False)
-    followup_sender: str | None = None  # FOLLOWUP_SENDER: a Messaging Service SID or number (issue 12)
+    followup_sender: str | None = None  # FOLLOWUP_SENDER: who follow-ups come from (router/followups.py)
+    # TWILIO_MESSAGE_REDACTION: the account has Message Redaction (Twilio enables it on request); only
+    # then are ContentRetention/AddressRetention sent, which Twilio refuses otherwise (30029/30030)
+    message_redaction: bool = False
+    # FOLLOWUP_COUNTRIES: ISO regions whose mobiles may be offered a text (error 21408 outside the
+    # account's geo permissions; international rates): UK mobiles only by default
+    followup_countries: frozenset[str] = frozenset({"GB"})
+    # FOLLOWUP_VALIDITY_SECONDS: Twilio drops a follow-up still queued after this long (ValidityPeriod)
+    followup_validity_seconds: int = 600
+    # HELPLINE_NUMBERS: the helpline's own numbers (E.164, comma-separated): never a follow-up's sender;
+    # the history sweep and `router twilio check` work on these (and the follow-up sender) only
+    helpline_numbers: tuple[str, ...] = ()
 
     def state_key_secret(self) -> bytes:
         """The HMAC key for hashing phone numbers into Redis keys (the first STATE_HASH_SECRET)."""
@@ -148,7 +159,16 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         flows_watch_seconds=float(env.get("FLOWS_WATCH_SECONDS") or 1.0),
         metrics_token=env.get("METRICS_TOKEN") or None,
         followup_sender=(env.get("FOLLOWUP_SENDER") or "").strip() or None,
+        message_redaction=_flag(env.get("TWILIO_MESSAGE_REDACTION", "")),
+        followup_countries=frozenset(c.strip().upper() for c in (env.get("FOLLOWUP_COUNTRIES") or "GB").split(",")
+                                     if c.strip()),
+        followup_validity_seconds=min(max(int(env.get("FOLLOWUP_VALIDITY_SECONDS") or 600), 1), 36000),
+        helpline_numbers=tuple(n.strip() for n in (env.get("HELPLINE_NUMBERS") or "").split(",") if n.strip()),
     )
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
 def _proxies(value: str) -> int:

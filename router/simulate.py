@@ -26,14 +26,14 @@ import phonenumbers
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-from router import callplayer, phone, safety
+from router import callplayer, followups, phone, safety
 from router.app import create_app
 from router.checks import load_checked
 from router.hours import LONDON
 from router.model import MenuNode
 from router.settings import Settings, load_settings
 from router.sms import LANGUAGE_WORDS
-from router.state import make_redis
+from router.state import redacted_url, make_redis
 
 DEFAULT_FROM = "+447400123456"   # a UK mobile: can be offered follow-up texts (none is ever sent)
 HELPLINE_NUMBER = "+441632960000"  # Ofcom's drama range: stands in for the helpline's Twilio number
@@ -296,14 +296,22 @@ class _ScriptListener:
 
 
 # ------------------------------------------------------------------ the simulator
+SIMULATED_SENDER = "MG" + "0" * 32   # a Messaging Service as a neutral sender, for simulations only
+
+
 class Simulator:
     """One app, built as in production, answering signed requests through Flask's test client."""
 
+    sender_note: str | None = None   # why texts are not offered here, if they are not (said before a call)
     typed_keys = callplayer.KEPT  # keys typed ahead: kept for the next <Gather>, or lost (callplayer)
 
     def __init__(self, flows_dir: Path | str | None = None, *, settings: Settings | None = None,
                  redis_url: str | None = None, at: datetime | None = None,
-                 diversions: dict | None = None, typed_keys: str = callplayer.KEPT):
+                 diversions: dict | None = None, typed_keys: str = callplayer.KEPT,
+                 assume_sender: bool = False):
+        """assume_sender: play a deployment that has a sender for texts even if this environment has
+        none (`router check`: scenarios check the flows, not the deployment); otherwise the simulation
+        answers exactly as the app here would, and says so when it would not offer texts."""
         self.typed_keys = typed_keys
         settings = settings or load_settings()
         settings = replace(settings, auth_token=settings.auth_token or secrets.token_hex(16),
@@ -315,7 +323,7 @@ class Simulator:
         if redis_url:
             client = make_redis(redis_url)
             if not _reachable(client):
-                self.notes.append(f"Redis at {redis_url} is not reachable: texts are answered without memory, "
+                self.notes.append(f"Redis at {redacted_url(redis_url)} is not reachable: texts are answered without memory, "
                                   "as the app does when Redis is down")
         else:
             client = MemoryRedis()
@@ -326,6 +334,13 @@ class Simulator:
         # Exactly this folder, strictly: a broken one is refused here (FlowError), never replaced by
         # the last good release as the web process would.
         flows = load_checked(settings.flows_dir)
+        if followups.why_not_offered(settings, flows):  # the app would not offer texts (router/followups.py)
+            if assume_sender:
+                settings = self.settings = replace(settings, followup_sender=SIMULATED_SENDER)
+            else:
+                self.sender_note = ("no sender for texts is configured (FOLLOWUP_SENDER), so, as the app here "
+                                    "would, nobody is offered a text: the number is said instead")
+                self.notes.append(self.sender_note)
         self.app: Flask = create_app(settings, flows=flows, clock=lambda: self.now, redis_client=client)
         if diversions:
             self.app.extensions["router"].flows.set_diversions(diversions)
@@ -384,6 +399,8 @@ class Simulator:
             inputs = PrefixInputs([language_key(self.flows, lang)], inputs)
         params = {"CallSid": self._sid("CA"), "AccountSid": ACCOUNT_SID, "From": caller, "To": HELPLINE_NUMBER,
                   "CallStatus": "ringing", "Direction": "inbound", "ApiVersion": "2010-04-01"}
+        if self.sender_note:
+            emit(Event("note", self.sender_note))
         emit(Event("note", f"call from {caller} at {self.now.astimezone(LONDON):%a %d %b %Y %H:%M} (London)"))
         url, body = "/voice", dict(params, CallStatus="in-progress")
         typed_ahead: deque[str] = deque()  # keys of a burst not yet taken by a <Gather>

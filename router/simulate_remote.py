@@ -16,6 +16,7 @@ from router.checks import load_checked
 from router.hours import LONDON
 from router.settings import REPO_ROOT
 from router.simulate import RecordingJobs, SimulationError, Simulator, display_number
+from router.state import redacted_url
 
 
 class _HttpClient:
@@ -28,8 +29,35 @@ class _HttpClient:
         self.timeout = timeout
 
     def post(self, path: str, base_url: str, data: dict, headers: dict):
-        response = self.session.post(base_url + path, data=data, headers=headers, timeout=self.timeout,
-                                     allow_redirects=False)
+        """One request; what goes wrong is said in one sentence with the fix, never a traceback."""
+        import requests
+
+        shown = redacted_url(base_url)  # an address with user:password@ never printed whole
+        try:
+            response = self.session.post(base_url + path, data=data, headers=headers, timeout=self.timeout,
+                                         allow_redirects=False)
+        except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+                requests.exceptions.InvalidURL):
+            raise SimulationError(f"{shown!r} is not a web address: write --url with http:// or https://, "
+                                  "e.g. --url http://localhost:5000") from None
+        except requests.exceptions.Timeout:
+            raise SimulationError(f"the instance at {shown} did not answer within {self.timeout:.0f} s: it may be "
+                                  "overloaded or stuck; look at its /healthz and logs (docs/operators.md, "
+                                  "'At 2am')") from None
+        except requests.exceptions.ConnectionError:
+            raise SimulationError(f"nothing answers at {shown}: the instance is not running there, or the "
+                                  "address or port in --url is wrong. Start it (`make run` on a laptop) or "
+                                  "check --url against the address Twilio is given") from None
+        if response.status_code == 403:
+            raise SimulationError(f"the instance at {shown} refused the signature (HTTP 403): set "
+                                  "TWILIO_AUTH_TOKEN to that instance's auth token, and give --url exactly as "
+                                  "Twilio calls it (behind a proxy, the instance's PUBLIC_BASE_URL)")
+        if response.status_code == 404:
+            raise SimulationError(f"{shown}{path} does not exist (HTTP 404): --url is the instance's address "
+                                  "alone, e.g. https://helpline.example.org, without /voice; is it this app?")
+        if response.status_code in (301, 302, 307, 308):
+            raise SimulationError(f"{shown} redirects to {response.headers.get('Location')}: give that address "
+                                  "as --url (Twilio does not follow redirects on webhooks either)")
         response.get_data = lambda as_text=True: response.text
         return response
 
@@ -45,7 +73,7 @@ class RemoteSimulator(Simulator):
 
     def __init__(self, url: str, token: str, flows_dir: Path | str | None = None):
         self.base_url = url.rstrip("/")
-        self.notes = [f"playing against the running instance at {self.base_url}"]
+        self.notes = [f"playing against the running instance at {redacted_url(self.base_url)}"]
         self.client = _HttpClient()
         self.validator = RequestValidator(token)
         self.jobs = RecordingJobs()  # nothing is recorded here: the instance does its own work

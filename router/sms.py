@@ -202,7 +202,7 @@ def incoming():
     except StateUnavailable:
         arrival = None
     ctx = engine.Context(flows=flows, channel=engine.SMS, lang=texter_language(flows, arrival),
-                         now=rt.clock(), can_text=phone.TextableLater(sender))
+                         now=rt.clock(), can_text=followups.offerable(rt.settings, flows, sender, form.get("To", "")))
     level = Reply.FULL if arrival is None else reply_level(limits, arrival.sender_count, arrival.global_count)
     in_crisis = crisis.is_crisis(body)
     urgent = is_stop or in_crisis or word in engine.POLICE_TEXTS or bool(HELP_WORDS & set(stopwords.words(body)))
@@ -283,7 +283,7 @@ def status():
     form = request.form
     sid = form.get("MessageSid") or form.get("SmsSid") or ""
     state = form.get("MessageStatus") or form.get("SmsStatus") or ""
-    metrics.count_message_status(state)
+    metrics.count_message_status(state, form.get("ErrorCode"))
     if state in {"sending", "sent"} | FINAL_MESSAGE_STATUSES and request.args.get("f"):
         runtime().jobs.message_reported(request.args["f"])  # a follow-up's own text (tasks/pending.py)
     if sid and state in FINAL_MESSAGE_STATUSES:

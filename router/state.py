@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import json
 import time
 from dataclasses import dataclass
@@ -68,6 +69,11 @@ def make_redis(url: str, timeout: float = 0.5) -> redis.Redis:
     watchers = Sentinel(sentinel.hosts, sentinel_kwargs={
         "socket_timeout": timeout, "socket_connect_timeout": timeout, "password": sentinel.sentinel_password})
     return watchers.master_for(sentinel.master_name, db=sentinel.db, password=sentinel.password, **options)
+
+
+def redacted_url(url: str) -> str:
+    """A Redis URL fit to print: any password (redis://:secret@host, sentinel passwords) shown as ***."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", re.sub(r"([?&](?:sentinel_)?password=)[^&]*", r"\1***", url))
 
 
 def hashed(secret: bytes, kind: str, value: str) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
-from router import engine, followups, metrics, phone, replay, safety
+from router import engine, followups, metrics, replay, safety
 from router.engine import Line, Step
 from router.model import Flows
 from router.runtime import Runtime, runtime
@@ -34,8 +34,10 @@ def twiml(document: str) -> Response:
 
 def _context(flows: Flows, lang: str | None, rt: Runtime | None = None) -> engine.Context:
     lang = lang if lang in flows.config.languages else flows.config.default_language
-    return engine.Context(flows=flows, channel=engine.VOICE, lang=lang, now=(rt or runtime()).clock(),
-                          can_text=phone.TextableLater(request.form.get("From")))
+    rt = rt or runtime()
+    return engine.Context(flows=flows, channel=engine.VOICE, lang=lang, now=rt.clock(),
+                          can_text=followups.offerable(rt.settings, flows, request.form.get("From"),
+                                                       request.form.get("To", "")))
 
 
 PLACE_SEPARATOR, URL_SEPARATOR = ":", "."  # node and service ids never hold a "." (model.ID_PATTERN)

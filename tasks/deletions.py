@@ -10,7 +10,9 @@ moves an item's due time on, with a count of attempts, so backoff grows and give
 tasks did (the history sweep takes over after that).
 
 Keys (each with a TTL; they hold Twilio sids and times only, never a phone number or a text):
-- hr:del-due   sorted set: "m:<MessageSid>" / "c:<CallSid>" by when it is next due (Redis' clock); a leased
+- hr:del-due   sorted set: "m:<MessageSid>" / "c:<CallSid>" by when it is next due (Redis' clock): first
+               FIRST_DELETE_AFTER_SECONDS after it is queued (Twilio asks for at least a minute after a
+               message is sent or received: https://www.twilio.com/docs/api/errors/20009); a leased
                item is moved LEASE_SECONDS on; KEEP_SECONDS, renewed by every write
 - hr:del-info  hash: the same member -> "<final_at>|<attempts>" (final_at: when the message or call became
                final, for the deletion lag; empty when not known); KEEP_SECONDS, renewed by every write
@@ -38,7 +40,10 @@ DUE_KEY = "hr:del-due"
 INFO_KEY = "hr:del-info"
 KICK_KEY = "hr:del-kick"
 NEXT_KEY = "hr:del-next"
-KEEP_SECONDS = 3 * 24 * 3600      # the sweep looks back 3 days too; nothing stays queued near that long
+# Twilio may take up to 14 days to finalise a record (errors/20009): retries span that (tasks/retry.py),
+# and the sweep looks back 15 days (tasks/history.py)
+KEEP_SECONDS = 16 * 24 * 3600
+FIRST_DELETE_AFTER_SECONDS = float(os.environ.get("DELETION_WAIT_SECONDS", "60"))
 KICK_SECONDS = 5
 # A drain that has not finished a batch by then is presumed dead: its items come due again (a batch is
 # at most BATCH deletions over THREADS connections, each bounded by the REST client's 10 s timeout).
@@ -58,9 +63,9 @@ end
 local function score(x) return string.format('%.6f', x) end
 """
 
-# KEYS: due, info, kick. ARGV: member, final_at, keep seconds, kick seconds. -> 1: publish a drain.
+# KEYS: due, info, kick. ARGV: member, final_at, keep seconds, kick seconds, delay. -> 1: publish a drain.
 _ADD = _NOW + """
-if redis.call('ZADD', KEYS[1], 'NX', score(now()), ARGV[1]) == 1 then
+if redis.call('ZADD', KEYS[1], 'NX', score(now() + tonumber(ARGV[5])), ARGV[1]) == 1 then
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. '|0')
 end
 redis.call('EXPIRE', KEYS[1], ARGV[3])
@@ -170,16 +175,18 @@ class PendingDeletions:
         self._schedule = client.register_script(_SCHEDULE)
         self._release = client.register_script(_RELEASE)
 
-    def add(self, kind: str, sid: str, final_at: float | None = None) -> bool:
-        """Queue the deletion of a message or call record, due now (one round trip). True when the caller
-        should publish a drain: no drain had been asked for. An item already queued stays as it is.
-        ValueError for anything but a Twilio sid of that kind: junk from a webhook is never queued."""
+    def add(self, kind: str, sid: str, final_at: float | None = None, delay: float | None = None) -> bool:
+        """Queue the deletion of a message or call record, due `delay` seconds from now (default: the
+        minute Twilio asks for, FIRST_DELETE_AFTER_SECONDS); one round trip. True when the caller should
+        publish a drain: no drain had been asked for. An item already queued stays as it is. ValueError
+        for anything but a Twilio sid of that kind: junk from a webhook is never queued."""
         if not valid_sid(kind, sid):
             raise ValueError("not a Twilio sid of that kind")
         stamp = "" if final_at is None else f"{final_at:.6f}"
         member = f"{KINDS[kind]}:{sid}"
+        wait = FIRST_DELETE_AFTER_SECONDS if delay is None else delay
         return bool(self._add(keys=[DUE_KEY, INFO_KEY, KICK_KEY],
-                              args=[member, stamp, KEEP_SECONDS, KICK_SECONDS]))
+                              args=[member, stamp, KEEP_SECONDS, KICK_SECONDS, f"{max(wait, 0.0):.6f}"]))
 
     def begin_drain(self, token: str | None = None) -> None:
         """A drain starts: any add from now on asks for another. With the token it was scheduled with,

@@ -1,11 +1,26 @@
 """Send a follow-up text exactly once, when it is due, and then forget the number.
 
 Exactly once, even when a worker is killed mid-send: the follow-up is claimed (locked) and marked
-'sending' before the REST call; a later attempt that finds 'sending' asks Twilio whether a message was
-created since through the API from our number to that number, and adopts it instead of sending again;
-and the text's StatusCallback names the follow-up (`/sms/status?f=<id>`), so its status callback settles
-that follow-up and no other (tasks/pending.py). Never in silence: a follow-up that finally cannot be
-sent (refused, out of retries, expired unsent, sealed with another key) is counted and logged.
+'sending' before the REST call, and the text's StatusCallback names the follow-up (`/sms/status?f=<id>`),
+so its status callback settles that follow-up and no other (tasks/pending.py). A later attempt that finds
+'sending' (the earlier one died, or got no answer) asks Twilio whether the earlier one created a message
+before sending again, in one of two ways (docs/deployment.md, "Exactly once, with or without redaction"):
+
+- without Message Redaction: a message created through the API since the attempt, from our sender to that
+  number (the list filtered by `To`);
+- with Message Redaction (TWILIO_MESSAGE_REDACTION), Twilio obfuscates the number once the message is
+  sent, so `To` finds nothing: every send we heard the answer to records its sid (hr:fu-sids); a message
+  created through the API from our sender within the attempt's window whose sid nobody recorded can only
+  be an attempt that never heard its answer, so it is taken as sent. This errs towards not texting a
+  phone twice (someone else may hold it) over a second text.
+
+Retention parameters (ContentRetention/AddressRetention) are sent only with TWILIO_MESSAGE_REDACTION:
+Twilio refuses them otherwise (30029/30030, https://www.twilio.com/docs/api/errors/30029). Every
+follow-up carries a ValidityPeriod (FOLLOWUP_VALIDITY_SECONDS): one still in Twilio's queue then is
+dropped (30036) rather than arriving late, when someone else may hold the phone. 21611 (the sender's
+queue is full, https://www.twilio.com/docs/api/errors/21611) is retried like 429. Never in silence: a
+follow-up that finally cannot be sent (refused, out of retries, expired unsent, sealed with another key,
+the number opted out at Twilio: 21610) is counted and logged, never with the number.
 
 The dispatcher sends what is due itself, a batch at a time over a few threads (as deletions are
 drained, tasks/history.py), instead of publishing a Celery task per follow-up: a task's publish,
@@ -57,6 +72,19 @@ class Outcome(NamedTuple):
 
 UNSUBSCRIBED = 21610  # "Attempt to send to unsubscribed recipient": the number texted STOP to this sender
 MESSAGING_SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
+# How long after an attempt started Twilio may have created its message: the REST client's timeout,
+# and a margin for Twilio acting on a request whose answer never came back.
+ATTEMPT_WINDOW_SECONDS = 60.0
+OLDER_IN_A_ROW = 50   # messages older than the window, in a row, before the redacted lookup stops
+
+
+def send_params(data: dict[str, str]) -> dict[str, object]:
+    """What a follow-up's messages.create carries besides its sender (see the module docstring)."""
+    params: dict[str, object] = {"to": data["to"], "body": data["body"], "status_callback": data["callback"],
+                                 "validity_period": settings.followup_validity_seconds}
+    if settings.message_redaction:
+        params.update(content_retention="discard", address_retention="obfuscate")
+    return params
 
 
 def sender_params(sender: str) -> dict[str, str]:
@@ -149,11 +177,15 @@ def _send_in_thread(fid: str) -> Outcome:
         return Outcome(ERROR)
 
 
-def _already_sent(client, data: dict[str, str]) -> str | None:
+def _already_sent(client, data: dict[str, str], store: PendingFollowups | None = None,
+                  redaction: bool = False) -> str | None:
     """After a crash mid-send: the sid of a message Twilio created for this follow-up, if any.
 
     Only a message created through the REST API from the follow-up's sender counts ("outbound-api"):
-    the app's own TwiML replies to that texter ("outbound-reply") are not its text."""
+    the app's own TwiML replies to that texter ("outbound-reply") are not its text. With redaction,
+    see _unclaimed_in_window."""
+    if redaction:
+        return _unclaimed_in_window(client, data, store)
     attempt_at = float(data.get("attempt_at") or 0)
     # Sent through a Messaging Service, a message's From is a number of its pool, not the MG SID.
     service = data["from"] if MESSAGING_SERVICE_SID.fullmatch(data["from"] or "") else None
@@ -165,6 +197,34 @@ def _already_sent(client, data: dict[str, str]) -> str | None:
         if service and getattr(message, "messaging_service_sid", None) != service:
             continue
         if message.direction == "outbound-api" and created >= attempt_at - 2:
+            return message.sid
+    return None
+
+
+def _unclaimed_in_window(client, data: dict[str, str], store: PendingFollowups | None) -> str | None:
+    """With Message Redaction: a message created through the API from our sender within the earlier
+    attempt's window whose sid no finished send recorded (tasks/pending.py, hr:fu-sids). Twilio lists
+    newest first, but by date sent, and a message still queued has none: so the listing stops only after
+    OLDER_IN_A_ROW messages older than the window, not at the first."""
+    attempt_at = float(data.get("attempt_at") or 0)
+    service = data["from"] if MESSAGING_SERVICE_SID.fullmatch(data["from"] or "") else None
+    known = store.sent_sids(attempt_at - 2) if store is not None else set()
+    listing = client.messages.stream(page_size=50) if service else \
+        client.messages.stream(from_=data["from"], page_size=50)
+    older = 0
+    for message in listing:
+        created = message.date_created.timestamp() if message.date_created else 0
+        if created < attempt_at - 2:
+            older += 1
+            if older >= OLDER_IN_A_ROW:
+                return None
+            continue
+        older = 0
+        if created > attempt_at + ATTEMPT_WINDOW_SECONDS or message.direction != "outbound-api":
+            continue
+        if service and getattr(message, "messaging_service_sid", None) != service:
+            continue
+        if message.sid not in known:
             return message.sid
     return None
 
@@ -194,12 +254,13 @@ def attempt(store: PendingFollowups, client, fid: str) -> Outcome:
     try:
         if data.get("status") == "sending":  # an earlier attempt died mid-send: did its text go out?
             try:
-                sid = _already_sent(client, data)
+                sid = _already_sent(client, data, store, settings.message_redaction)
             except (TwilioException, requests.RequestException) as exc:  # no answer: try again later
                 log.warning("follow-up %s: Twilio not asked whether it was sent: %s", fid[:8], describe(exc))
                 return Outcome(RETRY, label="retried")
             if sid:
                 log.info("follow-up %s was already sent before a restart; not sending again", fid[:8])
+                store.remember_sent(sid)
                 store.finish(fid, unlock=True)
                 locked = False
                 return Outcome(SENT, sid, "sent")
@@ -208,9 +269,7 @@ def attempt(store: PendingFollowups, client, fid: str) -> Outcome:
                 locked = False
                 return Outcome(DONE)
         try:
-            message = client.messages.create(
-                to=data["to"], body=data["body"], status_callback=data["callback"],
-                content_retention="discard", address_retention="obfuscate", **sender_params(data["from"]))
+            message = client.messages.create(**send_params(data), **sender_params(data["from"]))
         except TwilioRestException as exc:
             if is_retryable(exc):
                 store.unlock(fid)
@@ -219,7 +278,7 @@ def attempt(store: PendingFollowups, client, fid: str) -> Outcome:
             if exc.code == UNSUBSCRIBED:
                 # The person texted STOP to this sender at Twilio: final. Never retried, and nothing
                 # else is sent to that number either (every pending follow-up for it is cancelled).
-                log.warning("follow-up %s: the number has opted out at Twilio (21610); cancelled", fid[:8])
+                log.warning("follow-up %s: the number has opted out at Twilio (error 21610); cancelled", fid[:8])
                 store.finish(fid, unlock=True)
                 locked = False
                 store.cancel_for_number(data["to"])
@@ -232,6 +291,7 @@ def attempt(store: PendingFollowups, client, fid: str) -> Outcome:
             store.unlock(fid)  # no answer: next attempt asks Twilio whether it was created
             locked = False
             return Outcome(RETRY, label="retried")
+        store.remember_sent(message.sid)
         store.finish(fid, unlock=True)
         locked = False
         return Outcome(SENT, message.sid, "sent")

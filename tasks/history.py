@@ -1,14 +1,28 @@
 """Leave nothing at Twilio: delete every message and call record once it is final, and sweep for any
 whose status callback was lost.
 
-Deletions wait in Redis (tasks/deletions.py); drain_deletions deletes them a batch at a time over a few
-threads. Twilio answers error 20009 while a message is still being processed: that, 429, 5xx and no
-answer are retried with capped exponential backoff and jitter until Twilio confirms; 'not found' means
-already gone; after MAX_DELETE_RETRIES the sweep takes over.
+Deletions wait in Redis (tasks/deletions.py), each first due a minute after it was queued (Twilio asks
+for that wait); drain_deletions deletes them a batch at a time over a few threads. Twilio answers error
+20009 while a record is not final, which "in rare cases" lasts up to 14 days
+(https://www.twilio.com/docs/api/errors/20009): that, 429, 5xx and no answer are retried with a backoff
+that grows from seconds to an hour (tasks/retry.py) for 15 days; 'not found' means already gone; after
+that the sweep takes over.
+
+The sweep touches only the helpline's records: messages and calls to or from its own numbers
+(HELPLINE_NUMBERS), the follow-up sender and the numbers of its Messaging Service, and the legs of those
+calls; never the rest of the account (a dedicated subaccount is safer still: docs/deployment.md). It
+looks back 15 days. A message left `sent` (UK carriers often send no delivery receipt, so `sent` can be
+final) or `partially_delivered` is taken as final after SENT_FINAL_AFTER_SECONDS.
+
+What this cannot delete, because Twilio's API offers no way to (docs/deployment.md, "What remains at
+Twilio"): Monitor alerts and the error log (which keep the request data of failed webhooks), call events,
+Voice Insights, Twilio's backups, its opt-out list, and the history on the person's own phone.
 """
 from __future__ import annotations
 
 import logging
+import os
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -21,17 +35,21 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from router import logs
 from tasks import VISIBILITY_TIMEOUT_SECONDS, app, settings
 from tasks import metrics
+from router.own_numbers import OwnNumbers
 from tasks.deletions import Item, PendingDeletions
 from tasks.process_local import once, worker_redis
-from tasks.retry import CAP_SECONDS, backoff_seconds
+from tasks.retry import CAP_SECONDS, deletion_attempts_within, deletion_backoff_seconds
 from tasks.twilio_api import (NotConfigured, is_configured, is_gone, is_retryable, make_client,
                                make_thread_client)
 
 log = logging.getLogger("tasks.history")
-MAX_DELETE_RETRIES = 120  # about half an hour at the 15 s cap; the sweep takes over after that
+MAX_DELETE_RETRIES = deletion_attempts_within()  # at least 15 days of retries; then the sweep takes over
 FINAL_MESSAGE = frozenset({"delivered", "undelivered", "failed", "received", "read", "canceled"})
+# Final once no receipt came for this long (not documented by Twilio: most receipts come in minutes)
+FINAL_AFTER_WAIT = frozenset({"sent", "partially_delivered"})
+SENT_FINAL_AFTER = timedelta(seconds=float(os.environ.get("SENT_FINAL_AFTER_SECONDS", str(6 * 3600))))
 FINAL_CALL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
-SWEEP_LOOKBACK = timedelta(days=3)
+SWEEP_LOOKBACK = timedelta(days=15)
 SWEEP_MIN_AGE = timedelta(minutes=5)
 BATCH = 32      # leased at once: at most 4 rounds of THREADS requests, well inside the lease
 THREADS = 8     # Twilio takes 100+ ms a request; a few at once keep one worker process busy
@@ -79,10 +97,11 @@ def _delete_batch(queue: PendingDeletions, items: list[Item]) -> int:
         if outcome == RETRY:
             counts["retry"] = counts.get("retry", 0) + 1
             if item.attempts < MAX_DELETE_RETRIES:
-                queue.retry_later(item, backoff_seconds(item.attempts))
+                queue.retry_later(item, deletion_backoff_seconds(item.attempts))
                 continue
             logs.CORRELATION.set(logs.correlation_for(item.sid))
-            log.error("%s not deleted after %s attempts: left to the history sweep", item.kind, item.attempts + 1)
+            log.error("%s not deleted after %s attempts over 15 days: left to the history sweep", item.kind,
+                      item.attempts + 1)
             counts["gave_up"] = counts.get("gave_up", 0) + 1
         elif outcome == DELETED:
             counts[item.kind] = counts.get(item.kind, 0) + 1
@@ -166,27 +185,85 @@ def delete_call(sid: str, final_at: float | None = None) -> bool:
     return _queue_deletion("call", sid, final_at)
 
 
+def our_numbers(client) -> list[str]:
+    """The numbers whose records the sweep may delete: HELPLINE_NUMBERS and the numbers calls and texts
+    came in to (router/own_numbers.py), the follow-up sender if it is a number, and the numbers of its
+    Messaging Service if it is one (asked of Twilio)."""
+    numbers = list(settings.helpline_numbers) + sorted(OwnNumbers(worker_redis()).known())
+    sender = settings.followup_sender or ""
+    if re.fullmatch(r"MG[0-9a-fA-F]{32}", sender):
+        try:
+            numbers += [n.phone_number for n in client.messaging.v1.services(sender).phone_numbers.list()]
+        except TwilioRestException as exc:  # the other numbers are still swept; `router twilio check` says why
+            log.error("the follow-up sender's Messaging Service could not be read: error %s", exc.code)
+    elif sender.startswith("+"):
+        numbers.append(sender)
+    return list(dict.fromkeys(numbers))
+
+
+def _our_messages(client, numbers: list[str], since: datetime):
+    seen: set[str] = set()
+    for number in numbers:
+        for filters in ({"to": number}, {"from_": number}):
+            for m in client.messages.list(date_sent_after=since, page_size=200, **filters):
+                if m.sid not in seen:
+                    seen.add(m.sid)
+                    yield m.sid, m.status, m.date_updated or m.date_created
+
+
+def _our_calls(client, numbers: list[str], since: datetime):
+    """Calls to or from our numbers, and the legs they dialled (a <Dial>'s leg is From the caller)."""
+    seen: set[str] = set()
+    for number in numbers:
+        for filters in ({"to": number}, {"from_": number}):
+            for c in client.calls.list(start_time_after=since, page_size=200, **filters):
+                for call in [c] + (client.calls.list(parent_call_sid=c.sid, page_size=50)
+                                   if c.status in FINAL_CALL else []):
+                    if call.sid not in seen:
+                        seen.add(call.sid)
+                        yield call.sid, call.status, call.end_time or call.date_updated
+
+
+def _final_enough(status: str, stamp, now: datetime, min_age: timedelta, final: frozenset[str]) -> bool:
+    age = None if stamp is None else now - stamp
+    if status in final:
+        return age is None or age >= min_age
+    if final is FINAL_MESSAGE and status in FINAL_AFTER_WAIT:
+        return age is not None and age >= max(min_age, SENT_FINAL_AFTER)
+    return False
+
+
+_unscoped_logged = False
+
+
 @app.task(name="tasks.history.sweep", acks_late=True)
 def sweep(min_age_seconds: float | None = None) -> int:
-    """Beat: queue for deletion the final messages and calls of the last few days that a lost callback
-    left behind (an item already queued stays as it is), and kick a drain."""
+    """Beat: queue for deletion the final messages and calls of the last 15 days, to or from our own
+    numbers, that a lost callback left behind (an item already queued stays as it is), and kick a drain.
+    Knowing none of our numbers, it deletes nothing: the list calls return the whole account."""
+    global _unscoped_logged
     try:
         client = make_client(settings)
     except NotConfigured:
         return 0
+    numbers = our_numbers(client)
+    if not numbers:
+        if not _unscoped_logged:
+            log.error("no number of the helpline is known yet (HELPLINE_NUMBERS is not set and no call or "
+                      "text has come in): the history sweep deletes nothing rather than touch the whole "
+                      "account's records")
+            _unscoped_logged = True
+        return 0
     now = datetime.now(timezone.utc)
     min_age = SWEEP_MIN_AGE if min_age_seconds is None else timedelta(seconds=min_age_seconds)
     since = now - SWEEP_LOOKBACK
-    messages = ((m.sid, m.status, m.date_updated or m.date_created)
-                for m in client.messages.list(date_sent_after=since, page_size=200))
-    calls = ((c.sid, c.status, c.end_time or c.date_updated)
-             for c in client.calls.list(start_time_after=since, page_size=200))
     queue, queued, kick = deletion_queue(), 0, False
-    for records, final, kind in ((messages, FINAL_MESSAGE, "message"), (calls, FINAL_CALL, "call")):
+    for records, final, kind in ((_our_messages(client, numbers, since), FINAL_MESSAGE, "message"),
+                                 (_our_calls(client, numbers, since), FINAL_CALL, "call")):
         for sid, status, stamp in records:
-            if status in final and (stamp is None or now - stamp >= min_age):
+            if _final_enough(status, stamp, now, min_age, final):
                 try:
-                    kick = queue.add(kind, sid) or kick
+                    kick = queue.add(kind, sid, delay=0) or kick
                 except ValueError:
                     continue
                 metrics.DELETIONS.labels(f"swept_{kind}").inc()

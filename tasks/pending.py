@@ -11,6 +11,9 @@
 - hr:fu-kick        "1" from the moment a dispatch is asked for a 'now' follow-up until it starts: more
                     'now' follow-ups meanwhile publish nothing (KICK_SECONDS)
 - hr:fu-made:<id>   "1" once the id was stored: a duplicate trigger adds nothing (TTL as hr:fu:<id>)
+- hr:fu-sids        sorted set of the sids of texts whose send we heard answered, by time (a day kept;
+                    SIDS_KEEP_SECONDS): with Message Redaction, how a retry tells its own lost message
+                    from another follow-up's (tasks/followup.py). Twilio sids only, never a number.
 The id is derived from what triggered it (a CallSid or MessageSid and the service), so a retried
 webhook or a duplicate trigger finds the same id and adds nothing.
 
@@ -147,6 +150,17 @@ def followup_id(secret: bytes, trigger: str, service_id: str) -> str:
     return hmac.new(secret, f"followup\0{trigger}\0{service_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
+SIDS_KEY = "hr:fu-sids"
+SIDS_KEEP_SECONDS = 24 * 3600
+
+# KEYS: sids. ARGV: sid, now, keep seconds. Older entries trimmed, so the set stays a day's sends.
+_REMEMBER = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[3]))
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
 # Mark a follow-up as being sent, but only while it still exists (see PendingFollowups.mark_sending).
 _MARK_SENDING = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -172,6 +186,7 @@ class PendingFollowups:
         self._finish = client.register_script(_FINISH)
         self._settle = client.register_script(_SETTLE)
         self._mark_sending = client.register_script(_MARK_SENDING)
+        self._remember = client.register_script(_REMEMBER)
 
     def _key(self, fid: str) -> str:
         return FOLLOWUP_PREFIX + fid
@@ -266,6 +281,14 @@ class PendingFollowups:
         follow-up's text went out, so it must never be sent again. True if it was still pending (its
         worker died before hearing Twilio's answer, or has not finished yet)."""
         return bool(self._settle(keys=[DUE_KEY], args=[FOLLOWUP_PREFIX, fid]))
+
+    def remember_sent(self, sid: str) -> None:
+        """A follow-up's text whose creation we know of (Twilio answered, or a retry adopted it)."""
+        self._remember(keys=[SIDS_KEY], args=[sid, repr(time.time()), SIDS_KEEP_SECONDS])
+
+    def sent_sids(self, since: float) -> set[str]:
+        """Sids remembered since `since` (seconds since the epoch)."""
+        return set(self.client.zrangebyscore(SIDS_KEY, repr(since), "+inf"))
 
     def cancel_for_number(self, to: str) -> int:
         """Cancel every follow-up pending for `to`, filed under any state secret still read (a follow-up

@@ -71,6 +71,10 @@ def _build(account_sid: str, auth_token: str, api_base_url: str) -> Client:
     client.edge = None
     client.http_client.timeout = REQUEST_TIMEOUT_SECONDS
     client.api.base_url = api_base_url
+    # Messaging Services (messaging.twilio.com) are asked by the sweep and `router twilio check`; a test's
+    # TWILIO_API_BASE_URL serves both
+    if api_base_url != "https://api.twilio.com":
+        client.messaging.base_url = api_base_url
     read_environment_once(client.http_client.session, api_base_url)
     return client
 
@@ -91,9 +95,13 @@ def read_environment_once(session: requests.Session | None, url: str) -> None:
 _client = lru_cache(maxsize=4)(_build)
 
 
+QUEUE_FULL = 21611   # the sender's queue at Twilio is full: not final (errors/21611)
+
+
 def is_retryable(exc: TwilioRestException) -> bool:
-    """429 and 5xx are Twilio asking us to come back later; 20009 means 'still being processed'."""
-    return exc.status == 429 or exc.status >= 500 or exc.code == 20009
+    """429 and 5xx are Twilio asking us to come back later; 20009 means 'still being processed'
+    (errors/20009); 21611 that the sender's queue is full for now."""
+    return exc.status == 429 or exc.status >= 500 or exc.code in (20009, QUEUE_FULL)
 
 
 def is_gone(exc: TwilioRestException) -> bool:

@@ -1,8 +1,14 @@
 """Shared fixtures: a real redis-server process, app factories with a controlled clock."""
 from __future__ import annotations
 
-import dataclasses
 import os
+
+# Twilio asks for a minute between a message's end and its DELETE (tasks/deletions.py); the tests' stand-in
+# allows it at once unless a test sets its delete_grace, so deletions here are due at once. Set before
+# tasks.deletions is imported; Celery workers and gunicorn started by tests inherit it.
+os.environ.setdefault("DELETION_WAIT_SECONDS", "0")
+
+import dataclasses  # noqa: E402
 from datetime import datetime
 from pathlib import Path
 
@@ -12,7 +18,7 @@ from router.app import create_app
 from router.embedded_redis import RedisServer
 from router.hours import LONDON
 from router.settings import REPO_ROOT, load_settings
-from tests.support import ACCOUNT_SID, METRICS_TOKEN, SECRETS_ENV, TOKEN
+from tests.support import ACCOUNT_SID, FOLLOWUP_SENDER, HELPLINE_NUMBER, METRICS_TOKEN, SECRETS_ENV, TOKEN
 
 # Every process a test starts (CLI, gunicorn, Celery) inherits the keys, as a deployment gives them.
 for _name, _value in SECRETS_ENV.items():
@@ -43,9 +49,12 @@ def redis_url(redis_server):
 
 
 def make_settings(redis_url: str = "redis://127.0.0.1:1/0", **overrides):
+    """A deployment as it must be on a real account: follow-ups from a neutral sender (the stand-in's
+    Messaging Service), never from the helpline's own number."""
     settings = load_settings({
         "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "REDIS_URL": redis_url,
-        "FLOWS_DIR": str(FLOWS), "FLOWS_WATCH_SECONDS": "0", "METRICS_TOKEN": METRICS_TOKEN, **SECRETS_ENV})
+        "FLOWS_DIR": str(FLOWS), "FLOWS_WATCH_SECONDS": "0", "METRICS_TOKEN": METRICS_TOKEN, **SECRETS_ENV,
+        "FOLLOWUP_SENDER": FOLLOWUP_SENDER, "HELPLINE_NUMBERS": HELPLINE_NUMBER})
     return dataclasses.replace(settings, **overrides)
 
 

@@ -13,7 +13,7 @@ import requests
 from werkzeug.serving import make_server
 
 from router.settings import REPO_ROOT
-from tests.support import METRICS_TOKEN
+from tests.support import FOLLOWUP_SENDER, HELPLINE_NUMBER, METRICS_TOKEN
 
 
 def wait_until(predicate, timeout: float = 15.0, interval: float = 0.02, message: str = "condition"):
@@ -102,7 +102,7 @@ def worker_env(redis_url: str, standin, **extra) -> dict:
         "TWILIO_AUTH_TOKEN": standin.auth_token, "TWILIO_API_BASE_URL": standin.url,
         "CELERY_VISIBILITY_TIMEOUT": "4", "FOLLOWUP_LOCK_SECONDS": "3", "FOLLOWUP_LEASE_SECONDS": "6",
         "TASK_RETRY_BASE_SECONDS": "0.05", "DELETION_LEASE_SECONDS": "3", "PYTHONPATH": str(REPO_ROOT),
-        "METRICS_TOKEN": METRICS_TOKEN,
+        "METRICS_TOKEN": METRICS_TOKEN, "FOLLOWUP_SENDER": FOLLOWUP_SENDER, "HELPLINE_NUMBERS": HELPLINE_NUMBER,
     })
     env.update(extra)
     return env

@@ -24,6 +24,10 @@ SECRETS_ENV = {"STATE_HASH_SECRET": STATE_SECRET, "FOLLOWUP_ENCRYPTION_KEY": FOL
                "FLOWS_SIGNING_KEY": SIGNING_KEY}
 BASE = "http://localhost"
 HELPLINE_NUMBER = "+443300000111"
+# The neutral sender every test deployment sends follow-ups from: the stand-in's default Messaging
+# Service (tests/twilio_standin), as a real deployment must (Twilio refuses texts from a 03/0808 number).
+FOLLOWUP_SENDER = "MG" + "5" * 32
+FOLLOWUP_SENDER_NUMBER = "+447700900001"
 MOBILE = "+447400123456"
 LANDLINE = "+442071234567"
 _sids = itertools.count(1)

@@ -229,13 +229,16 @@ def test_welsh_callers_hear_no_english_name_mid_sentence_and_welsh_mutates(app_a
 
 
 def test_validate_lists_the_welsh_phrases_nobody_has_reviewed(tmp_path):
+    from router.checks.review import fingerprint
+
     warnings = [p for p in lint_folder(FLOWS) if p.severity == "warning" and "reviewed by a fluent" in p.reason]
     assert len(warnings) == 1 and "phrases in cy have not been reviewed" in warnings[0].reason
     folder = copy_flows(tmp_path)
     flows = load_flows(folder, lint=False)
     for pid in flows.phrases:
         if "cy" in flows.phrases[pid]:
-            change(folder, "phrases.yaml", ("review", "cy", pid), "reviewed 2026-12-01 by a test")
+            change(folder, "phrases.yaml", ("review", "cy", pid),
+                   f"reviewed 2026-12-01 by a test, fingerprint {fingerprint(flows.phrases[pid]['cy'])}")
     assert not [p for p in lint_folder(folder) if "reviewed by a fluent" in p.reason]
 
 

@@ -60,7 +60,8 @@ def exported_samples(client: redis.Redis) -> set[str]:
     client.hincrbyfloat("hr:stats", "deletion_lag_bucket|+Inf", 1)
     client.hincrbyfloat("hr:stats", "deletion_lag_sum|", 1.5)
     client.set("hr:heartbeat", "1700000000.0")
-    families = list(metrics.REGISTRY.collect()) + list(metrics.WorkerStats(client).collect())
+    families = list(metrics.REGISTRY.collect()) + list(metrics.WorkerStats(client).collect()) + \
+        list(metrics.EmergencyLines(0).collect())
     names = set()
     for family in families:
         suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"]}.get(family.type, [""])

@@ -153,7 +153,20 @@ def test_a_key_outside_1_to_9_is_explained(tmp_path):
     line = _edit_line(folder, "menu.yaml", "      - key: 2", "      - key: 0")
     problems = _refusal(folder, "menu.yaml")
     assert [(p.line, p.where) for p in problems] == [(line, "nodes.main.options[2].key")]
-    assert "a key is 1-9 or #" in problems[0].reason and "should match pattern" not in problems[0].reason
+    assert f"'0': {KEY_HELP}" in problems[0].reason and "should match pattern" not in problems[0].reason
+
+
+KEY_HELP = ("a key is one of 1 to 9 (0 and * always mean 'hear the options again', and # ends key input on a "
+            "call, so callers cannot choose it)")
+
+
+@pytest.mark.parametrize("key", ["10", "'#'"])
+def test_key_help_and_the_keys_refused_agree(tmp_path, key):
+    """The help says which keys there are; every key it excludes is refused with that same help."""
+    folder = copy_flows(tmp_path)
+    _edit_line(folder, "menu.yaml", "      - key: 2", f"      - key: {key}")
+    problems = _refusal(folder, "menu.yaml")
+    assert len(problems) == 1 and KEY_HELP in problems[0].reason
 
 
 def test_closures_are_read_and_a_bad_one_is_explained(tmp_path):

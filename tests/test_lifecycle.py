@@ -231,7 +231,17 @@ def test_simulate_url_plays_against_a_running_instance(redis_url):
         assert texts.exit_code == 0 and "REPLY:" in texts.output and "running instance" in texts.output
         wrong = CliRunner().invoke(main, ["simulate", "voice", "--url", web.url, "--script", "1"],
                                    env=dict(env, TWILIO_AUTH_TOKEN="not-the-token"), catch_exceptions=False)
-        assert wrong.exit_code == 1 and "HTTP 403" in wrong.output, "signed with the instance's token, or refused"
+        assert wrong.exit_code == 1 and wrong.output.strip().endswith(
+            f"simulation stopped: the instance at {web.url} refused the signature (HTTP 403): set TWILIO_AUTH_TOKEN "
+            "to that instance's auth token, and give --url exactly as Twilio calls it (behind a proxy, the "
+            "instance's PUBLIC_BASE_URL)"), wrong.output
+        down = CliRunner().invoke(main, ["simulate", "voice", "--url", "http://127.0.0.1:1", "--script", "1"],
+                                  env=env, catch_exceptions=False)
+        assert down.exit_code == 1 and "simulation stopped: nothing answers at http://127.0.0.1:1: the instance " \
+            "is not running there, or the address or port in --url is wrong." in down.output
+        assert "Traceback" not in down.output and len(down.output.splitlines()) <= 2
+        bare = CliRunner().invoke(main, ["simulate", "voice", "--url", "localhost:5000"], env=env)
+        assert bare.exit_code == 2 and "is not a web address: write it with http:// or https://" in bare.output
         late = CliRunner().invoke(main, ["simulate", "voice", "--url", web.url, "--at", "2026-12-25 03:00"], env=env)
         assert late.exit_code != 0 and "--at cannot be used with --url" in late.output
     finally:
@@ -289,3 +299,139 @@ def test_the_token_comes_from_the_environment_else_from_make_runs_file(tmp_path)
     assert local_auth_token({}, tmp_path) is None
     (tmp_path / "dev-auth-token").write_text("from-make-run\n")
     assert local_auth_token({"TWILIO_AUTH_TOKEN": ""}, tmp_path) == "from-make-run"
+
+
+# ------------------------------------------------------------------ drafts, stale drafts, one apply at a time
+def test_a_stale_draft_is_refused_and_shows_what_it_would_undo(place, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert router(place, "draft", first).exit_code == 0
+    made = router(place, "draft", second)
+    assert "draft" in made.output and "made from the live folder" in made.output
+    edit(first / "phrases.yaml", "to {name}. Please hold.", "to {name}. Please stay on the line.")
+    assert router(place, "apply", first, "--yes", "--note", "hold wording").exit_code == 0
+    edit(second / "phrases.yaml", "Goodbye.", "Goodbye for now.")
+    stale = router(place, "apply", second, "--yes")
+    assert stale.exit_code == 1
+    assert "refused: this draft was made from the flows before any release, but release 2 (apply by " \
+           'night-operator, "hold wording") has been applied since. Putting it live would undo the changes made ' \
+           "since; nothing changed." in stale.output
+    assert "It would undo (" in stale.output and "Please stay on the line." in stale.output
+    assert "Make a fresh draft (router draft NEWDIR)" in stale.output
+    assert len(place["history"].releases()) == 2
+    fresh = tmp_path / "fresh"
+    assert "made from release 2" in router(place, "draft", fresh).output
+    edit(fresh / "phrases.yaml", "Goodbye.", "Goodbye for now.")
+    assert router(place, "apply", fresh, "--yes").exit_code == 0
+    assert "Please stay on the line." in (place["live"] / "phrases.yaml").read_text(), "nothing was undone"
+
+
+def test_an_apply_whose_base_moved_while_it_was_checked_changes_nothing(place, tmp_path):
+    """The compare-and-swap: a second instance (its own history) applied while this one was confirming."""
+    flows = load_checked(place["draft"])
+    files = lifecycle.read_files(place["draft"])
+    other = lifecycle.History(tmp_path / "other-history")
+    lifecycle.put_live(files, flows, live=tmp_path / "other-live", history=other, client=place["redis"],
+                       who="elsewhere", note="", expected=None)
+    before = (place["live"] / "phrases.yaml").read_bytes()
+    with pytest.raises(lifecycle.StaleBase) as stale:
+        lifecycle.put_live(files, flows, live=place["live"], history=place["history"], client=place["redis"],
+                           who="here", note="", expected=None)
+    assert stale.value.current.who == "elsewhere"
+    assert place["history"].releases() == [] and (place["live"] / "phrases.yaml").read_bytes() == before
+    assert lifecycle.applied_release(place["redis"]).who == "elsewhere"
+
+
+def test_two_applies_at_once_leave_one_applied_release_and_one_clear_refusal(place, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    drafts_ = [tmp_path / "a", tmp_path / "b"]
+    for folder, words in zip(drafts_, ("Please stay on the line.", "Please wait.")):
+        assert router(place, "draft", folder).exit_code == 0
+        edit(folder / "phrases.yaml", "to {name}. Please hold.", f"to {{name}}. {words}")
+    env = dict(os.environ, **place["env"])
+    runs = [subprocess.Popen([sys.executable, "-m", "router.cli", "apply", str(folder), "--yes"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for folder in drafts_]
+    results = [(run.wait(timeout=120), run.stdout.read()) for run in runs]
+    assert sorted(code for code, _ in results) == [0, 1], results
+    refusal = next(out for code, out in results if code == 1)
+    assert "refused:" in refusal and "nothing changed" in refusal
+    applied = [r for r in place["history"].releases() if r.action == "apply"]
+    assert len(applied) == 1 and lifecycle.applied_release(place["redis"]).number == applied[0].number
+
+
+def test_apply_while_redis_is_unreachable_is_explained_by_status_and_finished_by_publish(place, tmp_path):
+    from router.flowstore import FlowStore
+
+    edit(place["draft"] / "phrases.yaml", "to {name}. Please hold.", "to {name}. Please stay on the line.")
+    away = dict(place, env=dict(place["env"], REDIS_URL="redis://:hunter2-secret@127.0.0.1:1/0"))
+    result = router(away, "apply", place["draft"], "--yes")
+    assert result.exit_code == 3, "not a success: not done everywhere"
+    assert "hunter2" not in result.output and "redis://:***@127.0.0.1:1/0" in result.output
+    assert "NOT DONE: Redis could not be reached" in result.output and "run `router publish`" in result.output
+    worker = FlowStore(place["live"], history=place["history"], client=place["redis"])
+    worker.tick()
+    status = router(place, "status")
+    assert status.exit_code == 1
+    assert "was applied here while Redis was unreachable, so other instances do not serve it: run " \
+           "`router publish`" in status.output
+    assert "hunter2" not in router(away, "status").output
+    published = router(place, "publish")
+    assert published.exit_code == 0 and "published release" in published.output
+    worker.tick()
+    assert worker.status()["status"] == "ok"
+    final = router(place, "status")
+    assert final.exit_code == 0 and "All agree: nothing to do." in final.output, final.output
+
+
+# ------------------------------------------------------------------ the preview
+def test_the_preview_lists_a_closures_and_a_bank_holidays_differences(tmp_path):
+    from datetime import date
+
+    from router import journeys
+
+    folder = tmp_path / "flows"
+    shutil.copytree(FLOWS, folder)
+    edit(folder / "services.yaml", "    run_by: Galop\n",
+         "    run_by: Galop\n    bank_holidays: open\n    closures:\n      - {date: 2026-12-23, note: staff training}\n")
+    changes = journeys.diff(load_checked(FLOWS), load_checked(folder), today=date(2026, 12, 1))
+    galop = [c for c in changes if c.journey == "a call in English, pressing 3"]
+    assert galop, "a closure and bank-holiday hours change what callers pressing 3 hear"
+    moments = {m for c in galop for m in c.moments}
+    assert "Wed 23 Dec (a closure) at 12:00" in moments
+    assert any("(bank holiday)" in m for m in moments), moments
+    closed = next(c for c in galop if "Wed 23 Dec (a closure) at 12:00" in c.moments)
+    assert "[puts the caller through to +448009995428]" in closed.before and "is closed now" in closed.after
+
+
+def test_first_menu_changes_come_first_and_are_never_cut_and_all_shows_every_change(place):
+    edit(place["draft"] / "phrases.yaml", "to {name}. Please hold.", "to {name}. Please stay on the line.")
+    edit(place["draft"] / "phrases.yaml", "{name} is closed now.", "{name} is closed at the moment.")
+    (place["draft"] / "scenarios.yaml").unlink()  # they check the old wording word for word
+    edit(place["draft"] / "menu.yaml", 'en: "men experiencing abuse"', 'en: "men facing abuse"')
+    shown = router(place, "apply", place["draft"], "--dry-run")
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    head = lines.index(next(line for line in lines if line.startswith("  The first menu, silent callers")))
+    assert "a call in English, at the start" in lines[head + 1]
+    assert "men facing abuse" in "\n".join(lines[head:head + 6]).lower()
+    assert "add --all to list them all" in shown.output
+    everything = router(place, "apply", place["draft"], "--dry-run", "--all")
+    assert "add --all" not in everything.output
+    assert everything.output.count("is closed at the moment") > shown.output.count("is closed at the moment")
+
+
+
+
+
+def test_apply_that_cannot_write_this_machines_history_says_what_is_not_done(place):
+    place["history"].home.mkdir(parents=True)
+    (place["history"].home / "releases").write_text("not a folder: the disk is not as it should be")
+    edit(place["draft"] / "phrases.yaml", "to {name}. Please hold.", "to {name}. Please stay on the line.")
+    result = router(place, "apply", place["draft"], "--yes")
+    assert result.exit_code == 3
+    assert "NOT DONE: release 2 is recorded as applied, but this machine's history or live folder" in result.output
+    assert "the web workers then install it by themselves within seconds" in result.output
+    assert "Traceback" not in result.output
+    assert lifecycle.applied_release(place["redis"]).number == 2, "every other instance follows it"

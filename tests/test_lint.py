@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from router import checks, engine
-from router.flowfile import FlowError, Problem, load_flows
+from router.flowfile import FlowError, Problem, load_flows, read_flows
 from router.checks import load_checked
 from router.model import Flows
 
@@ -210,7 +210,7 @@ def test_hash_key_cannot_be_pressed_on_a_call(tmp_path):
     folder = copy_flows(tmp_path)
     change(folder, "menu.yaml", ("nodes", "other_helplines", "options", 4, "key"), "#")
     find(problems(folder), "menu.yaml", line_of(folder, "menu.yaml", "key: '#'"), "error",
-         "callers cannot choose # on a call")
+         "# ends key input on a call, so callers cannot choose it")
 
 
 def test_key_8_on_the_start_menu_clashes_with_sms_follow_up(tmp_path):
@@ -568,17 +568,24 @@ def test_a_24_hour_service_without_a_fallback_is_a_warning(tmp_path):
     assert not errors(problems(folder))
 
 
-def test_closing_the_emergency_service_is_an_error_and_an_old_closure_a_warning(tmp_path):
+def test_closing_the_emergency_service_is_an_error_and_a_closure_in_the_past_or_years_ahead_too(tmp_path):
     folder = copy_flows(tmp_path)
     change(folder, "services.yaml", ("services", "national_domestic_abuse_helpline", "closures"),
            [{"date": date(2026, 12, 25)}])
-    change(folder, "services.yaml", ("services", "galop", "closures"), [{"date": date(2026, 1, 2)}])
+    change(folder, "services.yaml", ("services", "galop", "closures"),
+           [{"date": date(2026, 1, 2)}, {"date": date(2062, 12, 24)}])
     found = problems(folder)
     problem = find(found, "services.yaml", line_of(folder, "services.yaml", "date: 2026-12-25"), "error",
                    "closes national_domestic_abuse_helpline")
     assert "router divert" in problem.hint
-    find(found, "services.yaml", line_of(folder, "services.yaml", "date: 2026-01-02"), "warning",
-         "this closure ended on Fri 02 Jan 2026")
+    find(found, "services.yaml", line_of(folder, "services.yaml", "date: 2026-01-02"), "error",
+         "this closure ended on Fri 02 Jan 2026, in the past")
+    find(found, "services.yaml", line_of(folder, "services.yaml", "date: 2062-12-24"), "error",
+         "this closure starts on Sun 24 Dec 2062, more than a year ahead")
+    flows, lines = read_flows(folder)
+    served = checks.lint_flows(flows, folder, lines, today=TODAY, clocks=checks.CLOCKS[:1])
+    find(served, "services.yaml", line_of(folder, "services.yaml", "date: 2026-01-02"), "warning",
+         "this closure ended on Fri 02 Jan 2026"), "the running app never refuses flows because a date passed"
 
 
 def test_closure_notes_say_when_and_how(tmp_path):

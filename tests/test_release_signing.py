@@ -173,7 +173,8 @@ def test_without_a_signing_key_divert_is_refused_and_apply_stays_local(tmp_path,
     (draft / "phrases.yaml").write_bytes((FLOWS / "phrases.yaml").read_bytes().replace(
         b"to {name}. Please hold.", b"to {name}. Please stay on the line."))
     result = CliRunner().invoke(main, ["apply", str(draft), "--yes"], env=env)
-    assert result.exit_code == 0 and "FLOWS_SIGNING_KEY is not set here" in result.output
+    assert result.exit_code == 3 and "NOT DONE: FLOWS_SIGNING_KEY is not set here" in result.output, \
+        "live here only: not a success (exit 3), and it says so"
     assert redis.Redis.from_url(redis_url).get(APPLIED_KEY) is None
 
 

@@ -24,7 +24,8 @@ from tasks import make_celery
 from tasks.pending import followup_id
 from tests.conftest import FLOWS, Clock, copy_flows, make_settings
 from tests.processes import CeleryWorker, HttpClient, WebServer, wait_until, worker_env
-from tests.support import ACCOUNT_SID, HELPLINE_NUMBER, METRICS_AUTH, TOKEN, Call, Texter, new_sid, parse, post_signed
+from tests.support import (ACCOUNT_SID, FOLLOWUP_SENDER, FOLLOWUP_SENDER_NUMBER, HELPLINE_NUMBER, METRICS_AUTH, TOKEN,
+                           Call, Texter, new_sid, parse, post_signed)
 from tests.test_stopwords import STOP_FORMS
 from tests.twilio_standin import TwilioStandin
 
@@ -161,8 +162,9 @@ def test_stopped_follow_ups_are_never_sent_by_the_worker(stack):
 
 def test_21610_from_twilio_is_final_cancels_everything_for_the_number_and_is_not_retried(stack):
     number = new_mobile()
-    # The person once texted STOP to the helpline number at Twilio (Twilio opted them out itself)...
-    stack.standin.add_inbound_message(number, HELPLINE_NUMBER, "STOP")
+    # The person once texted STOP to the follow-up sender at Twilio (Twilio opted them out of its
+    # Messaging Service itself)...
+    stack.standin.add_inbound_message(number, FOLLOWUP_SENDER_NUMBER, "STOP")
     book_by_text(stack, number)                                            # ...has a text for the morning
     before = metric(stack.metrics(), "helpline_worker_followups_total", kind="unsubscribed")
     assert "text you now" in stack.ask_text(number, "1").text()            # ...and asks for one now
@@ -323,8 +325,10 @@ def test_key_8_on_any_call_cancels_a_pending_follow_up_unannounced_and_in_the_sa
 
 
 # ------------------------------------------------------------------ 6. the sender
-@pytest.mark.parametrize("sender", ["MG" + "0123456789abcdef" * 2, "+443300000999"])
+@pytest.mark.parametrize("sender", [FOLLOWUP_SENDER, "+447700900999", "Info"])
 def test_follow_ups_come_from_the_configured_sender(stack, sender):
+    if sender.startswith("+"):
+        stack.standin.add_phone_number(sender)   # a UK mobile of the account's own
     port = free_port()
     app = create_app(make_settings(stack.redis_url, public_base_url=f"http://127.0.0.1:{port}",
                                    api_base_url=stack.standin.url, followup_sender=sender), clock=stack.clock)

@@ -34,6 +34,7 @@ from router.checks.safety import check_safety
 from router.checks.services import STALE_AFTER_MONTHS, check_services, months_before
 from router.checks.sizes import (MAX_SMS_SEGMENTS, PLAIN_EQUIVALENTS, SizeReport, SmsSize, check_rendering,
                                  is_gsm7, plain_text, sms_size)
+from router.checks.values import check_numbers, check_voices, check_welsh_is_welsh
 from router.checks.structure import check_menu_tree, check_references, node_edges, reachable
 from router.flowfile import FlowError, Path_, Problem, read_flows
 from router.model import Flows
@@ -52,20 +53,21 @@ _CACHE: dict[tuple, tuple[Problem, ...]] = {}
 
 
 def lint_flows(flows: Flows, folder: Path | str, lines: dict[str, dict[Path_, int]], *,
-               today: date | None = None, clocks: tuple[datetime, ...] = CLOCKS) -> list[Problem]:
+               today: date | None = None, clocks: tuple[datetime, ...] = CLOCKS, editing: bool = False,
+               base: Flows | None = None) -> list[Problem]:
     """Every problem of a schema-valid set of flows, errors and warnings, sorted by file and line.
 
     The result is cached by the flows' content hash: the app checks on every start and reload, tests
     start many apps, and rendering every text takes a noticeable fraction of a second.
     """
     today = today or date.today()
-    key = (flows.version, str(Path(folder).resolve()), today, clocks)
+    key = (flows.version, str(Path(folder).resolve()), today, clocks, editing, base.version if base else None)
     if key not in _CACHE:
         if len(_CACHE) > 32:
             _CACHE.clear()
         loc = Locator(Path(folder), lines)
         try:
-            found = _lint(flows, loc, today, clocks)
+            found = _lint(flows, loc, today, clocks, editing, base)
         except Exception as exc:  # noqa: BLE001 - a bug here must never stop the helpline from loading
             log.exception("lint failed")
             found = [loc.problem("config.yaml", (), f"the checks could not finish ({type(exc).__name__}: "
@@ -75,15 +77,17 @@ def lint_flows(flows: Flows, folder: Path | str, lines: dict[str, dict[Path_, in
 
 
 def lint_folder(folder: Path | str, today: date | None = None,
-                clocks: tuple[datetime, ...] = CLOCKS) -> list[Problem]:
-    """What `router validate` shows: the schema problems if the files do not validate, else every
-    problem the checks find (errors and warnings)."""
+                clocks: tuple[datetime, ...] = CLOCKS, base: Flows | None = None) -> list[Problem]:
+    """What `router validate` and `router apply` show for a change: the schema problems if the files do
+    not validate, else every problem the checks find (errors and warnings), judged as a change (a
+    closure in the past is an error) against `base`, the flows live now (the line a problem is
+    reported at is the one that changed)."""
     folder = Path(folder)
     try:
         flows, lines = read_flows(folder)
     except FlowError as exc:
         return exc.problems
-    return lint_flows(flows, folder, lines, today=today, clocks=clocks)
+    return lint_flows(flows, folder, lines, today=today, clocks=clocks, editing=True, base=base)
 
 
 def load_checked(folder: Path | str) -> Flows:
@@ -95,13 +99,17 @@ def load_checked(folder: Path | str) -> Flows:
     return flows
 
 
-def _lint(flows: Flows, loc: Locator, today: date, clocks: tuple[datetime, ...]) -> list[Problem]:
+def _lint(flows: Flows, loc: Locator, today: date, clocks: tuple[datetime, ...], editing: bool = False,
+          base: Flows | None = None) -> list[Problem]:
     problems: list[Problem] = []
     problems += check_references(flows, loc)
     problems += check_menu_tree(flows, loc)
     problems += check_languages(flows, loc)
     problems += check_phrases(flows, loc)
-    problems += check_services(flows, loc, today)
+    problems += check_services(flows, loc, today, editing)
+    problems += check_numbers(flows, loc, base)
+    problems += check_voices(flows, loc)
+    problems += check_welsh_is_welsh(flows, loc)
     problems += check_safety(flows, loc)
     if any(p.severity == ERROR for p in problems):
         return problems  # rendering broken flows would only repeat these errors, or crash

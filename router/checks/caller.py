@@ -16,6 +16,7 @@ import re
 from datetime import datetime
 
 from router import engine
+from router.checks.review import check_review_status
 from router.checks.locate import WARNING, Locator
 from router.flowfile import Problem
 from router.model import Flows, MenuNode
@@ -129,24 +130,6 @@ def check_names_read_naturally(flows: Flows, loc: Locator) -> list[Problem]:
                         "phrases.yaml", ("phrases", pid, lang),
                         f"{pid} ({lang}) reads badly for {service.id}: {rendered!r}. Write the phrase without "
                         "'the' before {name}; a service whose name needs one says so in `said_as`"))
-    return problems
-
-
-def check_review_status(flows: Flows, loc: Locator) -> list[Problem]:
-    """One warning per language listing the phrases no fluent speaker has reviewed yet."""
-    problems = []
-    for lang in flows.config.languages:
-        if lang == flows.config.default_language:
-            continue
-        statuses = flows.phrase_review.get(lang, {})
-        pending = sorted(pid for pid, texts in flows.phrases.items()
-                         if lang in texts and not statuses.get(pid, "").lower().startswith("reviewed"))
-        if pending:
-            shown = ", ".join(pending[:12]) + (f" and {len(pending) - 12} more" if len(pending) > 12 else "")
-            problems.append(loc.problem("phrases.yaml", ("review", lang) if lang in flows.phrase_review else ("phrases",),
-                                        f"{len(pending)} phrases in {lang} have not been reviewed by a fluent "
-                                        f"speaker yet: {shown}. When one has, write `reviewed <date> by <name>` "
-                                        f"under review: {lang}:", WARNING))
     return problems
 
 

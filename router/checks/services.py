@@ -5,18 +5,19 @@ that never open send every caller to a fallback, and details not checked for mon
 """
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
 from router import hours as hours_mod
-from router.checks.locate import WARNING, Locator
+from router.checks.locate import ERROR, WARNING, Locator
 from router.flowfile import Problem
 from router.hours import DAYS
 from router.model import ConnectNode, Flows, Service
 
 STALE_AFTER_MONTHS = 6
+MAX_CLOSURE_AHEAD_DAYS = 366
 
 
 def months_before(day: date, months: int) -> date:
@@ -30,7 +31,7 @@ def months_before(day: date, months: int) -> date:
     raise AssertionError("unreachable")
 
 
-def check_services(flows: Flows, loc: Locator, today: date) -> list[Problem]:
+def check_services(flows: Flows, loc: Locator, today: date, editing: bool = False) -> list[Problem]:
     """Unused services, fallback chains, numbers that cost callers, hours that never open, stale details."""
     problems: list[Problem] = []
     used = {n.service for n in flows.nodes.values() if isinstance(n, ConnectNode)}
@@ -52,7 +53,7 @@ def check_services(flows: Flows, loc: Locator, today: date) -> list[Problem]:
                 "services.yaml", path + ("hours",), "is 00:00-24:00 every day: callers would hear 'midnight to "
                 "midnight' and that it is closed on bank holidays",
                 hint="remove `hours:` and write `open_24_hours: true` instead"))
-        problems += _closures(loc, sid, service, today, {line for _, line in flows.config.emergency_lines()})
+        problems += _closures(loc, sid, service, today, {line for _, line in flows.config.emergency_lines()}, editing)
         problems += _number(loc, sid, service.number, numbers)
         if service.checked < stale_before:
             problems.append(loc.problem("services.yaml", path + ("checked",),
@@ -77,16 +78,15 @@ def _number(loc: Locator, sid: str, number: str, seen: dict[str, str]) -> list[P
     elif kind == PhoneNumberType.MOBILE:
         problems.append(loc.problem("services.yaml", path, f"{number!r} is a mobile number, which costs "
                                     "many callers more than an 0800/0808 number", WARNING))
-    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    if e164 in seen:
-        problems.append(loc.problem("services.yaml", path, f"{number!r} is also the number of {seen[e164]!r}: "
-                                    "check it was not copied by mistake", WARNING))
-    seen.setdefault(e164, sid)
-    return problems
+    return problems  # the same number on two services: values.check_numbers (an error, at the edited line)
 
 
-def _closures(loc: Locator, sid: str, service: Service, today: date, emergency: set[str]) -> list[Problem]:
-    """One-off closures: none on the emergency service, none long past, no day given twice."""
+def _closures(loc: Locator, sid: str, service: Service, today: date, emergency: set[str],
+              editing: bool = False) -> list[Problem]:
+    """One-off closures: none on the emergency service, none in the past or more than a year ahead (a
+    mistyped year), no day given twice. A closure that has passed is an error for a change (router
+    validate, apply) but only a warning for the flows being served: the running app must not refuse
+    yesterday's accepted flows because a date went by."""
     problems: list[Problem] = []
     seen: dict[date, int] = {}
     for i, closure in enumerate(service.closures):
@@ -98,8 +98,13 @@ def _closures(loc: Locator, sid: str, service: Service, today: date, emergency: 
                 "relies on, at any hour", hint=f"to send its callers elsewhere for a while use `router divert "
                 f"{sid} --to OTHER --until TIME`; never close it"))
         if days[-1] < today:
-            problems.append(loc.problem("services.yaml", path, f"this closure ended on {days[-1]:%a %d %b %Y}",
-                                        WARNING, hint="remove it to keep the file short"))
+            problems.append(loc.problem("services.yaml", path, f"this closure ended on {days[-1]:%a %d %b %Y}, "
+                                        "in the past", ERROR if editing else WARNING,
+                                        hint="remove it (or correct the year if it is meant to come)"))
+        elif days[0] > today + timedelta(days=MAX_CLOSURE_AHEAD_DAYS):
+            problems.append(loc.problem("services.yaml", path, f"this closure starts on {days[0]:%a %d %b %Y}, "
+                                        "more than a year ahead", hint="check the year; add closures in the year "
+                                        "they happen"))
         for day in days:
             if day in seen:
                 problems.append(loc.problem(

@@ -168,12 +168,23 @@ class SizeReport:
                               f"160. Its longest parts: {shown}")
                     hint = (f"spell {letters!r} without accents or special characters in this text "
                             f"(it would then be {plain.segments} messages), or shorten it")
+                if name == "services.yaml":
+                    hint += self._service_hint(path[1])
                 culprit = longest[0][0] if longest and longest[0][0] not in ("", "sms_option", "voice_option") \
                     else ""
                 self.too_long[key] = (actual, self.loc.problem(name, path, reason, hint=hint), culprit, describe)
         if actual.encoding == "UCS-2":
             for char in sorted({c for c in text if not is_gsm7(c)}):
                 self._ucs2(char, text, lang, name, path, describe, actual)
+
+    def _service_hint(self, sid: str) -> str:
+        """A service's own words fill the longest texts too: its name and its hours can be shorter."""
+        service = self.flows.services.get(sid)
+        if service is None:
+            return ""
+        hours = "" if service.open_24_hours else \
+            f" or fewer hour ranges (services.yaml:{self.loc.line('services.yaml', ('services', sid, 'hours'))})"
+        return f"; or a shorter said_as/name for {sid} (services.yaml:{self.loc.line('services.yaml', ('services', sid, 'name'))}){hours}"
 
     def _part(self, pid: str, text: str, lang: str) -> str:
         first = text.split("\n")[0]

@@ -116,11 +116,6 @@ def check_menu_tree(flows: Flows, loc: Locator) -> list[Problem]:
 def _duplicate_keys(node_id: str, node: MenuNode, loc: Locator) -> list[Problem]:
     problems, first = [], {}
     for i, option in enumerate(node.options):
-        if option.key == "#":
-            problems.append(loc.problem(
-                "menu.yaml", ("nodes", node_id, "options", i, "key"),
-                "callers cannot choose # on a call: Twilio's <Gather> takes # to mean 'end of input' and "
-                "sends no key, so the caller only hears the menu again. Use a key from 1 to 9"))
         if option.key in first:
             j = first[option.key]
             problems.append(loc.problem(

@@ -23,12 +23,28 @@ Twilio facts it follows, and where they come from:
   yet finalised). Its HTTP status is not on that page; 409 is what codeforamerica/clientcomm-rails
   records for Twilio's "Cannot delete message because delivery has not been completed." (20009).
 * 429 / 20429 "Too Many Requests": never processed, safe to retry (errors/20429); may carry Retry-After.
-* Opt-out keywords (Twilio's default set: STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, OPTOUT, REVOKE;
-  opt back in with START, UNSTOP, YES): an inbound text whose whole body, trimmed and in any case, is
-  one of them opts its sender out of texts from the number it was sent to; creating a message to them
-  from that number is then refused with 400 / 21610 "Attempt to send to unsubscribed recipient"
-  (errors/21610, Twilio's "Advanced Opt-Out" and support article 223134027). Opt-outs through a
-  Messaging Service (which apply to every number of the service) are not modelled.
+* Opt-out keywords (tests/twilio_standin/rules.py, which cites the pages): an inbound text whose whole
+  body, trimmed and in any case, is one of Twilio's keywords gets Twilio's own reply (a message record
+  of its own, ``outbound-reply``, which the app must delete too) and opts its sender out of texts from
+  that number, or from every number of its Messaging Service; creating a message to them from there is
+  then refused with 400 / 21610 "Attempt to send to unsubscribed recipient" (errors/21610), and a TwiML
+  reply fails with 21610. Advanced Opt-Out (own keywords such as DIWEDD and STOPIO, own replies,
+  ``OptOutType`` on the webhook) and turning the handling off are modelled per number or service.
+* What a UK account refuses when a message is created (rules.py): a sender that cannot text in the UK
+  (21606), retention parameters without Message Redaction (30029 / 30030), a country the account may
+  not text (21408), a ValidityPeriod out of range (21624), an unknown Messaging Service (21701, with
+  ``strict_services``; otherwise it is made on first use), a full
+  queue (21611 from a number; 30001 after creation through a Messaging Service). Redaction, when the
+  account has it, blanks a message's body and obfuscates the person's number once it is sent.
+* Finality: ``sent`` is final when the carrier sends no receipt (common in the UK), so a message held
+  in ``sent`` becomes deletable after ``sent_final_after`` seconds; ``partially_delivered`` is final;
+  Twilio asks for a wait of at least a minute after sending or receiving before a DELETE
+  (errors/20009), modelled as ``delete_grace`` (0 unless a test sets it). A message still queued when
+  its ValidityPeriod runs out fails with 30036.
+* The account (account.py): IncomingPhoneNumbers (list, fetch, update of webhooks), the Account
+  resource (subaccount or not), Messaging Services and their pool numbers (messaging v1). A default
+  Messaging Service (DEFAULT_SERVICE_SID, pool number DEFAULT_SERVICE_NUMBER) exists in every stand-in,
+  as the neutral sender the app's tests configure.
 * A new message is ``queued``, or ``accepted`` when sent through a Messaging Service; no status callback is
   sent for that initial status, one is sent for each later change (Twilio's guide "Outbound Message
   Status in Status Callbacks"). Callbacks are form posts signed with X-Twilio-Signature.
@@ -63,6 +79,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import requests
 from twilio.request_validator import RequestValidator
 
+from . import rules
+from .account import AccountMixin
+from .texting import TextingMixin
+
 API_VERSION = "2010-04-01"
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 MAX_BODY_CHARS = 1600
@@ -70,7 +90,8 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 
 # Statuses in which Twilio has finished with a message or call, so it may be deleted.
-MESSAGE_FINAL = frozenset({"delivered", "undelivered", "failed", "received", "canceled", "read"})
+MESSAGE_FINAL = frozenset({"delivered", "undelivered", "failed", "received", "canceled", "read",
+                           "partially_delivered"})
 CALL_FINAL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 CALL_STATUSES = frozenset({"queued", "ringing", "in-progress"}) | CALL_FINAL
 
@@ -80,14 +101,19 @@ OUTCOME_PATHS: Mapping[str, tuple[str, ...]] = {
     "undelivered": ("sending", "sent", "undelivered"),
     "failed": ("sending", "failed"),
     "sent": ("sending", "sent"),
+    "partially_delivered": ("sending", "sent", "partially_delivered"),
+    "queued": (),  # never leaves Twilio's queue (a full sender): only its ValidityPeriod ends it
 }
 DELIVERY_ERRORS: Mapping[str, tuple[int, str]] = {
     "undelivered": (30003, "Unreachable destination handset"),
     "failed": (30008, "Unknown error"),
 }
 PRICE_PER_SEGMENT = 0.0079
-OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"})
-OPT_IN_KEYWORDS = frozenset({"START", "UNSTOP", "YES"})
+OPT_OUT_KEYWORDS = rules.DEFAULT_STOP
+OPT_IN_KEYWORDS = rules.DEFAULT_START
+DEFAULT_SERVICE_SID = "MG" + "5" * 32          # the neutral sender the app's tests configure
+DEFAULT_SERVICE_NUMBER = "+447700900001"       # its pool's number (a UK mobile, Ofcom's drama range)
+SENT_FINAL_AFTER_SECONDS = 3600.0  # not documented by Twilio: how long a receipt-less `sent` takes to be final
 
 MESSAGE_FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>")
 CALL_FILTERS = (
@@ -249,6 +275,10 @@ class MessageRecord:
     deleted: bool = False
     date_deleted: dt.datetime | None = None
     history: list[str] = field(default_factory=list)
+    validity_period: int | None = None
+    expires_at: float | None = None     # monotonic: fails with 30036 if still queued then
+    settled_at: float | None = None     # monotonic: when it reached `sent` or a final status
+    opt_out_type: str | None = None     # inbound: the keyword kind Twilio acted on (STOP, START, HELP)
 
     @property
     def uri(self) -> str:
@@ -294,6 +324,8 @@ class MessageRecord:
             "outcome": self.outcome,
             "status_history": list(self.history),
             "params": dict(self.params),
+            "validity_period": self.validity_period,
+            "opt_out_type": self.opt_out_type,
         }
 
 
@@ -315,6 +347,7 @@ class CallRecord:
     deleted: bool = False
     date_deleted: dt.datetime | None = None
     history: list[str] = field(default_factory=list)
+    parent_call_sid: str | None = None
 
     @property
     def uri(self) -> str:
@@ -349,7 +382,7 @@ class CallRecord:
             "from": self.from_,
             "from_formatted": self.from_,
             "group_sid": None,
-            "parent_call_sid": None,
+            "parent_call_sid": self.parent_call_sid,
             "phone_number_sid": None,
             "price": None,
             "price_unit": "USD",
@@ -480,7 +513,7 @@ class _Observations:
 # The stand-in
 
 
-class TwilioStandin(_Observations):
+class TwilioStandin(AccountMixin, TextingMixin, _Observations):
     """A stateful Twilio REST API on ``http://127.0.0.1:PORT`` (see the module docstring).
 
     ``step_delay`` is the time between lifecycle steps (queued -> sending -> sent -> delivered); with
@@ -497,8 +530,24 @@ class TwilioStandin(_Observations):
         step_delay: float = 0.05,
         auto_advance: bool = True,
         callback_timeout: float = 5.0,
-        messaging_service_from: str = "+15005550006",
+        messaging_service_from: str = DEFAULT_SERVICE_NUMBER,
+        message_redaction: bool = False,
+        sms_countries: Iterable[str] = ("GB",),
+        sent_final_after: float = SENT_FINAL_AFTER_SECONDS,
+        delete_grace: float = 0.0,
+        owner_account_sid: str | None = None,
+        queue_limit: int | None = None,
+        strict_services: bool = False,
     ):
+        """The account's features (each settable later with :meth:`configure`): ``message_redaction``
+        (Twilio enables it on request; without it retention parameters are refused), ``sms_countries``
+        (Messaging Geo Permissions), ``sent_final_after`` (seconds until a receipt-less ``sent`` message is
+        final), ``delete_grace`` (seconds after sending or receiving before Twilio will delete),
+        ``owner_account_sid`` (set: this is a subaccount of that account), ``queue_limit`` (messages a
+        sender may have waiting in Twilio's queue; None: unlimited). ``strict_services``: a message through
+        a Messaging Service the account does not have is refused (21701), as Twilio does; by default such a
+        service is made on first use, with a UK mobile in its pool (kinder than Twilio, so that a test
+        deployment may name any MG... SID as its sender; `router twilio check` is what finds a wrong one)."""
         if not re.fullmatch(r"AC[0-9a-fA-F]{32}", account_sid):
             raise ValueError("account_sid must be 'AC' followed by 32 hex digits")
         self.account_sid = account_sid
@@ -509,6 +558,17 @@ class TwilioStandin(_Observations):
         self.auto_advance = auto_advance
         self.callback_timeout = callback_timeout
         self.messaging_service_from = messaging_service_from
+        self.message_redaction = message_redaction
+        self.sms_countries = frozenset(sms_countries)
+        self.sent_final_after = sent_final_after
+        self.delete_grace = delete_grace
+        self.owner_account_sid = owner_account_sid or account_sid
+        self.queue_limit = queue_limit
+        self.strict_services = strict_services
+        self.created = utcnow()
+        self._numbers: dict[str, PhoneNumber] = {}
+        self._services: dict[str, MessagingService] = {}
+        self._number_opt_out: dict[str, rules.OptOut] = {}
         self._cond = threading.Condition(threading.RLock())
         self._seq = itertools.count(1)
         self._tiebreak = itertools.count()
@@ -517,6 +577,7 @@ class TwilioStandin(_Observations):
         self._callbacks: queue.Queue = queue.Queue()
         self._stopping = False
         self._reset_state()
+        self.add_messaging_service([messaging_service_from], sid=DEFAULT_SERVICE_SID, friendly_name="follow-ups")
 
     # -- lifecycle of the server itself --------------------------------------------------------
 
@@ -580,7 +641,7 @@ class TwilioStandin(_Observations):
         self._due: list[tuple[float, int, MessageRecord]] = []
         self._request_log: list[dict[str, Any]] = []
         self._callback_log: list[dict[str, Any]] = []
-        self._opted_out: set[tuple[str, str]] = set()   # (recipient, our number) after a STOP
+        self._opted_out: set[tuple[str, str]] = set()   # (recipient, our number or service) after a STOP
 
     # -- test-facing controls ------------------------------------------------------------------
 
@@ -615,18 +676,6 @@ class TwilioStandin(_Observations):
                        if not r.deleted and r.direction == "outbound-api" and r.status not in MESSAGE_FINAL]
             return {sid: self.advance(sid, to) for sid in pending}
 
-    def add_inbound_message(self, from_: str, to: str, body: str) -> str:
-        """A text someone sent to one of our numbers: ``received``, so deletable at once."""
-        with self._cond:
-            self._apply_opt_keyword(from_, to, body)
-            return self._add_settled_message(from_, to, body, "inbound", "received")
-
-    def add_reply_message(self, from_: str, to: str, body: str) -> str:
-        """The answer Twilio creates from a webhook's TwiML <Message>: ``outbound-reply``, ``delivered``
-        (not created through the REST API, so not one of :meth:`sent_messages`)."""
-        with self._cond:
-            return self._add_settled_message(from_, to, body, "outbound-reply", "delivered")
-
     def _add_settled_message(self, from_: str, to: str, body: str, direction: str, status: str) -> str:
         """A message that is already in its final status when it appears (must hold the lock)."""
         now = utcnow()
@@ -634,27 +683,22 @@ class TwilioStandin(_Observations):
             sid=new_sid("SM"), account_sid=self.account_sid, seq=next(self._seq), to=to,
             from_=from_, body=body, direction=direction, status=status, date_created=now,
             date_updated=now, date_sent=now, path=[status], num_segments=count_segments(body),
-            history=[status],
+            history=[status], settled_at=time.monotonic(),
         )
         self._messages[record.sid] = record
         return record.sid
 
-    def _apply_opt_keyword(self, person: str, our_number: str, body: str) -> None:
-        """Twilio's own STOP handling on an inbound text: whole-body keywords only (must hold the lock)."""
-        word = (body or "").strip().upper()
-        if word in OPT_OUT_KEYWORDS:
-            self._opted_out.add((person, our_number))
-        elif word in OPT_IN_KEYWORDS:
-            self._opted_out.discard((person, our_number))
-
-    def add_call(self, from_: str, to: str, status: str = "in-progress", direction: str = "inbound") -> str:
-        """A call record as Twilio would hold it (the app only reads and deletes calls)."""
+    def add_call(self, from_: str, to: str, status: str = "in-progress", direction: str = "inbound",
+                 parent: str | None = None) -> str:
+        """A call record as Twilio would hold it (the app only reads and deletes calls); `parent`: the
+        call whose <Dial> placed this leg (direction outbound-dial)."""
         self._check_call_status(status)
         with self._cond:
             now = utcnow()
             record = CallRecord(
                 sid=new_sid("CA"), account_sid=self.account_sid, seq=next(self._seq), to=to,
-                from_=from_, status=status, direction=direction, date_created=now, date_updated=now,
+                from_=from_, status=status, direction="outbound-dial" if parent else direction,
+                date_created=now, date_updated=now, parent_call_sid=parent,
             )
             self._apply_call_status(record, status, now)
             self._calls[record.sid] = record
@@ -716,14 +760,21 @@ class TwilioStandin(_Observations):
                 "faults": [f.describe() for f in self._faults if f.remaining > 0],
                 "outcomes": dict(self._outcomes),
                 "opted_out": sorted(f"{person} -> {ours}" for person, ours in self._opted_out),
+                "features": {name: sorted(v) if isinstance(v := getattr(self, name), frozenset) else v
+                             for name in self.FEATURES},
             }
 
     # -- message lifecycle ---------------------------------------------------------------------
 
     def _step(self, record: MessageRecord, extend_held: bool = False) -> bool:
-        """Apply the next status on the record's path; False when there is none (must hold the lock)."""
+        """Apply the next status on the record's path; False when there is none (must hold the lock).
+        A message still waiting in Twilio's queue when its ValidityPeriod runs out fails (30036)."""
         if record.deleted:
             return False
+        if (record.status in ("accepted", "queued") and record.expires_at is not None
+                and time.monotonic() >= record.expires_at):
+            record.path[record.position + 1:] = ["failed"]
+            record.error_code, record.error_message = 30036, "Validity Period Expired"
         if record.position + 1 >= len(record.path):
             if not (extend_held and record.status == "sent"):
                 return False
@@ -737,16 +788,34 @@ class TwilioStandin(_Observations):
         record.status = status
         record.date_updated = now
         record.history.append(status)
+        if status == "sent" or status in MESSAGE_FINAL:
+            record.settled_at = time.monotonic()
         if status == "queued" and record.from_ is None:
-            record.from_ = self.messaging_service_from
+            service = self._services.get(record.messaging_service_sid or "")
+            record.from_ = (self._pool_number(service) if service else None) or self.messaging_service_from
             record.num_segments = count_segments(record.body)
         if status == "sent":
             record.date_sent = now
             record.price = f"-{PRICE_PER_SEGMENT * record.num_segments:.5f}"
-        if status in DELIVERY_ERRORS:
+        if status in DELIVERY_ERRORS and record.error_code is None:
             record.error_code, record.error_message = DELIVERY_ERRORS[status]
         if record.status_callback:
-            self._callbacks.put((record.status_callback, self._callback_params(record), record.sid, status))
+            params = self._callback_params(record)
+        if status == "sent" or status in MESSAGE_FINAL:
+            self._redact(record)
+        if record.status_callback:
+            self._callbacks.put((record.status_callback, params, record.sid, status))
+
+    def _redact(self, record: MessageRecord) -> None:
+        """Message Redaction, once a message is sent: its body discarded and the person's number
+        obfuscated, as the message asked or, on an account with redaction, by default
+        (https://www.twilio.com/docs/messaging/guides/privacy-message-redaction)."""
+        if not self.message_redaction:
+            return
+        if (record.content_retention or "discard") == "discard":
+            record.body = ""
+        if (record.address_retention or "obfuscate") == "obfuscate" and record.direction != "inbound":
+            record.to = rules.obfuscate(record.to)
 
     def _callback_params(self, record: MessageRecord) -> dict[str, str]:
         """The form Twilio posts to a message's StatusCallback."""
@@ -769,6 +838,9 @@ class TwilioStandin(_Observations):
     def _reschedule(self, record: MessageRecord) -> None:
         has_next = not record.deleted and record.position + 1 < len(record.path)
         record.next_at = time.monotonic() + self.step_delay if (self.auto_advance and has_next) else None
+        if (record.next_at is None and not record.deleted and record.expires_at is not None
+                and record.status in ("accepted", "queued")):
+            record.next_at = max(record.expires_at, time.monotonic())  # held in the queue: it expires then
         if record.next_at is not None:
             heapq.heappush(self._due, (record.next_at, next(self._tiebreak), record))
         self._cond.notify_all()
@@ -921,7 +993,7 @@ class TwilioStandin(_Observations):
             if match is None:
                 continue
             params = match.groupdict()
-            if params.pop("account") != self.account_sid:
+            if params.pop("account", self.account_sid) != self.account_sid:
                 raise TwilioError(401, 20003, "Authenticate")
             if request.method not in methods:
                 raise TwilioError(405, 20004, "Method not allowed")
@@ -936,23 +1008,76 @@ class TwilioStandin(_Observations):
         service, body = form.get("MessagingServiceSid") or None, form.get("Body")
         media = request.form.get("MediaUrl", [])
         validate_new_message(to, from_, service, body, media)
-        if from_ and (to, from_) in self._opted_out:
-            raise TwilioError(400, 21610, "Attempt to send to unsubscribed recipient")
+        validity = self._check_new_message(form, to, from_, service)
         now = utcnow()
         outcome = self._outcomes.get(to, "delivered")
         initial = "accepted" if service else "queued"
+        if service and self.queue_limit is not None and self._queued(service) >= self.queue_limit:
+            outcome = "queue_overflow"  # a Messaging Service takes it, then it fails (errors/21611, 30001)
         record = MessageRecord(
             sid=new_sid("SM"), account_sid=self.account_sid, seq=next(self._seq), to=to, from_=from_,
             body=body or "", direction="outbound-api", status=initial, date_created=now,
-            date_updated=now, path=[initial] + (["queued"] if service else []) + list(OUTCOME_PATHS[outcome]),
+            date_updated=now, path=[initial] + (["queued"] if service else []) + list(
+                OUTCOME_PATHS.get(outcome, ("failed",))),
             messaging_service_sid=service, status_callback=form.get("StatusCallback") or None,
             content_retention=form.get("ContentRetention"), address_retention=form.get("AddressRetention"),
             params=form, outcome=outcome, num_media=len(media),
             num_segments=0 if from_ is None else count_segments(body or ""), history=[initial],
+            validity_period=validity,
+            expires_at=None if validity is None else time.monotonic() + validity,
         )
+        if outcome == "queue_overflow":
+            record.error_code, record.error_message = 30001, "Queue overflow"
         self._messages[record.sid] = record
         self._reschedule(record)
         return Response(201, record.resource())
+
+    def _check_new_message(self, form: dict[str, Any], to: str, from_: str | None, service: str | None) -> int | None:
+        """What a UK account refuses (rules.py cites the pages), in the order checked; the ValidityPeriod."""
+        try:
+            if service is not None:
+                if not rules.MESSAGING_SERVICE_SID.match(service):
+                    raise rules.Refusal(400, 21705, "The Messaging Service is invalid")
+                if service not in self._services:
+                    if self.strict_services:
+                        raise rules.Refusal(400, 21701, f"The Messaging Service {service} does not exist")
+                    self.add_messaging_service([self._spare_mobile()], sid=service)
+            if from_ is not None:
+                rules.check_sender(from_, to)
+                if rules.E164.match(from_) and self._number_by_phone(from_) is None:
+                    raise rules.Refusal(400, 21606, f"The 'From' phone number provided ({from_}) is not a "
+                                                    "valid message-capable Twilio phone number for this account.")
+            rules.check_retention(form, self.message_redaction)
+            validity = rules.validity_seconds(form.get("ValidityPeriod"))
+            rules.check_country(to, self.sms_countries)
+            if (to, self._scope(from_, service)) in self._opted_out:
+                raise rules.Refusal(400, 21610, "Attempt to send to unsubscribed recipient")
+            if from_ is not None and self.queue_limit is not None and self._queued(from_) >= self.queue_limit:
+                raise rules.Refusal(400, 21611, "This 'From' number has exceeded the maximum number of "
+                                                "queued messages")
+        except rules.Refusal as refusal:
+            raise TwilioError(refusal.status, refusal.code, refusal.message) from None
+        return validity
+
+    def _spare_mobile(self) -> str:
+        """A UK mobile (Ofcom's drama range) the account does not have yet, for a service made on first use."""
+        n = 2
+        while self._number_by_phone(f"+4477009{n:05d}") is not None:
+            n += 1
+        return f"+4477009{n:05d}"
+
+    def _queued(self, sender: str) -> int:
+        """Messages of this sender (a number or a Messaging Service) still waiting in Twilio's queue."""
+        return sum(1 for r in self._messages.values() if not r.deleted and r.status in ("accepted", "queued")
+                   and sender in (r.from_, r.messaging_service_sid))
+
+    def _deletable(self, record: MessageRecord) -> bool:
+        """Final, and settled for longer than Twilio's grace (errors/20009); a receipt-less `sent` once
+        it has been `sent` for sent_final_after seconds."""
+        waited = time.monotonic() - (record.settled_at or time.monotonic())
+        if record.status == "sent":
+            return waited >= max(self.sent_final_after, self.delete_grace)
+        return record.status in MESSAGE_FINAL and waited >= self.delete_grace
 
     def _live_message(self, path: str, sid: str) -> MessageRecord:
         record = self._messages.get(sid)
@@ -974,7 +1099,7 @@ class TwilioStandin(_Observations):
         if "Body" in form:
             if form["Body"] != "":
                 raise TwilioError(400, 20001, "Body can only be set to an empty string to redact it.")
-            if record.status not in MESSAGE_FINAL:
+            if not self._deletable(record):
                 raise TwilioError(409, 20009, "Cannot delete message because delivery has not been completed.")
             record.body = ""
             record.date_updated = utcnow()
@@ -982,7 +1107,7 @@ class TwilioStandin(_Observations):
 
     def _delete_message(self, request: Request, sid: str) -> Response:
         record = self._live_message(request.path, sid)
-        if record.status not in MESSAGE_FINAL:
+        if not self._deletable(record):
             raise TwilioError(409, 20009, "Cannot delete message because delivery has not been completed.")
         record.deleted, record.date_deleted, record.next_at = True, utcnow(), None
         self._deleted_sids.append(sid)
@@ -1024,7 +1149,7 @@ class TwilioStandin(_Observations):
             if key in query:
                 records = [r for r in records if getattr(r, attr) == query[key]]
         if "ParentCallSid" in query:
-            records = []  # calls added here never have a parent
+            records = [r for r in records if r.parent_call_sid == query["ParentCallSid"]]
         records = filter_by_time(records, query, "StartTime", "start_time")
         records = filter_by_time(records, query, "EndTime", "end_time")
         return self._page(request, "calls", records, CALL_FILTERS, self._calls)
@@ -1084,6 +1209,14 @@ _ROUTES: list[tuple[re.Pattern[str], dict[str, str]]] = [
      {"GET": "_fetch_message", "POST": "_update_message", "DELETE": "_delete_message"}),
     (re.compile(_ROUTE_PREFIX + r"/Calls\.json$"), {"GET": "_list_calls"}),
     (re.compile(_ROUTE_PREFIX + r"/Calls/(?P<sid>[^/]+)\.json$"), {"GET": "_fetch_call", "DELETE": "_delete_call"}),
+    (re.compile(_ROUTE_PREFIX + r"\.json$"), {"GET": "_fetch_account"}),
+    (re.compile(_ROUTE_PREFIX + r"/IncomingPhoneNumbers\.json$"), {"GET": "_list_numbers"}),
+    (re.compile(_ROUTE_PREFIX + r"/IncomingPhoneNumbers/(?P<sid>[^/]+)\.json$"),
+     {"GET": "_fetch_number", "POST": "_update_number"}),
+    # messaging.twilio.com/v1 (the twilio client's `messaging` domain, pointed here like `api`)
+    (re.compile(r"^/v1/Services$"), {"GET": "_list_services"}),
+    (re.compile(r"^/v1/Services/(?P<sid>[^/]+)$"), {"GET": "_fetch_service"}),
+    (re.compile(r"^/v1/Services/(?P<sid>[^/]+)/PhoneNumbers$"), {"GET": "_list_service_numbers"}),
 ]
 
 _DEFAULT_FAULT_MESSAGES = {
@@ -1165,16 +1298,20 @@ _CONTROL_ROUTES: list[tuple[tuple[str, str], Callable[..., Any]]] = [
     (("GET", "/_standin/state"), lambda s, p: s.state()),
     (("POST", "/_standin/inject"), _control_inject),
     (("POST", "/_standin/faults/clear"), lambda s, p: s.clear_faults() or {"ok": True}),
-    (("POST", "/_standin/inbound"),
-     lambda s, p: {"sid": s.add_inbound_message(p["from"], p["to"], p["body"])}),
     (("POST", "/_standin/calls"),
      lambda s, p: {"sid": s.add_call(p["from"], p["to"], p.get("status", "in-progress"),
-                                     p.get("direction", "inbound"))}),
+                                     p.get("direction", "inbound"), p.get("parent"))}),
     (("POST", r"/_standin/calls/([^/]+)/status"),
      lambda s, p, sid: s.set_call_status(sid, p["status"]) or {"ok": True}),
     (("POST", "/_standin/outcome"), lambda s, p: s.set_outcome(p["number"], p["outcome"]) or {"ok": True}),
     (("POST", "/_standin/advance"), _control_advance),
     (("POST", "/_standin/reset"), lambda s, p: s.reset() or {"ok": True}),
+    (("POST", "/_standin/receive"), lambda s, p: s.receive_text(p["from"], p["to"], p["body"])),
+    (("POST", "/_standin/reply"), lambda s, p: {"sid": s.add_reply_message(p["from"], p["to"], p["body"])}),
+    (("POST", "/_standin/configure"), lambda s, p: s.configure(**p) or {"ok": True}),
+    (("POST", "/_standin/numbers"), lambda s, p: {"sid": s.add_phone_number(p.pop("phone_number"), **p)}),
+    (("POST", "/_standin/services"), lambda s, p: {"sid": s.add_messaging_service(p.pop("numbers"), **p)}),
+    (("POST", "/_standin/opt-out"), lambda s, p: s.set_opt_out(p.pop("scope"), **p) or {"ok": True}),
 ]
 
 
@@ -1217,11 +1354,12 @@ class StandinControl(_Observations):
         return self._call("POST", "advance", {"to": to})["statuses"]
 
     def add_inbound_message(self, from_: str, to: str, body: str) -> str:
-        return self._call("POST", "inbound", {"from": from_, "to": to, "body": body})["sid"]
+        return self.receive_text(from_, to, body)["MessageSid"]
 
-    def add_call(self, from_: str, to: str, status: str = "in-progress", direction: str = "inbound") -> str:
+    def add_call(self, from_: str, to: str, status: str = "in-progress", direction: str = "inbound",
+                 parent: str | None = None) -> str:
         return self._call("POST", "calls", {"from": from_, "to": to, "status": status,
-                                            "direction": direction})["sid"]
+                                            "direction": direction, "parent": parent})["sid"]
 
     def set_call_status(self, sid: str, status: str) -> None:
         self._call("POST", f"calls/{sid}/status", {"status": status})
@@ -1235,6 +1373,25 @@ class StandinControl(_Observations):
 
     def clear_faults(self) -> None:
         self._call("POST", "faults/clear", {})
+
+    def receive_text(self, from_: str, to: str, body: str) -> dict[str, str]:
+        return self._call("POST", "receive", {"from": from_, "to": to, "body": body})
+
+    def add_reply_message(self, from_: str, to: str, body: str) -> str:
+        return self._call("POST", "reply", {"from": from_, "to": to, "body": body})["sid"]
+
+    def configure(self, **features: Any) -> None:
+        self._call("POST", "configure", {k: sorted(v) if isinstance(v, (set, frozenset)) else v
+                                         for k, v in features.items()})
+
+    def add_phone_number(self, phone_number: str, **options: Any) -> str:
+        return self._call("POST", "numbers", {"phone_number": phone_number, **options})["sid"]
+
+    def add_messaging_service(self, numbers: list[str], **options: Any) -> str:
+        return self._call("POST", "services", {"numbers": numbers, **options})["sid"]
+
+    def set_opt_out(self, scope: str, **options: Any) -> None:
+        self._call("POST", "opt-out", {"scope": scope, **options})
 
     def reset(self) -> None:
         self._call("POST", "reset", {})
@@ -1389,4 +1546,5 @@ def client_for(target: "TwilioStandin | str", account_sid: str | None = None, au
     client.edge = None
     client.region = None
     client.api.base_url = url
+    client.messaging.base_url = url  # Messaging Services (messaging.twilio.com/v1) are served here too
     return client
