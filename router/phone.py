@@ -53,14 +53,20 @@ def is_withheld(raw: str | None) -> bool:
 TEXTABLE_REGIONS = frozenset({REGION})
 
 
-def _textable(raw: str | None, regions: frozenset[str] = TEXTABLE_REGIONS) -> phonenumbers.PhoneNumber | None:
+def _valid(raw: str | None) -> phonenumbers.PhoneNumber | None:
+    """`raw` parsed (as a UK number unless it says otherwise) if it is a valid, not withheld number."""
     if is_withheld(raw):
         return None
     try:
         parsed = phonenumbers.parse(str(raw), REGION)
     except phonenumbers.NumberParseException:
         return None
-    if (phonenumbers.is_valid_number(parsed) and phonenumbers.number_type(parsed) == PhoneNumberType.MOBILE
+    return parsed if phonenumbers.is_valid_number(parsed) else None
+
+
+def _textable(raw: str | None, regions: frozenset[str] = TEXTABLE_REGIONS) -> phonenumbers.PhoneNumber | None:
+    parsed = _valid(raw)
+    if (parsed is not None and phonenumbers.number_type(parsed) == PhoneNumberType.MOBILE
             and phonenumbers.region_code_for_number(parsed) in regions):
         return parsed
     return None
@@ -81,13 +87,8 @@ def textable_number(raw: str | None, regions: frozenset[str] = TEXTABLE_REGIONS)
 
 def is_landline(raw: str | None) -> bool:
     """A valid UK fixed-line number (a text from it may be read aloud to the household by the carrier)."""
-    if is_withheld(raw):
-        return False
-    try:
-        parsed = phonenumbers.parse(str(raw), REGION)
-    except phonenumbers.NumberParseException:
-        return False
-    return phonenumbers.is_valid_number(parsed) and phonenumbers.region_code_for_number(parsed) == REGION and \
+    parsed = _valid(raw)
+    return parsed is not None and phonenumbers.region_code_for_number(parsed) == REGION and \
         phonenumbers.number_type(parsed) == PhoneNumberType.FIXED_LINE
 
 
