@@ -56,7 +56,8 @@ NUMBER_WORDS = {
 }
 ORDINALS = frozenset({"FIRST", "SECOND", "THIRD", "FOURTH", "FIFTH", "SIXTH", "SEVENTH", "EIGHTH", "NINTH",
                       "CYNTAF"})
-FILLER_WORDS = frozenset({"OPTION", "OPTIONS", "NUMBER", "NO", "NUM", "NR", "PLEASE", "PLS", "PLZ", "THE",
+# Not "NO": "no 1" at "When is it safe to text you?" must never read as a choice that books a text.
+FILLER_WORDS = frozenset({"OPTION", "OPTIONS", "NUMBER", "NUM", "NR", "PLEASE", "PLS", "PLZ", "THE",
                           "CHOICE", "PRESS", "REPLY", "IT", "IS", "ITS", "I", "WANT", "CHOOSE", "PICK", "THANKS",
                           "THX", "OK", "OPSIWN", "RHIF", "PLIS", "DIOLCH"})
 # Yes / no where a question was asked (issue 19): "Reply 8 for this number by text later" takes a yes.
@@ -157,10 +158,15 @@ def decide_stateless(flows: Flows, word: str, ctx: engine.Context, body: str = "
     return engine.start(ctx)
 
 
-def decide_neutral(word: str, is_stop: bool, cancelled: int | None, ctx: engine.Context) -> Step:
-    """A text to the follow-up sender: the answers of any automated number (issue 18). Needs no Redis."""
+def decide_neutral(word: str, is_stop: bool, cancelled: int | None, ctx: engine.Context,
+                   in_crisis: bool = False) -> Step:
+    """A text to the follow-up sender: the answers of any automated number (issue 18), but words of crisis
+    still get the Samaritans (the contract). Needs no Redis."""
     if is_stop:
-        return textsteps.stopped(ctx, neutral=True) if cancelled is not None else textsteps.stop_not_recorded(ctx, True)
+        return textsteps.stopped(ctx, True, in_crisis) if cancelled is not None else \
+            textsteps.stop_not_recorded(ctx, True, in_crisis)
+    if in_crisis:
+        return textsteps.crisis_without_menu(ctx)
     if word in engine.POLICE_TEXTS:
         return textsteps.police_discreetly(ctx)
     return textsteps.discreet(ctx)
@@ -214,14 +220,15 @@ def incoming():
         if cancelled is not None:
             rt.jobs.release_followup_limits(sender, flows.services)
         ctx = replace(ctx, lang=texter_language(flows, None if neutral else arrival, body))
-        step = decide_neutral(word, True, cancelled, ctx) if neutral else (
-            textsteps.stopped(ctx) if cancelled is not None else textsteps.stop_not_recorded(ctx))
+        step = decide_neutral(word, True, cancelled, ctx, in_crisis) if neutral else (
+            textsteps.stopped(ctx, in_crisis=in_crisis) if cancelled is not None else
+            textsteps.stop_not_recorded(ctx, in_crisis=in_crisis))
         return _finish(step, message_sid, silent=level is Reply.SILENT or twilio_opt_out)
     if level is Reply.SILENT:
         return _finish(None, message_sid)
     if neutral:
         ctx = replace(ctx, lang=texter_language(flows, None, body))
-        return _finish(decide_neutral(word, False, 0, ctx), message_sid)
+        return _finish(decide_neutral(word, False, 0, ctx, in_crisis), message_sid)
     if level is Reply.ADVICE:  # past the sender's full replies: the advice, or what an urgent text needs
         step = textsteps.crisis(ctx) if in_crisis else engine.police(ctx) if urgent else textsteps.safety_only(ctx)
         return _finish(step, message_sid)
@@ -229,7 +236,7 @@ def incoming():
         if LANGUAGE_WORDS.get(word) in flows.config.languages or stopwords.language_of(body):
             ctx = replace(ctx, lang=LANGUAGE_WORDS.get(word) or stopwords.language_of(body))
         step = textsteps.police_discreetly(ctx) if word in engine.POLICE_TEXTS else \
-            replace(textsteps.crisis(ctx), at=None, choices=()) if in_crisis else textsteps.landline(ctx)
+            textsteps.crisis_without_menu(ctx) if in_crisis else textsteps.landline(ctx)
         return _finish(step, message_sid)
     if arrival is None:
         return _finish(decide_stateless(flows, word, ctx, body), message_sid)
@@ -237,6 +244,11 @@ def incoming():
     if conversation and not engine.known_place(flows, conversation.at):
         conversation = Conversation(at=flows.start, lang=conversation.lang)
     step = decide(flows, word, conversation, arrival.fresh, ctx, body)
+    if arrival.fresh and ("sms_stop", "stop") in step.events:
+        # "No" to "When is it safe to text you?": answered "we will not text this phone", so make it true
+        # for anything booked earlier too, as a stop would (never "cancelled" unless it was).
+        if rt.jobs.cancel_followups(number) is None:
+            step = textsteps.stop_not_recorded(ctx)
     if arrival.fresh:
         if step.followup:
             step = followups.arrange(rt.jobs, rt.settings, ctx, step, to=sender, called=form.get("To", ""),

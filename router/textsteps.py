@@ -42,19 +42,31 @@ def landline(ctx: Context) -> Step:
                 events=(("sms_landline", "reply"),))
 
 
-def stopped(ctx: Context, neutral: bool = False) -> Step:
+def _advice(ctx: Context, neutral: bool, in_crisis: bool) -> tuple:
+    """The 999 advice after a stop, and the Samaritans too when the same text has words of crisis ("stop,
+    I want to die"): a stop never swallows a crisis (router/crisis.py)."""
+    advice = (ctx.say("sms_neutral_emergency" if neutral else "sms_safety"),)
+    return advice + ((ctx.say("sms_crisis"),) if in_crisis else ())
+
+
+def stopped(ctx: Context, neutral: bool = False, in_crisis: bool = False) -> Step:
     """A stop: everything pending for the number was cancelled (or there was nothing): one line that is
     true either way, and the 999 advice, in case the "stop" was a cry for help ("stop hurting me").
     Never the menu. `neutral`: a text to the follow-up sender, answered as any automated number would."""
-    advice = ctx.say("sms_neutral_emergency" if neutral else "sms_safety")
-    return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_stopped"), advice), events=(("sms_stop", "stop"),))
+    return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_stopped"),) + _advice(ctx, neutral, in_crisis),
+                events=(("sms_stop", "stop"),))
 
 
-def stop_not_recorded(ctx: Context, neutral: bool = False) -> Step:
+def stop_not_recorded(ctx: Context, neutral: bool = False, in_crisis: bool = False) -> Step:
     """A stop that could not be recorded (Redis down): never "cancelled"; say so and how to try again."""
-    advice = ctx.say("sms_neutral_emergency" if neutral else "sms_safety")
-    return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_stop_failed"), advice),
+    return Step(at=None, lang=ctx.lang, lines=(ctx.say("sms_stop_failed"),) + _advice(ctx, neutral, in_crisis),
                 events=(("sms_stop", "failed"),))
+
+
+def crisis_without_menu(ctx: Context) -> Step:
+    """Words of crisis where no menu may follow (a landline, the follow-up sender): the 999 advice and the
+    Samaritans, nothing else."""
+    return replace(crisis(ctx), at=None, choices=())
 
 
 def discreet(ctx: Context) -> Step:

@@ -316,3 +316,8 @@ def test_no_text_of_ours_asks_for_a_word_twilio_takes_as_an_opt_out():
         for lang, text in texts.items():
             shouted = set(re.findall(r"\b[A-Z]{3,}\b", text))
             assert not shouted & STOP_WORDS, (phrase_id, lang, text)
+
+
+def test_words_of_crisis_to_the_neutral_sender_get_the_samaritans_and_no_menu(app_at):
+    reply = neutral_text(app_at(followup_sender=NEUTRAL), "I want to end it all")
+    assert "116 123" in reply and "999" in reply and "menu" not in reply.lower(), reply

@@ -175,3 +175,36 @@ def test_callers_find_the_samaritans_under_other_helplines_and_can_hear_the_numb
     heard = call.text()
     assert all(w in heard for w in words), heard
     assert words[1] in call.press("1").text(), "1: the number again"
+
+
+# ------------------------------------------------------------------ found reading the change again
+@pytest.mark.parametrize("words", ["stop I want to die", "STOP. I want to end it all", "no thanks I am suicidal"])
+def test_a_stop_with_words_of_crisis_cancels_and_still_gives_the_samaritans(client, redis_url, words):
+    texter = Texter(client)
+    book(texter)
+    reply = texter.send(words)
+    assert redis.Redis.from_url(redis_url).zcard("hr:fu-due") == 0, "a stop: cancelled"
+    assert "Samaritans" in reply and "116 123" in reply and ADVICE in reply and not has_menu(reply), reply
+
+
+@pytest.mark.parametrize("reply_to_when", ["no 1", "no, 2", "1 no"])
+def test_a_no_with_a_number_never_books_a_text(client, redis_url, reply_to_when):
+    texter = Texter(client)
+    texter.send("hi")
+    texter.send("1")
+    assert "When is it safe to text you?" in texter.send("8")
+    texter.send(reply_to_when)
+    assert redis.Redis.from_url(redis_url).zcard("hr:fu-due") == 0, "a 'no' is never an explicit yes"
+
+
+def test_no_to_when_after_an_earlier_booking_makes_we_will_not_text_true(client, redis_url):
+    texter = Texter(client)
+    book(texter)
+    r = redis.Redis.from_url(redis_url)
+    assert r.zcard("hr:fu-due") == 1
+    texter.send("0")
+    texter.send("1")
+    assert "When is it safe to text you?" in texter.send("8")
+    reply = texter.send("no")
+    assert reply.startswith("OK, we will not text this phone.")
+    assert r.zcard("hr:fu-due") == 0, "answered 'we will not text this phone': the earlier booking is cancelled"
