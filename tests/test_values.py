@@ -116,3 +116,13 @@ def test_router_fingerprint_prints_the_review_line_that_validate_then_accepts(tm
     assert _unreviewed(folder) == before - 1
     listed = CliRunner().invoke(main, ["fingerprint", "--flows", str(folder)]).output
     assert "voice_repeat:" not in listed and listed.count("fingerprint") == before - 1
+
+
+def test_a_value_judgement_refuses_a_change_but_never_flows_the_app_serves(tmp_path):
+    """An upgrade that tightens a value check must not turn every call into the safety answer: the app
+    keeps serving (with a warning) what `router validate` / `apply` now refuse."""
+    folder = copy_flows(tmp_path)
+    change(folder, "services.yaml", ("services", "galop", "number"), "0800 999 542")
+    assert any(p.severity == "error" and "usually have 11" in p.reason for p in problems(folder))
+    served = checks.load_checked(folder)
+    assert served.services["galop"].number == "0800 999 542"
