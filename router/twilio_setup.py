@@ -133,7 +133,11 @@ def _sender(client, settings: Settings, base: str | None) -> list[Item]:
     if MESSAGING_SERVICE.fullmatch(value):
         return _service(client, value, settings, base)
     if value.startswith("+"):
-        found = client.incoming_phone_numbers.list(phone_number=value, limit=2)
+        try:
+            found = client.incoming_phone_numbers.list(phone_number=value, limit=2)
+        except TwilioRestException as exc:
+            return [Item(FAIL, f"the follow-up sender {value}: the account's numbers cannot be listed "
+                               f"(Twilio error {exc.code})", "check the credentials' permissions")]
         if not found:
             return [Item(FAIL, f"the follow-up sender {value} is not a number of this account",
                          "use a number the account owns (Twilio refuses others: error 21606)")]

@@ -21,7 +21,7 @@ from celery.exceptions import Retry
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.rest import Client
 
-from router.settings import Settings
+from router.settings import DEFAULT_API_BASE_URL, Settings
 
 log = logging.getLogger("tasks.twilio")
 # twilio-python logs every request's URL and query at INFO (e.g. To=+44...): never let that through.
@@ -73,7 +73,7 @@ def _build(account_sid: str, auth_token: str, api_base_url: str) -> Client:
     client.api.base_url = api_base_url
     # Messaging Services (messaging.twilio.com) are asked by the sweep and `router twilio check`; a test's
     # TWILIO_API_BASE_URL serves both
-    if api_base_url != "https://api.twilio.com":
+    if api_base_url != DEFAULT_API_BASE_URL:
         client.messaging.base_url = api_base_url
     read_environment_once(client.http_client.session, api_base_url)
     return client
