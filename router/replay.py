@@ -26,6 +26,8 @@ import re
 
 import redis
 
+from router.state import hashed
+
 BIND_SECONDS = 15 * 60
 _TAG_CHARS = 16
 _KEY_ACTION = re.compile(r'(action="[^"]*/voice/key)\?')
@@ -65,7 +67,7 @@ class EndedCalls:
         self.client, self.secret = client, secret
 
     def _key(self, call_sid: str) -> str:
-        return "hr:call-ended:" + hmac.new(self.secret, f"ended\0{call_sid}".encode(), hashlib.sha256).hexdigest()[:40]
+        return hashed(self.secret, "call-ended", call_sid)  # the one keyed-hash key builder (router/state.py)
 
     def mark(self, call_sid: str) -> None:
         try:

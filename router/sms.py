@@ -229,14 +229,15 @@ def incoming():
     if neutral:
         ctx = replace(ctx, lang=texter_language(flows, None, body))
         return _finish(decide_neutral(word, False, 0, ctx, in_crisis), message_sid)
-    if level is Reply.ADVICE:  # past the sender's full replies: the advice, or what an urgent text needs
-        step = textsteps.crisis(ctx) if in_crisis else engine.police(ctx) if urgent else textsteps.safety_only(ctx)
-        return _finish(step, message_sid)
-    if phone.is_landline(sender):  # may be read aloud to the household: no menu, no way into one
+    if phone.is_landline(sender):  # may be read aloud to the household: no menu, no way into one, at
+        # any level of the limits (the advice-only answers below offer the menu)
         if LANGUAGE_WORDS.get(word) in flows.config.languages or stopwords.language_of(body):
             ctx = replace(ctx, lang=LANGUAGE_WORDS.get(word) or stopwords.language_of(body))
         step = textsteps.police_discreetly(ctx) if word in engine.POLICE_TEXTS else \
             textsteps.crisis_without_menu(ctx) if in_crisis else textsteps.landline(ctx)
+        return _finish(step, message_sid)
+    if level is Reply.ADVICE:  # past the sender's full replies: the advice, or what an urgent text needs
+        step = textsteps.crisis(ctx) if in_crisis else engine.police(ctx) if urgent else textsteps.safety_only(ctx)
         return _finish(step, message_sid)
     if arrival is None:
         return _finish(decide_stateless(flows, word, ctx, body), message_sid)

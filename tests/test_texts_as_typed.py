@@ -208,3 +208,12 @@ def test_no_to_when_after_an_earlier_booking_makes_we_will_not_text_true(client,
     reply = texter.send("no")
     assert reply.startswith("OK, we will not text this phone.")
     assert r.zcard("hr:fu-due") == 0, "answered 'we will not text this phone': the earlier booking is cancelled"
+
+
+def test_a_landline_past_its_full_replies_still_gets_no_way_into_the_menu(client):
+    landline = Texter(client, sender=LANDLINE)
+    for _ in range(31):  # past the 30 full answers: the advice-only level
+        landline.send("hello")
+    for body in ("999", "I want to end it all", "help"):
+        reply = landline.send(body)
+        assert "999" in reply and not has_menu(reply) and "Reply 0" not in reply and "menu" not in reply.lower(), reply
