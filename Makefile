@@ -19,7 +19,7 @@ install-test: $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps -e .
 
 run: install
-	$(BIN)/python -m router.devrun
+	$(BIN)/python -m router.dev.run
 
 test: install-test
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest

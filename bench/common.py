@@ -102,7 +102,7 @@ def web_command(app_spec: str | None = None) -> str:
     another WSGI app (the bare baseline) with every other setting unchanged."""
     command = procfile_command("web").replace("0.0.0.0", HOST)
     if app_spec is not None:
-        original = "'router.app:create_app()'"
+        original = "'router.web.app:create_app()'"
         if original not in command:
             raise SystemExit(f"cannot find {original} in the Procfile's web: line to swap the app")
         command = command.replace(original, shlex.quote(app_spec))

@@ -44,8 +44,8 @@ import redis  # noqa: E402
 
 from bench.common import (RESULTS, Gunicorn, package_versions, report_header, signature,  # noqa: E402
                           tree_cpu_seconds, write_report)
-from router.embedded_redis import RedisServer  # noqa: E402
-from router.phone import can_receive_texts  # noqa: E402
+from router.dev.embedded_redis import RedisServer  # noqa: E402
+from router.definition.phone import can_receive_texts  # noqa: E402
 from tests.processes import CeleryWorker, HttpClient  # noqa: E402
 from tests.support import ACCOUNT_SID, FOLLOWUP_SENDER, HELPLINE_NUMBER, TOKEN, Call  # noqa: E402
 from tests.twilio_standin import TwilioStandin  # noqa: E402

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS / "inprocess.json")
     args = parser.parse_args(argv)
 
-    from router.embedded_redis import RedisServer
+    from router.dev.embedded_redis import RedisServer
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-inprocess-"))
     server = RedisServer(workdir / "redis", persist=False).start()
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         import logging
 
         from bench.bare_app import create_app as bare_app
-        from router.app import create_app
+        from router.web.app import create_app
 
         ours = create_app().test_client()
         logging.getLogger().setLevel(logging.WARNING)  # the app's INFO lines are not per request anyway

@@ -37,7 +37,7 @@ def child(requests: int) -> None:
     import logging
 
     from bench.bare_app import create_app as bare_app
-    from router.app import create_app
+    from router.web.app import create_app
 
     apps = {"ours": create_app().test_client(), "bare": bare_app().test_client()}
     logging.getLogger().setLevel(logging.WARNING)
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed: apt-get install -y valgrind")
 
-    from router.embedded_redis import RedisServer
+    from router.dev.embedded_redis import RedisServer
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-instructions-"))
     server = RedisServer(workdir / "redis", persist=False).start()

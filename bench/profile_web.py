@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import RESULTS, TOKEN, Gunicorn, report_header, write_report  # noqa: E402
 from bench.web import ENDPOINTS, check_endpoint, run_wrk, write_script  # noqa: E402
-from router.embedded_redis import RedisServer  # noqa: E402
+from router.dev.embedded_redis import RedisServer  # noqa: E402
 
 # (part, substrings any of which in a frame puts the sample in that part). Order is display order.
 PARTS: list[tuple[str, tuple[str, ...]]] = [
@@ -34,20 +34,20 @@ PARTS: list[tuple[str, tuple[str, ...]]] = [
     ("  gunicorn: read + parse HTTP", ("gunicorn/http/",)),
     ("  gunicorn: access log line (when the command line asks for one)", ("Logger.access (gunicorn/glogging.py",)),
     ("  Flask/werkzeug: app + request/response plumbing", ("Flask.wsgi_app (",)),
-    ("    signature check (router.signature.is_from_twilio)", ("is_from_twilio (router/signature.py",)),
+    ("    signature check (router.web.signature.is_from_twilio)", ("is_from_twilio (router/web/signature.py",)),
     ("      HMAC-SHA1 over URL + params (RequestValidator)",
      ("RequestValidator.validate (", "RequestValidator.compute_signature (")),
     ("      form parsing (first touch of request.form)", ("_load_form_data (",)),
-    ("    correlation id (HMAC of the sid)", ("_correlation_id (router/app.py", "correlation_for (router/logs.py")),
+    ("    correlation id (HMAC of the sid)", ("_correlation_id (router/web/app.py", "correlation_for (router/logs.py")),
     ("    flow lookup (FlowStore.current)", ("FlowStore.current (",)),
     ("    phone checks (phonenumbers: can_receive_texts / normalise_sender)",
-     ("can_receive_texts (router/phone.py", "normalise_sender (router/phone.py")),
-    ("    flow engine (router.engine)", ("router/engine.py",)),
-    ("    TwiML building (voice.render / sms.render)", ("render (router/voice.py", "render (router/sms.py")),
+     ("can_receive_texts (router/definition/phone.py", "normalise_sender (router/definition/phone.py")),
+    ("    flow engine (router.engine)", ("router/engine/__init__.py",)),
+    ("    TwiML building (voice.render / sms.render)", ("render (router/web/voice.py", "render (router/web/sms.py")),
     ("      url_for inside render", ("url_for (flask/helpers.py",)),
     ("      twilio TwiML to_xml / ElementTree", ("to_xml (twilio/twiml/",)),
-    ("    Redis: conversation state (router.state)", ("ConversationStore.", )),
-    ("    Redis/Celery: queueing a task (Jobs._send -> send_task)", ("Jobs._send (router/jobs.py",)),
+    ("    Redis: conversation state (router.store.state)", ("ConversationStore.", )),
+    ("    Redis/Celery: queueing a task (Jobs._send -> send_task)", ("Jobs._send (router/web/jobs.py",)),
     ("    any redis-py call (all Redis round trips)", ("redis/client.py", "redis/commands/")),
     ("    prometheus_client (observe/inc)", ("prometheus_client/",)),
     ("  python logging module (mostly gunicorn's access log, if on)", ("logging/__init__.py",)),

@@ -54,7 +54,7 @@ import requests  # noqa: E402
 
 from bench.common import (REPO, RESULTS, Gunicorn, package_versions, procfile_command,  # noqa: E402
                           report_header, write_report)
-from router.embedded_redis import RedisServer  # noqa: E402
+from router.dev.embedded_redis import RedisServer  # noqa: E402
 from tests.processes import HttpClient, stop_process_group  # noqa: E402
 from tests.support import ACCOUNT_SID, HELPLINE_NUMBER, TOKEN, Call, is_broker_key, signature  # noqa: E402
 from tests.twilio_standin import TwilioStandin  # noqa: E402

@@ -2,9 +2,9 @@
 
     python bench/web.py [--duration 10] [--connections 1,16,64] [--threads 1]
 
-Starts a throw-away Redis (router.embedded_redis.RedisServer), then two gunicorns from the Procfile's
+Starts a throw-away Redis (router.dev.embedded_redis.RedisServer), then two gunicorns from the Procfile's
 `web:` line (default WEB_CONCURRENCY, so 2 sync workers; bound to 127.0.0.1): the real app
-(`router.app:create_app()`) and bench/bare_app.py (a constant TwiML document). Then, for each endpoint
+(`router.web.app:create_app()`) and bench/bare_app.py (a constant TwiML document). Then, for each endpoint
 and connection count, `wrk` (Debian package `wrk`) runs against ours and then against bare, back to
 back, with signed requests whose X-Twilio-Signature is computed once (it depends only on URL + params):
 
@@ -40,7 +40,7 @@ import requests  # noqa: E402
 
 from bench.common import (ACCOUNT_SID, HELPLINE_NUMBER, MOBILE, RESULTS, TOKEN, Gunicorn,  # noqa: E402
                           form_body, package_versions, report_header, signature, web_command, write_report)
-from router.embedded_redis import RedisServer  # noqa: E402
+from router.dev.embedded_redis import RedisServer  # noqa: E402
 
 CALL_SID = "CA" + "b" * 32
 MESSAGE_SID = "SM" + "b" * 32

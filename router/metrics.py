@@ -1,7 +1,7 @@
 """Prometheus metrics: aggregate counts and latencies only. No label ever holds a number or text.
 
 Labels are endpoint names, service ids from the flow files, outcomes and error kinds: small fixed
-sets. The workers' counters live in Redis (tasks/metrics.py) and are shown here too.
+sets. The workers' counters live in Redis (router/store/counters.py) and are shown here too.
 
 Even aggregate counts say something: someone polling helpline_events_total{label="karma_nirvana"} sees
 it move when the person they watch calls. So /metrics answers only a scraper that sends
@@ -52,7 +52,7 @@ def count_message_status(status: str, error_code: str | None = None) -> None:
     if error_code:
         MESSAGE_ERRORS.labels(error_code if error_code in KNOWN_ERROR_CODES else "other").inc()
         if error_code == "21610":
-            logging.getLogger("router.sms").warning(
+            logging.getLogger("router.web.sms").warning(
                 "a message was refused: the phone has opted out at Twilio (error 21610)")
 
 
@@ -67,8 +67,8 @@ class WorkerStats:
             pipe = self.client.pipeline(transaction=False)
             pipe.hgetall("hr:stats")
             pipe.get("hr:heartbeat")                            # tasks/health.py
-            pipe.zcount("hr:fu-due", "-inf", time.time())        # tasks/pending.py: due, not yet taken
-            pipe.zcount("hr:del-due", "-inf", time.time())       # tasks/deletions.py
+            pipe.zcount("hr:fu-due", "-inf", time.time())        # router/store/pending.py: due, not yet taken
+            pipe.zcount("hr:del-due", "-inf", time.time())       # router/store/deletions.py
             pipe.llen("celery")                                  # Celery's default queue
             stats, heartbeat, followups_due, deletions_due, queued = pipe.execute()
         except (redis.RedisError, OSError):

@@ -40,7 +40,7 @@ class Settings:
     flows_dir: Path = REPO_ROOT / "flows"
     public_base_url: str | None = None
     allowed_hosts: tuple[str, ...] = ()   # ALLOWED_HOSTS: host names a signed URL may name (without PUBLIC_BASE_URL)
-    trust_proxy: int = 0          # how many proxies in front add X-Forwarded-* (router/proxy.py)
+    trust_proxy: int = 0          # how many proxies in front add X-Forwarded-* (router/web/proxy.py)
     state_secrets: tuple[bytes, ...] = field(default=(), repr=False)     # STATE_HASH_SECRET, newest first
     followup_secrets: tuple[bytes, ...] = field(default=(), repr=False)  # FOLLOWUP_ENCRYPTION_KEY, newest first
     flows_signing_keys: tuple[bytes, ...] = field(default=(), repr=False)  # FLOWS_SIGNING_KEY (release_auth)
@@ -60,7 +60,7 @@ class Settings:
         """FLOWS_HISTORY_DIR, or a hidden folder beside the flow folder (never inside it)."""
         return self.flows_history_dir or self.flows_dir.parent / f".{self.flows_dir.name}-history"
     metrics_token: str | None = field(default=None, repr=False)
-    followup_sender: str | None = None  # FOLLOWUP_SENDER: who follow-ups come from (router/followups.py)
+    followup_sender: str | None = None  # FOLLOWUP_SENDER: who follow-ups come from (router/web/followups.py)
     # TWILIO_MESSAGE_REDACTION: the account has Message Redaction (Twilio enables it on request); only
     # then are ContentRetention/AddressRetention sent, which Twilio refuses otherwise (30029/30030)
     message_redaction: bool = False
@@ -90,7 +90,7 @@ class Settings:
         return hmac.new(self.state_key_secret(), b"helpline-router/correlation/v1", hashlib.sha256).digest()
 
     def followup_key(self) -> bytes:
-        """The key that seals a pending follow-up's number and text in Redis (tasks/sealed.py): the first
+        """The key that seals a pending follow-up's number and text in Redis (router/store/sealing.py): the first
         FOLLOWUP_ENCRYPTION_KEY. Never stored in Redis."""
         return self.followup_keys()[0]
 

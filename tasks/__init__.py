@@ -13,7 +13,7 @@ from celery import Celery, signals
 from router import logs
 
 from router.settings import load_settings
-from router.state import parse_sentinel_url
+from router.store.state import parse_sentinel_url
 from tasks.beat_schedule import default_schedule_path
 from tasks.broker import broker_options
 

@@ -2,7 +2,7 @@
 
 Exactly once, even when a worker is killed mid-send: the follow-up is claimed (locked) and marked
 'sending' before the REST call, and the text's StatusCallback names the follow-up (`/sms/status?f=<id>`),
-so its status callback settles that follow-up and no other (tasks/pending.py). A later attempt that finds
+so its status callback settles that follow-up and no other (router/store/pending.py). A later attempt that finds
 'sending' (the earlier one died, or got no answer) asks Twilio whether the earlier one created a message
 before sending again, in one of two ways (docs/deployment.md, "Exactly once, with or without redaction"):
 
@@ -29,7 +29,7 @@ and a prefork pool process sends one text at a time, idle while Twilio answers, 
 for several answers at once. An attempt Twilio asks us to retry (429, 5xx, 20009) or that got no answer
 is handed to the per-follow-up task send_followup, which retries with backoff as before (and still takes
 any such task queued by an older version). Claiming a follow-up (lock, read, mark 'sending') and
-finishing it (forget it, release the lock) are one Redis round trip each (tasks/pending.py).
+finishing it (forget it, release the lock) are one Redis round trip each (router/store/pending.py).
 """
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from router import logs
 from tasks import VISIBILITY_TIMEOUT_SECONDS, app, settings
-from tasks import metrics
-from tasks.pending import PendingFollowups
+from router.store import counters as metrics
+from router.store.pending import PendingFollowups
 from tasks.process_local import once, worker_redis
 from tasks.retry import backoff_seconds
 from tasks.twilio_api import (NotConfigured, describe, is_configured, is_retryable, make_client,
@@ -89,7 +89,7 @@ def send_params(data: dict[str, str]) -> dict[str, object]:
 
 def sender_params(sender: str) -> dict[str, str]:
     """A follow-up's sender as Twilio's Messages API takes it: a Messaging Service SID (MG...) as
-    MessagingServiceSid, anything else (a number) as From. See router/followups.py for who it is."""
+    MessagingServiceSid, anything else (a number) as From. See router/web/followups.py for who it is."""
     if MESSAGING_SERVICE_SID.fullmatch(sender or ""):
         return {"messaging_service_sid": sender}
     return {"from_": sender}
@@ -203,7 +203,7 @@ def _already_sent(client, data: dict[str, str], store: PendingFollowups | None =
 
 def _unclaimed_in_window(client, data: dict[str, str], store: PendingFollowups | None) -> str | None:
     """With Message Redaction: a message created through the API from our sender within the earlier
-    attempt's window whose sid no finished send recorded (tasks/pending.py, hr:fu-sids). Twilio lists
+    attempt's window whose sid no finished send recorded (router/store/pending.py, hr:fu-sids). Twilio lists
     newest first, but by date sent, and a message still queued has none: so the listing stops only after
     OLDER_IN_A_ROW messages older than the window, not at the first."""
     attempt_at = float(data.get("attempt_at") or 0)
@@ -245,7 +245,7 @@ def attempt(store: PendingFollowups, client, fid: str) -> Outcome:
             pass
         store.finish(fid, unlock=True)
         return Outcome(DONE, label="refused")
-    if data.get("problem"):  # unsealed or not sealed with our keys: never sent (tasks/pending.py _opened)
+    if data.get("problem"):  # unsealed or not sealed with our keys: never sent (router/store/pending.py _opened)
         log.error("follow-up %s is %s (not sealed with this deployment's key): dropped, not sent", fid[:8],
                   data["problem"])
         store.finish(fid, unlock=True)

@@ -1,7 +1,7 @@
 """Leave nothing at Twilio: delete every message and call record once it is final, and sweep for any
 whose status callback was lost.
 
-Deletions wait in Redis (tasks/deletions.py), each first due a minute after it was queued (Twilio asks
+Deletions wait in Redis (router/store/deletions.py), each first due a minute after it was queued (Twilio asks
 for that wait); drain_deletions deletes them a batch at a time over a few threads. Twilio answers error
 20009 while a record is not final, which "in rare cases" lasts up to 14 days
 (https://www.twilio.com/docs/api/errors/20009): that, 429, 5xx and no answer are retried with a backoff
@@ -34,9 +34,9 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from router import logs
 from tasks import VISIBILITY_TIMEOUT_SECONDS, app, settings
-from tasks import metrics
-from router.own_numbers import OwnNumbers
-from tasks.deletions import Item, PendingDeletions
+from router.store import counters as metrics
+from router.store.own_numbers import OwnNumbers
+from router.store.deletions import Item, PendingDeletions
 from tasks.process_local import once, worker_redis
 from tasks.retry import CAP_SECONDS, deletion_attempts_within, deletion_backoff_seconds
 from tasks.twilio_api import (NotConfigured, is_configured, is_gone, is_retryable, make_client,
@@ -187,7 +187,7 @@ def delete_call(sid: str, final_at: float | None = None) -> bool:
 
 def our_numbers(client) -> list[str]:
     """The numbers whose records the sweep may delete: HELPLINE_NUMBERS and the numbers calls and texts
-    came in to (router/own_numbers.py), the follow-up sender if it is a number, and the numbers of its
+    came in to (router/store/own_numbers.py), the follow-up sender if it is a number, and the numbers of its
     Messaging Service if it is one (asked of Twilio)."""
     numbers = list(settings.helpline_numbers) + sorted(OwnNumbers(worker_redis()).known())
     sender = settings.followup_sender or ""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable, TypeVar
 
-from router.state import make_redis
+from router.store.state import make_redis
 
 T = TypeVar("T")
 _made: dict[str, object] = {}

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import os
 
-# Twilio asks for a minute between a message's end and its DELETE (tasks/deletions.py); the tests' stand-in
+# Twilio asks for a minute between a message's end and its DELETE (router/store/deletions.py); the tests' stand-in
 # allows it at once unless a test sets its delete_grace, so deletions here are due at once. Set before
-# tasks.deletions is imported; Celery workers and gunicorn started by tests inherit it.
+# router.store.deletions is imported; Celery workers and gunicorn started by tests inherit it.
 os.environ.setdefault("DELETION_WAIT_SECONDS", "0")
 
 import dataclasses  # noqa: E402
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from router.app import create_app
-from router.embedded_redis import RedisServer
-from router.hours import LONDON
+from router.web.app import create_app
+from router.dev.embedded_redis import RedisServer
+from router.definition.hours import LONDON
 from router.settings import REPO_ROOT, load_settings
 from tests.support import ACCOUNT_SID, FOLLOWUP_SENDER, HELPLINE_NUMBER, METRICS_TOKEN, SECRETS_ENV, TOKEN
 

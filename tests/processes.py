@@ -171,7 +171,7 @@ class GunicornWeb:
         return "exec " + line.replace("--bind 0.0.0.0:", "--bind 127.0.0.1:", 1)
 
     def start(self, timeout: float = 30.0) -> "GunicornWeb":
-        from router.embedded_redis import free_port
+        from router.dev.embedded_redis import free_port
 
         self.port = self.port or free_port()
         self.output = []

@@ -1,6 +1,6 @@
 """A Redis primary, one replica and three Sentinels as real server processes on 127.0.0.1, for tests.
 
-Every one is the same `redis-server` binary the suite uses (router.embedded_redis.find_redis_server);
+Every one is the same `redis-server` binary the suite uses (router.dev.embedded_redis.find_redis_server);
 a Sentinel is that binary started with `--sentinel` on a config file it may rewrite, as Redis documents
 (https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/: "redis-server
 /path/to/sentinel.conf --sentinel"; the file is rewritten with what the Sentinel learns). Everything has
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from router.embedded_redis import PRIVATE_UMASK, RedisServer, find_redis_server, free_port, private_dir, write_private
+from router.dev.embedded_redis import PRIVATE_UMASK, RedisServer, find_redis_server, free_port, private_dir, write_private
 
 MASTER_NAME = "helpline"
 PASSWORD = "sentinel-test-password-0123456789"

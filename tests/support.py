@@ -9,7 +9,7 @@ from urllib.parse import urljoin
 
 from twilio.request_validator import RequestValidator
 
-from router import callplayer
+from router.simulator import callplayer
 
 TOKEN = "test-auth-token-0123456789abcdef"
 METRICS_TOKEN = "test-metrics-token-fedcba9876543210"
@@ -60,7 +60,7 @@ def said(element: ET.Element) -> list[str]:
 
 
 class _Silent:
-    """A caller who presses nothing (router/callplayer.py's Listener)."""
+    """A caller who presses nothing (router/simulator/callplayer.py's Listener)."""
 
     def key_at(self, gather, window_key):
         return None
@@ -74,7 +74,7 @@ class Call:
     """A caller on the line: follows Gather actions, Redirects and Dial actions as Twilio does.
 
     `press` is a caller who listened to the whole document and then pressed a key into its first
-    Gather; `burst` types keys as fast as they come, and router/callplayer.py (the simulator's player
+    Gather; `burst` types keys as fast as they come, and router/simulator/callplayer.py (the simulator's player
     too) plays each document as Twilio would: a key typed ahead cuts off what a Gather was saying, and
     `said` shows what was heard whole and what was cut."""
 

@@ -2,7 +2,7 @@
 
 Twilio stops a <Say> nested in a <Gather> at the first key (https://www.twilio.com/docs/voice/twiml/gather,
 "Nest other verbs"), and keys typed between two documents may be kept for the next Gather or lost.
-tests.support.Call.burst plays each document with router/callplayer.py, the simulator's player, so a
+tests.support.Call.burst plays each document with router/simulator/callplayer.py, the simulator's player, so a
 key that cuts words off shows here (Said.cut).
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ from datetime import datetime
 
 import pytest
 
-from router import callplayer
-from router.hours import LONDON
+from router.simulator import callplayer
+from router.definition.hours import LONDON
 from tests.conftest import WEEKDAY_NOON
 from tests.support import Call
 

@@ -19,7 +19,7 @@ import pytest
 import redis
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 
-from router.embedded_redis import RedisServer
+from router.dev.embedded_redis import RedisServer
 from tasks import make_celery
 from tasks.broker import Transport, broker_options
 

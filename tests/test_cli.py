@@ -12,13 +12,13 @@ import pytest
 from click.testing import CliRunner
 from twilio.request_validator import RequestValidator
 
-from router.app import create_app
+from router.web.app import create_app
 from router.cli import main
-from router.flowfile import load_flows
-from router.hours import LONDON
+from router.definition.flowfile import load_flows
+from router.definition.hours import LONDON
 from router.settings import load_settings
 from tests.support import SECRETS_ENV
-from router.simulate import (DEFAULT_FROM, MemoryRedis, ScriptInputs, SimulationError, Simulator,
+from router.simulator.simulate import (DEFAULT_FROM, MemoryRedis, ScriptInputs, SimulationError, Simulator,
                              parse_script)
 
 REPO = Path(__file__).resolve().parent.parent

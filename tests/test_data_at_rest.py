@@ -19,7 +19,7 @@ from urllib.parse import quote
 import pytest
 import redis
 
-from router.embedded_redis import rewrite_aof
+from router.dev.embedded_redis import rewrite_aof
 from router.settings import REPO_ROOT
 from tasks.beat_schedule import UnsafeScheduleFile, default_schedule_path, ensure_private
 from tests.processes import CeleryBeat, wait_until

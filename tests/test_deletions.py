@@ -1,4 +1,4 @@
-"""Deletions queued in Redis (tasks/deletions.py) and drained in batches by real Celery workers.
+"""Deletions queued in Redis (router/store/deletions.py) and drained in batches by real Celery workers.
 
 The queue on its own (real Redis): one item per sid, a kick only when no drain is asked for, leases
 that a dead drain gives back, retries that count, nothing but Twilio sids and times kept, a TTL on every
@@ -19,12 +19,12 @@ import pytest
 import redis
 import requests
 
-from router.app import create_app
-from router.embedded_redis import free_port
+from router.web.app import create_app
+from router.dev.embedded_redis import free_port
 from router.logs import correlation_for
-from router.state import make_redis
-from tasks import deletions
-from tasks.deletions import LEASE_SECONDS, PendingDeletions
+from router.store.state import make_redis
+from router.store import deletions
+from router.store.deletions import LEASE_SECONDS, PendingDeletions
 from tests.conftest import Clock, make_settings
 from tests.processes import CeleryBeat, CeleryWorker, HttpClient, WebServer, wait_until, worker_env
 from tests.support import (ACCOUNT_SID, HELPLINE_NUMBER, METRICS_AUTH, MOBILE, TOKEN, Call, Texter, is_broker_key, new_sid,

@@ -20,7 +20,7 @@ import yaml
 
 from router import metrics
 from router.settings import REPO_ROOT
-from tasks import metrics as worker_metrics
+from router.store import counters as worker_metrics
 
 DEPLOY = REPO_ROOT / "deploy"
 METRIC = re.compile(r"\bhelpline_[a-z_]+\b")
@@ -54,7 +54,7 @@ def test_every_alert_fires_on_its_trouble_and_not_in_normal_running():
 
 def exported_samples(client: redis.Redis) -> set[str]:
     """Names of every sample /metrics can show: the web tier's own families, and those read from Redis
-    (worker counters under the names tasks/metrics.py writes, backlogs, heartbeat, deletion lag)."""
+    (worker counters under the names router/store/counters.py writes, backlogs, heartbeat, deletion lag)."""
     client.hincrbyfloat("hr:stats", f"{worker_metrics.FOLLOWUPS.name}|failed", 1)
     client.hincrbyfloat("hr:stats", f"{worker_metrics.DELETIONS.name}|gave_up", 1)
     client.hincrbyfloat("hr:stats", "deletion_lag_bucket|+Inf", 1)

@@ -9,8 +9,8 @@ from urllib.parse import urljoin
 
 import pytest
 
-from router.app import create_app
-from router.embedded_redis import free_port
+from router.web.app import create_app
+from router.dev.embedded_redis import free_port
 from tests.conftest import make_settings
 from tests.processes import CeleryWorker, HttpClient, WebServer, wait_until, worker_env
 from tests.support import ACCOUNT_SID, HELPLINE_NUMBER, MOBILE, TOKEN, Call

@@ -1,4 +1,4 @@
-"""Diversions that cannot take the 24-hour line away (router/diversion_rules.py, `router divert`): the
+"""Diversions that cannot take the 24-hour line away (router/live/diversion_rules.py, `router divert`): the
 fallback rules over the diversion's time, the emergency lines only to a 24-hour line, a true note,
 and, when one gets in anyway, /healthz degraded, the metric, `router status` and the web ignoring it."""
 from __future__ import annotations
@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from router import lifecycle
-from router.checks import load_checked
-from router.hours import LONDON
+from router.live import lifecycle
+from router.inspect.checks import load_checked
+from router.definition.hours import LONDON
 from tests.conftest import FLOWS
 from tests.test_lifecycle import place, router  # noqa: F401 - the fixture and the CLI helper
 
@@ -32,7 +32,7 @@ def test_a_diversion_to_a_wrong_audience_or_away_from_the_24_hour_line_is_refuse
 
 
 def test_a_diversion_to_a_line_closed_when_callers_reach_it_is_refused_with_the_hours_that_clash():
-    from router.diversion_rules import check_diversion
+    from router.live.diversion_rules import check_diversion
 
     flows = load_checked(FLOWS)
     monday_8am = datetime(2026, 12, 7, 8, 0, tzinfo=LONDON)
@@ -60,7 +60,7 @@ def test_the_note_a_diversion_prints_is_true(place):
 def test_until_a_time_that_has_passed_today_is_refused_with_the_time_it_would_mean():
     from click import BadParameter
 
-    from router.cli_divert import parse_until
+    from router.cli.divert import parse_until
 
     now = datetime(2026, 12, 7, 9, 32, tzinfo=LONDON)
     with pytest.raises(BadParameter) as refused:
@@ -75,7 +75,7 @@ def test_until_a_time_that_has_passed_today_is_refused_with_the_time_it_would_me
 
 
 def test_a_diverted_24_hour_line_forced_in_through_redis_makes_healthz_degraded_and_the_metric_say_so(place):
-    from router.app import create_app
+    from router.web.app import create_app
     from tests.conftest import make_settings
 
     app = create_app(make_settings(place["env"]["REDIS_URL"], flows_dir=place["live"], flows_watch_seconds=3600,
@@ -107,7 +107,7 @@ def test_a_diverted_24_hour_line_forced_in_through_redis_makes_healthz_degraded_
 
 
 def test_a_diversion_against_the_rules_forced_into_redis_is_ignored_and_shown(place):
-    from router.flowstore import FlowStore
+    from router.live.flowstore import FlowStore
 
     until = datetime.now(timezone.utc) + timedelta(hours=1)
     lifecycle.divert(place["redis"], "national_domestic_abuse_helpline", "galop", until)
@@ -126,8 +126,8 @@ def test_a_diversion_against_the_rules_forced_into_redis_is_ignored_and_shown(pl
 
 
 def test_a_24_hour_line_diverted_by_the_rules_still_makes_healthz_degraded(place):
-    from router.app import public_reason
-    from router.flowstore import FlowStore
+    from router.web.app import public_reason
+    from router.live.flowstore import FlowStore
 
     result = router(place, "divert", "national_domestic_abuse_helpline", "--to", "live_fear_free", "--until", "1h")
     assert result.exit_code == 0, result.output

@@ -5,9 +5,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from router import engine, hours, phone
-from router.flowfile import load_flows
-from router.hours import LONDON
+from router import engine
+from router.definition import hours, phone
+from router.definition.flowfile import load_flows
+from router.definition.hours import LONDON
 from tests.conftest import CHRISTMAS_3AM, FLOWS, WEEKDAY_NOON, WEEKNIGHT_3AM
 
 
@@ -140,7 +141,7 @@ def test_a_holiday_at_a_weekend_counts_only_on_its_substitute_day(flows):
     ("Rydyn ni'n eich trosglwyddo i Galop.", "Rydyn ni'n eich trosglwyddo i Galop."),
 ])
 def test_welsh_mutates_and_contracts_after_i_and_mae(text, said):
-    from router.wording import welsh_grammar
+    from router.engine.wording import welsh_grammar
 
     assert welsh_grammar(text) == said
 

@@ -18,8 +18,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import redis
 
-from router.app import create_app
-from router.embedded_redis import RedisServer, free_port
+from router.web.app import create_app
+from router.dev.embedded_redis import RedisServer, free_port
 from tests.conftest import Clock, make_settings
 from tests.processes import (CeleryBeat, CeleryWorker, HttpClient, WebServer, start_together, stop_together,
                              wait_until, worker_env)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from router.flowfile import FlowError, load_flows
-from router.flowstore import FlowStore
+from router.definition.flowfile import FlowError, load_flows
+from router.live.flowstore import FlowStore
 from tests.conftest import FLOWS, copy_flows
 
 
@@ -209,7 +209,7 @@ def test_a_key_among_list_items_is_explained(tmp_path):
 
 def test_a_bug_while_loading_never_stops_the_store_starting(tmp_path, monkeypatch):
     """As test_lint's bug in the checks: an unexpected failure is a refusal, not a worker that cannot boot."""
-    import router.flowstore as flowstore
+    import router.live.flowstore as flowstore
 
     def broken(folder):
         raise RecursionError("bug")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from router import followups
+from router.web import followups
 from tests.conftest import make_settings
 from tests.support import HELPLINE_NUMBER, MOBILE, Call
 

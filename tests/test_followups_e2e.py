@@ -12,8 +12,8 @@ import pytest
 import redis
 import requests
 
-from router.app import create_app
-from router.embedded_redis import free_port
+from router.web.app import create_app
+from router.dev.embedded_redis import free_port
 from tasks import make_celery
 from tests.conftest import Clock, make_settings
 from tests.processes import CeleryBeat, CeleryWorker, HttpClient, WebServer, wait_until, worker_env
@@ -150,7 +150,7 @@ def test_a_burst_of_now_follow_ups_publishes_a_few_dispatches_and_sends_each_exa
 def test_one_dispatch_sends_every_now_follow_up_however_many_are_due(stack):
     """More 'now' follow-ups than one lease takes, and only one dispatch (no beat, no further kick)."""
     from tasks.followup import DISPATCH_BATCH
-    from tasks.pending import PendingFollowups, followup_id
+    from router.store.pending import PendingFollowups, followup_id
 
     stack.worker.stop()
     secret = make_settings(stack.redis_url).state_key_secret()
@@ -244,7 +244,7 @@ def test_followup_morning_is_the_next_morning_in_london(stack):
     ask_for_text_after_call(stack, "3")
     due = stack.redis().zrange("hr:fu-due", 0, -1, withscores=True)[0][1]
     due_at = datetime.fromtimestamp(due, tz=timezone.utc).astimezone()
-    from router.hours import LONDON
+    from router.definition.hours import LONDON
 
     local = datetime.fromtimestamp(due, tz=LONDON)
     assert (local.hour, local.minute) == (9, 0) and 0 < due - stack.clock.now.timestamp() <= 24 * 3600
@@ -396,7 +396,7 @@ def test_sweep_deletes_what_a_lost_callback_left(stack):
 
 
 def test_outbound_texts_refused_without_an_account(redis_url):
-    from router.jobs import Jobs
+    from router.web.jobs import Jobs
 
     jobs = Jobs(make_settings(redis_url, account_sid=None))
     assert jobs is not None  # the web tier still stores; the worker refuses (see tasks.twilio_api)

@@ -22,8 +22,9 @@ import redis
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 from werkzeug.datastructures import MultiDict
 
-from router import phone, safety
-from router.app import create_app
+from router.definition import phone
+from router.web import last_resort as safety
+from router.web.app import create_app
 from tests.conftest import (BOXING_DAY_SUBSTITUTE_NOON, CHRISTMAS_3AM, WEEKDAY_NOON, WEEKNIGHT_3AM, Clock,
                             copy_flows, make_settings)
 from tests.support import ACCOUNT_SID, BASE, HELPLINE_NUMBER, MOBILE, signature

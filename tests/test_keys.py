@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from router.app import create_app
+from router.web.app import create_app
 from router.settings import MissingSecret, REPO_ROOT, load_settings
 from tests.support import SECRETS_ENV, TOKEN
 

@@ -16,7 +16,7 @@ def modules_loaded_by(statement: str) -> set[str]:
 
 
 def test_the_engine_knows_nothing_of_flask_twilio_or_redis():
-    loaded = modules_loaded_by("import router.engine, router.flowfile")
+    loaded = modules_loaded_by("import router.engine, router.definition.flowfile")
     assert not {"flask", "twilio", "redis", "celery"} & loaded
 
 
@@ -26,6 +26,6 @@ def test_tasks_never_import_flask(module):
 
 
 def test_the_checks_are_imported_by_nothing_below_them():
-    """One direction of imports: the loader, the model and the engine never load router.checks."""
-    loaded = modules_loaded_by("import router.flowfile, router.model, router.engine, router.hours")
-    assert not {m for m in loaded if m.startswith("router.checks")}
+    """One direction of imports: the loader, the model and the engine never load router.inspect.checks."""
+    loaded = modules_loaded_by("import router.definition.flowfile, router.definition.model, router.engine, router.definition.hours")
+    assert not {m for m in loaded if m.startswith("router.inspect.checks")}

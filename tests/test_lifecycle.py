@@ -1,4 +1,4 @@
-"""router apply / rollback / versions / divert and the pieces under them (router/lifecycle.py), in one
+"""router apply / rollback / versions / divert and the pieces under them (router/live/lifecycle.py), in one
 process with a real Redis: the history, the whole-folder switch, the record every worker follows, and
 diversions and closures as a simulated caller hears them."""
 from __future__ import annotations
@@ -12,11 +12,11 @@ import pytest
 import redis
 from click.testing import CliRunner
 
-from router import lifecycle
-from router.checks import load_checked
+from router.live import lifecycle
+from router.inspect.checks import load_checked
 from router.cli import main
-from router.hours import LONDON
-from router.simulate import ScriptInputs, Simulator
+from router.definition.hours import LONDON
+from router.simulator.simulate import ScriptInputs, Simulator
 from tests.conftest import FLOWS
 from tests.processes import wait_until
 
@@ -212,8 +212,8 @@ def test_validate_and_simulate_show_closures(place):
 
 # ------------------------------------------------------------------ simulate --url
 def test_simulate_url_plays_against_a_running_instance(redis_url):
-    from router.app import create_app
-    from router.embedded_redis import free_port
+    from router.web.app import create_app
+    from router.dev.embedded_redis import free_port
     from tests.conftest import make_settings
     from tests.processes import WebServer
     from tests.support import TOKEN
@@ -267,7 +267,7 @@ def test_a_replaced_release_keeps_its_files_in_redis_a_week_only(place):
 
 
 def test_a_broken_instance_with_no_history_starts_on_the_release_another_applied(place, tmp_path):
-    from router.flowstore import FlowStore
+    from router.live.flowstore import FlowStore
 
     edit(place["draft"] / "phrases.yaml", "to {name}. Please hold.", "to {name}. Please stay on the line.")
     assert router(place, "apply", place["draft"], "--yes").exit_code == 0
@@ -281,7 +281,7 @@ def test_a_broken_instance_with_no_history_starts_on_the_release_another_applied
 
 
 def test_a_worker_starting_during_a_diversion_serves_it_from_the_first_request(place):
-    from router.flowstore import FlowStore
+    from router.live.flowstore import FlowStore
 
     until = datetime.now(timezone.utc) + timedelta(hours=1)
     lifecycle.divert(place["redis"], "galop", "national_domestic_abuse_helpline", until)
@@ -293,7 +293,7 @@ def test_a_worker_starting_during_a_diversion_serves_it_from_the_first_request(p
 
 
 def test_the_token_comes_from_the_environment_else_from_make_runs_file(tmp_path):
-    from router.simulate_remote import local_auth_token
+    from router.simulator.remote import local_auth_token
 
     assert local_auth_token({"TWILIO_AUTH_TOKEN": "from-env"}, tmp_path) == "from-env"
     assert local_auth_token({}, tmp_path) is None
@@ -362,7 +362,7 @@ def test_two_applies_at_once_leave_one_applied_release_and_one_clear_refusal(pla
 
 
 def test_apply_while_redis_is_unreachable_is_explained_by_status_and_finished_by_publish(place, tmp_path):
-    from router.flowstore import FlowStore
+    from router.live.flowstore import FlowStore
 
     edit(place["draft"] / "phrases.yaml", "to {name}. Please hold.", "to {name}. Please stay on the line.")
     away = dict(place, env=dict(place["env"], REDIS_URL="redis://:hunter2-secret@127.0.0.1:1/0"))
@@ -389,7 +389,7 @@ def test_apply_while_redis_is_unreachable_is_explained_by_status_and_finished_by
 def test_the_preview_lists_a_closures_and_a_bank_holidays_differences(tmp_path):
     from datetime import date
 
-    from router import journeys
+    from router.inspect import journeys
 
     folder = tmp_path / "flows"
     shutil.copytree(FLOWS, folder)

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
-from router import checks, engine
-from router.flowfile import FlowError, Problem, load_flows, read_flows
-from router.checks import load_checked
-from router.model import Flows
+from router.inspect import checks
+from router import engine
+from router.definition.flowfile import FlowError, Problem, load_flows, read_flows
+from router.inspect.checks import load_checked
+from router.definition.model import Flows
 
 REPO = Path(__file__).resolve().parent.parent
 FLOWS = REPO / "flows"
@@ -342,7 +343,7 @@ def test_required_phrases_table_matches_the_engine(monkeypatch):
     engine.followup_not_arranged(ctx, "galop")
     engine.cancelled_by_key(ctx)  # issues 12 and 18's steps, said outside the menu walk
     engine.cancel_not_recorded(ctx)
-    from router import textsteps  # the text channel's own steps (issues 12, 18, 19)
+    from router.engine import texts as textsteps  # the text channel's own steps (issues 12, 18, 19)
     sms = engine.Context(flows, engine.SMS, "en", checks.CLOCKS[0], True)
     textsteps.discreet(sms), textsteps.stopped(sms), textsteps.stopped(sms, neutral=True)
     textsteps.stop_not_recorded(sms)
@@ -593,7 +594,7 @@ def test_closure_notes_say_when_and_how(tmp_path):
     change(folder, "services.yaml", ("services", "galop", "closures"),
            [{"date": date(2026, 12, 24), "hours": "10:00-13:00", "note": "Christmas Eve"},
             {"from": date(2026, 12, 29), "to": date(2026, 12, 31)}])
-    from router.checks.services import closure_notes
+    from router.inspect.checks.services import closure_notes
     notes = closure_notes(load_flows(folder), date(2026, 12, 1))
     assert notes == [
         "Galop National LGBT+ Domestic Abuse Helpline (galop): Thu 24 Dec 2026: open only 10am-1pm (Christmas Eve)",

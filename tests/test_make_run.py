@@ -1,4 +1,4 @@
-"""`make run` (the Makefile's recipe: python -m router.devrun; its install step skipped with `-o install`,
+"""`make run` (the Makefile's recipe: python -m router.dev.run; its install step skipped with `-o install`,
 as the suite has installed already), started as a new user would, in a terminal: a clean environment
 with nothing of the project on PATH (no virtualenv active), its own ports and data folder.
 
@@ -24,7 +24,7 @@ import pytest
 import redis
 import requests
 
-from router.embedded_redis import free_port
+from router.dev.embedded_redis import free_port
 from router.settings import REPO_ROOT
 from tests.processes import HttpClient, wait_until
 from tests.support import post_signed, said, parse
@@ -190,7 +190,7 @@ def test_web_listens_on_loopback_and_redis_holds_no_secret_and_says_which_it_is(
 
 
 def test_a_current_redis_or_valkey_on_path_is_preferred_to_the_bundled_one(tmp_path, monkeypatch):
-    from router.embedded_redis import bundled_redis_server, choose_redis_server
+    from router.dev.embedded_redis import bundled_redis_server, choose_redis_server
 
     def fake(name: str, version: str) -> Path:
         path = tmp_path / name

@@ -36,13 +36,13 @@ def test_healthz_needs_no_token(client):
 
 
 def test_make_run_keeps_its_metrics_token_private_and_stable(tmp_path):
-    """`make run` (router/devrun.py) makes the local token 0600 from its first byte, and reuses it."""
+    """`make run` (router/dev/run.py) makes the local token 0600 from its first byte, and reuses it."""
     import os
     import stat
 
     import secrets
 
-    from router.devrun import secret_file, tighten
+    from router.dev.run import secret_file, tighten
 
     path = tmp_path / "metrics-token"
     first = secret_file(path, lambda: secrets.token_hex(24))

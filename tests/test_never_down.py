@@ -17,8 +17,9 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from router import lifecycle, safety
-from router.checks import load_checked
+from router.live import lifecycle
+from router.web import last_resort as safety
+from router.inspect.checks import load_checked
 from router.cli import main
 from tests.conftest import FLOWS
 from tests.processes import GunicornWeb, start_together, stop_together, wait_until
@@ -173,8 +174,8 @@ def test_apply_and_rollback_reach_every_worker_of_every_instance_without_traffic
 
 def test_with_no_valid_flows_a_stop_still_cancels_and_the_text_is_deleted(tmp_path, redis_url):
     """The safety answer is not an excuse to skip the promises: STOP cancels, answered texts go."""
-    from router.app import create_app
-    from router.simulate import RecordedFollowup, RecordingJobs
+    from router.web.app import create_app
+    from router.simulator.simulate import RecordedFollowup, RecordingJobs
     from tests.conftest import make_settings
     from tests.support import Texter
 

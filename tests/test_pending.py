@@ -1,4 +1,4 @@
-"""Pending follow-ups in Redis (tasks/pending.py), on a real redis-server: each multi-key step is one
+"""Pending follow-ups in Redis (router/store/pending.py), on a real redis-server: each multi-key step is one
 Lua script now, and these pin down what each does, so the exactly-once rules of tasks/followup.py hold:
 storing once (and the 'now' kick once), claiming (lock, read, mark 'sending' only a 'pending' one),
 finishing (with and without releasing the lock), settling the one a status callback names, leasing
@@ -11,9 +11,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from router.state import hashed, make_redis
-from tasks import pending
-from tasks.pending import Added, PendingFollowups
+from router.store.state import hashed, make_redis
+from router.store import pending
+from router.store.pending import Added, PendingFollowups
 
 SECRET = b"secret"
 KEY = b"followup-key"

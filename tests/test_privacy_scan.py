@@ -24,8 +24,8 @@ import pytest
 import redis
 import requests
 
-from router.app import create_app
-from router.embedded_redis import free_port
+from router.web.app import create_app
+from router.dev.embedded_redis import free_port
 from router.logs import JsonFormatter
 from tasks import make_celery
 from tests.conftest import Clock, make_settings

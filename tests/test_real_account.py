@@ -18,8 +18,8 @@ from datetime import datetime, timezone
 import pytest
 import requests
 
-from router.app import create_app
-from router.embedded_redis import free_port
+from router.web.app import create_app
+from router.dev.embedded_redis import free_port
 from tasks import make_celery
 from tests.conftest import Clock, make_settings
 from tests.processes import CeleryWorker, HttpClient, WebServer, wait_until, worker_env
@@ -93,7 +93,7 @@ def test_the_redacted_lookup_adopts_only_a_message_no_finished_send_recorded(red
     import redis as redis_lib
 
     from tasks.followup import _unclaimed_in_window
-    from tasks.pending import PendingFollowups
+    from router.store.pending import PendingFollowups
 
     standin = TwilioStandin(ACCOUNT_SID, TOKEN, step_delay=0.01, message_redaction=True).start()
     try:
@@ -179,7 +179,7 @@ def test_deletions_are_retried_for_fifteen_days_at_most_an_hour_apart():
 def test_the_first_delete_waits_the_minute_twilio_asks_for(redis_url, monkeypatch):
     import redis as redis_lib
 
-    from tasks import deletions
+    from router.store import deletions
 
     monkeypatch.setattr(deletions, "FIRST_DELETE_AFTER_SECONDS", 60.0)
     queue = deletions.PendingDeletions(redis_lib.Redis.from_url(redis_url, decode_responses=True))

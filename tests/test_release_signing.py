@@ -1,5 +1,5 @@
 """Redis is not a key to the helpline (issue 21, findings 1 and 2): releases and diversions in Redis are
-believed only when signed with FLOWS_SIGNING_KEY, which Redis never sees (router/release_auth.py), and a
+believed only when signed with FLOWS_SIGNING_KEY, which Redis never sees (router/live/signing.py), and a
 release is a fixed set of known file names, checked and validated in memory before any file is written.
 
 Each attack is written into Redis as the red team wrote it (the format the app itself used to publish),
@@ -19,10 +19,10 @@ import pytest
 import redis
 from click.testing import CliRunner
 
-from router import lifecycle, release_auth
+from router.live import lifecycle, signing as release_auth
 from router.cli import main
-from router.flowstore import FlowStore
-from router.lifecycle import APPLIED_KEY, DIVERSIONS_KEY, RELEASE_KEY, Release
+from router.live.flowstore import FlowStore
+from router.live.lifecycle import APPLIED_KEY, DIVERSIONS_KEY, RELEASE_KEY, Release
 from tests.conftest import FLOWS
 from tests.support import SIGNING_KEY
 from tests.test_yaml_limits import ALIAS_BOMB
@@ -120,7 +120,7 @@ def test_a_signed_release_is_validated_in_memory_and_a_bad_one_writes_nothing(in
 
 
 def test_a_genuine_release_is_followed_and_the_key_can_be_rotated(instance, tmp_path):
-    from router.checks import load_checked
+    from router.inspect.checks import load_checked
 
     changed = (FLOWS / "phrases.yaml").read_bytes().replace(b"Please hold.", b"Please stay on the line.")
     files = files_of(FLOWS, **{"phrases.yaml": changed})

@@ -1,4 +1,4 @@
-"""router/request.py reads Twilio's form bodies itself: it must read them exactly as Werkzeug would.
+"""router/web/request.py reads Twilio's form bodies itself: it must read them exactly as Werkzeug would.
 
 Whatever the body, the parameters the signature is checked over and the handlers read are the ones that
 were sent (repeated fields, UTF-8, percent-escapes, empty values), and every body it does not take
@@ -13,7 +13,7 @@ from flask import Request
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import EnvironBuilder
 
-from router.request import WebhookRequest
+from router.web.request import WebhookRequest
 from tests.support import MOBILE, TOKEN, parse, signature
 
 TRICKY = [("From", MOBILE), ("Body", "caf\u00e9 \U0001F600 <b>&amp;</b> 100%"), ("Body", "second"),

@@ -5,8 +5,8 @@ import logging
 
 import yaml
 
-from router.app import create_app
-from router.flowfile import load_flows
+from router.web.app import create_app
+from router.definition.flowfile import load_flows
 from tests.conftest import copy_flows, make_settings
 from tests.support import METRICS_AUTH, MOBILE, Call, Texter, parse, post_signed
 
@@ -77,7 +77,7 @@ def test_status_callbacks_with_redis_down_still_answer(app_at, redis_server):
 
 
 def test_safety_twiml_is_valid_twiml_for_both_channels():
-    from router import safety
+    from router.web import last_resort as safety
 
     for document in (safety.VOICE_TWIML, safety.SMS_TWIML, safety.CONNECT_TWIML):
         parse(document)

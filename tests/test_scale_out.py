@@ -15,7 +15,7 @@ import pytest
 import redis
 import requests
 
-from router.embedded_redis import free_port
+from router.dev.embedded_redis import free_port
 from tests.processes import (CeleryWorker, GunicornWeb, RoundRobinClient, start_together, stop_together, wait_until,
                              worker_env)
 from tests.support import ACCOUNT_SID, METRICS_AUTH, MOBILE, TOKEN, Call, Texter, post_signed

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from router import phone
-from router.flowfile import FILES, load_flows
-from router.scenarios import Scenario, load_scenarios, run, run_all
-from router.simulate import Simulator
+from router.definition import phone
+from router.definition.flowfile import FILES, load_flows
+from router.simulator.scenarios import Scenario, load_scenarios, run, run_all
+from router.simulator.simulate import Simulator
 
 REPO = Path(__file__).resolve().parent.parent
 FLOWS = REPO / "flows"

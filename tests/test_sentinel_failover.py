@@ -24,8 +24,8 @@ import time
 
 import pytest
 
-from router.embedded_redis import free_port
-from router.state import make_redis
+from router.dev.embedded_redis import free_port
+from router.store.state import make_redis
 from tests.processes import CeleryBeat, CeleryWorker, GunicornWeb, HttpClient, start_together, stop_together, \
     wait_until, worker_env
 from tests.sentinels import SentinelCluster

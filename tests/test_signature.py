@@ -85,7 +85,7 @@ def test_healthz_answers_without_a_signature_and_tells_anyone_only_its_status(cl
     status (and why, and that the host is not pinned); the details need the metrics token."""
     from datetime import datetime, timedelta, timezone
 
-    from router.lifecycle import Diversion
+    from router.live.lifecycle import Diversion
 
     store = client.application.extensions["router"].flows
     store.set_diversions({"galop": Diversion("galop", "national_domestic_abuse_helpline",
@@ -244,7 +244,7 @@ def test_gunicorn_believes_no_forwarded_header_without_trust_proxy(redis_url):
 
 
 def test_healthz_public_reasons_are_short():
-    from router.app import public_reason
+    from router.web.app import public_reason
 
     assert public_reason("the live folder is refused: serving release 3 from the history") == \
         "the live folder is refused"

@@ -1,7 +1,7 @@
 """Slow clients do not stop the web tier: 50 connections trickling their headers (or, after complete
 headers, their body) a byte at a time, and /healthz and signed webhooks are still answered within a
 second (the Procfile's web line, as run); then the slow ones are dropped: headers not complete within
-gunicorn's keepalive time, a body not complete within REQUEST_BODY_SECONDS (router/body_deadline.py).
+gunicorn's keepalive time, a body not complete within REQUEST_BODY_SECONDS (router/web/body_deadline.py).
 
 Before: two such sockets held both sync workers until gunicorn's WORKER TIMEOUT, and health checks
 timed out. The latency bound here is a behaviour (answered at all, promptly), not a benchmark.

@@ -6,7 +6,7 @@ import re
 import pytest
 import redis
 
-from router import sms
+from router.web import sms
 from tests.conftest import WEEKNIGHT_3AM
 from tests.support import ACCOUNT_SID, LANDLINE, MOBILE, Texter, is_broker_key, new_sid, parse, post_signed
 
@@ -307,8 +307,8 @@ def test_an_opt_in_from_twilio_is_answered_as_any_text(client):
 def test_no_text_of_ours_asks_for_a_word_twilio_takes_as_an_opt_out():
     """A person told to reply STOP would be opted out by Twilio: every later text from that number, the
     999 advice included, refused (21610) until they text START, and they would never know."""
-    from router.flowfile import load_flows
-    from router.stopwords import STOP_WORDS
+    from router.definition.flowfile import load_flows
+    from router.engine.stopwords import STOP_WORDS
     from tests.conftest import FLOWS
 
     flows = load_flows(FLOWS)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
-from router.followups import sender
-from router.limits import Booking, Reply, reply_level
-from router.model import Limits
+from router.web.followups import sender
+from router.store.limits import Booking, Reply, reply_level
+from router.definition.model import Limits
 from tests.conftest import FLOWS, make_settings
 from tests.support import ACCOUNT_SID, TOKEN
 from tests.twilio_standin import TwilioStandin, client_for
@@ -71,7 +71,7 @@ def test_only_a_kept_booking_is_true():
 
 
 def test_the_sender_is_the_environment_then_config_and_never_the_number_called():
-    from router.flowfile import load_flows
+    from router.definition.flowfile import load_flows
 
     flows = load_flows(FLOWS, lint=False)
     configured = flows.__class__(**{**{f: getattr(flows, f) for f in
@@ -87,7 +87,7 @@ def test_the_sender_is_the_environment_then_config_and_never_the_number_called()
 def test_a_sender_that_is_neither_a_number_nor_a_messaging_service_is_refused():
     from pydantic import ValidationError
 
-    from router.model import Config
+    from router.definition.model import Config
 
     base = dict(languages=["en"], default_language="en", voices={"en": {"voice": "x", "language": "en-GB"}},
                 emergency_service="x")
@@ -103,7 +103,7 @@ def test_a_limit_is_counted_every_time_but_logged_once_a_window_and_never_with_t
         return REGISTRY.get_sample_value("helpline_limits_total", {"limit": "reply_sender_silenced"})
 
     before = counted()
-    with caplog.at_level("WARNING", logger="router.limits"):
+    with caplog.at_level("WARNING", logger="router.store.limits"):
         for count in range(8, 20):
             reply_level(LIMITS_FOR_LOGS, count, 1)
     assert counted() == before + 12
@@ -119,7 +119,7 @@ def test_a_crowd_of_faked_numbers_over_the_global_cap_delays_a_real_callers_text
 
     import redis as redis_lib
 
-    from router.limits import FollowupLimits
+    from router.store.limits import FollowupLimits
 
     limits = FollowupLimits(redis_lib.Redis.from_url(redis_url, decode_responses=True), b"s" * 32)
     cap = Limits(followups_per_minute=60)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.state import hashed, make_redis, parse_sentinel_url
+from router.store.state import hashed, make_redis, parse_sentinel_url
 from tasks import make_celery
 
 

@@ -1,17 +1,17 @@
-"""What counts as "stop texting me" (router/stopwords.py): every form the issue found, and the texts
+"""What counts as "stop texting me" (router/engine/stopwords.py): every form the issue found, and the texts
 that must never be taken for one (a person describing abuse, or in crisis)."""
 from __future__ import annotations
 
 import pytest
 
-from router import stopwords
+from router.engine import stopwords
 
 STOP_FORMS = [
     "STOP", "stop", " Stop ", "Stop?", "STOP please", "please stop", "stop texting me", "STOP🙏", "STOP 🙏🏽",
     "ＳＴＯＰ", "STOP\u200b", "\u200bS\u200dTOP", "STOP!!!", "OPTOUT", "REVOKE", "STOPALL", "UNSUBSCRIBE",
     "CANCEL", "cancel the text", "END", "QUIT", "end.", "don't text me", "Don\u2019t text me", "do not text me",
     "no more texts please", "never text me again", "stop messaging me", "Stop it",
-    # Welsh (UNREVIEWED words, see router/stopwords.py)
+    # Welsh (UNREVIEWED words, see router/engine/stopwords.py)
     "STOPIO", "diwedd", "Canslo", "peidiwch", "Peidiwch â thecstio", "dim rhagor o negeseuon",
     "dad-danysgrifio",
     # issue 19: as people really type it (each left a text pending before)

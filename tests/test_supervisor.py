@@ -1,4 +1,4 @@
-"""router/supervisor.py with real processes: a program that keeps crashing is started again with a
+"""router/dev/supervisor.py with real processes: a program that keeps crashing is started again with a
 growing backoff and a log line each time, while a steady one runs on untouched; stop() ends both."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import threading
 
 from router.settings import REPO_ROOT
-from router.supervisor import Program, Supervisor
+from router.dev.supervisor import Program, Supervisor
 from tests.processes import wait_until
 
 

@@ -9,7 +9,7 @@ import time
 import pytest
 import redis
 
-from router.state import ConversationStore
+from router.store.state import ConversationStore
 from tests.support import LANDLINE, Texter
 
 NDAH = "0808 2000 247"

@@ -16,12 +16,12 @@ import redis
 import requests
 import yaml
 
-from router.app import create_app
-from router.embedded_redis import free_port
-from router.flowfile import load_flows
-from router.state import hashed
+from router.web.app import create_app
+from router.dev.embedded_redis import free_port
+from router.definition.flowfile import load_flows
+from router.store.state import hashed
 from tasks import make_celery
-from tasks.pending import followup_id
+from router.store.pending import followup_id
 from tests.conftest import FLOWS, Clock, copy_flows, make_settings
 from tests.processes import CeleryWorker, HttpClient, WebServer, wait_until, worker_env
 from tests.support import (ACCOUNT_SID, FOLLOWUP_SENDER, FOLLOWUP_SENDER_NUMBER, HELPLINE_NUMBER, METRICS_AUTH, TOKEN,

@@ -15,8 +15,8 @@ import logging
 import pytest
 import redis
 
-from router.app import create_app
-from router.embedded_redis import free_port
+from router.web.app import create_app
+from router.dev.embedded_redis import free_port
 from tests.conftest import make_settings
 from tests.processes import CeleryBeat, CeleryWorker, HttpClient, WebServer, wait_until, worker_env
 from tests.support import ACCOUNT_SID, HELPLINE_NUMBER, TOKEN, Call, post_signed

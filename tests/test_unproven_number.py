@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 import redis
 
-from router.state import recent_key
-from tasks.pending import PendingFollowups
+from router.store.state import recent_key
+from router.store.pending import PendingFollowups
 from tests.conftest import WEEKNIGHT_3AM, make_settings
 from tests.support import Call, Texter, post_signed
 

@@ -1,13 +1,13 @@
-"""Values checked for what they are (router/checks/values.py, router/checks/review.py): numbers valid
+"""Values checked for what they are (router/inspect/checks/values.py, router/inspect/checks/review.py): numbers valid
 for their kind and length, one number per service, voices Twilio has, Welsh that is Welsh, and reviews
 that vouch only for the text reviewed. Table-driven: one edit of the shipped flows, one refusal each."""
 from __future__ import annotations
 
 import pytest
 
-from router import checks
-from router.checks.review import fingerprint
-from router.flowfile import load_flows
+from router.inspect import checks
+from router.inspect.checks.review import fingerprint
+from router.definition.flowfile import load_flows
 from tests.test_lint import TODAY, change, copy_flows, find, get, line_of, problems
 
 

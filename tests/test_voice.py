@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.flowfile import load_flows
+from router.definition.flowfile import load_flows
 from tests.conftest import (BOXING_DAY_SUBSTITUTE_NOON, CHRISTMAS_3AM, FLOWS, WEEKDAY_NOON,
                             WEEKNIGHT_3AM)
 from tests.support import LANDLINE, Call

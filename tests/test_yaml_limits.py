@@ -8,8 +8,8 @@ import subprocess
 import sys
 import time
 
-from router.app import create_app
-from router.flowfile import MAX_YAML_BYTES, MAX_YAML_DEPTH, parse_yaml
+from router.web.app import create_app
+from router.definition.flowfile import MAX_YAML_BYTES, MAX_YAML_DEPTH, parse_yaml
 from router.settings import REPO_ROOT
 from tests.conftest import copy_flows, make_settings
 from tests.support import MOBILE, parse, post_signed

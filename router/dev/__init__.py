@@ -1,0 +1,1 @@
+"""Development tooling for `make run`: the supervisor and the embedded Redis (not needed in production)."""

@@ -1,0 +1,1 @@
+"""Inspecting flows without running them: validation checks, journeys, the graph."""

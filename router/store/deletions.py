@@ -1,0 +1,241 @@
+"""Deletions from Twilio waiting to be done: queued in Redis by the web tier, drained in batches by workers.
+
+Why: a Celery publish per deletion cost the web tier ~0.65-1 ms of CPU (kombu builds a redis-py pipeline
+per publish, then Celery assembles the message), the largest cost of answering a text and of every final
+status callback. Here a deletion is one EVALSHA that adds the sid to a sorted set, and a drain task is
+published only when none has been asked for yet (the "kick" flag), so a burst of texts costs a handful of
+publishes, not one each. Workers lease due items in batches (as hr:fu-due is leased, router/store/pending.py):
+a worker killed mid-drain loses nothing, its items come due again when their lease runs out. A retry
+moves an item's due time on, with a count of attempts, so backoff grows and gives up like the per-sid
+tasks did (the history sweep takes over after that).
+
+Keys (each with a TTL; they hold Twilio sids and times only, never a phone number or a text):
+- hr:del-due   sorted set: "m:<MessageSid>" / "c:<CallSid>" by when it is next due (Redis' clock): first
+               FIRST_DELETE_AFTER_SECONDS after it is queued (Twilio asks for at least a minute after a
+               message is sent or received: https://www.twilio.com/docs/api/errors/20009); a leased
+               item is moved LEASE_SECONDS on; KEEP_SECONDS, renewed by every write
+- hr:del-info  hash: the same member -> "<final_at>|<attempts>" (final_at: when the message or call became
+               final, for the deletion lag; empty when not known); KEEP_SECONDS, renewed by every write
+- hr:del-kick  "1" from the moment a drain is asked for until it starts: adds meanwhile publish nothing;
+               KICK_SECONDS, so a lost kick only delays (beat's drain, every DRAIN_EVERY_SECONDS, and the
+               next add after it lapses both kick again)
+- hr:del-next  a token while a drain is scheduled to come back for items not yet due (retries, leases);
+               the countdown plus a margin
+Race-free by ordering: add = ZADD, then SET kick NX, in one script; a drain first deletes the kick flag,
+then leases. An add that found the flag set had its item in the set before the drain leased.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+from typing import NamedTuple
+
+import redis
+
+log = logging.getLogger("router.store.deletions")
+
+DUE_KEY = "hr:del-due"
+INFO_KEY = "hr:del-info"
+KICK_KEY = "hr:del-kick"
+NEXT_KEY = "hr:del-next"
+# Twilio may take up to 14 days to finalise a record (errors/20009): retries span that (tasks/retry.py),
+# and the sweep looks back 15 days (tasks/history.py)
+KEEP_SECONDS = 16 * 24 * 3600
+FIRST_DELETE_AFTER_SECONDS = float(os.environ.get("DELETION_WAIT_SECONDS", "60"))
+KICK_SECONDS = 5
+# A drain that has not finished a batch by then is presumed dead: its items come due again (a batch is
+# at most BATCH deletions over THREADS connections, each bounded by the REST client's 10 s timeout).
+LEASE_SECONDS = float(os.environ.get("DELETION_LEASE_SECONDS", "60"))
+NEXT_MARGIN_SECONDS = 30.0
+KINDS = {"message": "m", "call": "c"}
+_KIND_OF = {letter: kind for kind, letter in KINDS.items()}
+_SID = {"message": re.compile(r"(SM|MM)[0-9a-f]{32}", re.I), "call": re.compile(r"CA[0-9a-f]{32}", re.I)}
+
+_NOW = """
+if redis.replicate_commands then redis.replicate_commands() end
+local function now(given)
+  if given and given ~= '' then return tonumber(given) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local function score(x) return string.format('%.6f', x) end
+"""
+
+# KEYS: due, info, kick. ARGV: member, final_at, keep seconds, kick seconds, delay. -> 1: publish a drain.
+_ADD = _NOW + """
+if redis.call('ZADD', KEYS[1], 'NX', score(now() + tonumber(ARGV[5])), ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. '|0')
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+if redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[4]) then return 1 end
+return 0
+"""
+
+# KEYS: due, info. ARGV: limit, lease seconds, now ('' = Redis' clock), keep seconds.
+# -> member, info, member, info, ... of up to `limit` due items, each now leased.
+_LEASE = _NOW + """
+local t = now(ARGV[3])
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', score(t), 'LIMIT', 0, tonumber(ARGV[1]))
+local out = {}
+for _, member in ipairs(members) do
+  redis.call('ZADD', KEYS[1], 'XX', score(t + tonumber(ARGV[2])), member)
+  out[#out + 1] = member
+  out[#out + 1] = redis.call('HGET', KEYS[2], member) or ''
+end
+if #members > 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
+return out
+"""
+
+# KEYS: due, info. ARGV: members.
+_DONE = """
+redis.call('ZREM', KEYS[1], unpack(ARGV))
+redis.call('HDEL', KEYS[2], unpack(ARGV))
+return 1
+"""
+
+# KEYS: due, info. ARGV: member, delay seconds, info, keep seconds. Only if still queued (nobody finished it).
+_RETRY = _NOW + """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], score(now() + tonumber(ARGV[2])), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
+
+# KEYS: kick, next. ARGV: token of the drain scheduled to come back ('' if this is not it).
+_BEGIN = """
+redis.call('DEL', KEYS[1])
+if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+# KEYS: next. ARGV: token. The come-back drain could not be published: let another be scheduled.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+# KEYS: due, next. ARGV: cap seconds, margin seconds, token.
+# -> seconds until the earliest queued item is due (capped), if this caller is to come back then.
+_SCHEDULE = _NOW + """
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #first == 0 then return false end
+local delay = tonumber(first[2]) - now()
+if delay < 0 then delay = 0 end
+if delay > tonumber(ARGV[1]) then delay = tonumber(ARGV[1]) end
+local ms = string.format('%d', math.floor((delay + tonumber(ARGV[2])) * 1000))
+if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ms) then return string.format('%.3f', delay) end
+return false
+"""
+
+
+class Item(NamedTuple):
+    kind: str                 # "message" or "call"
+    sid: str
+    final_at: float | None    # when it became final (web's clock), for the deletion lag
+    attempts: int             # deletions tried and to be retried so far
+
+    @property
+    def member(self) -> str:
+        return f"{KINDS[self.kind]}:{self.sid}"
+
+
+def valid_sid(kind: str, sid: str) -> bool:
+    pattern = _SID.get(kind)
+    return bool(pattern and isinstance(sid, str) and pattern.fullmatch(sid))
+
+
+def _item(member: str, info: str) -> Item | None:
+    letter, _, sid = member.partition(":")
+    kind = _KIND_OF.get(letter)
+    if kind is None:
+        return None
+    final_at, _, attempts = info.partition("|")
+    try:
+        return Item(kind, sid, float(final_at) if final_at else None, int(attempts or 0))
+    except ValueError:
+        return Item(kind, sid, None, 0)
+
+
+class PendingDeletions:
+    def __init__(self, client: redis.Redis):
+        self.client = client
+        self._add = client.register_script(_ADD)
+        self._lease = client.register_script(_LEASE)
+        self._done = client.register_script(_DONE)
+        self._retry = client.register_script(_RETRY)
+        self._begin = client.register_script(_BEGIN)
+        self._schedule = client.register_script(_SCHEDULE)
+        self._release = client.register_script(_RELEASE)
+
+    def add(self, kind: str, sid: str, final_at: float | None = None, delay: float | None = None) -> bool:
+        """Queue the deletion of a message or call record, due `delay` seconds from now (default: the
+        minute Twilio asks for, FIRST_DELETE_AFTER_SECONDS); one round trip. True when the caller should
+        publish a drain: no drain had been asked for. An item already queued stays as it is. ValueError
+        for anything but a Twilio sid of that kind: junk from a webhook is never queued."""
+        if not valid_sid(kind, sid):
+            raise ValueError("not a Twilio sid of that kind")
+        stamp = "" if final_at is None else f"{final_at:.6f}"
+        member = f"{KINDS[kind]}:{sid}"
+        wait = FIRST_DELETE_AFTER_SECONDS if delay is None else delay
+        return bool(self._add(keys=[DUE_KEY, INFO_KEY, KICK_KEY],
+                              args=[member, stamp, KEEP_SECONDS, KICK_SECONDS, f"{max(wait, 0.0):.6f}"]))
+
+    def begin_drain(self, token: str | None = None) -> None:
+        """A drain starts: any add from now on asks for another. With the token it was scheduled with,
+        it also frees the way for the next come-back to be scheduled."""
+        self._begin(keys=[KICK_KEY, NEXT_KEY], args=[token or ""])
+
+    def kick(self) -> bool:
+        """Ask for a drain unless one is asked for already: True when the caller should publish it."""
+        return bool(self.client.set(KICK_KEY, "1", nx=True, ex=KICK_SECONDS))
+
+    def unkick(self) -> None:
+        """The drain asked for could not be published: let the next add ask again."""
+        self.client.delete(KICK_KEY)
+
+    def lease(self, limit: int, now: float | None = None) -> list[Item]:
+        """Up to `limit` items due by `now` (Redis' clock if None), each moved LEASE_SECONDS on: finish
+        them (done / retry_later) before then, or they come due again for another drain."""
+        flat = self._lease(keys=[DUE_KEY, INFO_KEY],
+                           args=[limit, LEASE_SECONDS, "" if now is None else f"{now:.6f}", KEEP_SECONDS])
+        items = []
+        for member, info in zip(flat[::2], flat[1::2]):
+            item = _item(member, info)
+            if item is None:  # not ours: drop it rather than lease it forever
+                self._done(keys=[DUE_KEY, INFO_KEY], args=[member])
+            else:
+                items.append(item)
+        return items
+
+    def done(self, *items: Item) -> None:
+        """Deleted (or already gone, or given up on): forget them."""
+        if items:
+            self._done(keys=[DUE_KEY, INFO_KEY], args=[item.member for item in items])
+
+    def retry_later(self, item: Item, delay: float) -> bool:
+        """Due again in `delay` seconds, one attempt more. False if it was finished meanwhile."""
+        stamp = "" if item.final_at is None else f"{item.final_at:.6f}"
+        return bool(self._retry(keys=[DUE_KEY, INFO_KEY],
+                                args=[item.member, f"{delay:.6f}", f"{stamp}|{item.attempts + 1}", KEEP_SECONDS]))
+
+    def schedule_next(self, cap_seconds: float) -> tuple[float, str] | None:
+        """If anything is still queued and no drain is scheduled to come back for it: (seconds until the
+        earliest is due, at most cap_seconds; the token the come-back drain must carry)."""
+        token = secrets.token_hex(8)
+        delay = self._schedule(keys=[DUE_KEY, NEXT_KEY], args=[cap_seconds, NEXT_MARGIN_SECONDS, token])
+        return (float(delay), token) if delay else None
+
+    def release_next(self, token: str) -> None:
+        """The come-back drain scheduled with this token could not be published."""
+        self._release(keys=[NEXT_KEY], args=[token])
+
+    def count(self) -> int:
+        return int(self.client.zcard(DUE_KEY))
