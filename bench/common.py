@@ -26,6 +26,9 @@ TOKEN = "bench-auth-token-0123456789abcdef"
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 HELPLINE_NUMBER = "+443300000111"
 MOBILE = "+447400123456"
+# The app refuses to start without these (router/settings.py require_secrets): fixed throw-away values.
+SECRETS = {"STATE_HASH_SECRET": "bench-state-secret-" + "7" * 32,
+           "FOLLOWUP_ENCRYPTION_KEY": "bench-followup-key-" + "9" * 32}
 
 
 def free_port() -> int:

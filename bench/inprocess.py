@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import RESULTS, TOKEN, report_header, signature, write_report  # noqa: E402
+from bench.common import RESULTS, SECRETS, TOKEN, report_header, signature, write_report  # noqa: E402
 from bench.web import ENDPOINTS  # noqa: E402
 
 BASE = "http://127.0.0.1:5000"
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     server = RedisServer(workdir / "redis", persist=False).start()
     for key in [k for k in os.environ if k.startswith(("TWILIO_", "PROMETHEUS_", "PUBLIC_BASE_URL"))]:
         del os.environ[key]
-    os.environ.update({"TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": server.url})
+    os.environ.update({"TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": server.url, **SECRETS})
     trips = RoundTrips()
     results = {}
     try:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import REPO, RESULTS, TOKEN, report_header, signature, write_report  # noqa: E402
+from bench.common import REPO, RESULTS, SECRETS, TOKEN, report_header, signature, write_report  # noqa: E402
 from bench.web import ENDPOINTS  # noqa: E402
 
 BASE = "http://127.0.0.1:5000"
@@ -77,8 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-instructions-"))
     server = RedisServer(workdir / "redis", persist=False).start()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "PROMETHEUS_", "PUBLIC_BASE_URL"))}
-    env.update({"TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": server.url, "PYTHONHASHSEED": "0"})
-    python = os.path.realpath(sys.executable)  # not a pyenv shim: valgrind must run Python itself
+    env.update({"TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": server.url, "PYTHONHASHSEED": "0", **SECRETS})
+    python = sys.executable
+    if Path(python).read_bytes()[:2] == b"#!":  # a pyenv shim: valgrind must run Python itself
+        python = os.path.realpath(python)
+    # (not realpath for a virtualenv's python: its pyvenv.cfg, found beside the link, is what selects
+    # the environment's packages)
     counts: dict[str, dict[str, int]] = {}
     try:
         process = subprocess.Popen(

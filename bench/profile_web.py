@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import RESULTS, TOKEN, Gunicorn, report_header, write_report  # noqa: E402
+from bench.common import RESULTS, SECRETS, TOKEN, Gunicorn, report_header, write_report  # noqa: E402
 from bench.web import ENDPOINTS, check_endpoint, run_wrk, write_script  # noqa: E402
 from router.dev.embedded_redis import RedisServer  # noqa: E402
 
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     redis_server = RedisServer(workdir / "redis", persist=False).start()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("TWILIO_", "WEB_CONCURRENCY", "PROMETHEUS_", "GUNICORN_", "PUBLIC_BASE_URL"))}
-    env.update({"TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": redis_server.url})
+    env.update({"TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": redis_server.url, **SECRETS})
     server = Gunicorn("ours", env, None, workdir)
     report = {**report_header("profile"), "connections": args.connections, "endpoints": {}}
     try:

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import requests  # noqa: E402
 
-from bench.common import (ACCOUNT_SID, HELPLINE_NUMBER, MOBILE, RESULTS, TOKEN, Gunicorn,  # noqa: E402
+from bench.common import (ACCOUNT_SID, HELPLINE_NUMBER, MOBILE, RESULTS, SECRETS, TOKEN, Gunicorn,  # noqa: E402
                           form_body, package_versions, report_header, signature, web_command, write_report)
 from router.dev.embedded_redis import RedisServer  # noqa: E402
 
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     redis_server = RedisServer(workdir / "redis", persist=False).start()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("TWILIO_", "WEB_CONCURRENCY", "PROMETHEUS_", "GUNICORN_", "PUBLIC_BASE_URL"))}
-    env.update({"TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": redis_server.url})
+    env.update({"TWILIO_AUTH_TOKEN": TOKEN, "REDIS_URL": redis_server.url, **SECRETS})
     if args.prometheus_multiproc:
         (workdir / "metrics").mkdir()
         env["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / "metrics")
