@@ -20,6 +20,8 @@ from prometheus_client import multiprocess
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
+from router.store import keys
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 WEBHOOK_SECONDS = Histogram(
@@ -65,11 +67,11 @@ class WorkerStats:
     def collect(self):
         try:
             pipe = self.client.pipeline(transaction=False)
-            pipe.hgetall("hr:stats")
-            pipe.get("hr:heartbeat")                            # tasks/health.py
-            pipe.zcount("hr:fu-due", "-inf", time.time())        # router/store/pending.py: due, not yet taken
-            pipe.zcount("hr:del-due", "-inf", time.time())       # router/store/deletions.py
-            pipe.llen("celery")                                  # Celery's default queue
+            pipe.hgetall(keys.STATS)                                  # router/store/counters.py
+            pipe.get(keys.HEARTBEAT)                                  # tasks/health.py
+            pipe.zcount(keys.FOLLOWUPS_DUE, "-inf", time.time())      # router/store/pending.py: due, not yet taken
+            pipe.zcount(keys.DELETIONS_DUE, "-inf", time.time())      # router/store/deletions.py
+            pipe.llen(keys.CELERY_QUEUE)                              # Celery's default queue
             stats, heartbeat, followups_due, deletions_due, queued = pipe.execute()
         except (redis.RedisError, OSError):
             return

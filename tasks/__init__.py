@@ -13,12 +13,14 @@ from celery import Celery, signals
 from router import logs
 
 from router.settings import load_settings
+from router.store import counters
 from router.store.state import parse_sentinel_url
 from tasks.beat_schedule import default_schedule_path
 from tasks.broker import broker_options
 
 settings = load_settings()
 logs.set_correlation_key(settings.correlation_key())  # the web tier's ids, from the deployment's secret
+counters.configure(settings.redis_url)  # the workers' counters (router/store/counters.py): no router -> tasks import
 
 # A task taken by a worker that then died is handed to another after this long. Tasks here take
 # seconds; scheduled follow-ups wait in Redis (not as ETA tasks), so this can be short.

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import time
 
+from router.store import keys
 from tasks import app
 from tasks.process_local import worker_redis
 
-HEARTBEAT_KEY = "hr:heartbeat"
+HEARTBEAT_KEY = keys.HEARTBEAT
 HEARTBEAT_TTL_SECONDS = 24 * 3600
 
 

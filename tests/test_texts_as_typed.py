@@ -4,12 +4,10 @@ Real app, real Redis, signed webhooks."""
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 import redis
 
-from router.store.state import ConversationStore
 from tests.support import LANDLINE, Texter
 
 NDAH = "0808 2000 247"
@@ -71,17 +69,7 @@ def _raw_send(client, sender: str, body: str) -> list[str]:
     return ["".join(m.itertext()) for m in parse(response.data).findall("Message")]
 
 
-def test_the_senders_window_slides_rather_than_starting_from_the_first_text(redis_url):
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
-    store = ConversationStore(client, b"k" * 32)
-    keys = ["hr:seen:a", "hr:conv:x", "hr:fu-to:x", "hr:lim-replies:x", "hr:lim:replies:0"]
-    now = time.time()
-    counts = []
-    for i, at in enumerate([now, now + 100, now + 1700, now + 1950]):  # a 30-minute window
-        keys[0] = f"hr:seen:{i}"
-        counts.append(store._arrive(keys=keys, args=["1", 60, 1800, 120, f"{at:.6f}"])[3])
-    assert counts == [1, 2, 3, 2], "30 minutes after each text, it leaves the window: the first two have"
-    assert 0 < client.ttl("hr:lim-replies:x") <= 1800
+# (the sender's sliding window: tests/test_store_scripts.py, with the arrival script it tests)
 
 
 # ------------------------------------------------------------------ 10. understood as typed

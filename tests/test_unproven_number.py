@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import redis
 
-from router.store.state import recent_key
+from router.store.keys import hashed
 from router.store.pending import PendingFollowups
 from tests.conftest import WEEKNIGHT_3AM, make_settings
 from tests.support import Call, Texter, post_signed
@@ -55,7 +55,8 @@ def state_daily_limit(client, redis_url):
 
 
 def state_texted_lately_marker(client, redis_url):
-    redis.Redis.from_url(redis_url).set(recent_key(secret(redis_url), PERSON), json.dumps({"lang": "cy"}), ex=3600)
+    # the marker an older version wrote (hr:fu-to, kept up to 7 days): nothing reads it now
+    redis.Redis.from_url(redis_url).set(hashed(secret(redis_url), "fu-to", PERSON), json.dumps({"lang": "cy"}), ex=3600)
 
 
 STATES = [state_nothing, state_booked_for_later, state_sent_today, state_daily_limit, state_texted_lately_marker]

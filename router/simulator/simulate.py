@@ -121,7 +121,8 @@ class RecordingJobs:
         self.followups: list[RecordedFollowup] = []
         self.cancelled = 0
         self.deleted: list[str] = []
-        self.state, self.secret = state, secret  # where to note "texted lately" (discreet replies)
+        self.state, self.secret = state, secret
+        self.client = None  # no Redis of its own (router/web/app.py notes own numbers only with one)
 
     def schedule_followup(self, *, to: str, from_: str, trigger: str, followup, callback: str,
                           lang: str = "en", **_) -> bool:
@@ -130,12 +131,6 @@ class RecordingJobs:
         number = phone.normalise_sender(to) or to
         self.followups.append(RecordedFollowup(number, followup.send_at, followup.when, followup.body,
                                                followup.service_id))
-        if self.state is not None:  # as router/store/limits.py notes it, so later texts get the discreet answer
-            import json
-
-            from router.store.state import recent_key
-
-            self.state.set(recent_key(self.secret, number), json.dumps({"lang": lang}), ex=7 * 24 * 3600)
         return True
 
     def cancel_followups(self, number: str) -> int:
@@ -178,22 +173,24 @@ class MemoryRedis:
     def delete(self, *keys: str) -> int:
         return sum(self.data.pop(k, None) is not None for k in keys)
 
+    def exists(self, *keys: str) -> int:
+        return sum(k in self.data for k in keys)
+
     def ping(self) -> bool:
         return True
 
     def register_script(self, source: str):
-        """router.store.state's one Lua script, done in Python; any other script is not for a simulation."""
-        from router.store.state import ARRIVE_SCRIPT
+        """router/store/scripts/arrive.lua, done in Python; any other script is not for a simulation."""
+        from router.store.scripts import source as script_source
 
         def arrive(keys, args):
             fresh = 1 if args[0] != "1" or self.set(keys[0], "1", nx=True) else 0
-            recent = self.get(keys[2]) if len(keys) > 2 else None
-            return [fresh, self.get(keys[1]) or "", recent or "", 0, 0]  # no reply limits simulated
+            return [fresh, self.get(keys[1]) or "", "", 0, 0]  # no reply limits simulated
 
         def unknown(*_, **__):
-            raise NotImplementedError("MemoryRedis runs only router.store.state's arrival script")
+            raise NotImplementedError("MemoryRedis runs only router/store/scripts/arrive.lua")
 
-        return arrive if source == ARRIVE_SCRIPT else unknown
+        return arrive if source == script_source("arrive") else unknown
 
     def hgetall(self, key: str) -> dict:
         return {}

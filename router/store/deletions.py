@@ -21,6 +21,7 @@ Keys (each with a TTL; they hold Twilio sids and times only, never a phone numbe
                next add after it lapses both kick again)
 - hr:del-next  a token while a drain is scheduled to come back for items not yet due (retries, leases);
                the countdown plus a margin
+Key names live in router/store/keys.py, the scripts in router/store/scripts/ (deletion*.lua).
 Race-free by ordering: add = ZADD, then SET kick NX, in one script; a drain first deletes the kick flag,
 then leases. An add that found the flag set had its item in the set before the drain leased.
 """
@@ -34,15 +35,19 @@ from typing import NamedTuple
 
 import redis
 
+from router.store import keys, scripts
+
 log = logging.getLogger("router.store.deletions")
 
-DUE_KEY = "hr:del-due"
-INFO_KEY = "hr:del-info"
-KICK_KEY = "hr:del-kick"
-NEXT_KEY = "hr:del-next"
+DUE_KEY = keys.DELETIONS_DUE
+INFO_KEY = keys.DELETIONS_INFO
+KICK_KEY = keys.DELETION_KICK
+NEXT_KEY = keys.DELETION_NEXT
 # Twilio may take up to 14 days to finalise a record (errors/20009): retries span that (tasks/retry.py),
 # and the sweep looks back 15 days (tasks/history.py)
 KEEP_SECONDS = 16 * 24 * 3600
+# TODO(#22 merge): FIRST_DELETE_AFTER_SECONDS and LEASE_SECONDS come from Settings (branch `tasks` passes
+# them to PendingDeletions); the lead drops the environment reads here once it does.
 FIRST_DELETE_AFTER_SECONDS = float(os.environ.get("DELETION_WAIT_SECONDS", "60"))
 KICK_SECONDS = 5
 # A drain that has not finished a batch by then is presumed dead: its items come due again (a batch is
@@ -52,89 +57,6 @@ NEXT_MARGIN_SECONDS = 30.0
 KINDS = {"message": "m", "call": "c"}
 _KIND_OF = {letter: kind for kind, letter in KINDS.items()}
 _SID = {"message": re.compile(r"(SM|MM)[0-9a-f]{32}", re.I), "call": re.compile(r"CA[0-9a-f]{32}", re.I)}
-
-_NOW = """
-if redis.replicate_commands then redis.replicate_commands() end
-local function now(given)
-  if given and given ~= '' then return tonumber(given) end
-  local t = redis.call('TIME')
-  return tonumber(t[1]) + tonumber(t[2]) / 1000000
-end
-local function score(x) return string.format('%.6f', x) end
-"""
-
-# KEYS: due, info, kick. ARGV: member, final_at, keep seconds, kick seconds, delay. -> 1: publish a drain.
-_ADD = _NOW + """
-if redis.call('ZADD', KEYS[1], 'NX', score(now() + tonumber(ARGV[5])), ARGV[1]) == 1 then
-  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. '|0')
-end
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-if redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[4]) then return 1 end
-return 0
-"""
-
-# KEYS: due, info. ARGV: limit, lease seconds, now ('' = Redis' clock), keep seconds.
-# -> member, info, member, info, ... of up to `limit` due items, each now leased.
-_LEASE = _NOW + """
-local t = now(ARGV[3])
-local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', score(t), 'LIMIT', 0, tonumber(ARGV[1]))
-local out = {}
-for _, member in ipairs(members) do
-  redis.call('ZADD', KEYS[1], 'XX', score(t + tonumber(ARGV[2])), member)
-  out[#out + 1] = member
-  out[#out + 1] = redis.call('HGET', KEYS[2], member) or ''
-end
-if #members > 0 then
-  redis.call('EXPIRE', KEYS[1], ARGV[4])
-  redis.call('EXPIRE', KEYS[2], ARGV[4])
-end
-return out
-"""
-
-# KEYS: due, info. ARGV: members.
-_DONE = """
-redis.call('ZREM', KEYS[1], unpack(ARGV))
-redis.call('HDEL', KEYS[2], unpack(ARGV))
-return 1
-"""
-
-# KEYS: due, info. ARGV: member, delay seconds, info, keep seconds. Only if still queued (nobody finished it).
-_RETRY = _NOW + """
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-redis.call('ZADD', KEYS[1], score(now() + tonumber(ARGV[2])), ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-return 1
-"""
-
-# KEYS: kick, next. ARGV: token of the drain scheduled to come back ('' if this is not it).
-_BEGIN = """
-redis.call('DEL', KEYS[1])
-if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return 1
-"""
-
-# KEYS: next. ARGV: token. The come-back drain could not be published: let another be scheduled.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1
-"""
-
-# KEYS: due, next. ARGV: cap seconds, margin seconds, token.
-# -> seconds until the earliest queued item is due (capped), if this caller is to come back then.
-_SCHEDULE = _NOW + """
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if #first == 0 then return false end
-local delay = tonumber(first[2]) - now()
-if delay < 0 then delay = 0 end
-if delay > tonumber(ARGV[1]) then delay = tonumber(ARGV[1]) end
-local ms = string.format('%d', math.floor((delay + tonumber(ARGV[2])) * 1000))
-if redis.call('SET', KEYS[2], ARGV[3], 'NX', 'PX', ms) then return string.format('%.3f', delay) end
-return false
-"""
-
 
 class Item(NamedTuple):
     kind: str                 # "message" or "call"
@@ -165,15 +87,20 @@ def _item(member: str, info: str) -> Item | None:
 
 
 class PendingDeletions:
-    def __init__(self, client: redis.Redis):
+    def __init__(self, client: redis.Redis, *, first_delete_after_seconds: float | None = None,
+                 lease_seconds: float | None = None):
         self.client = client
-        self._add = client.register_script(_ADD)
-        self._lease = client.register_script(_LEASE)
-        self._done = client.register_script(_DONE)
-        self._retry = client.register_script(_RETRY)
-        self._begin = client.register_script(_BEGIN)
-        self._schedule = client.register_script(_SCHEDULE)
-        self._release = client.register_script(_RELEASE)
+        # when a queued deletion is first due (Twilio asks for a minute), and how long a drain may hold one
+        self.first_delete_after_seconds = (FIRST_DELETE_AFTER_SECONDS if first_delete_after_seconds is None
+                                           else first_delete_after_seconds)
+        self.lease_seconds = LEASE_SECONDS if lease_seconds is None else lease_seconds
+        self._add = scripts.load(client, "deletion_add")
+        self._lease = scripts.load(client, "deletions_lease")
+        self._done = scripts.load(client, "deletions_done")
+        self._retry = scripts.load(client, "deletion_retry")
+        self._begin = scripts.load(client, "deletions_drain_begin")
+        self._schedule = scripts.load(client, "deletions_next_schedule")
+        self._release = scripts.load(client, "deletions_next_release")
 
     def add(self, kind: str, sid: str, final_at: float | None = None, delay: float | None = None) -> bool:
         """Queue the deletion of a message or call record, due `delay` seconds from now (default: the
@@ -184,7 +111,7 @@ class PendingDeletions:
             raise ValueError("not a Twilio sid of that kind")
         stamp = "" if final_at is None else f"{final_at:.6f}"
         member = f"{KINDS[kind]}:{sid}"
-        wait = FIRST_DELETE_AFTER_SECONDS if delay is None else delay
+        wait = self.first_delete_after_seconds if delay is None else delay
         return bool(self._add(keys=[DUE_KEY, INFO_KEY, KICK_KEY],
                               args=[member, stamp, KEEP_SECONDS, KICK_SECONDS, f"{max(wait, 0.0):.6f}"]))
 
@@ -205,7 +132,7 @@ class PendingDeletions:
         """Up to `limit` items due by `now` (Redis' clock if None), each moved LEASE_SECONDS on: finish
         them (done / retry_later) before then, or they come due again for another drain."""
         flat = self._lease(keys=[DUE_KEY, INFO_KEY],
-                           args=[limit, LEASE_SECONDS, "" if now is None else f"{now:.6f}", KEEP_SECONDS])
+                           args=[limit, self.lease_seconds, "" if now is None else f"{now:.6f}", KEEP_SECONDS])
         items = []
         for member, info in zip(flat[::2], flat[1::2]):
             item = _item(member, info)

@@ -16,7 +16,7 @@ and logged by the limit's name, never with the number.
 - Replies: a texter's first `replies_per_sender` texts in a window get full answers, the next
   `advice_replies_per_sender` only the 999 advice, then nothing; STOP is always acted on. Past
   `replies_per_minute` for everyone together, only the 999 advice. The counts come with the text's
-  arrival (router/store/state.py), in the same round trip.
+  arrival (router/store/conversations.py), in the same round trip.
 """
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ from prometheus_client import Counter
 
 from router import metrics
 from router.definition.model import Limits
-from router.store.state import GLOBAL_WINDOW_SECONDS, hashed, recent_key
+from router.store import keys, scripts
+from router.store.conversations import GLOBAL_WINDOW_SECONDS
 
 log = logging.getLogger("router.store.limits")
 DAY_SECONDS = 24 * 3600
@@ -75,30 +76,7 @@ _REFUSED = {"already": (Booking.ALREADY, "followup_same_service"),
 # limit still keeps any one phone to a few), and the alert HelplineFollowupsDelayed has fired long before.
 MAX_GLOBAL_DELAY_MINUTES = 60
 
-# KEYS: the id's 'made' marker (a retried webhook), same service + number, per number. ARGV: per-number
-# max, per-minute max, a day, the prefix of the per-minute counters, the minute it is due (epoch // 60),
-# how many minutes it may be put back, now (seconds). -> {answer, minutes put back}. The counters of the
-# minutes are named from the prefix (one Redis primary, as deployed; Cluster would need hash tags).
-_RESERVE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return {'dup', 0} end
-if redis.call('EXISTS', KEYS[2]) == 1 then return {'already', 0} end
-if tonumber(redis.call('GET', KEYS[3]) or '0') >= tonumber(ARGV[1]) then return {'per_number', 0} end
-local due, most, now = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local late = 0
-while late < most and tonumber(redis.call('GET', ARGV[4] .. (due + late)) or '0') >= tonumber(ARGV[2]) do
-  late = late + 1
-end
-local minute = ARGV[4] .. (due + late)
-redis.call('INCR', minute)
-if redis.call('TTL', minute) < 0 then
-  redis.call('EXPIRE', minute, math.max(120, (due + late + 2) * 60 - now))
-end
-redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
-redis.call('INCR', KEYS[3])
-if redis.call('TTL', KEYS[3]) < 0 then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
-return {'ok', late}
-"""
-GLOBAL_PREFIX = "hr:lim:fu:"
+# Checked and counted in one script: scripts/followup_reserve.lua.
 
 
 class Reservation(NamedTuple):
@@ -118,10 +96,10 @@ class FollowupLimits:
     def __init__(self, client: redis.Redis, secret: bytes):
         self.client = client
         self.secret = secret
-        self._reserve = client.register_script(_RESERVE)
+        self._reserve = scripts.load(client, "followup_reserve")
 
     def _service_key(self, number: str, service_id: str) -> str:
-        return hashed(self.secret, "lim-fu-svc", f"{number}\0{service_id}")
+        return keys.followup_same_service(self.secret, number, service_id)
 
     def reserve(self, fid: str, number: str, service_id: str, limits: Limits, *, send_at: datetime,
                 now: float | None = None) -> Reservation:
@@ -129,10 +107,10 @@ class FollowupLimits:
         limit refuses it. A retried webhook (the id was stored already) is KEPT and counted once. Raises
         redis errors to the caller."""
         now = time.time() if now is None else now
-        keys = [f"hr:fu-made:{fid}", self._service_key(number, service_id), hashed(self.secret, "lim-fu-num", number)]
+        script_keys = [keys.followup_made(fid), self._service_key(number, service_id), keys.followups_per_number(self.secret, number)]
         due_minute = int(max(send_at.timestamp(), now) // GLOBAL_WINDOW_SECONDS)
-        answer, late = self._reserve(keys=keys, args=[
-            limits.followups_per_number_per_day, limits.followups_per_minute, DAY_SECONDS, GLOBAL_PREFIX,
+        answer, late = self._reserve(keys=script_keys, args=[
+            limits.followups_per_number_per_day, limits.followups_per_minute, DAY_SECONDS, keys.FOLLOWUPS_IN_MINUTE_PREFIX,
             due_minute, MAX_GLOBAL_DELAY_MINUTES, int(now)])
         answer = answer.decode() if isinstance(answer, bytes) else str(answer)
         if answer in ("ok", "dup"):
@@ -146,15 +124,14 @@ class FollowupLimits:
     def release_all(self, number: str, service_ids) -> None:
         """Everything for this number was cancelled (a stop, key 8): a new ask for any service is a new
         text. The count per number stays, so stop-and-ask-again is still capped."""
-        keys = [self._service_key(number, sid) for sid in service_ids]
-        if keys:
-            self.client.delete(*keys)
+        places = [self._service_key(number, sid) for sid in service_ids]
+        if places:
+            self.client.delete(*places)
 
     def release(self, number: str, service_id: str) -> None:
         """The place was taken but the follow-up could not be stored: free the same-service place, so a
-        new ask books a text rather than silently sending none. (Also drops the 'texted lately' marker an
-        older version wrote: nothing reads it any more.)"""
-        self.client.delete(self._service_key(number, service_id), recent_key(self.secret, number))
+        new ask books a text rather than silently sending none."""
+        self.client.delete(self._service_key(number, service_id))
 
 
 class Reply(enum.Enum):

@@ -22,6 +22,7 @@ signs that URL), so a status callback names the follow-up its message was create
 whose worker died between Twilio's answer and finishing it is settled by such a callback (settle);
 a callback without `f` (the app's own TwiML replies, texts of older versions) settles nothing.
 
+Key names live in router/store/keys.py; the scripts in router/store/scripts/ (followup_*.lua).
 Each step that touches several keys is one Lua script (one round trip, atomic), not a command or a
 pipeline each: storing a follow-up, claiming it to send (lock, read, mark 'sending'), finishing it (and
 releasing the lock), settling one caught mid-send. They did the same in 2 to 6 round trips, and each
@@ -40,97 +41,20 @@ from typing import NamedTuple
 
 import redis
 
-from router.store.state import hashed
+from router.store import keys, scripts
 from router.store.sealing import Sealer, Unreadable
 
-FOLLOWUP_PREFIX = "hr:fu:"     # + id: the follow-up's hash
-DUE_KEY = "hr:fu-due"
-KICK_KEY = "hr:fu-kick"
+FOLLOWUP_PREFIX = keys.FOLLOWUP_PREFIX   # + id: the follow-up's hash
+DUE_KEY = keys.FOLLOWUPS_DUE
+KICK_KEY = keys.FOLLOWUP_KICK
 KICK_SECONDS = 5
 KEEP_AFTER_DUE_SECONDS = 24 * 3600
+# TODO(#22 merge): these two come from Settings (branch `tasks` passes them to PendingFollowups); the
+# lead drops the environment reads here once it does. Until then they are only the defaults.
 # One worker at a time per follow-up; shorter than the broker's visibility timeout, longer than a send.
 LOCK_SECONDS = int(os.environ.get("FOLLOWUP_LOCK_SECONDS", "20"))
 # A dispatched follow-up not finished by then is dispatched again (its task was lost).
 LEASE_SECONDS = int(os.environ.get("FOLLOWUP_LEASE_SECONDS", "120"))
-
-
-# KEYS: made, follow-up, by-number set, due, kick. ARGV: ttl, sealed fields, due score, due's TTL, '1'
-# for 'now', kick TTL, id. -> {stored, kick}. The 'made' marker and the
-# follow-up are written together or not at all (no marker without its follow-up, should Redis fail).
-_ADD = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return {0, 0} end
-redis.call('HSET', KEYS[2], 'sealed', ARGV[2], 'status', 'pending', 'by', KEYS[3])
-redis.call('EXPIRE', KEYS[2], ARGV[1])
-redis.call('SADD', KEYS[3], ARGV[7])
-redis.call('EXPIRE', KEYS[3], ARGV[1])
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[7])
-redis.call('EXPIRE', KEYS[4], ARGV[4])
-if ARGV[5] == '1' and redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[6]) then return {1, 1} end
-return {1, 0}
-"""
-
-# KEYS: lock, follow-up, due. ARGV: lock TTL, attempt_at, '1' to mark it 'sending' if it is 'pending',
-# id. -> false: another worker holds the lock; {}: nothing pending (the lock is released again, and the
-# id leaves hr:fu-due, should it still be there); else the hash as it was before marking (field, value,
-# ...). One that is 'sending' already is left as it is: the caller must first ask Twilio whether its
-# text went out, and mark it itself.
-_CLAIM = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return false end
-local data = redis.call('HGETALL', KEYS[2])
-if #data == 0 then
-  redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[3], ARGV[4])
-  return data
-end
-if ARGV[3] == '1' and redis.call('HGET', KEYS[2], 'status') == 'pending' then
-  redis.call('HSET', KEYS[2], 'status', 'sending', 'attempt_at', ARGV[2])
-end
-return data
-"""
-
-# Forget a follow-up: its number and text, its place in hr:fu-due and in its number's set.
-_FINISH_FN = """
-local function finish(prefix, fid)
-  local key = prefix .. fid
-  local by = redis.call('HGET', key, 'by')
-  redis.call('DEL', key)
-  redis.call('ZREM', KEYS[1], fid)
-  if by then redis.call('SREM', by, fid) end
-end
-"""
-
-# KEYS: due, lock ('' to leave it). ARGV: prefix 'hr:fu:', id.
-_FINISH = _FINISH_FN + """
-finish(ARGV[1], ARGV[2])
-if KEYS[2] ~= '' then redis.call('DEL', KEYS[2]) end
-return 1
-"""
-
-# KEYS: due. ARGV: prefix 'hr:fu:', id. -> 1 if that follow-up was still there (and is now finished).
-_SETTLE = _FINISH_FN + """
-if redis.call('EXISTS', ARGV[1] .. ARGV[2]) == 0 then return 0 end
-finish(ARGV[1], ARGV[2])
-return 1
-"""
-
-# KEYS: due. ARGV: now, limit, leased until, prefix 'hr:fu:'. -> {leased ids, number expired}.
-# Atomic, so two dispatchers never lease the same id. An id whose follow-up is gone (its TTL ran out
-# before any worker could send it: finishing and cancelling remove the id themselves) is removed, not
-# leased, so it is not dispatched again and again; the caller counts it.
-_LEASE = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-local leased, expired = {}, 0
-for _, fid in ipairs(ids) do
-  if redis.call('EXISTS', ARGV[4] .. fid) == 1 then
-    redis.call('ZADD', KEYS[1], 'XX', ARGV[3], fid)
-    leased[#leased + 1] = fid
-  else
-    redis.call('ZREM', KEYS[1], fid)
-    expired = expired + 1
-  end
-end
-return {leased, expired}
-"""
 
 
 BOOKKEEPING = ("status", "attempt_at", "by")   # the plain fields of a follow-up: never a number or text
@@ -150,23 +74,8 @@ def followup_id(secret: bytes, trigger: str, service_id: str) -> str:
     return hmac.new(secret, f"followup\0{trigger}\0{service_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-SIDS_KEY = "hr:fu-sids"
+SIDS_KEY = keys.FOLLOWUP_SIDS
 SIDS_KEEP_SECONDS = 24 * 3600
-
-# KEYS: sids. ARGV: sid, now, keep seconds. Older entries trimmed, so the set stays a day's sends.
-_REMEMBER = """
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[3]))
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 1
-"""
-
-# Mark a follow-up as being sent, but only while it still exists (see PendingFollowups.mark_sending).
-_MARK_SENDING = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'status', 'sending', 'attempt_at', ARGV[1])
-return 1
-"""
 
 
 class PendingFollowups:
@@ -175,21 +84,23 @@ class PendingFollowups:
     (Settings.followup_keys(), newest first)."""
 
     def __init__(self, client: redis.Redis, secret: bytes | tuple[bytes, ...],
-                 key: bytes | tuple[bytes, ...]):
+                 key: bytes | tuple[bytes, ...], *, lock_seconds: int = LOCK_SECONDS,
+                 lease_seconds: int = LEASE_SECONDS):
         self.client = client
+        self.lock_seconds = lock_seconds     # one worker at a time per follow-up (< the broker's visibility)
+        self.lease_seconds = lease_seconds   # a dispatched follow-up not finished by then is dispatched again
         self.secrets = (secret,) if isinstance(secret, bytes) else tuple(secret)
         self.secret = self.secrets[0]
         self.sealer = Sealer(key)
-        self._lease = client.register_script(_LEASE)
-        self._add = client.register_script(_ADD)
-        self._claim = client.register_script(_CLAIM)
-        self._finish = client.register_script(_FINISH)
-        self._settle = client.register_script(_SETTLE)
-        self._mark_sending = client.register_script(_MARK_SENDING)
-        self._remember = client.register_script(_REMEMBER)
+        self._lease = scripts.load(client, "followups_lease")
+        self._add = scripts.load(client, "followup_add")
+        self._claim = scripts.load(client, "followup_claim")
+        self._finish = scripts.load(client, "followup_finish")
+        self._mark_sending = scripts.load(client, "followup_mark_sending")
+        self._remember = scripts.load(client, "followup_sent_remember")
 
     def _key(self, fid: str) -> str:
-        return FOLLOWUP_PREFIX + fid
+        return keys.followup(fid)
 
     def add(self, fid: str, *, to: str, from_: str, body: str, callback: str, send_at: datetime,
             at_once: bool = False) -> Added:
@@ -200,7 +111,8 @@ class PendingFollowups:
         ttl = max(int(due - time.time()), 0) + KEEP_AFTER_DUE_SECONDS
         # the kick flag is set in the same script as the ZADD: a dispatch that cleared it sees the id
         stored, kick = self._add(
-            keys=[f"hr:fu-made:{fid}", self._key(fid), hashed(self.secret, "fu-by", to), DUE_KEY, KICK_KEY],
+            keys=[keys.followup_made(fid), self._key(fid), keys.followups_of_number(self.secret, to), DUE_KEY,
+                  KICK_KEY],
             args=[ttl, self.sealer.seal(fid, {"to": to, "from": from_, "body": body, "callback": callback}),
                   0 if at_once else repr(due), KEEP_AFTER_DUE_SECONDS * 8,
                   "1" if at_once else "0", KICK_SECONDS, fid])
@@ -239,7 +151,7 @@ class PendingFollowups:
         """Ids due now; each is leased (its due time moved on) so a lost task is dispatched again later.
         Ids whose follow-up expired unsent are dropped from the due set and counted in `expired`."""
         now = time.time() if now is None else now
-        ids, expired = self._lease(keys=[DUE_KEY], args=[repr(now), limit, repr(now + LEASE_SECONDS),
+        ids, expired = self._lease(keys=[DUE_KEY], args=[repr(now), limit, repr(now + self.lease_seconds),
                                                           FOLLOWUP_PREFIX])
         return Leased(list(ids), int(expired))
 
@@ -248,7 +160,7 @@ class PendingFollowups:
 
     @staticmethod
     def _lock_key(fid: str) -> str:
-        return f"hr:fu-lock:{fid}"
+        return keys.followup_lock(fid)
 
     def claim(self, fid: str, attempt_at: float, mark_sending: bool = True) -> dict[str, str] | None | bool:
         """lock, get and (for a 'pending' one, when mark_sending) mark_sending, in one round trip.
@@ -258,7 +170,7 @@ class PendingFollowups:
         status was 'pending' (and mark_sending) it is now 'sending' at attempt_at; if it was 'sending'
         already (an earlier attempt died mid-send) it is untouched, for the caller to reconcile."""
         flat = self._claim(keys=[self._lock_key(fid), self._key(fid), DUE_KEY],
-                           args=[LOCK_SECONDS, repr(attempt_at), "1" if mark_sending else "0", fid])
+                           args=[self.lock_seconds, repr(attempt_at), "1" if mark_sending else "0", fid])
         if flat is None:
             return False
         if not flat:
@@ -274,13 +186,13 @@ class PendingFollowups:
     def finish(self, fid: str, *, unlock: bool = False) -> None:
         """Sent or cancelled: forget the number and the text; only the id's 'made' marker stays (TTL).
         With unlock, the worker's lock is released in the same round trip."""
-        self._finish(keys=[DUE_KEY, self._lock_key(fid) if unlock else ""], args=[FOLLOWUP_PREFIX, fid])
+        self._finish(keys=[DUE_KEY, self._lock_key(fid) if unlock else ""], args=[FOLLOWUP_PREFIX, fid, "0"])
 
     def settle(self, fid: str) -> bool:
         """Twilio reported on a message created for follow-up `fid` (its StatusCallback named it): that
         follow-up's text went out, so it must never be sent again. True if it was still pending (its
         worker died before hearing Twilio's answer, or has not finished yet)."""
-        return bool(self._settle(keys=[DUE_KEY], args=[FOLLOWUP_PREFIX, fid]))
+        return bool(self._finish(keys=[DUE_KEY, ""], args=[FOLLOWUP_PREFIX, fid, "1"]))
 
     def remember_sent(self, sid: str) -> None:
         """A follow-up's text whose creation we know of (Twilio answered, or a retry adopted it)."""
@@ -295,7 +207,7 @@ class PendingFollowups:
         booked before a rotation of STATE_HASH_SECRET is cancelled by a stop after it)."""
         cancelled = 0
         for secret in self.secrets:
-            by_number = hashed(secret, "fu-by", to)
+            by_number = keys.followups_of_number(secret, to)
             ids = self.client.smembers(by_number)
             for fid in ids:
                 self.finish(fid)

@@ -26,7 +26,7 @@ import re
 
 import redis
 
-from router.store.state import hashed
+from router.store import keys
 
 BIND_SECONDS = 15 * 60
 _TAG_CHARS = 16
@@ -67,7 +67,7 @@ class EndedCalls:
         self.client, self.secret = client, secret
 
     def _key(self, call_sid: str) -> str:
-        return hashed(self.secret, "call-ended", call_sid)  # the one keyed-hash key builder (router/store/state.py)
+        return keys.call_ended(self.secret, call_sid)  # every key is named in router/store/keys.py
 
     def mark(self, call_sid: str) -> None:
         try:

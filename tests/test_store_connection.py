@@ -1,9 +1,11 @@
-"""Redis addressing: keyed-hash keys, and the Sentinel form of REDIS_URL."""
+"""Connecting to Redis (router/store/connection.py): the Sentinel form of REDIS_URL, URLs fit to print;
+and keyed-hash keys (router/store/keys.py)."""
 from __future__ import annotations
 
 import pytest
 
-from router.store.state import hashed, make_redis, parse_sentinel_url
+from router.store.connection import make_redis, parse_sentinel_url
+from router.store.keys import hashed
 from tasks import make_celery
 
 
