@@ -15,6 +15,7 @@ import redis
 from router.store import keys, scripts
 
 TESTED: set[str] = set()
+DEL = [keys.DELETIONS_DUE, keys.DELETIONS_INFO]
 
 
 def covers(name: str):
@@ -45,8 +46,8 @@ def test_every_script_has_its_own_test():
 
 def test_an_include_is_put_in_place_and_runs_only_inside_a_script():
     text = scripts.source("deletion_add")
-    assert "--! include" not in text and "local function now(" in text
-    assert "clock" not in scripts.names()
+    assert "--! include" not in text and "local function now(" in text and "local function queue_deletion(" in text
+    assert not scripts.INCLUDED_ONLY & set(scripts.names())
 
 
 # ------------------------------------------------------------------ texts arriving
@@ -56,10 +57,22 @@ def test_arrive_marks_the_sid_reads_the_conversation_and_counts_new_texts(r):
     k = ["hr:seen:a", "hr:conv:x", "hr:lim-replies:x", "hr:lim:replies:0"]
     r.set("hr:conv:x", '{"at": "main", "lang": "cy"}', ex=60)
     first = run(r, "arrive", k, ["1", 60, 1800, 120, f"{now:.6f}"])
-    assert first == [1, '{"at": "main", "lang": "cy"}', "", 1, 1]
+    assert first == [1, '{"at": "main", "lang": "cy"}', "", 1, 1, -1], "no deletion asked for: -1"
     again = run(r, "arrive", k, ["1", 60, 1800, 120, f"{now:.6f}"])
-    assert again == [0, '{"at": "main", "lang": "cy"}', "", 0, 0], "a retried sid counts nothing"
+    assert again == [0, '{"at": "main", "lang": "cy"}', "", 0, 0, -1], "a retried sid counts nothing"
     assert run(r, "arrive", k, ["0", 60, 1800, 120, f"{now:.6f}"])[0] == 1, "no sid: always new"
+    assert_every_key_has_a_ttl(r)
+
+
+def test_arrive_queues_the_inbound_texts_deletion_as_deletion_add_does(r):
+    now = time.time()
+    k = ["hr:seen:a", "hr:conv:x", "hr:lim-replies:x", "hr:lim:replies:0", *DEL, keys.DELETION_KICK]
+    queue = ["m:SM1", f"{now:.6f}", 3600, 5, "60"]
+    assert run(r, "arrive", k, ["1", 60, 1800, 120, f"{now:.6f}", *queue])[5] == 1, "queued; publish a drain"
+    assert run(r, "arrive", k, ["1", 60, 1800, 120, f"{now:.6f}", *queue])[5] == 0, "a retry: queued once"
+    assert r.zscore(keys.DELETIONS_DUE, "m:SM1") - time.time() == pytest.approx(60, abs=5)
+    assert r.hget(keys.DELETIONS_INFO, "m:SM1") == f"{now:.6f}|0" and r.zcard(keys.DELETIONS_DUE) == 1
+    assert run(r, "arrive", k, ["1", 60, 1800, 120, f"{now:.6f}", "", "", 3600, 5, "60"])[5] == -1
     assert_every_key_has_a_ttl(r)
 
 
@@ -186,7 +199,6 @@ def test_followup_mark_sending_only_while_it_exists(r):
 
 
 # ------------------------------------------------------------------ deletions
-DEL = [keys.DELETIONS_DUE, keys.DELETIONS_INFO]
 
 
 @covers("deletion_add")

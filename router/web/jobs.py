@@ -188,6 +188,16 @@ class Jobs:
         self._unqueued.append((kind, sid, final_at))
         return False
 
+    def deletion_queued(self, drain_wanted: bool) -> None:
+        """The store queued a deletion on the way (a text's arrival, router/store/conversations.py): publish
+        the drain it asks for, and queue any deletions kept while Redis could not take them."""
+        try:
+            if self._requeue_unqueued() or drain_wanted:
+                self._kick()
+        except (redis.RedisError, OSError) as exc:
+            self._queue_down_until = time.monotonic() + BROKER_DOWN_PAUSE_SECONDS
+            log.warning("kept deletions not queued in redis: %s", type(exc).__name__)
+
     def _requeue_unqueued(self) -> bool:
         """Queue the deletions kept while neither Redis nor the broker could take them (e.g. the final
         status callbacks of texts that arrived during a Sentinel failover): without this they waited

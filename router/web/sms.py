@@ -210,6 +210,10 @@ def incoming():
         arrival = rt.conversations.arrive(message_sid, number, limits.reply_window_minutes * 60)
     except StateUnavailable:
         arrival = None
+    to_delete = message_sid  # the inbound text, deleted from Twilio once answered (_finish)
+    if arrival is not None and arrival.deletion_queued:  # queued with the arrival, in the same round trip
+        rt.jobs.deletion_queued(arrival.drain_wanted)
+        to_delete = ""
     ctx = engine.Context(flows=flows, channel=engine.SMS, lang=texter_language(flows, arrival),
                          now=rt.clock(), can_text=followups.offerable(rt.settings, flows, sender, form.get("To", "")))
     level = Reply.FULL if arrival is None else reply_level(limits, arrival.sender_count, arrival.global_count)
@@ -226,24 +230,24 @@ def incoming():
         step = decide_neutral(word, True, cancelled, ctx, in_crisis) if neutral else (
             textsteps.stopped(ctx, in_crisis=in_crisis) if cancelled is not None else
             textsteps.stop_not_recorded(ctx, in_crisis=in_crisis))
-        return _finish(step, message_sid, silent=level is Reply.SILENT or twilio_opt_out)
+        return _finish(step, to_delete, silent=level is Reply.SILENT or twilio_opt_out)
     if level is Reply.SILENT:
-        return _finish(None, message_sid)
+        return _finish(None, to_delete)
     if neutral:
         ctx = replace(ctx, lang=texter_language(flows, None, body))
-        return _finish(decide_neutral(word, False, 0, ctx, in_crisis), message_sid)
+        return _finish(decide_neutral(word, False, 0, ctx, in_crisis), to_delete)
     if phone.is_landline(sender):  # may be read aloud to the household: no menu, no way into one, at
         # any level of the limits (the advice-only answers below offer the menu)
         if LANGUAGE_WORDS.get(word) in flows.config.languages or stopwords.language_of(body):
             ctx = replace(ctx, lang=LANGUAGE_WORDS.get(word) or stopwords.language_of(body))
         step = textsteps.police_discreetly(ctx) if word in engine.POLICE_TEXTS else \
             textsteps.crisis_without_menu(ctx) if in_crisis else textsteps.landline(ctx)
-        return _finish(step, message_sid)
+        return _finish(step, to_delete)
     if level is Reply.ADVICE:  # past the sender's full replies: the advice, or what an urgent text needs
         step = textsteps.crisis(ctx) if in_crisis else engine.police(ctx) if urgent else textsteps.safety_only(ctx)
-        return _finish(step, message_sid)
+        return _finish(step, to_delete)
     if arrival is None:
-        return _finish(decide_stateless(flows, word, ctx, body), message_sid)
+        return _finish(decide_stateless(flows, word, ctx, body), to_delete)
     conversation = arrival.conversation
     if conversation and not engine.known_place(flows, conversation.at):
         conversation = Conversation(at=flows.start, lang=conversation.lang)
@@ -259,7 +263,7 @@ def incoming():
                                      trigger=message_sid,
                                      callback=public_base(request, rt.settings) + "/sms/status")
         _remember(number, step, flows)
-    return _finish(step, message_sid, count=arrival.fresh)
+    return _finish(step, to_delete, count=arrival.fresh)
 
 
 def _remember(number: str, step: Step, flows: Flows) -> None:
@@ -283,7 +287,8 @@ def _forget(number: str) -> None:
 
 def _finish(step: Step | None, message_sid: str, count: bool = True, silent: bool = False) -> Response:
     """Answer a text: `step` as a reply, or no reply at all (step None, or silent: a sender over its
-    limits); either way the inbound text is deleted from Twilio."""
+    limits); either way the inbound text is deleted from Twilio (`message_sid`; '' when its deletion was
+    queued with its arrival)."""
     if count and step is not None:
         metrics.count_step(engine.SMS, step)
     if message_sid:

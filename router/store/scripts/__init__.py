@@ -30,10 +30,10 @@ def source(name: str) -> str:
 
 def names() -> list[str]:
     """Every script that can be loaded (the included pieces, which run only inside another, aside)."""
-    return sorted(p.stem for p in HERE.glob("*.lua") if not _INCLUDED_ONLY.intersection({p.stem}))
+    return sorted(p.stem for p in HERE.glob("*.lua") if p.stem not in INCLUDED_ONLY)
 
 
-_INCLUDED_ONLY = frozenset({"clock"})
+INCLUDED_ONLY = frozenset({"clock", "deletion_queue"})   # pieces put into other scripts, never run alone
 
 
 def load(client: redis.Redis, name: str) -> Script:
