@@ -169,16 +169,6 @@ def test_followup_finish_forgets_it_and_settling_only_one_still_there(r):
     assert r.zscore(keys.FOLLOWUPS_DUE, "gone") == 5, "settling leaves what it did not find to the lease"
 
 
-@covers("followups_lease")
-def test_followups_lease_moves_due_ids_on_and_drops_expired_ones(r):
-    _stored(r, "a")
-    r.zadd(keys.FOLLOWUPS_DUE, {"expired": 0, "later": 10_000})
-    leased, expired = run(r, "followups_lease", [keys.FOLLOWUPS_DUE], ["100", 10, "220", keys.FOLLOWUP_PREFIX])
-    assert leased == ["a"] and expired == 1
-    assert r.zscore(keys.FOLLOWUPS_DUE, "a") == 220 and r.zscore(keys.FOLLOWUPS_DUE, "expired") is None
-    assert run(r, "followups_lease", [keys.FOLLOWUPS_DUE], ["100", 10, "220", keys.FOLLOWUP_PREFIX]) == [[], 0]
-
-
 @covers("followup_sent_remember")
 def test_followup_sent_remember_keeps_a_days_sids(r):
     now = time.time()
@@ -213,15 +203,28 @@ def test_deletion_add_queues_once_and_kicks_once(r):
     assert_every_key_has_a_ttl(r)
 
 
-@covers("deletions_lease")
-def test_deletions_lease_leases_due_items_with_their_info(r):
+@covers("queue_lease")
+def test_queue_lease_moves_due_members_on_with_their_info(r):
     r.zadd(keys.DELETIONS_DUE, {"m:SM1": 100, "c:CA1": 200, "m:SM2": 10_000})
     r.hset(keys.DELETIONS_INFO, mapping={"m:SM1": "5.0|1"})
-    out = run(r, "deletions_lease", DEL, [10, 60, "300", 3600])
-    assert out == ["m:SM1", "5.0|1", "c:CA1", ""]
+    out = run(r, "queue_lease", DEL, ["300", 10, "60", "", 3600])
+    assert out == [["m:SM1", "c:CA1"], ["5.0|1", ""], 0]
     assert r.zscore(keys.DELETIONS_DUE, "m:SM1") == 360, "leased: due again after the lease"
-    assert run(r, "deletions_lease", DEL, [1, 60, "20000", 3600]) == ["c:CA1", ""], "at most `limit`, earliest first"
+    assert run(r, "queue_lease", DEL, ["20000", 1, "60", "", 3600]) == [["c:CA1"], [""], 0], \
+        "at most `limit`, earliest first"
     assert_every_key_has_a_ttl(r)
+    r.zadd(keys.DELETIONS_DUE, {"m:SM3": 0})
+    leased = run(r, "queue_lease", DEL, ["", 10, "60", "", 3600])[0]
+    assert sorted(leased) == ["c:CA1", "m:SM1", "m:SM2", "m:SM3"], "by Redis' clock, all are due by now"
+
+
+def test_queue_lease_drops_members_whose_item_is_gone(r):
+    _stored(r, "a")
+    r.zadd(keys.FOLLOWUPS_DUE, {"expired": 0, "later": 10_000})
+    out = run(r, "queue_lease", [keys.FOLLOWUPS_DUE, ""], ["100", 10, "120", keys.FOLLOWUP_PREFIX, ""])
+    assert out == [["a"], [""], 1]
+    assert r.zscore(keys.FOLLOWUPS_DUE, "a") == 220 and r.zscore(keys.FOLLOWUPS_DUE, "expired") is None
+    assert run(r, "queue_lease", [keys.FOLLOWUPS_DUE, ""], ["100", 10, "120", keys.FOLLOWUP_PREFIX, ""]) == [[], [], 0]
 
 
 @covers("deletions_done")

@@ -84,7 +84,8 @@ class ConversationStore:
             "1" if message_sid else "0", SEEN_TTL_SECONDS, sender_window_seconds, 2 * GLOBAL_WINDOW_SECONDS,
             f"{now:.6f}", member, f"{now:.6f}", deletions.KEEP_SECONDS, deletions.KICK_SECONDS,
             f"{max(self._deletion_delay(), 0.0):.6f}"])
-        fresh, raw, _, sender, everyone, deletion = (list(result) + ["", "", 0, 0, -1])[:6]
+        values = list(result)
+        fresh, raw, _, sender, everyone, deletion = values + [1, "", "", 0, 0, -1][len(values):]
         queued = int(deletion) >= 0
         return Arrival(bool(int(fresh)), _parse_conversation(raw), int(sender or 0), int(everyone or 0),
                        queued, queued and int(deletion) == 1)

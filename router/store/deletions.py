@@ -36,6 +36,7 @@ from typing import NamedTuple
 import redis
 
 from router.store import keys, scripts
+from router.store.queue import LeasedQueue
 
 log = logging.getLogger("router.store.deletions")
 
@@ -95,7 +96,9 @@ class PendingDeletions:
                                            else first_delete_after_seconds)
         self.lease_seconds = LEASE_SECONDS if lease_seconds is None else lease_seconds
         self._add = scripts.load(client, "deletion_add")
-        self._lease = scripts.load(client, "deletions_lease")
+        # leased by drains, kicked by adds (scripts/deletion_add.lua and arrive.lua set the flag)
+        self.queue = LeasedQueue(client, DUE_KEY, KICK_KEY, kick_seconds=KICK_SECONDS, info_key=INFO_KEY,
+                                 keep_seconds=KEEP_SECONDS)
         self._done = scripts.load(client, "deletions_done")
         self._retry = scripts.load(client, "deletion_retry")
         self._begin = scripts.load(client, "deletions_drain_begin")
@@ -122,19 +125,18 @@ class PendingDeletions:
 
     def kick(self) -> bool:
         """Ask for a drain unless one is asked for already: True when the caller should publish it."""
-        return bool(self.client.set(KICK_KEY, "1", nx=True, ex=KICK_SECONDS))
+        return self.queue.kick()
 
     def unkick(self) -> None:
         """The drain asked for could not be published: let the next add ask again."""
-        self.client.delete(KICK_KEY)
+        self.queue.unkick()
 
     def lease(self, limit: int, now: float | None = None) -> list[Item]:
         """Up to `limit` items due by `now` (Redis' clock if None), each moved LEASE_SECONDS on: finish
         them (done / retry_later) before then, or they come due again for another drain."""
-        flat = self._lease(keys=[DUE_KEY, INFO_KEY],
-                           args=[limit, self.lease_seconds, "" if now is None else f"{now:.6f}", KEEP_SECONDS])
+        leased = self.queue.lease(limit, self.lease_seconds, now)
         items = []
-        for member, info in zip(flat[::2], flat[1::2]):
+        for member, info in zip(leased.members, leased.infos):
             item = _item(member, info)
             if item is None:  # not ours: drop it rather than lease it forever
                 self._done(keys=[DUE_KEY, INFO_KEY], args=[member])
@@ -165,4 +167,4 @@ class PendingDeletions:
         self._release(keys=[NEXT_KEY], args=[token])
 
     def count(self) -> int:
-        return int(self.client.zcard(DUE_KEY))
+        return self.queue.count()

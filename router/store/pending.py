@@ -42,6 +42,7 @@ from typing import NamedTuple
 import redis
 
 from router.store import keys, scripts
+from router.store.queue import LeasedQueue
 from router.store.sealing import Sealer, Unreadable
 
 FOLLOWUP_PREFIX = keys.FOLLOWUP_PREFIX   # + id: the follow-up's hash
@@ -92,7 +93,8 @@ class PendingFollowups:
         self.secrets = (secret,) if isinstance(secret, bytes) else tuple(secret)
         self.secret = self.secrets[0]
         self.sealer = Sealer(key)
-        self._lease = scripts.load(client, "followups_lease")
+        # the due ids: leased by dispatchers, kicked by 'now' follow-ups (scripts/followup_add.lua sets the flag)
+        self.queue = LeasedQueue(client, DUE_KEY, KICK_KEY, kick_seconds=KICK_SECONDS, item_prefix=FOLLOWUP_PREFIX)
         self._add = scripts.load(client, "followup_add")
         self._claim = scripts.load(client, "followup_claim")
         self._finish = scripts.load(client, "followup_finish")
@@ -120,12 +122,12 @@ class PendingFollowups:
 
     def kick(self) -> bool:
         """Ask for a dispatch unless one is asked for already: True when the caller should publish it."""
-        return bool(self.client.set(KICK_KEY, "1", nx=True, ex=KICK_SECONDS))
+        return self.queue.kick()
 
     def begin_dispatch(self) -> None:
         """A dispatch starts (or the one asked for could not be published): any 'now' follow-up added
         from now on asks for a dispatch of its own."""
-        self.client.delete(KICK_KEY)
+        self.queue.unkick()
 
     def _opened(self, fid: str, data: dict[str, str]) -> dict[str, str]:
         """The stored hash with its sealed fields opened (to, from, body, callback). Only what this
@@ -150,10 +152,8 @@ class PendingFollowups:
     def lease_due(self, now: float | None = None, limit: int = 100) -> Leased:
         """Ids due now; each is leased (its due time moved on) so a lost task is dispatched again later.
         Ids whose follow-up expired unsent are dropped from the due set and counted in `expired`."""
-        now = time.time() if now is None else now
-        ids, expired = self._lease(keys=[DUE_KEY], args=[repr(now), limit, repr(now + self.lease_seconds),
-                                                          FOLLOWUP_PREFIX])
-        return Leased(list(ids), int(expired))
+        leased = self.queue.lease(limit, self.lease_seconds, time.time() if now is None else now)
+        return Leased(leased.members, leased.expired)
 
     def unlock(self, fid: str) -> None:
         self.client.delete(self._lock_key(fid))
@@ -216,4 +216,4 @@ class PendingFollowups:
         return cancelled
 
     def count_pending(self) -> int:
-        return int(self.client.zcard(DUE_KEY))
+        return self.queue.count()
