@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import redis  # noqa: E402
 import requests  # noqa: E402
 
+from router.store.keys import PREFIX  # noqa: E402
 from bench.common import (REPO, RESULTS, Gunicorn, package_versions, procfile_command,  # noqa: E402
                           report_header, write_report)
 from router.dev.embedded_redis import RedisServer  # noqa: E402
@@ -145,7 +146,7 @@ def key_census(client: redis.Redis) -> dict:
             pipe.ttl(key)
         for key, ttl in zip(batch, pipe.execute()):
             kind = "broker (Celery/kombu)" if is_broker_key(key) else (
-                "hr:" + key.split(":")[1] if key.startswith("hr:") and key.count(":") >= 1 else "other")
+                PREFIX + key.split(":")[1] if key.startswith(PREFIX) and key.count(":") >= 1 else "other")
             kinds[kind] = kinds.get(kind, 0) + 1
             total += 1
             if ttl == -1:

@@ -6,7 +6,7 @@ retries) and callers answer without state (StateUnavailable).
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import NamedTuple, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import redis
@@ -33,7 +33,9 @@ def parse_sentinel_url(url: str) -> SentinelURL | None:
     the URL is not a Sentinel URL. The form is Celery's, plus `master_name` (and `sentinel_password`)."""
     if not url.startswith("sentinel://"):
         return None
-    hosts, options, cleaned = [], {}, []
+    hosts: list[tuple[str, int]] = []
+    options: dict[str, str] = {}
+    cleaned: list[str] = []
     for part in url.split(";"):
         base, _, query = part.partition("?")
         options.update(parse_qsl(query))
@@ -56,9 +58,11 @@ def make_redis(url: str, timeout: float = 0.5) -> redis.Redis:
     sentinel = parse_sentinel_url(url)
     if sentinel is None:
         return redis.Redis.from_url(url, **options)
-    watchers = Sentinel(sentinel.hosts, sentinel_kwargs={
+    watchers = Sentinel(sentinel.hosts, sentinel_kwargs={  # type: ignore[no-untyped-call]
         "socket_timeout": timeout, "socket_connect_timeout": timeout, "password": sentinel.sentinel_password})
-    return watchers.master_for(sentinel.master_name, db=sentinel.db, password=sentinel.password, **options)
+    master = watchers.master_for(  # type: ignore[no-untyped-call]
+        sentinel.master_name, db=sentinel.db, password=sentinel.password, **options)
+    return cast(redis.Redis, master)
 
 
 def redacted_url(url: str) -> str:

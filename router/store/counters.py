@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 
 import redis
 
@@ -48,7 +49,7 @@ class Counter:
     def labels(self, label: str) -> "_Bound":
         return _Bound(self.name, label)
 
-    def add(self, counts: dict[str, float], lags: list[float] = ()) -> None:
+    def add(self, counts: dict[str, float], lags: Sequence[float] = ()) -> None:
         """Several labels' increments (a batch's outcomes) in one round trip, rather than one each; with
         `lags`, the deletion lags of the batch too (see observe_deletion_lags)."""
         if not counts and not lags:
@@ -101,7 +102,7 @@ def observe_deletion_lags(lags: list[float]) -> None:
         log.warning("deletion lag not recorded: redis unavailable")
 
 
-def _add_lags(pipe, lags) -> None:
+def _add_lags(pipe: "redis.client.Pipeline", lags: Sequence[float]) -> None:
     if not lags:
         return
     for bound in LAG_BUCKETS:

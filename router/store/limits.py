@@ -23,6 +23,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
+from collections.abc import Iterable
 from datetime import datetime
 from typing import NamedTuple
 
@@ -121,7 +122,7 @@ class FollowupLimits:
         reached(name)
         return Reservation(booking)
 
-    def release_all(self, number: str, service_ids) -> None:
+    def release_all(self, number: str, service_ids: Iterable[str]) -> None:
         """Everything for this number was cancelled (a stop, key 8): a new ask for any service is a new
         text. The count per number stays, so stop-and-ask-again is still capped."""
         places = [self._service_key(number, sid) for sid in service_ids]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from typing import cast
 
 import redis
 
@@ -47,4 +48,4 @@ class OwnNumbers:
             log.debug("own number not noted: redis unavailable")
 
     def known(self) -> set[str]:
-        return set(self.client.smembers(KEY))
+        return set(cast("set[str]", self.client.smembers(KEY)))  # decode_responses clients (make_redis)

@@ -37,7 +37,7 @@ import hmac
 import os
 import time
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import redis
 
@@ -146,7 +146,7 @@ class PendingFollowups:
         return opened
 
     def get(self, fid: str) -> dict[str, str] | None:
-        data = self.client.hgetall(self._key(fid))
+        data = cast("dict[str, str]", self.client.hgetall(self._key(fid)))  # decode_responses (make_redis)
         return self._opened(fid, data) if data else None
 
     def lease_due(self, now: float | None = None, limit: int = 100) -> Leased:
@@ -200,7 +200,7 @@ class PendingFollowups:
 
     def sent_sids(self, since: float) -> set[str]:
         """Sids remembered since `since` (seconds since the epoch)."""
-        return set(self.client.zrangebyscore(SIDS_KEY, repr(since), "+inf"))
+        return set(cast("list[str]", self.client.zrangebyscore(SIDS_KEY, repr(since), "+inf")))
 
     def cancel_for_number(self, to: str) -> int:
         """Cancel every follow-up pending for `to`, filed under any state secret still read (a follow-up
@@ -208,7 +208,7 @@ class PendingFollowups:
         cancelled = 0
         for secret in self.secrets:
             by_number = keys.followups_of_number(secret, to)
-            ids = self.client.smembers(by_number)
+            ids = cast("set[str]", self.client.smembers(by_number))
             for fid in ids:
                 self.finish(fid)
             self.client.delete(by_number)
