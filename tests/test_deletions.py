@@ -22,7 +22,7 @@ import requests
 from router.web.app import create_app
 from router.dev.embedded_redis import free_port
 from router.logs import correlation_for
-from router.store.state import make_redis
+from router.store.connection import make_redis
 from router.store import deletions
 from router.store.deletions import LEASE_SECONDS, PendingDeletions
 from tests.conftest import Clock, make_settings

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from router.store.state import hashed, make_redis
+from router.store.connection import make_redis
+from router.store.keys import hashed
 from router.store import pending
 from router.store.pending import Added, PendingFollowups
 

@@ -22,7 +22,8 @@ signs that URL), so a status callback names the follow-up its message was create
 whose worker died between Twilio's answer and finishing it is settled by such a callback (settle);
 a callback without `f` (the app's own TwiML replies, texts of older versions) settles nothing.
 
-Key names live in router/store/keys.py; the scripts in router/store/scripts/ (followup_*.lua).
+Key names live in router/store/keys.py; the scripts in router/store/scripts/ (followup_*.lua); the due
+set and its kick flag are a LeasedQueue (router/store/queue.py), the one implementation deletions share.
 Each step that touches several keys is one Lua script (one round trip, atomic), not a command or a
 pipeline each: storing a follow-up, claiming it to send (lock, read, mark 'sending'), finishing it (and
 releasing the lock), settling one caught mid-send. They did the same in 2 to 6 round trips, and each
