@@ -38,7 +38,7 @@ import hmac
 import os
 import time
 from datetime import datetime
-from typing import NamedTuple, cast
+from typing import Literal, NamedTuple, cast
 
 import redis
 
@@ -163,7 +163,8 @@ class PendingFollowups:
     def _lock_key(fid: str) -> str:
         return keys.followup_lock(fid)
 
-    def claim(self, fid: str, attempt_at: float, mark_sending: bool = True) -> dict[str, str] | None | bool:
+    def claim(self, fid: str, attempt_at: float,
+              mark_sending: bool = True) -> dict[str, str] | None | Literal[False]:
         """lock, get and (for a 'pending' one, when mark_sending) mark_sending, in one round trip.
 
         False: another worker holds it (lock taken). None: nothing pending (sent or cancelled; the lock
