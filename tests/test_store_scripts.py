@@ -276,3 +276,20 @@ def test_deletions_next_schedule_once_until_the_earliest_is_due(r):
     r.delete(keys.DELETION_NEXT)
     assert float(run(r, "deletions_next_schedule", k, [10, 30, "t3"])) == 10, "capped"
     assert_every_key_has_a_ttl(r)
+
+
+# ------------------------------------------------------------------ bounded reads (router/store/bounded.py)
+@covers("bounded_get")
+def test_bounded_get_refuses_a_value_too_large_unread(r):
+    r.set("router:flows:applied", "x" * 10, ex=60)
+    assert run(r, "bounded_get", ["router:flows:applied"], [10]) == "x" * 10
+    assert run(r, "bounded_get", ["router:flows:applied"], [9]) == -1
+    assert run(r, "bounded_get", ["router:flows:nothing"], [9]) is None
+
+
+@covers("bounded_hgetall")
+def test_bounded_hgetall_refuses_too_many_fields_or_a_value_too_large(r):
+    r.hset("router:flows:diversions", mapping={"a": "1", "b": "22"})
+    assert run(r, "bounded_hgetall", ["router:flows:diversions"], [2, 2]) == ["a", "1", "b", "22"]
+    assert run(r, "bounded_hgetall", ["router:flows:diversions"], [1, 2]) == -1
+    assert run(r, "bounded_hgetall", ["router:flows:diversions"], [2, 1]) == -2

@@ -29,7 +29,8 @@ import logging
 from pathlib import Path
 from typing import Any, Iterable
 
-import redis
+# read with a bound (their Lua lives with every other script, in the store): re-exported for lifecycle
+from router.store.bounded import TooLarge, bounded_get, bounded_hgetall  # noqa: F401
 
 log = logging.getLogger("router.live.signing")
 
@@ -97,37 +98,6 @@ def opened(keys: Keyring, purpose: str, raw: bytes | str | None, max_bytes: int)
         return None
     signature = record.pop("sig", None)
     return record if keys.verify(purpose, record, signature) else None
-
-
-# ------------------------------------------------------------------ reading Redis with a bound
-_GET = "if redis.call('STRLEN', KEYS[1]) > tonumber(ARGV[1]) then return -1 end return redis.call('GET', KEYS[1])"
-_HGETALL = """
-local n = redis.call('HLEN', KEYS[1])
-if n > tonumber(ARGV[1]) then return -1 end
-local flat = redis.call('HGETALL', KEYS[1])
-for i = 2, #flat, 2 do
-  if string.len(flat[i]) > tonumber(ARGV[2]) then return -2 end
-end
-return flat
-"""
-
-
-class TooLarge(Exception):
-    """A value in Redis is larger than anything the app writes: refused without being parsed."""
-
-
-def bounded_get(client: redis.Redis, key: str, max_bytes: int) -> bytes | str | None:
-    value = client.eval(_GET, 1, key, max_bytes)
-    if value == -1:
-        raise TooLarge(key)
-    return value
-
-
-def bounded_hgetall(client: redis.Redis, key: str, max_fields: int, max_bytes: int) -> dict:
-    flat = client.eval(_HGETALL, 1, key, max_fields, max_bytes)
-    if flat in (-1, -2):
-        raise TooLarge(key)
-    return dict(zip(flat[::2], flat[1::2]))
 
 
 # ------------------------------------------------------------------ a release's files
