@@ -46,7 +46,7 @@ PARTS: list[tuple[str, tuple[str, ...]]] = [
     ("    TwiML building (voice.render / sms.render)", ("render (router/web/voice.py", "render (router/web/sms.py")),
     ("      url_for inside render", ("url_for (flask/helpers.py",)),
     ("      twilio TwiML to_xml / ElementTree", ("to_xml (twilio/twiml/",)),
-    ("    Redis: conversation state (router.store.state)", ("ConversationStore.", )),
+    ("    Redis: conversation state (router.store.conversations)", ("ConversationStore.", )),
     ("    Redis/Celery: queueing a task (Jobs._send -> send_task)", ("Jobs._send (router/web/jobs.py",)),
     ("    any redis-py call (all Redis round trips)", ("redis/client.py", "redis/commands/")),
     ("    prometheus_client (observe/inc)", ("prometheus_client/",)),
