@@ -7,7 +7,8 @@ Wall-clock benchmarks on a shared 2-core machine swing by 20% or more from run t
 count does not. This runs the three signed requests of bench/web.py through Flask's test client (no
 gunicorn) under `valgrind --tool=callgrind` with instrumentation switched on only while `--requests`
 requests of one endpoint run, for our app and for bench/bare_app.py, and reports user-space
-instructions per request (Redis server work and kernel time are not counted). Use it to check that a
+instructions per request (Redis server work and kernel time are not counted). A fourth row, sms-new,
+is a first text in earnest: a new MessageSid from a new number each request (signed before counting). Use it to check that a
 change to router/ pays: "ours - bare" is what router/ adds per request. Writes
 bench/results/instructions.json. Takes about a minute.
 """
@@ -52,6 +53,19 @@ def child(requests: int) -> None:
                 client.post(path, data=params, headers=headers, base_url=BASE)
             print("DONE", flush=True)
             sys.stdin.readline()
+        # a first text in earnest: a new MessageSid from a new number each time (signed before counting)
+        path, params, _ = ENDPOINTS["sms-first"]
+        texts = [dict(params, MessageSid=f"SM{which[0]}{n:031x}", SmsSid=f"SM{which[0]}{n:031x}",
+                      From=f"+4474005{n:05d}") for n in range(WARMUP + requests)]
+        signed = [(t, {"X-Twilio-Signature": signature(BASE + path, t)}) for t in texts]
+        for form, headers in signed[:WARMUP]:
+            assert client.post(path, data=form, headers=headers, base_url=BASE).status_code == 200
+        print(f"READY {which} sms-new", flush=True)
+        sys.stdin.readline()
+        for form, headers in signed[WARMUP:]:
+            client.post(path, data=form, headers=headers, base_url=BASE)
+        print("DONE", flush=True)
+        sys.stdin.readline()
     print("EXIT", flush=True)
 
 
