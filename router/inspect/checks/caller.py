@@ -17,7 +17,7 @@ from datetime import datetime
 
 from router import engine
 from router.inspect.checks.review import check_review_status
-from router.inspect.checks.locate import WARNING, Locator
+from router.inspect.checks.locate import Locator
 from router.definition.flowfile import Problem
 from router.definition.model import Flows, MenuNode
 

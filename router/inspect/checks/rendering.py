@@ -94,13 +94,14 @@ def sms_replies(flows: Flows, clocks: Iterable[datetime] = CLOCKS) -> Iterator[R
             todo: list[tuple[str, str]] = []
             seen: set[tuple[str, str]] = set()
 
-            def visit(step: engine.Step, trigger: str, ctx: engine.Context) -> Iterator[Reply]:
+            def visit(step: engine.Step, trigger: str, ctx: engine.Context,
+                      seen: set[tuple[str, str]] = seen, todo: list[tuple[str, str]] = todo) -> Iterator[Reply]:
                 yield _reply(step, trigger, ctx)
                 if step.at and (step.lang, step.at) not in seen:
                     seen.add((step.lang, step.at))
                     todo.append((step.lang, step.at))
 
-            for lang, ctx in contexts.items():
+            for ctx in contexts.values():
                 yield from visit(engine.start(ctx), "a first text", ctx)
             while todo:
                 lang, at = todo.pop()
