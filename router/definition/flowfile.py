@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from router.definition.model import Config, Flows, MenuFile, PhrasesFile, ServicesFile
 
@@ -122,7 +123,8 @@ def parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Proble
             return None, lines, [Problem(file, 1, "", "the file is empty")]
         return _to_python(loader, node, (), lines, problems, file), lines, problems
     except _Refused as exc:
-        return None, lines, [Problem(file, exc.problem_mark.line + 1, "", exc.problem,
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 1   # always set where _Refused is raised
+        return None, lines, [Problem(file, line, "", exc.problem or "refused",
                                      hint="write each value out in full where it is used")]
     except yaml.MarkedYAMLError as exc:
         return None, lines, [yaml_problem(exc, text, file)]
@@ -246,7 +248,7 @@ PLAIN_TYPE_ERRORS = {
 }
 
 
-def _reason(error: dict[str, Any], loc: Path_ = ()) -> tuple[str, str]:
+def _reason(error: ErrorDetails, loc: Path_ = ()) -> tuple[str, str]:
     """(reason, hint) in plain words for one pydantic error."""
     message = error["msg"].removeprefix("Value error, ")
     kind = error["type"]

@@ -115,7 +115,9 @@ def followup_texts(flows: Flows) -> Iterator[tuple[str, str, str]]:
     for lang in flows.config.languages:
         ctx = engine.Context(flows, engine.SMS, lang, CLOCKS[0], True)
         for sid, service in flows.services.items():
-            yield sid, lang, engine.schedule_followup(ctx, service, "later").followup.body
+            followup = engine.schedule_followup(ctx, service, "later").followup
+            assert followup is not None, "a service's follow-up is always written when it is booked"
+            yield sid, lang, followup.body
 
 
 def voice_walk(flows: Flows, clocks: Iterable[datetime] = CLOCKS) -> Iterator[tuple[str, str, datetime]]:
