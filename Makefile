@@ -27,11 +27,11 @@ run: install
 # pytest-xdist (TEST_WORKERS=0 runs serially). Each xdist worker has its own Redis, ports and folders.
 TEST_WORKERS ?= auto
 test: install-test
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # Seconds, not minutes: no test that starts worker processes, servers or waits on real time.
 test-quick: install-test
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not e2e and not slow"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not e2e and not slow"
 
 # The lock files from pyproject.toml (after changing a dependency), and a check of them against the
 # advisory databases (needs PyPI's JSON API and OSV; --strict fails if a package could not be checked).
