@@ -28,9 +28,10 @@ def test_ruff_finds_nothing():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)   # a first run (no .mypy_cache yet) on a busy 2-core machine takes a minute or more
 def test_mypy_finds_nothing():
     # Its cache (.mypy_cache, git-ignored by a file mypy writes there) makes a second run take seconds.
-    result = run_tool(sys.executable, "-m", "mypy")
+    result = run_tool(sys.executable, "-m", "mypy", timeout=540)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
