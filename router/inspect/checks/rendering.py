@@ -67,7 +67,7 @@ def sms_text(step: engine.Step) -> str:
 def _reply(step: engine.Step, trigger: str, ctx: engine.Context) -> Reply:
     parts = tuple((getattr(line.text, "phrase_id", ""), str(line.text))
                   for line in step.lines + step.choices if line.text)
-    return Reply(sms_text(step), parts, step.lang, step.at, trigger, ctx.can_text, ctx.now)
+    return Reply(sms_text(step), parts, step.lang, step.at, trigger, bool(ctx.can_text), ctx.now)
 
 
 ENGINE_PLACE_KEYS = ("1", "2", "3", "8", "9")  # fallback, follow-up, when-choices, SMS follow-up, menu
