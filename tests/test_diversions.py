@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from router.live import lifecycle
-from router.inspect.checks import load_checked
+from router.inspect.validation import load_checked
 from router.definition.hours import LONDON
 from tests.conftest import FLOWS
 from tests.test_lifecycle import place, router  # noqa: F401 - the fixture and the CLI helper

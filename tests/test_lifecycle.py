@@ -13,7 +13,7 @@ import redis
 from click.testing import CliRunner
 
 from router.live import lifecycle
-from router.inspect.checks import load_checked
+from router.inspect.validation import load_checked
 from router.cli import main
 from router.definition.hours import LONDON
 from router.simulator.simulate import ScriptInputs, Simulator

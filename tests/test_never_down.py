@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from router.live import lifecycle
 from router.web import last_resort as safety
-from router.inspect.checks import load_checked
+from router.inspect.validation import load_checked
 from router.cli import main
 from tests.conftest import FLOWS
 from tests.processes import GunicornWeb, start_together, stop_together, wait_until

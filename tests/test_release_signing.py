@@ -120,7 +120,7 @@ def test_a_signed_release_is_validated_in_memory_and_a_bad_one_writes_nothing(in
 
 
 def test_a_genuine_release_is_followed_and_the_key_can_be_rotated(instance, tmp_path):
-    from router.inspect.checks import load_checked
+    from router.inspect.validation import load_checked
 
     changed = (FLOWS / "phrases.yaml").read_bytes().replace(b"Please hold.", b"Please stay on the line.")
     files = files_of(FLOWS, **{"phrases.yaml": changed})

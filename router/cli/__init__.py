@@ -4,7 +4,7 @@ router/cli/live.py, apply, rollback, versions, divert, undivert).
 Why a command line: helpline staff change the menu, services and wording in YAML; before a change goes
 live they need to see every mistake with its file and line (validate), hear and read what callers and
 texters will get (simulate), confirm the journeys that matter still work (check) and see the whole menu
-(graph). Each command is a thin layer over router.inspect.checks, router.simulator.simulate, router.simulator.scenarios and
+(graph). Each command is a thin layer over router.inspect.validation, router.simulator.simulate, router.simulator.scenarios and
 router.inspect.graph, which the tests use directly.
 """
 from __future__ import annotations
@@ -21,10 +21,10 @@ import click
 import redis
 
 from router.inspect import graph as graph_mod
-from router.inspect import checks
+from router.inspect import validation
 from router.live import lifecycle
 from router.simulator import scenarios as scenarios_mod
-from router.inspect.checks.services import closure_notes
+from router.inspect.validation.services import closure_notes
 from router.definition.flowfile import FlowError, load_flows, read_folder
 from router.definition.hours import LONDON
 from router.settings import load_settings
@@ -62,7 +62,7 @@ def validate(flows_dir: Path | None, strict: bool, as_json: bool, today: datetim
 
     Exit 0 when the app would accept the files (warnings allowed unless --strict), 1 otherwise."""
     folder = _default_folder(flows_dir)
-    problems = checks.lint_folder(folder, today.date() if today else None, base=_live_base(folder))
+    problems = validation.lint_folder(folder, today.date() if today else None, base=_live_base(folder))
     errors = sum(p.severity == "error" for p in problems)
     warnings = len(problems) - errors
     if as_json:
@@ -96,7 +96,7 @@ def _refusal_verdict(folder: Path) -> str:
     """Who refuses flows with errors: the app too, or only `router apply` (a closure that has passed is an
     error for a change, but the running app keeps serving flows it accepted, with a warning)."""
     try:
-        checks.load_checked(folder)
+        validation.load_checked(folder)
     except FlowError:
         return "the app would refuse these flows"
     return "router apply would refuse these flows; the running app only warns about them"
@@ -141,7 +141,7 @@ def fingerprint(phrase: str | None, lang: str, flows_dir: Path | None) -> None:
     """Print the review line for PHRASE as its text is now, for `review:` in phrases.yaml, once a fluent
     speaker has reviewed that text (a later change to it makes it unreviewed again). Without PHRASE: the
     line of every phrase not reviewed as it is now, with its text, for the reviewer to work through."""
-    from router.inspect.checks.review import fingerprint as text_fingerprint, review_state
+    from router.inspect.validation.review import fingerprint as text_fingerprint, review_state
 
     try:
         flows = load_flows(_default_folder(flows_dir))

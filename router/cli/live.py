@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import redis
 
-from router.inspect import checks, journeys
+from router.inspect import journeys, validation
 from router.live import drafts, lifecycle
 from router.simulator import scenarios as scenarios_mod
 from router.definition.flowfile import FlowError, load_flows
@@ -44,13 +44,13 @@ def _client(settings: Settings) -> redis.Redis | None:
 def _live_flows(settings: Settings, history: lifecycle.History) -> Flows | None:
     """What callers get now: the live folder, else the newest release (as the web process decides)."""
     try:
-        return checks.load_checked(settings.flows_dir)
+        return validation.load_checked(settings.flows_dir)
     except FlowError:
         latest = history.latest()
         if latest is None:
             return None
         try:
-            return checks.load_checked(history.folder(latest.number))
+            return validation.load_checked(history.folder(latest.number))
         except FlowError:
             return None
 
@@ -102,7 +102,7 @@ def _go_live(files: dict[str, bytes], flows: Flows, settings: Settings, history:
              seen: lifecycle.Release | None) -> None:
     """Put `files` live if the applied release is still `seen` (what the operator was shown changes against)."""
     try:
-        live_version = checks.load_checked(settings.flows_dir).version
+        live_version = validation.load_checked(settings.flows_dir).version
     except FlowError:
         live_version = None
     try:
@@ -166,14 +166,14 @@ def apply(draft: Path, note: str, who: str | None, yes: bool, dry_run: bool, sho
     settings = load_settings()
     history = lifecycle.History(settings.history_dir())
     old = _live_flows(settings, history)
-    problems = checks.lint_folder(draft, base=old)
+    problems = validation.lint_folder(draft, base=old)
     errors = [p for p in problems if p.severity == "error"]
     for problem in problems:
         click.echo(str(problem), err=bool(errors))
     if errors:
         click.echo(f"refused: {len(errors)} error{'s' * (len(errors) != 1)} in {draft} (nothing changed)", err=True)
         sys.exit(1)
-    flows = checks.load_checked(draft)
+    flows = validation.load_checked(draft)
     scenarios_file = draft / scenarios_mod.SCENARIOS_FILE
     if scenarios_file.exists():
         scenarios, scenario_problems = scenarios_mod.load_scenarios(scenarios_file)
@@ -226,7 +226,7 @@ def _refuse_stale_draft(draft: Path, flows: Flows, live: Flows | None, current: 
     base_flows, folder = None, drafts.base_folder(base, history)
     if folder is not None:
         try:
-            base_flows = checks.load_checked(folder)
+            base_flows = validation.load_checked(folder)
         except FlowError:
             base_flows = None
     lost = drafts.undone(base_flows, live, flows)
@@ -269,7 +269,7 @@ def rollback(version: int | None, note: str, who: str | None, yes: bool, show_al
             sys.exit(1)
     folder = history.folder(target.number)
     try:
-        flows = checks.load_checked(folder)
+        flows = validation.load_checked(folder)
     except FlowError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
@@ -309,7 +309,7 @@ def draft(folder: Path) -> None:
     if files is None:  # nothing applied yet: the live folder as it is
         current, files = None, lifecycle.read_files(settings.flows_dir)
         try:
-            version = checks.load_checked(settings.flows_dir).version
+            version = validation.load_checked(settings.flows_dir).version
         except FlowError:
             version = None
     if not files:

@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 import click
 import redis
 
-from router.inspect import checks
+from router.inspect import validation
 from router.live import diversion_rules, lifecycle, signing as release_auth
-from router.inspect.checks.services import closure_notes
+from router.inspect.validation.services import closure_notes
 from router.definition.flowfile import FlowError
 from router.definition.hours import LONDON
 from router.settings import load_settings
@@ -66,7 +66,7 @@ def status() -> None:
                     "machine whose release you keep")
     target = applied if applied is not None and (latest is None or applied.number >= latest.number) else latest
     try:
-        live = checks.load_checked(settings.flows_dir)
+        live = validation.load_checked(settings.flows_dir)
         live_text = f"flows_version {live.version}"
     except FlowError as exc:
         live, live_text = None, f"refused ({len(exc.problems)} problems; router validate {settings.flows_dir})"
@@ -116,11 +116,11 @@ def _diversions(client: redis.Redis, settings, history: lifecycle.History, todo:
     for diversion in active.values():
         click.echo(f"Diversion in force: {diversion.line()}" + (f" (by {diversion.who})" if diversion.who else ""))
     try:
-        flows = checks.load_checked(settings.flows_dir)
+        flows = validation.load_checked(settings.flows_dir)
     except FlowError:
         latest = history.latest()
         try:
-            flows = checks.load_checked(history.folder(latest.number)) if latest else None
+            flows = validation.load_checked(history.folder(latest.number)) if latest else None
         except FlowError:
             flows = None
     for sid, reason in diversion_rules.emergency_lines_down_by_service(flows, active,

@@ -31,7 +31,7 @@ import redis
 
 from router.live import diversion_rules, lifecycle, signing as release_auth
 from router import metrics
-from router.inspect.checks import load_checked
+from router.inspect.validation import load_checked
 from router.definition.flowfile import FILES, FlowError, Problem
 from router.definition.model import Flows
 

@@ -148,7 +148,7 @@ def file_problems(files: dict[str, bytes], allowed: Iterable[str], required: Ite
 def validate_in_memory(files: dict[str, bytes], label: Path) -> str | None:
     """Why this instance refuses a release's flows (None: it accepts them), checked from memory: the
     same schema and checks as the live folder, nothing written anywhere."""
-    from router.inspect.checks import ERROR, lint_flows  # the checks import the engine; lifecycle is below them
+    from router.inspect.validation import ERROR, lint_flows  # the checks import the engine; lifecycle is below them
     from router.definition.flowfile import FlowError, read_flows_from
 
     try:

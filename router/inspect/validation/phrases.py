@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import string
 
-from router.inspect.checks.locate import WARNING, Locator, lang_name
+from router.inspect.validation.locate import WARNING, Locator, lang_name
 from router.definition.flowfile import Problem
 from router.definition.model import Flows
 
