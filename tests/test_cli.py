@@ -1,5 +1,5 @@
 """The `router` command: validate's exit codes and JSON, simulate matching what the webhooks answer,
-check passing and failing, graph showing every service and key."""
+scenarios passing and failing (and `check`, their old name), graph showing every service and key."""
 from __future__ import annotations
 
 import json
@@ -206,19 +206,19 @@ scenarios:
 """
 
 
-def test_check_passes(runner, tmp_path):
+def test_scenarios_pass(runner, tmp_path):
     path = tmp_path / "scenarios.yaml"
     path.write_text(SCENARIOS)
-    result = run(runner, "check", FLOWS, "--scenarios", path)
+    result = run(runner, "scenarios", FLOWS, "--scenarios", path)
     assert result.exit_code == 0, result.output
     assert "PASS  weekday 1 goes to the helpline" in result.output
     assert "2 scenarios: 2 passed, 0 failed" in result.output
 
 
-def test_check_fails_on_the_wrong_number(runner, tmp_path):
+def test_scenarios_fail_on_the_wrong_number(runner, tmp_path):
     path = tmp_path / "scenarios.yaml"
     path.write_text(SCENARIOS.replace('dials: "0808 2000 247"', 'dials: "0808 801 0327"'))
-    result = run(runner, "check", FLOWS, "--scenarios", path)
+    result = run(runner, "scenarios", FLOWS, "--scenarios", path)
     assert result.exit_code == 1
     assert "FAIL  weekday 1 goes to the helpline" in result.output
     assert "did not dial 0808 801 0327 (dialled: 0808 2000 247, National Domestic Abuse Helpline)" in result.output
@@ -226,18 +226,30 @@ def test_check_fails_on_the_wrong_number(runner, tmp_path):
     assert "2 scenarios: 1 passed, 1 failed" in result.output
 
 
-def test_check_reports_a_bad_scenarios_file_with_its_line(runner, tmp_path):
+def test_scenarios_report_a_bad_scenarios_file_with_its_line(runner, tmp_path):
     path = tmp_path / "scenarios.yaml"
     path.write_text(SCENARIOS.replace("    presses: [1]\n", "    presses: [1]\n    heard: x\n"))
-    result = run(runner, "check", FLOWS, "--scenarios", path)
+    result = run(runner, "scenarios", FLOWS, "--scenarios", path)
     assert result.exit_code == 1
     assert f"{path}:6: error: scenarios[1].heard: is not a known field" in result.output
 
 
-def test_check_runs_the_shipped_scenarios(runner):
-    result = run(runner, "check", FLOWS)
+def test_scenarios_runs_the_shipped_scenarios(runner):
+    result = run(runner, "scenarios", FLOWS)
     assert result.exit_code == 0, result.output
     assert "FAIL" not in result.output
+
+
+def test_check_is_the_hidden_old_name_of_scenarios(runner, tmp_path):
+    """Runbooks and habits that say `router check` keep working, with the same output; --help lists
+    only `scenarios`, the name that says what it runs."""
+    path = tmp_path / "scenarios.yaml"
+    path.write_text(SCENARIOS.replace('dials: "0808 2000 247"', 'dials: "0808 801 0327"'))
+    new, old = (run(runner, name, FLOWS, "--scenarios", path) for name in ("scenarios", "check"))
+    assert (old.exit_code, old.output) == (new.exit_code, new.output) == (1, new.output)
+    assert "2 scenarios: 1 passed, 1 failed" in old.output
+    listed = [line.split()[0] for line in run(runner, "--help").output.split("Commands:")[1].splitlines() if line.strip()]
+    assert "scenarios" in listed and "validate" in listed and "check" not in listed
 
 
 # ------------------------------------------------------------------ graph

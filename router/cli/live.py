@@ -185,7 +185,7 @@ def apply(draft: Path, note: str, who: str | None, yes: bool, dry_run: bool, sho
         if failed:
             for failure in failed:
                 click.echo(f"FAIL  {failure}", err=True)
-            click.echo("refused: fix the flows or the scenarios (router check -v shows each journey); "
+            click.echo("refused: fix the flows or the scenarios (router scenarios -v shows each journey); "
                        "nothing changed", err=True)
             sys.exit(1)
     else:
