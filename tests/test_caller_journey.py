@@ -16,7 +16,7 @@ from router.inspect.validation import lint_folder
 from router.web.voice import WINDOW_SECONDS
 from tests.conftest import CHRISTMAS_3AM, FLOWS, WEEKDAY_NOON, WEEKNIGHT_3AM
 from tests.support import LANDLINE, Call, Texter
-from tests.test_lint import change, copy_flows
+from tests.test_validation import change, copy_flows
 
 HELPLINE = "+448082000247"
 LIVE_FEAR_FREE = "+448088010800"

@@ -8,7 +8,7 @@ import pytest
 from router.inspect import validation
 from router.inspect.validation.review import fingerprint
 from router.definition.flowfile import load_flows
-from tests.test_lint import TODAY, change, copy_flows, find, get, line_of, problems
+from tests.test_validation import TODAY, change, copy_flows, find, get, line_of, problems
 
 
 @pytest.mark.parametrize("file, path, value, needle, severity, words", [
