@@ -1,5 +1,6 @@
 """router/inspect/validation (what `router validate` runs): each rule, shown by a copy of the shipped
-flows broken in exactly one way: the problem must name the right file, line and severity. And the shipped flows must load with no errors.
+flows broken in exactly one way: the problem must name the right file, line and severity. And the
+shipped flows must load with no errors.
 
 Edits go through the YAML structure (change()), not the wording, so rewording a phrase does not break
 these tests; the expected line is found independently, by searching the edited file's text."""
