@@ -15,15 +15,22 @@ import redis
 
 from router.definition.flowfile import FlowError
 from router.live import lifecycle
-from router.settings import load_settings
+from router.settings import Settings, load_settings
 from router.store.state import make_redis
 
 FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
+def cli_settings() -> Settings:
+    """The settings every command takes, from this one place: the environment's, read by
+    router.settings. (Issue #22: production settings stop reading `make run`'s .data/redis.url; this is
+    where a command run by hand beside `make run` will find that Redis instead, through router.dev.)"""
+    return load_settings()
+
+
 def default_folder(folder: Path | None) -> Path:
     """The folder given, else the live flows (FLOWS_DIR, or flows/)."""
-    return folder if folder is not None else load_settings().flows_dir
+    return folder if folder is not None else cli_settings().flows_dir
 
 
 def quiet_logs() -> None:
@@ -49,6 +56,6 @@ def relative(path: Path) -> str:
 def diversions_in_force() -> dict:
     """The diversions in Redis now; none if Redis cannot be reached (the tools work without it)."""
     try:
-        return lifecycle.diversions(make_redis(load_settings().redis_url, timeout=1.0))
+        return lifecycle.diversions(make_redis(cli_settings().redis_url, timeout=1.0))
     except (redis.RedisError, OSError, ValueError):
         return {}

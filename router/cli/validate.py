@@ -22,7 +22,7 @@ from router.definition.hours import LONDON
 from router.inspect import validation
 from router.inspect.validation.review import fingerprint as text_fingerprint, review_state
 from router.inspect.validation.services import closure_notes
-from router.settings import load_settings
+from router.cli.common import cli_settings
 
 
 @click.command()
@@ -61,7 +61,7 @@ def _show_followup_sender(folder: Path) -> None:
         flows = load_flows(folder, lint=False)
     except FlowError:
         flows = None
-    why = followups.why_not_offered(load_settings(), flows)
+    why = followups.why_not_offered(cli_settings(), flows)
     if why:
         click.echo(f"note: {why}", err=True)
 
@@ -78,7 +78,7 @@ def _refusal_verdict(folder: Path) -> str:
 
 def _live_base(folder: Path):
     """The flows live now, when `folder` is a draft of them: a problem is reported at the line changed."""
-    live = load_settings().flows_dir
+    live = cli_settings().flows_dir
     if Path(folder).resolve() == Path(live).resolve():
         return None
     try:
