@@ -15,7 +15,7 @@ import click
 from router.live import diversion_rules, lifecycle, signing as release_auth
 from router.cli.live import _client, _live_flows, _who
 from router.definition.hours import LONDON
-from router.cli.common import cli_settings
+from router.settings import load_settings
 
 
 # ------------------------------------------------------------------ diversions
@@ -75,7 +75,7 @@ def divert(service: str | None, other: str | None, until: str | None, who: str |
     within seconds; it ends by itself. Without SERVICE: list the diversions in force.
 
     Undo it with `router undivert SERVICE`."""
-    settings = cli_settings()
+    settings = load_settings()
     client = _client(settings)
     if client is None:
         click.echo("refused: diversions live in Redis, which cannot be reached", err=True)
@@ -117,7 +117,7 @@ def divert(service: str | None, other: str | None, until: str | None, who: str |
 @click.argument("service")
 def undivert(service: str) -> None:
     """End the diversion of SERVICE now."""
-    client = _client(cli_settings())
+    client = _client(load_settings())
     if client is None:
         click.echo("refused: diversions live in Redis, which cannot be reached", err=True)
         sys.exit(1)

@@ -19,10 +19,9 @@ from router.live import drafts, lifecycle
 from router.simulator import scenarios as scenarios_mod
 from router.definition.flowfile import FlowError, load_flows
 from router.definition.model import Flows
-from router.settings import Settings
+from router.settings import Settings, load_settings
 from router.simulator.simulate import Simulator
 from router.store.state import make_redis, redacted_url
-from router.cli.common import cli_settings
 
 SHOW_CHANGES = 15
 
@@ -164,7 +163,7 @@ def apply(draft: Path, note: str, who: str | None, yes: bool, dry_run: bool, sho
     draft has errors, a scenario fails, another release was applied since the draft was made (it would
     undo that: the refusal shows what), or another apply wins meanwhile. Exit 3: live here, NOT DONE
     everywhere (it says the one command that finishes it)."""
-    settings = cli_settings()
+    settings = load_settings()
     history = lifecycle.History(settings.history_dir())
     old = _live_flows(settings, history)
     problems = validation.lint_folder(draft, base=old)
@@ -250,7 +249,7 @@ def _refuse_stale_draft(draft: Path, flows: Flows, live: Flows | None, current: 
 @click.option("--all", "show_all", is_flag=True, help="List every change (default: the first ones in full).")
 def rollback(version: int | None, note: str, who: str | None, yes: bool, show_all: bool) -> None:
     """Put an earlier release live again (default: the one before the live one). See `router versions`."""
-    settings = cli_settings()
+    settings = load_settings()
     history = lifecycle.History(settings.history_dir())
     releases = history.releases()
     if not releases:
@@ -293,7 +292,7 @@ def draft(folder: Path) -> None:
 
     Edit the copy, then `router apply FOLDER`. If someone applies another change first, apply refuses
     this draft (it would undo theirs) and shows what it would undo: make a fresh draft and start again."""
-    settings = cli_settings()
+    settings = load_settings()
     history = lifecycle.History(settings.history_dir())
     client = _client(settings)
     current = _current(settings, history, client)
@@ -330,7 +329,7 @@ def draft(folder: Path) -> None:
 @click.command()
 def versions() -> None:
     """The numbered history: what was live when, who applied it, and why."""
-    settings = cli_settings()
+    settings = load_settings()
     history = lifecycle.History(settings.history_dir())
     releases = history.releases()
     if not releases:

@@ -21,7 +21,7 @@ from router.live import diversion_rules, lifecycle, signing as release_auth
 from router.inspect.validation.services import closure_notes
 from router.definition.flowfile import FlowError
 from router.definition.hours import LONDON
-from router.cli.common import cli_settings
+from router.settings import load_settings
 from router.store.state import make_redis, redacted_url
 
 
@@ -45,7 +45,7 @@ def _describe(release: lifecycle.Release | None) -> str:
 def status() -> None:
     """What is applied, what each web worker serves, the diversions and closures in force, and what to do
     about each difference. Exit 0 when all agree and every 24-hour line is answered, 1 otherwise."""
-    settings = cli_settings()
+    settings = load_settings()
     history = lifecycle.History(settings.history_dir())
     todo: list[str] = []
     client, trouble = _connect(settings.redis_url)
@@ -131,7 +131,7 @@ def _diversions(client: redis.Redis, settings, history: lifecycle.History, todo:
 @click.command()
 def publish() -> None:
     """Tell every instance about the release applied here while Redis was unreachable."""
-    settings = cli_settings()
+    settings = load_settings()
     history = lifecycle.History(settings.history_dir())
     client, trouble = _connect(settings.redis_url)
     if client is None:
