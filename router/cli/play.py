@@ -90,6 +90,7 @@ def simulate(channel: str, sender: str | None, at: str | None, lang: str | None,
         when = parse_clock(at) if at else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--at") from None
+    simulator: Simulator | RemoteSimulator
     if url:
         if when is not None:
             raise click.UsageError("a running instance keeps its own clock: --at cannot be used with --url")
