@@ -1,6 +1,6 @@
 """`router divert | undivert`: send a down line's callers elsewhere for a while, within the rules.
 
-Why apart from cli_live.py: a diversion changes no flow file and makes no release; it is checked by
+Why apart from live.py (releases): a diversion changes no flow file and makes no release; it is checked by
 router.live.diversion_rules (the fallback rules, and the 24-hour lines kept) and kept in Redis by
 router.live.lifecycle, which the web process shares.
 """
