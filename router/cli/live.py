@@ -1,6 +1,6 @@
 """`router draft | apply | rollback | versions`: changing what is live, safely, at 2am.
 
-Why apart from the checking tools (validate.py, play.py): these commands change what callers get. Each one says what
+Why apart from validate.py and play.py: these commands change what callers get. Each one says what
 will change before it does it, refuses rather than guesses, and leaves a record (the numbered history).
 The work itself is router.live.lifecycle's, which the web process shares.
 """
