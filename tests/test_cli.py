@@ -3,6 +3,7 @@ scenarios passing and failing (and `check`, their old name), graph showing every
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from datetime import datetime
@@ -246,10 +247,28 @@ def test_check_is_the_hidden_old_name_of_scenarios(runner, tmp_path):
     path = tmp_path / "scenarios.yaml"
     path.write_text(SCENARIOS.replace('dials: "0808 2000 247"', 'dials: "0808 801 0327"'))
     new, old = (run(runner, name, FLOWS, "--scenarios", path) for name in ("scenarios", "check"))
-    assert (old.exit_code, old.output) == (new.exit_code, new.output) == (1, new.output)
+
+    def printed(result):  # what the command printed; the app's JSON log lines (some warn once) aside
+        return [line for line in result.output.splitlines() if not line.startswith('{"ts"')]
+    assert (old.exit_code, printed(old)) == (new.exit_code, printed(new)) == (1, printed(new))
     assert "2 scenarios: 1 passed, 1 failed" in old.output
     listed = [line.split()[0] for line in run(runner, "--help").output.split("Commands:")[1].splitlines() if line.strip()]
     assert "scenarios" in listed and "validate" in listed and "check" not in listed
+
+
+def test_every_command_the_guides_name_is_a_command():
+    """The README, the docs, the alert rules and the flow files' comments name only commands that exist,
+    by the names --help shows (a rename that forgets a runbook fails here); `check` only as the old name."""
+    guides = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), *sorted((REPO / "deploy").glob("*.yml")),
+              *sorted(FLOWS.glob("*.yaml"))]
+    named = {m.group(1): path.name for path in guides
+             for m in re.finditer(r"(?:`|\.venv/bin/)router ([a-z][a-z-]*)", path.read_text(encoding="utf-8"))}
+    assert {"validate", "simulate", "scenarios", "graph", "apply", "divert", "status"} <= set(named)
+    assert not {word: where for word, where in named.items() if word not in main.commands}
+    assert {word for word in named if main.commands[word].hidden} <= {"check"}
+    old = [line for line in (REPO / "docs" / "operators.md").read_text(encoding="utf-8").splitlines()
+           if "router check" in line]
+    assert all("old name" in line for line in old), old
 
 
 # ------------------------------------------------------------------ graph
