@@ -7,11 +7,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from router.live import lifecycle
+from router import live
+from router.live import redis_keys
 from router.inspect.checks import load_checked
 from router.definition.hours import LONDON
 from tests.conftest import FLOWS
-from tests.test_lifecycle import place, router  # noqa: F401 - the fixture and the CLI helper
+from tests.test_releases import place, router  # noqa: F401 - the fixture and the CLI helper
 
 
 @pytest.mark.parametrize("service, to, refusal", [
@@ -28,7 +29,7 @@ def test_a_diversion_to_a_wrong_audience_or_away_from_the_24_hour_line_is_refuse
     result = router(place, "divert", service, "--to", to, "--until", "2h")
     assert result.exit_code == 1
     assert refusal in result.output and "nothing changed" in result.output
-    assert place["redis"].exists(lifecycle.DIVERSIONS_KEY) == 0
+    assert place["redis"].exists(redis_keys.DIVERSIONS_KEY) == 0
 
 
 def test_a_diversion_to_a_line_closed_when_callers_reach_it_is_refused_with_the_hours_that_clash():
@@ -86,7 +87,7 @@ def test_a_diverted_24_hour_line_forced_in_through_redis_makes_healthz_degraded_
     assert client.get("/healthz").json["status"] == "ok"
     assert "helpline_emergency_lines_down 0.0" in client.get("/metrics", headers=auth).text
     until = datetime.now(timezone.utc) + timedelta(hours=1)
-    lifecycle.divert(place["redis"], "national_domestic_abuse_helpline", "galop", until)  # what divert refuses
+    live.divert(place["redis"], "national_domestic_abuse_helpline", "galop", until)  # what divert refuses
     store = app.extensions["router"].flows
     store.tick()
     public = client.get("/healthz").json
@@ -101,7 +102,7 @@ def test_a_diverted_24_hour_line_forced_in_through_redis_makes_healthz_degraded_
     assert status.exit_code == 1
     assert "callers still reach national_domestic_abuse_helpline, not galop. If that is not meant, end it now: " \
            "`router undivert national_domestic_abuse_helpline`" in status.output
-    lifecycle.undivert(place["redis"], "national_domestic_abuse_helpline")
+    live.undivert(place["redis"], "national_domestic_abuse_helpline")
     store.tick()
     assert client.get("/healthz").json["status"] == "ok"
 
@@ -110,8 +111,8 @@ def test_a_diversion_against_the_rules_forced_into_redis_is_ignored_and_shown(pl
     from router.live.flowstore import FlowStore
 
     until = datetime.now(timezone.utc) + timedelta(hours=1)
-    lifecycle.divert(place["redis"], "national_domestic_abuse_helpline", "galop", until)
-    lifecycle.divert(place["redis"], "galop", "respect_phoneline", until)
+    live.divert(place["redis"], "national_domestic_abuse_helpline", "galop", until)
+    live.divert(place["redis"], "galop", "respect_phoneline", until)
     store = FlowStore(place["live"], history=place["history"], client=place["redis"])
     served = store.current()
     assert served.services["national_domestic_abuse_helpline"].id == "national_domestic_abuse_helpline"

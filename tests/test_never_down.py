@@ -17,7 +17,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from router.live import lifecycle
+from router import live
 from router.web import last_resort as safety
 from router.inspect.checks import load_checked
 from router.cli import main
@@ -65,11 +65,11 @@ def break_services(folder) -> None:
 
 @pytest.fixture
 def place(tmp_path, redis_url):
-    live = tmp_path / "live"
-    shutil.copytree(FLOWS, live)
-    env = dict(os.environ, TWILIO_AUTH_TOKEN=TOKEN, REDIS_URL=redis_url, FLOWS_DIR=str(live), METRICS_TOKEN=METRICS_TOKEN,
+    live_dir = tmp_path / "live"
+    shutil.copytree(FLOWS, live_dir)
+    env = dict(os.environ, TWILIO_AUTH_TOKEN=TOKEN, REDIS_URL=redis_url, FLOWS_DIR=str(live_dir), METRICS_TOKEN=METRICS_TOKEN,
                FLOWS_HISTORY_DIR=str(tmp_path / "history"), WEB_CONCURRENCY="2", ROUTER_OPERATOR="tester")
-    return {"live": live, "env": env, "tmp": tmp_path, "history": lifecycle.History(tmp_path / "history")}
+    return {"live": live_dir, "env": env, "tmp": tmp_path, "history": live.History(tmp_path / "history")}
 
 
 def router(place, *args):

@@ -22,7 +22,7 @@ import redis
 
 from router.inspect import graph as graph_mod
 from router.inspect import checks
-from router.live import lifecycle
+from router.live import diversions as live_diversions  # not `live`: the name of the submodule router.cli.live
 from router.simulator import scenarios as scenarios_mod
 from router.inspect.checks.services import closure_notes
 from router.definition.flowfile import FlowError, load_flows, read_folder
@@ -128,7 +128,7 @@ def _show_closures_and_diversions(folder: Path) -> None:
 def _diversions_in_force() -> dict:
     """The diversions in Redis now; none if Redis cannot be reached (the tools work without it)."""
     try:
-        return lifecycle.diversions(make_redis(load_settings().redis_url, timeout=1.0))
+        return live_diversions(make_redis(load_settings().redis_url, timeout=1.0))
     except (redis.RedisError, OSError, ValueError):
         return {}
 

@@ -4,14 +4,14 @@ worker within seconds.
 Each request takes one Flows object (store.current()) and uses only it, so no request ever sees half a
 change. What is served, in order of preference:
 1. the live folder (FLOWS_DIR) when it validates;
-2. else the newest release in the history (lifecycle.History) that validates: the last good flows this
+2. else the newest release in the history (router/live/history.py) that validates: the last good flows this
    or any instance applied, kept outside the folder being edited;
 3. else nothing, and every signed request gets the safety answer (app.py's error handler).
 A worker never fails to start over flows: a refusal is logged one readable line per problem and shown
 by /healthz as `degraded`, still answering 200.
 
 A watcher thread (every settings.flows_watch_seconds, with or without traffic) installs a release
-another process applied (the record in Redis, lifecycle.follow), picks up a changed live folder, and
+another process applied (the record in Redis, router/live/following.py), picks up a changed live folder, and
 reads the diversions; requests also look at the folder at most once a second, and SIGHUP makes it look
 at once.
 """
@@ -29,7 +29,13 @@ from pathlib import Path
 
 import redis
 
-from router.live import diversion_rules, lifecycle, signing as release_auth
+from router.live import diversion_rules, signing as release_auth
+from router.live.diversion_rules import Diversion, diverted
+from router.live.diversion_store import read_diversions
+from router.live.folders import sweep_scratch
+from router.live.following import follow
+from router.live.history import History, Release
+from router.live.published import Refused, report_serving
 from router import metrics
 from router.inspect.checks import load_checked
 from router.definition.flowfile import FILES, FlowError, Problem
@@ -76,7 +82,7 @@ def log_refusal(exc: FlowError, what: str) -> None:
 
 class FlowStore:
     def __init__(self, folder: Path, flows: Flows | None = None, check_interval: float = 1.0, *,
-                 history: lifecycle.History | None = None, client: redis.Redis | None = None,
+                 history: History | None = None, client: redis.Redis | None = None,
                  keys: release_auth.Keyring | None = None):
         self.folder = Path(folder)
         self.keys = release_auth.keyring(keys)   # default: this process's, from its settings
@@ -87,9 +93,9 @@ class FlowStore:
         self._lock = threading.Lock()
         self.last_error: FlowError | None = None
         self.source = "given"
-        self.applied: lifecycle.Release | None = None
+        self.applied: Release | None = None
         self.redis_ok: bool | None = None
-        self._diversions: dict[str, lifecycle.Diversion] = {}
+        self._diversions: dict[str, Diversion] = {}
         self._ignored: dict[str, str] = {}  # diversions refused here: service id -> why
         self._watcher: tuple[int, threading.Thread] | None = None
         self._watch_interval = 0.0
@@ -97,7 +103,7 @@ class FlowStore:
         self._signature = folder_signature(self.folder)
         self._base: Flows | None = flows
         if history is not None:  # what versions before 2026-12 left in the temporary folder when killed
-            lifecycle.sweep_scratch(Path(tempfile.gettempdir()), "helpline-release-*")
+            sweep_scratch(Path(tempfile.gettempdir()), "helpline-release-*")
         if flows is None:
             try:
                 self._follow_applied()
@@ -128,7 +134,7 @@ class FlowStore:
         return self._base
 
     @property
-    def diversions(self) -> dict[str, lifecycle.Diversion]:
+    def diversions(self) -> dict[str, Diversion]:
         return {sid: d for sid, d in self._diversions.items() if d.active()}
 
     # -------------------------------------------------------------- loading
@@ -200,16 +206,16 @@ class FlowStore:
         try:
             untrusted = []
             try:
-                self.applied = lifecycle.follow(self.client, self.folder, self.history, self.keys) or \
+                self.applied = follow(self.client, self.folder, self.history, self.keys) or \
                     self.history.latest()
-            except lifecycle.Refused as exc:  # not signed with our key: nothing of it is written or served
+            except Refused as exc:  # not signed with our key: nothing of it is written or served
                 untrusted.append(str(exc))
                 self.applied = self.history.latest()
             except (OSError, ValueError) as exc:  # the live folder not writable, a damaged release in Redis:
                 log.warning("cannot install the applied release (%s): serving what is live here",  # diversions
                             type(exc).__name__)                                                # still count
                 self.applied = self.history.latest()
-            diversions, refused = lifecycle.read_diversions(self.client, self.keys)
+            diversions, refused = read_diversions(self.client, self.keys)
             if refused:
                 untrusted.append(f"{refused} diversion(s) in Redis are not signed with this instance's "
                                  "FLOWS_SIGNING_KEY (or last too long)")
@@ -237,7 +243,7 @@ class FlowStore:
         """Tell `router status` what this worker serves (a small record with a one-minute TTL)."""
         try:
             body = self.status()
-            lifecycle.report_serving(self.client, f"{socket.gethostname()}:{os.getpid()}", {
+            report_serving(self.client, f"{socket.gethostname()}:{os.getpid()}", {
                 "flows_version": body.get("flows_version"), "source": body.get("flows_source"),
                 "applied_release": body.get("applied_release"), "status": body["status"], "why": body.get("why")})
         except (redis.RedisError, OSError):
@@ -255,7 +261,7 @@ class FlowStore:
                 log.info("Redis holds nothing unsigned any more")
         self.untrusted = what
 
-    def set_diversions(self, diversions: dict[str, lifecycle.Diversion]) -> None:
+    def set_diversions(self, diversions: dict[str, Diversion]) -> None:
         """Serve the diversions in force, except those the rules refuse whatever the time (written straight
         into Redis, or made for flows that have changed since): those are ignored, logged and shown."""
         self._diversions = dict(diversions)
@@ -265,7 +271,7 @@ class FlowStore:
             log.error("%s (pid %d)", unsafe[sid], os.getpid())
         self._ignored = unsafe
         usable = {sid: d for sid, d in self._diversions.items() if sid not in unsafe}
-        self._flows = lifecycle.diverted(base, usable) if base is not None else None
+        self._flows = diverted(base, usable) if base is not None else None
 
     def tick(self) -> None:
         """One look: the applied release, the diversions, the live folder."""
