@@ -140,3 +140,41 @@ def test_a_24_hour_line_diverted_by_the_rules_still_makes_healthz_degraded(place
     reason = "the 24-hour line national_domestic_abuse_helpline is diverted to live_fear_free"
     assert reason in body["why"] and public_reason(reason) == "the 24-hour line national_domestic_abuse_helpline is diverted"
     assert store.emergency_lines_down() == [reason]
+
+
+def test_diverts_and_undiverts_at_once_lose_nothing_and_write_no_ended_diversion_back(redis_url):
+    """Issue 22: divert and undivert read the set and write it back whole; done at once by several
+    operators (threads, each with its own connection), none may lose another's diversion or put back one
+    that was ended. The set is WATCHed while read and written in MULTI/EXEC, and retried."""
+    import threading
+
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.delete(redis_keys.DIVERSIONS_KEY)
+    until = datetime.now(timezone.utc) + timedelta(hours=1)
+    services = [f"service_{n}" for n in range(4)]
+    start = threading.Barrier(len(services))
+    failures: list[BaseException] = []
+
+    def operator(service: str) -> None:
+        own = redis.Redis.from_url(redis_url)
+        try:
+            start.wait()
+            for n in range(15):
+                live.divert(own, service, "national_domestic_abuse_helpline", until, f"op-{n}")
+                assert service in live.diversions(own), "a diversion just made is in force"
+                live.undivert(own, service)
+            live.divert(own, service, "national_domestic_abuse_helpline", until)
+            live.divert(own, f"{service}_ended", "national_domestic_abuse_helpline", until)
+            assert live.undivert(own, f"{service}_ended") is True
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=operator, args=(service,)) for service in services]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not failures, failures
+    assert sorted(live.diversions(client)) == services, "every operator's last diversion, and no ended one"

@@ -125,6 +125,7 @@ def test_apply_and_rollback_reach_every_worker_of_every_instance_without_traffic
     shutil.copytree(FLOWS, other_live)
     other_env = dict(place["env"], FLOWS_DIR=str(other_live), FLOWS_HISTORY_DIR=str(place["tmp"] / "other-history"),
                      WEB_CONCURRENCY="1")
+    untouched = {p.name: p.read_bytes() for p in other_live.iterdir()}
     web, other = start_together(GunicornWeb(place["env"]), GunicornWeb(other_env))
     try:
         first = load_checked(place["live"]).version
@@ -152,6 +153,8 @@ def test_apply_and_rollback_reach_every_worker_of_every_instance_without_traffic
                    interval=0.1, message="every worker back on release 1's flows")
         assert {(healthz(server)["flows_version"], healthz(server)["applied_release"])
                 for server in (web, other, web, other)} == {(first, 3)}
+        assert {p.name: p.read_bytes() for p in other_live.iterdir()} == untouched, \
+            "the other instance served both releases from its history, never rewriting its live folder"
 
         def logged(server, words: str) -> set[str]:
             return set(re.findall(rf"{words} \(pid (\d+)\)", server.log()))

@@ -120,17 +120,26 @@ def test_apply_without_yes_outside_a_terminal_or_as_a_dry_run_changes_nothing(pl
 
 
 def test_follow_installs_a_release_applied_by_another_instance(place, tmp_path):
+    """Into the history, served from there: the other instance's live folder (a git checkout of flows/,
+    often) is never rewritten by a web worker; an edit made in it afterwards is served as before."""
     edit(place["draft"] / "phrases.yaml", "to {name}. Please hold.", "to {name}. Please stay on the line.")
     assert router(place, "apply", place["draft"], "--yes").exit_code == 0
     other_live = tmp_path / "other-live"
     shutil.copytree(FLOWS, other_live)
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in other_live.iterdir()}
     other_history = live.History(tmp_path / "other-history")
-    applied = live.follow(place["redis"], other_live, other_history)
+    assert live.served_folder(other_live, other_history) == other_live
+    applied = live.follow(place["redis"], other_history)
     assert applied.number == 2
-    assert load_checked(other_live).version == load_checked(place["live"]).version
     assert [r.number for r in other_history.releases()] == [2]
-    assert live.install(other_live, other_history, applied,
-                             live.release_files(place["redis"], 2)) is False, "installed once only"
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in other_live.iterdir()} == before
+    assert live.followed_release(other_history, other_live) == applied
+    served = live.served_folder(other_live, other_history)
+    assert served == other_history.folder(2) and load_checked(served).version == load_checked(place["live"]).version
+    assert live.install(other_history, applied, live.release_files(place["redis"], 2)) is False, "installed once only"
+    edit(other_live / "phrases.yaml", "to {name}. Please hold.", "to {name}. Please wait.")  # an edit in place
+    assert live.followed_release(other_history, other_live) is None
+    assert live.served_folder(other_live, other_history) == other_live
 
 
 def test_follow_never_overwrites_good_live_flows_with_a_release_this_instance_refuses(place, tmp_path):
@@ -146,7 +155,7 @@ def test_follow_never_overwrites_good_live_flows_with_a_release_this_instance_re
     shutil.copytree(FLOWS, other_live)
     before = load_checked(other_live).version
     other_history = live.History(tmp_path / "other-history")
-    assert live.follow(place["redis"], other_live, other_history).number == applied.number + 1
+    assert live.follow(place["redis"], other_history).number == applied.number + 1
     assert load_checked(other_live).version == before and other_history.releases() == []
 
 
@@ -279,6 +288,31 @@ def test_a_broken_instance_with_no_history_starts_on_the_release_another_applied
     store = FlowStore(broken, history=live.History(tmp_path / "new-history"), client=place["redis"])
     assert store.current().version == applied and store.last_error is None
     assert store.status()["status"] == "ok" and store.status()["matches_applied"] is True
+
+
+def test_a_worker_serves_a_followed_release_from_the_history_never_rewriting_its_live_folder(place, tmp_path):
+    """Issue 22: following a release must not rewrite the live folder (flows/ under `make run`, a git
+    checkout): the release is served from the history; an edit made in the live folder afterwards is
+    served as any edit in place is."""
+    from router.live.flowstore import FlowStore
+
+    other_live = tmp_path / "other-live"
+    shutil.copytree(FLOWS, other_live)
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in other_live.iterdir()}
+    store = FlowStore(other_live, history=live.History(tmp_path / "other-history"), client=place["redis"])
+    first = store.current().version
+    edit(place["draft"] / "phrases.yaml", "to {name}. Please hold.", "to {name}. Please stay on the line.")
+    assert router(place, "apply", place["draft"], "--yes").exit_code == 0
+    second = load_checked(place["live"]).version
+    store.tick()
+    assert store.current().version == second != first
+    status = store.status()
+    assert (status["status"], status["flows_source"], status["matches_applied"]) == \
+        ("ok", "release 2, followed from the history", True)
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in other_live.iterdir()} == before
+    edit(other_live / "phrases.yaml", "to {name}. Please hold.", "to {name}. Please wait.")  # an edit in place
+    assert store.reload_if_changed() and store.current().version not in (first, second)
+    assert store.status()["flows_source"] == "live folder"
 
 
 def test_a_worker_starting_during_a_diversion_serves_it_from_the_first_request(place):

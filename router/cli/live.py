@@ -43,9 +43,10 @@ def _client(settings: Settings) -> redis.Redis | None:
 
 
 def _live_flows(settings: Settings, history: live.History) -> Flows | None:
-    """What callers get now: the live folder, else the newest release (as the web process decides)."""
+    """What callers get now: the live folder (or a release followed since it changed), else the newest
+    release (as the web process decides)."""
     try:
-        return checks.load_checked(settings.flows_dir)
+        return checks.load_checked(live.served_folder(settings.flows_dir, history))
     except FlowError:
         latest = history.latest()
         if latest is None:
@@ -103,7 +104,7 @@ def _go_live(files: dict[str, bytes], flows: Flows, settings: Settings, history:
              seen: live.Release | None) -> None:
     """Put `files` live if the applied release is still `seen` (what the operator was shown changes against)."""
     try:
-        live_version = checks.load_checked(settings.flows_dir).version
+        live_version = checks.load_checked(live.served_folder(settings.flows_dir, history)).version
     except FlowError:
         live_version = None
     try:

@@ -66,12 +66,15 @@ def status() -> None:
                     f"away): choose one and put it live again with `router rollback {applied.number}` on the "
                     "machine whose release you keep")
     target = applied if applied is not None and (latest is None or applied.number >= latest.number) else latest
+    served = live.served_folder(settings.flows_dir, history)  # a followed release is served from the history
     try:
-        live_flows = checks.load_checked(settings.flows_dir)
+        live_flows = checks.load_checked(served)
         live_text = f"flows_version {live_flows.version}"
     except FlowError as exc:
-        live_flows, live_text = None, f"refused ({len(exc.problems)} problems; router validate {settings.flows_dir})"
-    click.echo(f"Live folder here ({settings.flows_dir}): {live_text}")
+        live_flows, live_text = None, f"refused ({len(exc.problems)} problems; router validate {served})"
+    where = settings.flows_dir if served == settings.flows_dir else \
+        f"{served}: a release applied elsewhere, newer than {settings.flows_dir}"
+    click.echo(f"Live folder here ({where}): {live_text}")
     if target is not None and (live_flows is None or live_flows.version != target.version):
         if applied is not None and latest is not None and applied.number > latest.number:
             todo.append(f"this machine has not installed release {applied.number} yet: its web workers do so "
@@ -117,7 +120,7 @@ def _diversions(client: redis.Redis, settings, history: live.History, todo: list
     for diversion in active.values():
         click.echo(f"Diversion in force: {diversion.line()}" + (f" (by {diversion.who})" if diversion.who else ""))
     try:
-        flows = checks.load_checked(settings.flows_dir)
+        flows = checks.load_checked(live.served_folder(settings.flows_dir, history))
     except FlowError:
         latest = history.latest()
         try:

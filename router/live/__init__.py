@@ -15,7 +15,7 @@ from router.live.diversion_rules import DEFAULT_DIVERSION, MAX_DIVERSION, Divers
 from router.live.diversion_store import divert, diversions, read_diversions, undivert
 from router.live.flowstore import FlowStore, FlowsUnavailable
 from router.live.folders import LIVE_FILES, read_files, replace_folder
-from router.live.following import follow, install
+from router.live.following import follow, followed_release, install, served_folder
 from router.live.history import History, Release, now_iso
 from router.live.published import (Refused, applied_release, publish, publish_if, read_applied, release_files,
                                    serving_reports)
@@ -25,7 +25,7 @@ from router.live.signing import Keyring, Unsigned
 __all__ = [
     "DEFAULT_DIVERSION", "MAX_DIVERSION", "Diversion", "diverted", "divert", "diversions", "read_diversions",
     "undivert", "FlowStore", "FlowsUnavailable", "LIVE_FILES", "read_files", "replace_folder", "follow",
-    "install", "History", "Release", "now_iso", "Refused", "applied_release", "publish", "publish_if",
+    "followed_release", "install", "served_folder", "History", "Release", "now_iso", "Refused", "applied_release", "publish", "publish_if",
     "read_applied", "release_files", "serving_reports", "NotInstalled", "StaleBase", "current_release",
     "put_live", "unpublished_warning", "Keyring", "Unsigned",
 ]

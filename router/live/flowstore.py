@@ -3,7 +3,9 @@ worker within seconds.
 
 Each request takes one Flows object (store.current()) and uses only it, so no request ever sees half a
 change. What is served, in order of preference:
-1. the live folder (FLOWS_DIR) when it validates;
+1. the live folder (FLOWS_DIR) when it validates, or, when a release another instance applied was
+   installed into the history after the live folder last changed, that release, from the history
+   (router/live/following.py): a web worker never rewrites the live folder;
 2. else the newest release in the history (router/live/history.py) that validates: the last good flows this
    or any instance applied, kept outside the folder being edited;
 3. else nothing, and every signed request gets the safety answer (app.py's error handler).
@@ -33,7 +35,7 @@ from router.live import diversion_rules, signing as release_auth
 from router.live.diversion_rules import Diversion, diverted
 from router.live.diversion_store import read_diversions
 from router.live.folders import sweep_scratch
-from router.live.following import follow
+from router.live.following import follow, followed_release
 from router.live.history import History, Release
 from router.live.published import Refused, report_serving
 from router import metrics
@@ -43,6 +45,11 @@ from router.definition.model import Flows
 
 log = logging.getLogger("router.flows")
 HISTORY_TRIES = 5  # releases tried, newest first, when the live folder is broken at start
+
+
+def followed_source(release: Release) -> str:
+    """/healthz's flows_source for a release another instance applied, served from the history."""
+    return f"release {release.number}, followed from the history"
 
 
 class FlowsUnavailable(RuntimeError):
@@ -101,6 +108,9 @@ class FlowStore:
         self._watch_interval = 0.0
         self._tried: list[int] = []
         self._signature = folder_signature(self.folder)
+        self._history_mark: tuple | None = None   # the newest release in the history, as last looked at
+        self._seen_mark: tuple | None = None      # ... when what is served was last chosen
+        self._followed: Release | None = None     # the followed release served instead of the live folder
         self._base: Flows | None = flows
         if history is not None:  # what versions before 2026-12 left in the temporary folder when killed
             sweep_scratch(Path(tempfile.gettempdir()), "helpline-release-*")
@@ -110,6 +120,8 @@ class FlowStore:
             except Exception:  # noqa: BLE001 - following is a nicety at start; serving is not
                 log.exception("could not follow the applied release at start")
             self._signature = folder_signature(self.folder)
+            self._note_history()
+            self._seen_mark = self._history_mark
             self._base = self._first_good()
         self.set_diversions(self._diversions)  # those read at start apply from the first request
         self._next_check = time.monotonic() + check_interval
@@ -139,6 +151,14 @@ class FlowStore:
 
     # -------------------------------------------------------------- loading
     def _first_good(self) -> Flows | None:
+        followed = followed_release(self.history, self.folder) if self.history is not None else None
+        if followed is not None:
+            try:
+                flows = load(self.history.folder(followed.number))
+                self._followed, self.source = followed, followed_source(followed)
+                return flows
+            except FlowError:  # validated before it was installed: only a damaged disk gets here
+                log.error("release %s in the history is refused: trying the live folder", followed.number)
         try:
             flows = load(self.folder)
             self.source = "live folder"
@@ -163,20 +183,24 @@ class FlowStore:
         return None
 
     def reload_if_changed(self, force: bool = False) -> bool:
-        """Load the live folder if it changed; True if new flows are now in use."""
+        """Load the live folder, or a release followed since it changed (followed_release), if either
+        changed; True if new flows are now in use."""
         if not self._lock.acquire(blocking=False):
             return False  # another thread is already looking
         try:
             self._next_check = time.monotonic() + self.check_interval
-            signature = folder_signature(self.folder)
-            if signature == self._signature and not force:
+            signature, mark = folder_signature(self.folder), self._history_mark
+            if signature == self._signature and mark == self._seen_mark and not force:
                 return False
+            followed = followed_release(self.history, self.folder) if self.history is not None else None
+            folder = self.history.folder(followed.number) if followed is not None else self.folder
+            source = followed_source(followed) if followed is not None else "live folder"
             try:
-                flows = load(self.folder)
+                flows = load(folder)
             except FlowError as exc:
                 if folder_signature(self.folder) != signature:
                     return False  # replaced while being read (an apply): look again, refuse nothing
-                self._signature = signature
+                self._signature, self._seen_mark = signature, mark
                 self.last_error = exc
                 metrics.ERRORS.labels("flows_refused").inc()
                 serving = self._base.version if self._base else "none (the safety answer)"
@@ -184,13 +208,14 @@ class FlowStore:
                 return False
             if folder_signature(self.folder) != signature:
                 return False  # replaced while being read: look again next time, never serve a mix
-            self._signature = signature
+            self._signature, self._seen_mark = signature, mark
             self.last_error = None
+            self._followed = followed
             if self._base is not None and flows.version == self._base.version:
-                self.source = "live folder"
+                self.source = source
                 return False
             old = self._base.version if self._base else "none"
-            self._base, self.source = flows, "live folder"
+            self._base, self.source = flows, source
             self.set_diversions(self._diversions)
             log.info("flows reloaded: version %s -> %s (pid %d)", old, flows.version, os.getpid())
             return True
@@ -206,7 +231,7 @@ class FlowStore:
         try:
             untrusted = []
             try:
-                self.applied = follow(self.client, self.folder, self.history, self.keys) or \
+                self.applied = follow(self.client, self.history, self.keys) or \
                     self.history.latest()
             except Refused as exc:  # not signed with our key: nothing of it is written or served
                 untrusted.append(str(exc))
@@ -276,7 +301,17 @@ class FlowStore:
     def tick(self) -> None:
         """One look: the applied release, the diversions, the live folder."""
         self._follow_applied()
+        self._note_history()
         self.reload_if_changed()
+
+    def _note_history(self) -> None:
+        """Note the newest release in the history (another worker here may have installed it): the next
+        look serves it if it is newer than the live folder. Looked at by the watcher, not by requests."""
+        try:
+            latest = self.history.latest() if self.history is not None else None
+        except OSError:
+            return
+        self._history_mark = (latest.number, latest.version) if latest is not None else None
 
     def watch(self, interval: float) -> None:
         """Look every `interval` seconds in a daemon thread of this process (again after a fork)."""
@@ -317,12 +352,12 @@ class FlowStore:
         degraded = []
         if flows is None:
             degraded.append("no valid flows: every call and text gets the safety answer")
-        elif self.source != "live folder" and self.source != "given":
+        elif self.source != "live folder" and self.source != "given" and self._followed is None:
             degraded.append(f"the live folder is refused: serving {self.source}")
         if self.last_error is not None:
             body["flows_refused"] = len(self.last_error.problems)
             body["problems"] = [str(p) for p in self.last_error.problems[:20]]
-            if flows is not None and self.source == "live folder":
+            if flows is not None and (self.source == "live folder" or self._followed is not None):
                 degraded.append("a change to the live folder was refused: the last good flows serve on")
         latest = self.history.latest() if self.history is not None else None
         if applied is not None and latest is not None and latest.number > applied.number and flows is not None \

@@ -40,9 +40,16 @@ def write_files(folder: Path, files: dict[str, bytes]) -> None:
         os.utime(folder / name)
 
 
-def same_flows(a: dict[str, bytes], b: dict[str, bytes]) -> bool:
-    """The same flow files (scenarios aside: they do not change what callers get)."""
-    return all(a.get(name) == b.get(name) for name in FILES)
+def changed_at(folder: Path) -> int | None:
+    """When a flow file of `folder` last changed (ns since the epoch); None when it has none. Every write
+    here sets it (write_files); an edit or a git checkout does too."""
+    times = []
+    for name in FILES:
+        try:
+            times.append(os.stat(Path(folder) / name).st_mtime_ns)
+        except OSError:
+            continue
+    return max(times, default=None)
 
 
 def replace_folder(live: Path, files: dict[str, bytes]) -> None:

@@ -3,7 +3,9 @@
 Why apart from applying: a worker only ever installs a release someone signed and published; it checks
 it whole, in memory, before writing anything, and it never overwrites good flows with a release its own
 checks refuse (e.g. one made by newer code, mid-deploy). Several workers may follow at once: the
-history's lock makes one of them do the writing.
+history's lock makes one of them do the writing. A followed release is installed into the history (a
+private folder, from settings.history_dir()) and served from there: web workers never rewrite the live
+folder (FLOWS_DIR, the git-tracked flows/ under `make run`), which stays the operators' source.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import redis
 from router.definition.flowfile import FlowError, read_flows_from
 from router.inspect.checks import ERROR, lint_flows
 from router.live import signing as release_auth
-from router.live.folders import read_files, replace_folder, same_flows
+from router.live.folders import changed_at
 from router.live.history import History, Release
 from router.live.published import read_applied, release_files
 
@@ -24,26 +26,47 @@ log = logging.getLogger("router.live.following")
 _REFUSED_HERE: set[tuple[int, str]] = set()  # (number, version) refused here: checked once, logged once
 
 
-def install(live: Path, history: History, release: Release, files: dict[str, bytes]) -> bool:
-    """Make `release` this instance's applied release: into the history (if new) and the live folder.
-    True if anything changed. Several workers may call this at once: the lock makes one do it."""
+def install(history: History, release: Release, files: dict[str, bytes]) -> bool:
+    """Make `release` this instance's applied release: into the history, which this instance's web
+    workers serve it from (followed_release). Never into the live folder: that is the operators' source
+    (often a git checkout), written only by `router apply` and `rollback`. True if anything changed.
+    Several workers may call this at once: the lock makes one do it."""
     with history.locked():
         known = history.get(release.number)
-        if known is not None and known.version == release.version and \
-                same_flows(read_files(Path(live)), files):
+        if known is not None and known.version == release.version:
             return False
-        if known is None or known.version != release.version:
-            history.add(files, release)
-        if not same_flows(read_files(Path(live)), files):
-            replace_folder(live, files)
+        history.add(files, release)
     log.info("installed release %s (flows_version %s) applied by %s", release.number, release.version,
              release.who)
     return True
 
 
-def follow(client: redis.Redis, live: Path, history: History,
-           keys: release_auth.Keyring | None = None) -> Release | None:
-    """If Redis names a release newer than this instance's newest, install it. Returns the applied
+def followed_release(history: History, live: Path) -> Release | None:
+    """The release to serve instead of the live folder, or None to serve the live folder: the newest
+    release in the history when it was installed here after the live folder last changed, i.e. one
+    another instance applied. An apply or rollback here writes the history first and the live folder
+    last, and an edit made in place is newer than any release, so both serve the live folder as before."""
+    latest = history.latest()
+    if latest is None:
+        return None
+    try:
+        installed = (history.folder(latest.number) / "release.json").stat().st_mtime_ns
+    except OSError:
+        return None
+    changed = changed_at(live)
+    return latest if changed is None or installed > changed else None
+
+
+def served_folder(live: Path, history: History) -> Path:
+    """The folder this instance's web workers serve (when it validates): a followed release's, else the
+    live folder. What `router apply` compares a change with, and what `router status` reports."""
+    followed = followed_release(history, live)
+    return history.folder(followed.number) if followed is not None else Path(live)
+
+
+def follow(client: redis.Redis, history: History, keys: release_auth.Keyring | None = None) -> Release | None:
+    """If Redis names a release newer than this instance's newest, install it into the history (the
+    web workers then serve it from there: followed_release). Returns the applied
     release Redis names (None if there is none); raises redis errors for the caller to judge, and
     Refused when what Redis holds is not signed with `keys` (then nothing is written)."""
     applied = read_applied(client, keys)
@@ -67,7 +90,7 @@ def follow(client: redis.Redis, live: Path, history: History,
         log.error("release %s is applied elsewhere but this instance refuses its flows (%s); staying on "
                   "what is live here", applied.number, problem)
         return applied
-    install(live, history, applied, files)
+    install(history, applied, files)
     return applied
 
 
