@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 import redis
 
@@ -24,39 +25,56 @@ def divert(client: redis.Redis, service: str, to: str, until: datetime, who: str
            keys: release_auth.Keyring | None = None) -> Diversion:
     """Send callers for `service` to `to` until `until`, on every worker within a second or so. Signed
     (raises release_auth.Unsigned without a key)."""
-    keys = release_auth.keyring(keys)
     diversion = Diversion(service, to, until.astimezone(timezone.utc), who,
                           datetime.now(timezone.utc).replace(microsecond=0))
-    current = diversions(client, keys)
-    current[service] = diversion
-    _write_diversions(client, current, keys)
+
+    def add(current: dict[str, Diversion]) -> bool:
+        current[service] = diversion
+        return True
+
+    _change(client, release_auth.keyring(keys), add)
     return diversion
 
 
 def undivert(client: redis.Redis, service: str, *, keys: release_auth.Keyring | None = None) -> bool:
-    keys = release_auth.keyring(keys)
-    current = diversions(client, keys)
-    if current.pop(service, None) is None:
-        return False
-    _write_diversions(client, current, keys)
-    return True
+    return _change(client, release_auth.keyring(keys), lambda current: current.pop(service, None) is not None)
+
+
+CHANGE_TRIES = 10   # another `router divert` at the same moment makes one read again; ten in a row is not normal
+
+
+def _change(client: redis.Redis, keys: release_auth.Keyring,
+            change: Callable[[dict[str, Diversion]], bool]) -> bool:
+    """Read the diversions in force, let `change` edit them (False: nothing to write) and write the set
+    back, as one atomic step: the hash is WATCHed while it is read and rewritten in MULTI/EXEC, so two
+    operators at once never lose one's diversion, and an undivert racing a divert never writes an ended
+    one back. A write that meets another is read again and retried. True if written."""
+    for _ in range(CHANGE_TRIES):
+        with client.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(DIVERSIONS_KEY)
+                current = diversions(pipe, keys)  # read on the watching connection (immediate mode)
+                if not change(current):
+                    pipe.unwatch()
+                    return False
+                entries = {sid: release_auth.signed(keys, release_auth.DIVERSION, _diversion_record(d))
+                           for sid, d in current.items()}  # signed first: without a key nothing is changed
+                pipe.multi()
+                pipe.delete(DIVERSIONS_KEY)
+                if current:
+                    pipe.hset(DIVERSIONS_KEY, mapping=entries)
+                    last = max(d.until for d in current.values())
+                    pipe.pexpireat(DIVERSIONS_KEY, int(last.timestamp() * 1000) + 1)
+                pipe.execute()
+                return True
+            except redis.WatchError:
+                continue
+    raise redis.WatchError(f"the diversions changed {CHANGE_TRIES} times while this change was made: try again")
 
 
 def _diversion_record(d: Diversion) -> dict:
     return {"service": d.service, "to": d.to, "until": d.until.isoformat(), "who": d.who,
             "at": (d.made_at or d.until).isoformat()}
-
-
-def _write_diversions(client: redis.Redis, current: dict[str, Diversion], keys: release_auth.Keyring) -> None:
-    entries = {sid: release_auth.signed(keys, release_auth.DIVERSION, _diversion_record(d))
-               for sid, d in current.items()}  # signed first: without a key nothing is changed
-    pipe = client.pipeline(transaction=True)
-    pipe.delete(DIVERSIONS_KEY)
-    if current:
-        pipe.hset(DIVERSIONS_KEY, mapping=entries)
-        last = max(d.until for d in current.values())
-        pipe.pexpireat(DIVERSIONS_KEY, int(last.timestamp() * 1000) + 1)
-    pipe.execute()
 
 
 def parse_diversions(raw: dict, now: datetime | None = None,
