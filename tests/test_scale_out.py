@@ -90,7 +90,7 @@ def test_calls_texts_and_follow_ups_work_across_two_web_processes_and_two_worker
 
     # --- a request signed for any other URL than the public one is refused by both
     for web in (web_a, web_b):
-        assert post_signed(client, "/voice", call.params(), base=web_a.url).status_code == 403
+        assert post_signed(client, "/voice", call.params(), base=web.url).status_code == 403
 
     # --- each web process's /metrics adds up all its gunicorn workers (PROMETHEUS_MULTIPROC_DIR)
     served = call_client.served + client.served

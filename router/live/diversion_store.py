@@ -57,7 +57,7 @@ def _change(client: redis.Redis, keys: release_auth.Keyring,
                 if not change(current):
                     pipe.unwatch()
                     return False
-                entries = {sid: release_auth.signed(keys, release_auth.DIVERSION, _diversion_record(d))
+                entries: dict = {sid: release_auth.signed(keys, release_auth.DIVERSION, _diversion_record(d))
                            for sid, d in current.items()}  # signed first: without a key nothing is changed
                 pipe.multi()
                 pipe.delete(DIVERSIONS_KEY)

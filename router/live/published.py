@@ -151,6 +151,8 @@ def serving_reports(client: redis.Redis) -> dict[str, dict]:
     keys = sorted(client.scan_iter(match=SERVING_KEY.format("*"), count=500))
     found = {}
     for key, raw in zip(keys, client.mget(keys) if keys else []):
+        if raw is None:  # expired since the scan
+            continue
         try:
             found[(key.decode() if isinstance(key, bytes) else key).split(":", 3)[3]] = json.loads(raw)
         except (TypeError, ValueError, IndexError):

@@ -7,6 +7,7 @@ halfway. The web workers' side (following what was applied) is router/live/follo
 from __future__ import annotations
 
 from pathlib import Path
+from types import EllipsisType
 
 import redis
 
@@ -52,7 +53,7 @@ def unpublished_warning(why: str) -> str:
 
 def put_live(files: dict[str, bytes], flows: Flows, *, live: Path, history: History,
              client: redis.Redis | None, who: str, note: str, action: str = "apply",
-             live_version: str | None = None, expected: int | None | type(...) = ...) -> tuple[Release, str | None]:
+             live_version: str | None = None, expected: int | None | EllipsisType = ...) -> tuple[Release, str | None]:
     """Record a new numbered release of `files`, publish it, and replace the live folder with it whole.
 
     `expected`: the number of the release the operator saw as applied (None: none yet) when they were
