@@ -9,6 +9,8 @@ and which are allowed, is router/live/diversion_rules.py.
 from __future__ import annotations
 
 import logging
+import random
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
@@ -40,7 +42,7 @@ def undivert(client: redis.Redis, service: str, *, keys: release_auth.Keyring | 
     return _change(client, release_auth.keyring(keys), lambda current: current.pop(service, None) is not None)
 
 
-CHANGE_TRIES = 10   # another `router divert` at the same moment makes one read again; ten in a row is not normal
+CHANGE_TRIES = 50   # another `router divert` at the same moment makes one read again; fifty in a row is not normal
 
 
 def _change(client: redis.Redis, keys: release_auth.Keyring,
@@ -68,6 +70,7 @@ def _change(client: redis.Redis, keys: release_auth.Keyring,
                 pipe.execute()
                 return True
             except redis.WatchError:
+                time.sleep(random.uniform(0, 0.02))  # let the other change finish: not all retry in step
                 continue
     raise redis.WatchError(f"the diversions changed {CHANGE_TRIES} times while this change was made: try again")
 
