@@ -207,3 +207,31 @@ def test_scratch_left_by_a_killed_process_is_cleaned_at_the_next_write(tmp_path)
         history.add(files, Release(1, "v", live.now_iso(), "tester"))
         live.replace_folder(live_dir, files)
     assert not any(folder.exists() for folder in left) and fresh.exists()
+
+
+def test_a_diversion_written_back_after_it_ended_or_was_replaced_is_refused(instance):
+    """Issue 22: a signed entry copied from Redis and written back after `router undivert` (or after a
+    newer diversion of the same line) is not believed by a worker that saw it end; a new diversion is."""
+    client, store = instance["redis"], instance["store"]
+    until = datetime.now(timezone.utc) + timedelta(hours=1)
+    live.divert(client, "galop", NATIONAL, until, keys=KEYS)
+    store.tick()
+    assert store.diversions["galop"].to == NATIONAL
+    copied = client.hget(DIVERSIONS_KEY, "galop")
+    live.undivert(client, "galop", keys=KEYS)
+    store.tick()
+    assert store.diversions == {} and store.untrusted is None
+    client.hset(DIVERSIONS_KEY, "galop", copied)                     # written back, signature and all
+    client.expire(DIVERSIONS_KEY, 3600)
+    store.tick()
+    assert store.diversions == {} and store.current().services["galop"].id == "galop"
+    assert "written back after they ended" in store.untrusted and store.status()["status"] == "degraded"
+    live.divert(client, "galop", NATIONAL, until, keys=KEYS)         # a new one is believed
+    store.tick()
+    assert store.diversions["galop"].to == NATIONAL and store.untrusted is None
+    first = client.hget(DIVERSIONS_KEY, "galop")
+    live.divert(client, "galop", "respect_phoneline", until, keys=KEYS)  # replaced by a newer one
+    store.tick()
+    client.hset(DIVERSIONS_KEY, "galop", first)
+    store.tick()
+    assert store.diversions == {} and "written back" in store.untrusted

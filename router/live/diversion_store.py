@@ -28,7 +28,7 @@ def divert(client: redis.Redis, service: str, to: str, until: datetime, who: str
     """Send callers for `service` to `to` until `until`, on every worker within a second or so. Signed
     (raises release_auth.Unsigned without a key)."""
     diversion = Diversion(service, to, until.astimezone(timezone.utc), who,
-                          datetime.now(timezone.utc).replace(microsecond=0))
+                          datetime.now(timezone.utc))  # to the microsecond: it orders entries (SeenDiversions)
 
     def add(current: dict[str, Diversion]) -> bool:
         current[service] = diversion
@@ -128,3 +128,31 @@ def diversions(client: redis.Redis, keys: release_auth.Keyring | None = None) ->
         log.error("%d diversion(s) in Redis are not signed with this instance's FLOWS_SIGNING_KEY (or last "
                   "longer than %d days): ignored", refused, MAX_DIVERSION.days)
     return found
+
+
+class SeenDiversions:
+    """What one process has seen of the diversions, so that Redis cannot turn them back in time: an entry
+    older than one already seen for its service (replaced since), or the entry of a diversion seen to end
+    before its time (undivert), is refused if it is written back, e.g. by someone with access to Redis
+    replaying a signed entry they copied. In memory: a worker that starts afresh believes what is signed
+    and in force, as before (its signature and its week at most still bound it)."""
+
+    def __init__(self) -> None:
+        self._newest: dict[str, datetime] = {}   # service -> when the newest entry seen for it was made
+        self._ended: dict[str, datetime] = {}    # service -> when the entry seen to end early was made
+        self._in_force: set[str] = set()
+
+    def screen(self, found: dict[str, Diversion]) -> tuple[dict[str, Diversion], int]:
+        """(the diversions of `found` to believe, how many were written back): `found` as read now."""
+        kept, replayed = {}, 0
+        for sid, diversion in found.items():
+            made, ended = diversion.made_at or diversion.until, self._ended.get(sid)
+            if made < self._newest.get(sid, made) or (ended is not None and made <= ended):
+                replayed += 1
+                continue
+            kept[sid] = diversion
+            self._newest[sid] = made
+        for sid in self._in_force - set(found):  # gone while in force: ended by `router undivert`
+            self._ended[sid] = self._newest[sid]
+        self._in_force = set(kept)
+        return kept, replayed

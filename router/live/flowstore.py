@@ -33,7 +33,7 @@ import redis
 
 from router.live import diversion_rules, signing as release_auth
 from router.live.diversion_rules import Diversion, diverted
-from router.live.diversion_store import read_diversions
+from router.live.diversion_store import SeenDiversions, read_diversions
 from router.live.folders import sweep_scratch
 from router.live.following import follow, followed_release
 from router.live.history import History, Release
@@ -104,6 +104,7 @@ class FlowStore:
         self.redis_ok: bool | None = None
         self._diversions: dict[str, Diversion] = {}
         self._ignored: dict[str, str] = {}  # diversions refused here: service id -> why
+        self._seen = SeenDiversions()       # entries written back after they ended are refused
         self._watcher: tuple[int, threading.Thread] | None = None
         self._watch_interval = 0.0
         self._tried: list[int] = []
@@ -241,9 +242,13 @@ class FlowStore:
                             type(exc).__name__)                                                # still count
                 self.applied = self.history.latest()
             diversions, refused = read_diversions(self.client, self.keys)
+            diversions, replayed = self._seen.screen(diversions)
             if refused:
                 untrusted.append(f"{refused} diversion(s) in Redis are not signed with this instance's "
                                  "FLOWS_SIGNING_KEY (or last too long)")
+            if replayed:
+                untrusted.append(f"{replayed} diversion(s) in Redis were written back after they ended or were "
+                                 "replaced")
             self._note_untrusted("; ".join(untrusted) or None)
             if self.redis_ok is False:
                 log.info("Redis is back: following the applied release and diversions again")
