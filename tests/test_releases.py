@@ -310,6 +310,12 @@ def test_a_worker_serves_a_followed_release_from_the_history_never_rewriting_its
     assert (status["status"], status["flows_source"], status["matches_applied"]) == \
         ("ok", "release 2, followed from the history", True)
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in other_live.iterdir()} == before
+    other = {"env": dict(place["env"], FLOWS_DIR=str(other_live), FLOWS_HISTORY_DIR=str(tmp_path / "other-history"))}
+    served = tmp_path / "other-history" / "releases" / "0002"
+    assert f"The web workers here serve it from the history ({served}), which holds flows_version {second}" \
+        in router(other, "versions").output
+    assert f"Live folder here ({served}: a release applied elsewhere, newer than {other_live}): flows_version " \
+        f"{second}" in router(other, "status").output
     edit(other_live / "phrases.yaml", "to {name}. Please hold.", "to {name}. Please wait.")  # an edit in place
     assert store.reload_if_changed() and store.current().version not in (first, second)
     assert store.status()["flows_source"] == "live folder"

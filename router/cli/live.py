@@ -338,14 +338,17 @@ def versions() -> None:
         click.echo(f"no releases yet in {history.home} (router apply DRAFT makes the first)")
         return
     live_version = None
+    served = live.served_folder(settings.flows_dir, history)  # a release followed here is served from the history
     try:
-        live_version = load_flows(settings.flows_dir).version
+        live_version = load_flows(served).version
     except FlowError:
         pass
     for release in releases:
         mark = "*" if release is releases[-1] else " "
         click.echo(f"{mark} {release.line()}")
-    click.echo(f"* applied. The live folder {settings.flows_dir} holds flows_version {live_version or '(invalid)'}"
+    where = f"The live folder {settings.flows_dir}" if served == settings.flows_dir else \
+        f"The web workers here serve it from the history ({served}), which"
+    click.echo(f"* applied. {where} holds flows_version {live_version or '(invalid)'}"
                + ("" if live_version == releases[-1].version else ": it differs from the applied release"))
     client = _client(settings)
     if client is not None:
