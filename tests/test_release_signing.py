@@ -226,6 +226,10 @@ def test_a_diversion_written_back_after_it_ended_or_was_replaced_is_refused(inst
     store.tick()
     assert store.diversions == {} and store.current().services["galop"].id == "galop"
     assert "written back after they ended" in store.untrusted and store.status()["status"] == "degraded"
+    restarted = FlowStore(instance["live"], history=store.history, client=client, keys=KEYS)  # a worker started later
+    assert restarted.diversions == {} and "written back after they ended" in restarted.untrusted
+    seen = (store.history.home / "diversions-seen.json").read_text()
+    assert "galop" in seen and NATIONAL not in seen, "service ids and times only"
     live.divert(client, "galop", NATIONAL, until, keys=KEYS)         # a new one is believed
     store.tick()
     assert store.diversions["galop"].to == NATIONAL and store.untrusted is None

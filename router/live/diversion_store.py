@@ -8,7 +8,9 @@ and which are allowed, is router/live/diversion_rules.py.
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
 import random
 import time
 from datetime import datetime, timedelta, timezone
@@ -18,9 +20,11 @@ import redis
 
 from router.live import signing as release_auth
 from router.live.diversion_rules import MAX_DIVERSION, Diversion
+from router.live.history import History
 from router.live.redis_keys import DIVERSIONS_KEY
 
 log = logging.getLogger("router.live.diversion_store")
+SEEN_FILE = "diversions-seen.json"   # in the history folder: SeenDiversions
 
 
 def divert(client: redis.Redis, service: str, to: str, until: datetime, who: str = "", *,
@@ -131,28 +135,66 @@ def diversions(client: redis.Redis, keys: release_auth.Keyring | None = None) ->
 
 
 class SeenDiversions:
-    """What one process has seen of the diversions, so that Redis cannot turn them back in time: an entry
-    older than one already seen for its service (replaced since), or the entry of a diversion seen to end
-    before its time (undivert), is refused if it is written back, e.g. by someone with access to Redis
-    replaying a signed entry they copied. In memory: a worker that starts afresh believes what is signed
-    and in force, as before (its signature and its week at most still bound it)."""
+    """What this instance has seen of the diversions, so that Redis cannot turn them back in time: an
+    entry older than one already seen for its service (replaced since), or the entry of a diversion seen
+    to end before its time (undivert), is refused if it is written back, e.g. by someone with access to
+    Redis replaying a signed entry they copied. Kept in memory and, given the history, in a small file
+    beside it (service ids and times only), so a worker started later refuses the same."""
 
-    def __init__(self) -> None:
+    def __init__(self, history: History | None = None) -> None:
+        self._history = history
         self._newest: dict[str, datetime] = {}   # service -> when the newest entry seen for it was made
         self._ended: dict[str, datetime] = {}    # service -> when the entry seen to end early was made
         self._in_force: set[str] = set()
+        self._merge(self._read())
 
     def screen(self, found: dict[str, Diversion]) -> tuple[dict[str, Diversion], int]:
         """(the diversions of `found` to believe, how many were written back): `found` as read now."""
-        kept, replayed = {}, 0
+        kept, replayed, learnt = {}, 0, False
         for sid, diversion in found.items():
             made, ended = diversion.made_at or diversion.until, self._ended.get(sid)
             if made < self._newest.get(sid, made) or (ended is not None and made <= ended):
                 replayed += 1
                 continue
             kept[sid] = diversion
+            learnt = learnt or self._newest.get(sid) != made
             self._newest[sid] = made
         for sid in self._in_force - set(found):  # gone while in force: ended by `router undivert`
-            self._ended[sid] = self._newest[sid]
+            self._ended[sid], learnt = self._newest[sid], True
         self._in_force = set(kept)
+        if learnt:
+            self._save()
         return kept, replayed
+
+    def _read(self) -> dict:
+        try:
+            data = json.loads((self._history.home / SEEN_FILE).read_text()) if self._history else {}
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _merge(self, data: dict) -> None:
+        for field, into in (("newest", self._newest), ("ended", self._ended)):
+            found = data.get(field)
+            for sid, when in (found.items() if isinstance(found, dict) else ()):
+                try:
+                    moment = datetime.fromisoformat(when)
+                except (TypeError, ValueError):
+                    continue
+                if moment.tzinfo is not None and (sid not in into or moment > into[sid]):
+                    into[sid] = moment
+
+    def _save(self) -> None:
+        """Merged with what the other workers here saw, under the history's lock, replaced whole."""
+        if self._history is None:
+            return
+        try:
+            with self._history.locked():
+                self._merge(self._read())
+                body = {field: {sid: moment.isoformat() for sid, moment in seen.items()}
+                        for field, seen in (("newest", self._newest), ("ended", self._ended))}
+                staged = self._history.home / f".{SEEN_FILE}.{os.getpid()}"
+                staged.write_text(json.dumps(body))
+                os.replace(staged, self._history.home / SEEN_FILE)
+        except OSError as exc:  # remembered in memory all the same
+            log.warning("could not record the diversions seen (%s)", type(exc).__name__)

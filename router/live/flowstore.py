@@ -104,7 +104,7 @@ class FlowStore:
         self.redis_ok: bool | None = None
         self._diversions: dict[str, Diversion] = {}
         self._ignored: dict[str, str] = {}  # diversions refused here: service id -> why
-        self._seen = SeenDiversions()       # entries written back after they ended are refused
+        self._seen = SeenDiversions(history)  # entries written back after they ended are refused
         self._watcher: tuple[int, threading.Thread] | None = None
         self._watch_interval = 0.0
         self._tried: list[int] = []
