@@ -57,7 +57,7 @@ class FlowsUnavailable(RuntimeError):
 
 
 def folder_signature(folder: Path) -> tuple:
-    sig = []
+    sig: list[tuple[str, int | None, int | None, int | None]] = []
     for name in sorted(FILES):
         try:
             st = os.stat(folder / name)
@@ -138,7 +138,7 @@ class FlowStore:
             raise FlowsUnavailable("no valid flows: answering with the safety message")
         if self._diversions and any(not d.active() for d in self._diversions.values()):
             self.set_diversions({sid: d for sid, d in self._diversions.items() if d.active()})
-            flows = self._flows
+            flows = self._flows or flows  # the same base: never None here
         return flows
 
     @property
@@ -152,10 +152,11 @@ class FlowStore:
 
     # -------------------------------------------------------------- loading
     def _first_good(self) -> Flows | None:
-        followed = followed_release(self.history, self.folder) if self.history is not None else None
-        if followed is not None:
+        history = self.history
+        followed = followed_release(history, self.folder) if history is not None else None
+        if history is not None and followed is not None:
             try:
-                flows = load(self.history.folder(followed.number))
+                flows = load(history.folder(followed.number))
                 self._followed, self.source = followed, followed_source(followed)
                 return flows
             except FlowError:  # validated before it was installed: only a damaged disk gets here
@@ -166,17 +167,17 @@ class FlowStore:
             return flows
         except FlowError as exc:
             self.last_error = exc
-        for release in reversed(self.history.releases() if self.history else []):
-            if len(self._tried) >= HISTORY_TRIES:
+        for release in reversed(history.releases() if history is not None else []):
+            if len(self._tried) >= HISTORY_TRIES or history is None:
                 break
             self._tried.append(release.number)
             try:
-                flows = load(self.history.folder(release.number))
+                flows = load(history.folder(release.number))
             except FlowError:
                 continue
             self.source = f"release {release.number} from the history"
             log_refusal(self.last_error, f"the live folder {self.folder} is refused at start: serving release "
-                        f"{release.number} (flows_version {flows.version}) from {self.history.home}")
+                        f"{release.number} (flows_version {flows.version}) from {history.home}")
             return flows
         self.source = "the safety answer"
         log_refusal(self.last_error, f"the live folder {self.folder} is refused at start and no good release "
@@ -193,8 +194,9 @@ class FlowStore:
             signature, mark = folder_signature(self.folder), self._history_mark
             if signature == self._signature and mark == self._seen_mark and not force:
                 return False
-            followed = followed_release(self.history, self.folder) if self.history is not None else None
-            folder = self.history.folder(followed.number) if followed is not None else self.folder
+            history = self.history
+            followed = followed_release(history, self.folder) if history is not None else None
+            folder = history.folder(followed.number) if history is not None and followed is not None else self.folder
             source = followed_source(followed) if followed is not None else "live folder"
             try:
                 flows = load(folder)
@@ -271,6 +273,8 @@ class FlowStore:
 
     def _report(self) -> None:
         """Tell `router status` what this worker serves (a small record with a one-minute TTL)."""
+        if self.client is None:
+            return
         try:
             body = self.status()
             report_serving(self.client, f"{socket.gethostname()}:{os.getpid()}", {
