@@ -14,7 +14,7 @@ import click
 import redis
 
 from router.definition.flowfile import FlowError
-from router.live import lifecycle
+from router.live import diversions as live_diversions
 from router.settings import Settings, load_settings
 from router.store.state import make_redis
 
@@ -56,6 +56,6 @@ def relative(path: Path) -> str:
 def diversions_in_force() -> dict:
     """The diversions in Redis now; none if Redis cannot be reached (the tools work without it)."""
     try:
-        return lifecycle.diversions(make_redis(cli_settings().redis_url, timeout=1.0))
+        return live_diversions(make_redis(cli_settings().redis_url, timeout=1.0))
     except (redis.RedisError, OSError, ValueError):
         return {}
