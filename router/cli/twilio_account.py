@@ -14,7 +14,8 @@ from router.settings import load_settings
 
 
 def _client(settings):
-    from tasks.twilio_api import NotConfigured, make_client  # the one place that builds the REST client
+    # the one place that builds the REST client; twilio is loaded only by the commands that use it
+    from router.twilio_rest import NotConfigured, make_client
 
     try:
         return make_client(settings)

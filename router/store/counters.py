@@ -6,20 +6,27 @@ of plain counts is the smallest shared place. Labels are outcomes and kinds, nev
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 import redis
-
-from router.store.state import make_redis
-from tasks.process_local import once
 
 log = logging.getLogger("router.store.counters")
 STATS_KEY = "hr:stats"
 STATS_TTL_SECONDS = 90 * 24 * 3600
-def _redis() -> redis.Redis:
-    """A client of its own with a shorter timeout: a counter must never hold up a send or a deletion."""
-    from tasks import settings
+_make_client: Callable[[], redis.Redis] | None = None
 
-    return once("metrics-redis", lambda: make_redis(settings.redis_url, timeout=2))
+
+def bind(make_client: Callable[[], redis.Redis]) -> None:
+    """Where the counters get their Redis client: the worker process binds one of its own, with a short
+    timeout, at start (tasks/celery.py), so the store never reaches up into the Celery app."""
+    global _make_client
+    _make_client = make_client
+
+
+def _redis() -> redis.Redis:
+    if _make_client is None:
+        raise RuntimeError("router.store.counters used before bind(): the worker binds it in tasks/celery.py")
+    return _make_client()
 
 
 class Counter:

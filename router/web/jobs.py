@@ -3,6 +3,8 @@
 Web requests must answer in milliseconds even when Redis is down, so every call here is best effort:
 failures are logged (without numbers) and counted, never raised.
 
+Tasks are sent by name (producer): the web tier never imports the workers' code.
+
 A deletion is queued in Redis (router/store/deletions.py: one EVALSHA) and a drain task is published only when
 none has been asked for yet, instead of one Celery publish per deletion. If Redis refuses the enqueue,
 the old per-sid task is published instead (it queues the deletion from the worker's side); if the broker
@@ -35,6 +37,19 @@ FOLLOWUP_ID = re.compile(r"[0-9a-f]{32}")  # router.store.pending.followup_id
 # Deletions that could be neither queued nor published, kept until Redis answers again: Twilio sids and
 # times only (no number, no text), and bounded; beyond this many the oldest are left to the sweep.
 UNQUEUED_DELETIONS_MAX = 10_000
+
+
+def producer(settings: Settings):
+    """A Celery app that only sends tasks, by name, to the workers' broker (router/store/broker.py: the
+    same broker settings the workers' app is built with). The router never imports the workers' code
+    (tasks/): a task's name is the whole contract."""
+    from celery import Celery  # loaded at the first publish, not by every web worker at start
+
+    from router.store.broker import broker_config
+
+    app = Celery("router.web", set_as_current=False)
+    app.conf.update(broker_config(settings.redis_url, settings.celery_visibility_timeout))
+    return app
 
 
 class Jobs:
@@ -74,9 +89,7 @@ class Jobs:
             return False
         try:
             if self._celery is None:
-                from tasks import make_celery
-
-                self._celery = make_celery(self.settings.redis_url)
+                self._celery = producer(self.settings)
             self._celery.send_task(task, args=args, retry=False)
             return True
         except (KombuError, redis.RedisError, OSError) as exc:
