@@ -13,9 +13,7 @@ from celery import signals
 from router import logs
 from router.settings import load_settings
 from router.store import counters
-from router.store.state import make_redis
 from tasks import create_celery
-from tasks.process_local import once
 
 settings = load_settings()
 # the web tier's ids, from the deployment's secret (refuses to start without STATE_HASH_SECRET)
@@ -23,9 +21,8 @@ logs.set_correlation_key(settings.correlation_key())
 app = create_celery(settings)
 app.set_default()   # the app of every thread of this process, the tasks' `current_app`
 app.set_current()
-# the workers' counters (router/store/counters.py) on a client of their own, made after the pool forks
-# (a shorter timeout than the tasks' client: a counter must never hold up a send or a deletion)
-counters.bind(lambda: once("metrics-redis", lambda: make_redis(settings.redis_url, timeout=2)))
+# the workers' counters (router/store/counters.py): on this Redis, a client of their own made at first use
+counters.configure(settings.redis_url)
 
 
 @signals.after_setup_logger.connect

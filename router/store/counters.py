@@ -6,27 +6,38 @@ of plain counts is the smallest shared place. Labels are outcomes and kinds, nev
 from __future__ import annotations
 
 import logging
-from typing import Callable
+import threading
 
 import redis
+
+from router.store.state import make_redis
 
 log = logging.getLogger("router.store.counters")
 STATS_KEY = "hr:stats"
 STATS_TTL_SECONDS = 90 * 24 * 3600
-_make_client: Callable[[], redis.Redis] | None = None
+_where: dict[str, str] = {}
+_clients: dict[str, redis.Redis] = {}
+_lock = threading.Lock()
 
 
-def bind(make_client: Callable[[], redis.Redis]) -> None:
-    """Where the counters get their Redis client: the worker process binds one of its own, with a short
-    timeout, at start (tasks/celery.py), so the store never reaches up into the Celery app."""
-    global _make_client
-    _make_client = make_client
+def configure(redis_url: str) -> None:
+    """Where the counters are kept: the workers' Redis (the Celery app calls this with its settings).
+    The client is made at first use, so a prefork child makes its own after the fork."""
+    with _lock:
+        _where["url"] = redis_url
+        _clients.clear()
 
 
 def _redis() -> redis.Redis:
-    if _make_client is None:
-        raise RuntimeError("router.store.counters used before bind(): the worker binds it in tasks/celery.py")
-    return _make_client()
+    """A client of its own with a shorter timeout: a counter must never hold up a send or a deletion.
+    RedisError (so the count is skipped and logged, never raised) until `configure` was called."""
+    client = _clients.get("client")
+    if client is None:
+        with _lock:
+            if "url" not in _where:
+                raise redis.RedisError("counters not configured")
+            client = _clients.setdefault("client", make_redis(_where["url"], timeout=2))
+    return client
 
 
 class Counter:
