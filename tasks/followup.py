@@ -41,9 +41,9 @@ from functools import partial
 from typing import NamedTuple
 
 import requests
+from celery import shared_task
 from kombu.exceptions import KombuError
 from redis import RedisError
-from celery import shared_task
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from router import logs
@@ -135,7 +135,7 @@ def dispatch_due() -> int:
 
 def _send_batch(ids: list[str], settings: Settings) -> int:
     outcomes = list(_pool().map(partial(_send_in_thread, settings), ids))
-    counts: dict[str, int] = {}
+    counts: dict[str, float] = {}
     for fid, outcome in zip(ids, outcomes):
         if outcome.label:
             counts[outcome.label] = counts.get(outcome.label, 0) + 1

@@ -97,7 +97,8 @@ def _delete_one(settings: Settings, item: Item) -> str:
 
 def _delete_batch(queue: PendingDeletions, items: list[Item], settings: Settings) -> int:
     outcomes = list(_pool().map(partial(_delete_one, settings), items))
-    finished, counts, lags, now = [], {}, [], time.time()
+    finished, lags, now = [], [], time.time()
+    counts: dict[str, float] = {}
     for item, outcome in zip(items, outcomes):
         if outcome == RETRY:
             counts["retry"] = counts.get("retry", 0) + 1

@@ -28,7 +28,6 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -58,7 +57,7 @@ def local_line(name: str, host: str) -> str:
 
 def tighten(data: Path) -> None:
     """Folders 0700 and files 0600 under .data, for what an earlier version left readable."""
-    for root, dirs, files in os.walk(data):
+    for root, _dirs, files in os.walk(data):
         os.chmod(root, 0o700)
         for name in files:
             path = os.path.join(root, name)
@@ -159,7 +158,8 @@ class Terminal:
     def give_back(self) -> None:
         if self.fd is not None:
             try:
-                os.tcsetpgrp(self.fd, self.previous)
+                if self.previous is not None:
+                    os.tcsetpgrp(self.fd, self.previous)
             except OSError:
                 pass
             os.close(self.fd)

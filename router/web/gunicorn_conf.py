@@ -38,7 +38,7 @@ control_socket_disable = True
 # judge, only under TRUST_PROXY (router/web/proxy.py, Werkzeug's ProxyFix): gunicorn believes them from
 # no address.
 forwarded_allow_ips = ""
-secure_scheme_headers = {}
+secure_scheme_headers: dict[str, str] = {}
 
 
 def on_starting(server):

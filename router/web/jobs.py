@@ -19,6 +19,7 @@ import re
 import time
 from collections import deque
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import redis
 from kombu.exceptions import KombuError
@@ -39,7 +40,7 @@ FOLLOWUP_ID = re.compile(r"[0-9a-f]{32}")  # router.store.pending.followup_id
 UNQUEUED_DELETIONS_MAX = 10_000
 
 
-def producer(settings: Settings):
+def producer(settings: Settings) -> Any:
     """A Celery app that only sends tasks, by name, to the workers' broker (router/store/broker.py: the
     same broker settings the workers' app is built with). The router never imports the workers' code
     (tasks/): a task's name is the whole contract."""
@@ -58,10 +59,10 @@ class Jobs:
         self.client = client or make_redis(settings.redis_url)
         self._broker_down_until = 0.0
         self._queue_down_until = 0.0
-        self._celery = None
+        self._celery: Any = None   # producer(settings), at the first publish
         self._deletion_queue = None
         self._pending_store = None
-        self._limits = None
+        self._limits: FollowupLimits | None = None
         self._unqueued: deque[tuple[str, str, float]] = deque(maxlen=UNQUEUED_DELETIONS_MAX)
 
     def _pending(self):
