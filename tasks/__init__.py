@@ -10,7 +10,11 @@ in). `celery -A tasks worker|beat` finds the app in tasks/celery.py (Celery's fi
 submodule `tasks.celery` when the package has no `app`), which builds it from the environment once.
 The tasks themselves are `shared_task`s (tasks/followup.py, tasks/history.py, tasks/health.py): they
 belong to whichever app runs them and read that app's settings (settings_of), so tests build as many
-apps as they like with create_celery(settings).
+apps as they like with create_celery(settings). This is Celery's own layout for a reusable package: the
+app in a `celery.py` module, tasks as shared_task, created on every app when it is finalized
+(https://docs.celeryq.dev/en/stable/django/first-steps-with-django.html; celery._state: "Shared tasks
+... are created by adding callbacks" to every app's finalizers; `current_app` falls back to the default
+app, which tasks/celery.py sets, in threads the worker did not start).
 
 What the tasks import of the router: router.store (Redis: pending follow-ups, deletions, counters,
 own numbers, the broker), router.settings, router.logs and router.twilio_rest; never the web tier.
