@@ -26,7 +26,9 @@ from celery import Celery, current_app
 from router.settings import Settings
 from router.store.broker import broker_config
 
-SETTINGS = "helpline_settings"   # the app's Settings, in its conf (settings_of)
+# The app's Settings (settings_of): an attribute of the app, not a key of its conf, which `celery report`
+# and `celery inspect conf` print (REDIS_URL's password with it).
+SETTINGS = "helpline_settings"
 TASK_MODULES = ["tasks.followup", "tasks.history", "tasks.health"]
 
 
@@ -60,13 +62,13 @@ def create_celery(settings: Settings) -> Celery:
     )
     if settings.beat_schedule is not None:
         celery.conf.beat_schedule_filename = str(settings.beat_schedule)
-    celery.conf[SETTINGS] = settings
+    setattr(celery, SETTINGS, settings)
     return celery
 
 
 def settings_of(app: Celery | None = None) -> Settings:
     """The Settings the app running a task was built with (the current app: the worker's)."""
-    settings = (app or current_app).conf.get(SETTINGS)
+    settings = getattr(app or current_app, SETTINGS, None)
     if not isinstance(settings, Settings):
         raise RuntimeError("this Celery app was not built by tasks.create_celery(settings)")
     return settings

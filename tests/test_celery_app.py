@@ -59,6 +59,9 @@ def test_an_app_is_built_from_the_settings_given_and_carries_them():
                         "tasks.history.drain_deletions": 5.0, "tasks.health.heartbeat": 2.0}
     app.loader.import_default_modules()
     assert TASKS <= set(app.tasks), "every task is the app's own (shared_task), sent by name"
+    secret = create_celery(Settings(redis_url="redis://:the-redis-password@127.0.0.1:1/0", auth_token="the-token"))
+    shown = secret.conf.humanize(with_defaults=False, censored=True)   # what `celery report` prints
+    assert "the-redis-password" not in shown and "the-token" not in shown
     other = create_celery(Settings(redis_url="redis://127.0.0.1:1/4"))
     assert settings_of(other).redis_url.endswith("/4") and settings_of(app).redis_url.endswith("/3"), \
         "two apps in one process keep their own settings"
