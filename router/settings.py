@@ -39,7 +39,7 @@ class Settings:
     account_sid: str | None = field(default=None)
     auth_token: str | None = field(default=None, repr=False)
     api_base_url: str = DEFAULT_API_BASE_URL
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)  # may hold a password
     flows_dir: Path = REPO_ROOT / "flows"
     public_base_url: str | None = None
     allowed_hosts: tuple[str, ...] = ()   # ALLOWED_HOSTS: host names a signed URL may name (without PUBLIC_BASE_URL)

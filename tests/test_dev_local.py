@@ -30,6 +30,7 @@ def test_a_tool_beside_make_run_finds_its_redis_unless_redis_url_is_set(tmp_path
     env = data_dir_with_url(tmp_path)
     assert local_redis_url(env) == DEV_URL
     assert with_local_redis(load_settings(env), env).redis_url == DEV_URL
+    assert "made-by-make-run" not in repr(with_local_redis(load_settings(env), env)), "a password is not for logs"
     given = dict(env, REDIS_URL="redis://elsewhere:6379/2")
     assert with_local_redis(load_settings(given), given).redis_url == "redis://elsewhere:6379/2"
     nothing_running = {"HELPLINE_DATA_DIR": str(tmp_path / "no-make-run")}
