@@ -30,7 +30,7 @@ from router.simulator import callplayer
 from router.web import followups, last_resort as safety
 from router.definition import phone
 from router.web.app import create_app
-from router.inspect.checks import load_checked
+from router.inspect.validation import load_checked
 from router.definition.hours import LONDON
 from router.definition.model import MenuNode
 from router.settings import Settings, load_settings
