@@ -58,3 +58,17 @@ def test_gunicorns_config_reads_its_setting_through_settings_and_loads_nothing_g
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
                          env=env, check=True).stdout
     assert json.loads(out) == [321, []]
+
+
+def test_the_cli_takes_make_runs_redis_and_the_operator_through_settings(tmp_path, monkeypatch):
+    from router.cli.common import cli_settings
+    from router.cli.live import _who
+
+    for name, value in data_dir_with_url(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("ROUTER_OPERATOR", "night-operator")
+    assert cli_settings().redis_url == DEV_URL
+    assert _who(None) == "night-operator" and _who("given") == "given"
+    monkeypatch.setenv("REDIS_URL", "redis://prod:6379/1")
+    assert cli_settings().redis_url == "redis://prod:6379/1"
