@@ -141,7 +141,7 @@ def test_a_holiday_at_a_weekend_counts_only_on_its_substitute_day(flows):
     ("Rydyn ni'n eich trosglwyddo i Galop.", "Rydyn ni'n eich trosglwyddo i Galop."),
 ])
 def test_welsh_mutates_and_contracts_after_i_and_mae(text, said):
-    from router.engine.wording import welsh_grammar
+    from router.engine.grammar import welsh_grammar
 
     assert welsh_grammar(text) == said
 
