@@ -34,7 +34,7 @@ from router.inspect.checks import load_checked
 from router.definition.hours import LONDON
 from router.definition.model import MenuNode
 from router.settings import Settings, load_settings
-from router.web.sms import LANGUAGE_WORDS
+from router.engine.texting import LANGUAGE_WORDS
 from router.store.state import redacted_url, make_redis
 
 DEFAULT_FROM = "+447400123456"   # a UK mobile: can be offered follow-up texts (none is ever sent)
@@ -524,7 +524,7 @@ def language_key(flows, lang: str) -> str:
 
 
 def language_word(lang: str) -> str:
-    """The word a texter sends to choose `lang` (router/web/sms.py's LANGUAGE_WORDS)."""
+    """The word a texter sends to choose `lang` (router/engine/texting.py's LANGUAGE_WORDS)."""
     for word, code in LANGUAGE_WORDS.items():
         if code == lang:
             return word.capitalize()
