@@ -15,7 +15,9 @@ from twilio.request_validator import RequestValidator
 from router.inspect.checks import load_checked
 from router.definition.hours import LONDON
 from router.settings import REPO_ROOT
-from router.simulator.simulate import RecordingJobs, SimulationError, Simulator, display_number
+from router.simulator.recording_jobs import RecordingJobs
+from router.simulator.simulate import SimulationError, Simulator
+from router.simulator.transcript import display_number
 from router.store.state import redacted_url
 
 
