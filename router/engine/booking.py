@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from router.definition import hours as hours_mod
 from router.definition.model import Service
 from router.engine import wording
-from router.engine.context import SMS, VOICE, Context, Followup, Step
+from router.engine.context import SMS, VOICE, Context, Followup, Line, Step
 from router.engine.keypad import VOICE_CANCEL_KEY, cancel_key_free
 from router.engine.wording import describe_hours
 
@@ -27,7 +27,7 @@ def schedule_followup(ctx: Context, service: Service, when: str) -> Step:
     phrase = f"followup_confirm_{when}"
     if ctx.channel == VOICE and (when == "now" or cancel_key_free(ctx.flows)):
         phrase = f"voice_{phrase}"  # cancel by calling again and a key: a text would leave a trace
-    lines = (ctx.say(phrase, morning=morning(ctx), key=VOICE_CANCEL_KEY),)
+    lines: tuple[Line, ...] = (ctx.say(phrase, morning=morning(ctx), key=VOICE_CANCEL_KEY),)
     if ctx.channel == VOICE:
         # Said twice before the call ends, where no key can cut it off (a hang-up step has no Gather):
         # someone who typed 2, 2, 2 ahead booked a text without hearing the question (issue 19).

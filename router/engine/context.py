@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Protocol
 
 from router.definition.model import Flows
 from router.engine import grammar
@@ -68,6 +69,13 @@ class Step:
         return replace(self, lines=tuple(lines) + self.lines)
 
 
+class Answer(Protocol):
+    """A yes or no worked out only when asked (router/definition/phone.py TextableLater): most steps
+    never ask whether the person can be texted, and finding out costs a number parse."""
+
+    def __bool__(self) -> bool: ...
+
+
 @dataclass(frozen=True)
 class Context:
     """What the engine may know about the moment, never who the person is."""
@@ -76,7 +84,7 @@ class Context:
     channel: str
     lang: str
     now: datetime
-    can_text: bool = False
+    can_text: bool | Answer = False
 
     def say(self, phrase_id: str, /, **values: object) -> Line:
         text = self.flows.phrase(phrase_id, self.lang, **values)

@@ -32,7 +32,7 @@ def welsh_grammar(text: str) -> str:
     """Contractions and the soft mutation after "i" that filling a name into a Welsh phrase may need."""
     text = _WELSH_CONTRACTIONS.sub(lambda m: f"{m.group(1)}'r ", text)
 
-    def mutate(match: re.Match) -> str:
+    def mutate(match: re.Match[str]) -> str:
         word = match.group(1)
         soft = _WELSH_SOFT_MUTATION[word.lower()]
         return "i " + (soft[:1].upper() + soft[1:] if word[:1].isupper() else soft)

@@ -38,7 +38,7 @@ def _start(ctx: Context) -> Step:
     return step
 
 
-def memoised(ctx: Context, key: tuple, make: Callable[[Context], Step]) -> Step:
+def memoised(ctx: Context, key: tuple[str, ...], make: Callable[[Context], Step]) -> Step:
     """A Step that depends only on the flows, the language and the channel (a menu, the greeting),
     kept with the flows it came from: menus are what nearly every request asks for."""
     step = ctx.flows.memo.get(key)
@@ -90,7 +90,8 @@ def _menu_choices(ctx: Context, node: MenuNode) -> tuple[Line, ...]:
     """The options of a menu. On a call, the start menu's first option says that staying on the line
     puts you through, and a language option comes straight after it, said in that language: both must
     be heard early, by someone with seconds to spare or who does not follow English."""
-    options, languages = [], []
+    options: list[Line] = []
+    languages: list[Line] = []
     is_start = node is ctx.flows.nodes.get(ctx.flows.start)
     for option in node.options:
         if ctx.channel == SMS and option.next == ctx.flows.start:

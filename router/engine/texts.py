@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from router.engine.context import Context, Step
+from router.engine.context import Context, Line, Step
 from router.engine.presenting import police, start
 
 
@@ -43,7 +43,7 @@ def landline(ctx: Context) -> Step:
                 events=(("sms_landline", "reply"),))
 
 
-def _advice(ctx: Context, neutral: bool, in_crisis: bool) -> tuple:
+def _advice(ctx: Context, neutral: bool, in_crisis: bool) -> tuple[Line, ...]:
     """The 999 advice after a stop, and the Samaritans too when the same text has words of crisis ("stop,
     I want to die"): a stop never swallows a crisis (router/engine/crisis.py)."""
     advice = (ctx.say("sms_neutral_emergency" if neutral else "sms_safety"),)

@@ -67,6 +67,7 @@ def _press(ctx: Context, at: str | None, key: str) -> Step:
         if new_lang and new_lang in ctx.flows.config.languages:
             return start(replace(ctx, lang=new_lang))
         return present(ctx, at)
+    assert option.next is not None, "the schema gives every option a language or a next"
     return present(ctx, option.next)
 
 

@@ -28,7 +28,7 @@ class RecordingJobs:
 
     def clear(self) -> None:
         """Forget everything recorded (a simulator's reset)."""
-        self.__init__()
+        self.followups, self.cancelled, self.deleted = [], 0, []
 
     def schedule_followup(self, *, to: str, from_: str, trigger: str, followup: Followup, callback: str,
                           lang: str = "en", limits: Limits | None = None) -> Booking:
