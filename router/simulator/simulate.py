@@ -44,7 +44,7 @@ from router.simulator.script_inputs import (DIAL_OUTCOMES, Inputs, PrefixInputs,
 from router.simulator.transcript import Event, RecordedFollowup, SimulationError, Transcript, display_number
 from router.store.state import make_redis, redacted_url
 from router.web import followups
-from router.web import last_resort as safety
+from router.web import last_resort
 from router.web.app import create_app
 
 # Names other modules import from here (the CLI, the scenarios, the tests): they live in the modules above.
@@ -189,7 +189,7 @@ class Simulator:
         typed_ahead: deque[str] = deque()  # keys of a burst not yet taken by a <Gather>
         for _ in range(MAX_REQUESTS):
             document = self.post(url, body)
-            if document.strip() == safety.VOICE_TWIML.strip():
+            if document.strip() == last_resort.VOICE_TWIML.strip():
                 emit(Event("note", "the app answered with its safety TwiML: something failed (see the log)"))
             step = self._follow_voice(url, document, params, inputs, transcript, emit, typed_ahead)
             self._drain_jobs(transcript, emit)
@@ -256,7 +256,7 @@ class Simulator:
                                           "AccountSid": ACCOUNT_SID, "From": sender, "To": HELPLINE_NUMBER,
                                           "Body": body, "NumMedia": "0", "NumSegments": "1",
                                           "ApiVersion": "2010-04-01"})
-            if document.strip() == safety.SMS_TWIML.strip():
+            if document.strip() == last_resort.SMS_TWIML.strip():
                 emit(Event("note", "the app answered with its safety text: something failed (see the log)"))
             for message in _parse(document):
                 if message.tag == "Message":

@@ -22,7 +22,7 @@ from flask import Blueprint, Response, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
 from router import engine, metrics
-from router.web import followups, replay, last_resort as safety
+from router.web import followups, last_resort, replay
 from router.engine import DialResult, Keys, Line, Silence, Step
 from router.definition.model import Flows
 from router.web.runtime import Runtime, runtime
@@ -222,7 +222,7 @@ def dialled():
 @bp.post("/safety-connect")
 def safety_connect():
     """Reached only from the safety TwiML: put the caller through to the 24-hour helpline, no matter what."""
-    return twiml(safety.CONNECT_TWIML)
+    return twiml(last_resort.CONNECT_TWIML)
 
 
 @bp.post("/status")
