@@ -17,7 +17,7 @@ FLOWS = REPO / "flows"
 
 @pytest.fixture(scope="module")
 def simulator():
-    return Simulator(FLOWS, assume_sender=True)  # as `router check` runs them
+    return Simulator(FLOWS, assume_sender=True)  # as `router scenarios` runs them
 
 
 @pytest.fixture(scope="module")

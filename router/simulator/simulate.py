@@ -76,7 +76,7 @@ class Simulator:
                  diversions: dict | None = None, typed_keys: str = callplayer.KEPT,
                  assume_sender: bool = False):
         """assume_sender: play a deployment that has a sender for texts even if this environment has
-        none (`router check`: scenarios check the flows, not the deployment); otherwise the simulation
+        none (`router scenarios`: scenarios check the flows, not the deployment); otherwise the simulation
         answers exactly as the app here would, and says so when it would not offer texts."""
         self.typed_keys = typed_keys
         settings = settings or load_settings()
