@@ -28,7 +28,7 @@ from router.engine.fallbacks import after_call_line, open_fallback, open_fallbac
 from router.engine.inputs import DialResult, Input, Keys, Silence, Text
 from router.engine.keypad import (CONNECT_KEY, FALLBACK_KEY, FOLLOWUP_KEY, MENU_KEY, OTHER_LINE_KEY, PLACES, POLICE,
                                   POLICE_TEXTS, REPEAT_KEYS, SMS_FOLLOWUP_KEY, VOICE_CANCEL_KEY, WHEN_CHOICES,
-                                  WINDOW_KEYS, cancel_key_free, known_place)
+                                  WINDOW_KEYS, cancel_key_free, cancels_texts, known_place)
 from router.engine.presenting import connect, police, present, start
 from router.engine.walking import cancel_not_recorded, cancelled_by_key, dial_result, press, resume, silence
 from router.engine.wording import describe_hours
@@ -37,7 +37,7 @@ __all__ = [
     "CONNECT_KEY", "FALLBACK_KEY", "FOLLOWUP_KEY", "MENU_KEY", "OTHER_LINE_KEY", "PLACES", "POLICE", "POLICE_TEXTS",
     "REPEAT_KEYS", "SMS", "SMS_FOLLOWUP_KEY", "VOICE", "VOICE_CANCEL_KEY", "WHEN_CHOICES", "WINDOW_KEYS",
     "Context", "Dial", "DialResult", "Followup", "Input", "Keys", "Line", "Silence", "Step", "Text",
-    "after_call_line", "cancel_key_free", "cancel_not_recorded", "cancelled_by_key", "connect", "describe_hours",
+    "after_call_line", "cancel_key_free", "cancels_texts", "cancel_not_recorded", "cancelled_by_key", "connect", "describe_hours",
     "dial_result", "followup_not_arranged", "followup_time", "known_place", "open_fallback", "open_fallbacks",
     "police", "present", "press", "resume", "schedule_followup", "silence", "start",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from router.definition.model import Flows, MenuNode, Option
 from router.engine.context import SMS, VOICE
+from router.engine.inputs import Keys
 
 REPEAT_KEYS = frozenset({"0", "*"})
 # One meaning per key wherever a service was chosen on a call: 1 puts you through (the open fallback of a
@@ -50,6 +51,12 @@ def known_place(flows: Flows, at: str) -> bool:
 
 def find_option(node: MenuNode, key: str) -> Option | None:
     return next((option for option in node.options if option.key == key), None)
+
+
+def cancels_texts(flows: Flows, at: str | None, keys: Keys) -> bool:
+    """Is this the cancel key on the main menu (while no option uses it)? The channel then cancels every
+    text due to the caller before the engine says so (router/engine/walking.py `cancelled_by_key`)."""
+    return keys.digits == VOICE_CANCEL_KEY and at == flows.start and cancel_key_free(flows)
 
 
 def cancel_key_free(flows: Flows) -> bool:

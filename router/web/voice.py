@@ -173,13 +173,13 @@ def key():
     flows = rt.flows.current()
     args = request.args
     ctx = _context(flows, args.get("lang"), rt)
-    digits = request.form.get("Digits", "")
     at = place_from_url(args.get("at"))
-    if digits == engine.VOICE_CANCEL_KEY and at == flows.start and engine.cancel_key_free(flows):
-        return _answer(_cancel_by_key(rt, flows, ctx), flows)
     recent = args.get("k", "")
-    step = engine.resume(ctx, at, Keys(digits, recent=recent if len(recent) == 1 else "",
-                                       recent_lang=args.get("o", "")))
+    keys = Keys(request.form.get("Digits", ""), recent=recent if len(recent) == 1 else "",
+                recent_lang=args.get("o", ""))
+    if engine.cancels_texts(flows, at, keys):
+        return _answer(_cancel_by_key(rt, flows, ctx), flows)
+    step = engine.resume(ctx, at, keys)
     if step.followup and not _bound(rt):  # a replayed or stale "yes": nothing is booked, the question again
         step = engine.present(ctx, at or flows.start)
     return _answer(step, flows)
