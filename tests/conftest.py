@@ -9,6 +9,7 @@ import os
 os.environ.setdefault("DELETION_WAIT_SECONDS", "0")
 
 import dataclasses  # noqa: E402
+import functools
 from datetime import datetime
 from pathlib import Path
 
@@ -96,3 +97,40 @@ def copy_flows(tmp_path: Path) -> Path:
     target = tmp_path / "flows"
     shutil.copytree(FLOWS, target)
     return target
+
+
+# ------------------------------------------------------------------ markers and pytest-xdist
+# `e2e` is found, not listed: a test module that starts processes imports subprocess, pty or the
+# process helpers (tests/processes.py, tests/sentinels.py). `slow` is measured: modules whose tests take
+# seconds each in-process (whole-flow validation, Hypothesis, Redis paused). `make test-quick` runs
+# `-m "not e2e and not slow"`; a module renamed or added is simply in the quick run until listed here.
+SLOW_MODULES = {
+    "test_caller_journey", "test_cli", "test_diversions", "test_flowfile", "test_followup_sender",
+    "test_fuzz_webhooks", "test_lint", "test_release_signing", "test_sms", "test_texts_as_typed", "test_values",
+    "test_validation",  # test_lint.py once the cli branch has renamed it
+}
+STARTS_PROCESSES = ("import subprocess", "from subprocess", "import pty", "tests.processes", "tests.sentinels")
+
+
+@functools.lru_cache(maxsize=None)
+def _starts_processes(path: str) -> bool:
+    source = Path(path).read_text()
+    return any(needle in source for needle in STARTS_PROCESSES)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is None:
+            continue
+        if _starts_processes(module.__file__):
+            item.add_marker(pytest.mark.e2e)
+        if module.__name__.rpartition(".")[2] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+        # Under `pytest -n N --dist loadgroup` (make test), tests of a module that shares a fixture
+        # between its tests (scope module or session, e.g. one `make run` for all of test_make_run)
+        # stay on one xdist worker, so the fixture is built once; every other test goes where there is room.
+        fixture_defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        if any(d.scope in ("module", "package") and d.baseid == item.nodeid.split("::")[0]
+               for defs in fixture_defs.values() for d in defs):
+            item.add_marker(pytest.mark.xdist_group(module.__name__))

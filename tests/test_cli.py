@@ -53,7 +53,7 @@ def test_validate_errors_exit_1_with_file_and_line(runner, tmp_path):
     folder = broken_copy(tmp_path)
     result = run(runner, "validate", folder)
     assert result.exit_code == 1
-    line = [l for l in result.output.splitlines() if "domestic_abuses" in l][0]
+    line = [out for out in result.output.splitlines() if "domestic_abuses" in out][0]
     number = (folder / "menu.yaml").read_text().split("\n").index("        next: domestic_abuses") + 1
     assert line.startswith(f"{folder / 'menu.yaml'}:{number}: error: nodes.main.options[1].next: ")
 

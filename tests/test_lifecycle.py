@@ -79,7 +79,7 @@ def test_apply_shows_the_changes_records_switches_and_publishes(place):
 
     listed = router(place, "versions")
     assert "gentler wording" in listed.output and "night-operator" in listed.output
-    assert f"*    2" in listed.output and f"holds flows_version {new.version}" in listed.output
+    assert "*    2" in listed.output and f"holds flows_version {new.version}" in listed.output
 
     back = router(place, "rollback", "--yes")
     assert back.exit_code == 0, back.output

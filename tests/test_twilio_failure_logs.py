@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 
-import pytest
 import redis
 
 from router.web.app import create_app

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -122,8 +122,8 @@ def parse_yaml(text: str, file: str) -> tuple[Any, dict[Path_, int], list[Proble
             return None, lines, [Problem(file, 1, "", "the file is empty")]
         return _to_python(loader, node, (), lines, problems, file), lines, problems
     except _Refused as exc:
-        return None, lines, [Problem(file, exc.problem_mark.line + 1, "", exc.problem,
-                                     hint="write each value out in full where it is used")]
+        line = exc.problem_mark.line + 1 if exc.problem_mark else 1   # both always set where it is raised
+        return None, lines, [Problem(file, line, "", exc.problem or "", hint="write each value out in full where it is used")]
     except yaml.MarkedYAMLError as exc:
         return None, lines, [yaml_problem(exc, text, file)]
     finally:
@@ -246,7 +246,7 @@ PLAIN_TYPE_ERRORS = {
 }
 
 
-def _reason(error: dict[str, Any], loc: Path_ = ()) -> tuple[str, str]:
+def _reason(error: Mapping[str, Any], loc: Path_ = ()) -> tuple[str, str]:
     """(reason, hint) in plain words for one pydantic error."""
     message = error["msg"].removeprefix("Value error, ")
     kind = error["type"]

@@ -11,12 +11,14 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from typing import Literal, Mapping
 from zoneinfo import ZoneInfo
 
 import holidays
 
 LONDON = ZoneInfo("Europe/London")
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 Span = tuple[int, int]
@@ -45,7 +47,7 @@ def parse_day(spec: str) -> tuple[Span, ...]:
             raise ValueError(f"{part.strip()!r} ends before it starts")
         spans.append((start, end))
     spans.sort()
-    for (s1, e1), (s2, _) in zip(spans, spans[1:]):
+    for (_, e1), (s2, _) in zip(spans, spans[1:]):
         if s2 < e1:
             raise ValueError(f"time ranges overlap in {spec!r}")
     return tuple(spans)
@@ -92,7 +94,7 @@ class Schedule:
     exceptions: tuple[tuple[date, tuple[Span, ...]], ...] = ()
 
     @classmethod
-    def from_spec(cls, always: bool, spec: dict[str, str], open_on_bank_holidays: bool,
+    def from_spec(cls, always: bool, spec: Mapping[Weekday, str], open_on_bank_holidays: bool,
                   exceptions: dict[date, tuple[Span, ...]] | None = None) -> "Schedule":
         week = tuple(parse_day(spec.get(day, "closed")) for day in DAYS)
         return cls(always=always, week=week, open_on_bank_holidays=open_on_bank_holidays,

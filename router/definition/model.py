@@ -23,7 +23,7 @@ Text = dict[str, str]
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 # Keys a person can press or reply. 0 and * are kept for "hear the options again" everywhere.
 OPTION_KEY_PATTERN = r"^[1-9]$"  # # ends key input on a call (Twilio <Gather>)
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Weekday = hours_mod.Weekday
 
 
 class _Strict(BaseModel):
@@ -56,16 +56,20 @@ class Closure(_Strict):
             raise ValueError("give either `date:` (one day) or `from:` and `to:` (a range), not both")
         if self.date_ is None and (self.from_ is None or self.to is None):
             raise ValueError("give `date:` (one day), or both `from:` and `to:` (a range of days)")
-        if self.date_ is None and self.to < self.from_:
-            raise ValueError(f"`to: {self.to}` is before `from: {self.from_}`")
-        if self.date_ is None and (self.to - self.from_).days >= MAX_CLOSURE_DAYS:
-            raise ValueError("a closure of more than a year is not a closure: change the service's hours")
+        start, end = self.from_, self.to
+        if self.date_ is None and start is not None and end is not None:   # both given: checked above
+            if end < start:
+                raise ValueError(f"`to: {end}` is before `from: {start}`")
+            if (end - start).days >= MAX_CLOSURE_DAYS:
+                raise ValueError("a closure of more than a year is not a closure: change the service's hours")
         return self
 
     def days(self) -> list[date]:
         if self.date_ is not None:
             return [self.date_]
-        return [self.from_ + timedelta(days=n) for n in range((self.to - self.from_).days + 1)]
+        start, end = self.from_, self.to
+        assert start is not None and end is not None, "the validator above requires both without `date:`"
+        return [start + timedelta(days=n) for n in range((end - start).days + 1)]
 
 
 class Service(_Strict):

@@ -110,8 +110,7 @@ def _service_box(graph: Graph, flows: Flows, ctx: engine.Context, sid: str) -> s
 
 def _fallbacks(graph: Graph, flows: Flows, ctx: engine.Context, sid: str) -> None:
     seen = {sid}
-    while flows.services[sid].fallback in flows.services and flows.services[sid].fallback not in seen:
-        target = flows.services[sid].fallback
+    while (target := flows.services[sid].fallback) is not None and target in flows.services and target not in seen:
         new = f"svc_{target}" not in graph.boxes
         _service_box(graph, flows, ctx, target)
         label = "if no answer" if flows.services[sid].open_24_hours else FALLBACK_LABEL
@@ -231,12 +230,12 @@ class BuiltinLayout:
         return width, len(lines) * self.LINE + 2 * self.PAD - 2
 
     def _place(self) -> None:
-        x = self.MARGIN
+        x: float = self.MARGIN
         labels = {e.target: len(e.label) for e in self.graph.edges if not e.dashed and e not in self.back}
         for column in self.columns:
             gap = max((labels.get(b, 0) for b in column), default=0) * self.CHAR * 0.9 + 40
             x += gap if x > self.MARGIN else 0
-            y = self.MARGIN
+            y: float = self.MARGIN
             width = max(self._size(self.graph.boxes[b])[0] for b in column)
             for box_id in column:
                 w, h = self._size(self.graph.boxes[box_id])

@@ -123,7 +123,7 @@ def _journeys(flows: Flows, moments: tuple[tuple[str, datetime], ...]) -> dict:
                 found[(moment, channel, lang, ())] = step_text(first)
                 if channel == engine.VOICE:
                     _silences(ctx, first, found, (moment, channel, lang))
-                todo = [((), first, frozenset())]
+                todo: list[tuple[tuple[str, ...], engine.Step, frozenset[str]]] = [((), first, frozenset())]
                 while todo:
                     keys, step, seen = todo.pop()
                     if step.at is None or len(keys) >= MAX_KEYS or step.at in seen:
@@ -188,7 +188,7 @@ def changes(before: dict, after: dict, only: set | None = None, emergency: tuple
         first = not keys or keys[0] == SILENCE or any(
             number in (text or "") for number in emergency for text in (was, now))
         grouped.setdefault((describe(channel, lang, keys, names), was, now, first), []).append(moment)
-    found = [Change(journey, tuple(sorted(moments, key=order.get)), was, now, first)
+    found = [Change(journey, tuple(sorted(moments, key=lambda moment: order[moment])), was, now, first)
              for (journey, was, now, first), moments in grouped.items()]
     return sorted(found, key=lambda c: not c.first)  # stable: the first menu, silence, 24-hour lines first
 

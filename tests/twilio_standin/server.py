@@ -80,7 +80,7 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from . import rules
-from .account import AccountMixin
+from .account import AccountMixin, MessagingService, PhoneNumber
 from .texting import TextingMixin
 
 API_VERSION = "2010-04-01"

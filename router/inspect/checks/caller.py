@@ -17,7 +17,7 @@ from datetime import datetime
 
 from router import engine
 from router.inspect.checks.review import check_review_status
-from router.inspect.checks.locate import WARNING, Locator
+from router.inspect.checks.locate import Locator
 from router.definition.flowfile import Problem
 from router.definition.model import Flows, MenuNode
 
@@ -43,7 +43,7 @@ def seconds(line: engine.Line) -> float:
 
 def check_top_menu_timing(flows: Flows, loc: Locator) -> list[Problem]:
     """The greeting, per language: words before the first option is complete, and the seconds it all takes."""
-    problems = []
+    problems: list[Problem] = []
     start_node = flows.nodes.get(flows.start)
     if not isinstance(start_node, MenuNode):
         return problems
@@ -87,8 +87,8 @@ def check_fallback_audiences(flows: Flows, loc: Locator) -> list[Problem]:
                 "worried about their own behaviour, never an adult line to a child). Choose a fallback with "
                 f"`audience: {service.audience}`, or write `fallback: none`"))
     for path, sid in flows.config.emergency_lines():
-        service = flows.services.get(sid)
-        if service is not None and service.audience != "adults":
+        line = flows.services.get(sid)
+        if line is not None and line.audience != "adults":
             problems.append(loc.problem("config.yaml", path,
                                         f"{sid} is where silent callers and the safety answer go; it must "
                                         "be a line for adults experiencing abuse"))

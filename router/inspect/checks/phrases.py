@@ -89,7 +89,7 @@ def check_phrases(flows: Flows, loc: Locator) -> list[Problem]:
                 continue
             unknown = found[lang] - allowed if allowed is not None else set()
             if unknown:
-                can = ", ".join("{" + n + "}" for n in sorted(allowed)) or "no placeholders"
+                can = ", ".join("{" + n + "}" for n in sorted(allowed or ())) or "no placeholders"
                 problems.append(loc.problem("phrases.yaml", path, "uses " + ", ".join(
                     "{" + n + "}" for n in sorted(unknown)) + f", which the router does not fill in here "
                     f"(it can use {can})"))

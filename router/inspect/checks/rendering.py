@@ -67,7 +67,7 @@ def sms_text(step: engine.Step) -> str:
 def _reply(step: engine.Step, trigger: str, ctx: engine.Context) -> Reply:
     parts = tuple((getattr(line.text, "phrase_id", ""), str(line.text))
                   for line in step.lines + step.choices if line.text)
-    return Reply(sms_text(step), parts, step.lang, step.at, trigger, ctx.can_text, ctx.now)
+    return Reply(sms_text(step), parts, step.lang, step.at, trigger, bool(ctx.can_text), ctx.now)
 
 
 ENGINE_PLACE_KEYS = ("1", "2", "3", "8", "9")  # fallback, follow-up, when-choices, SMS follow-up, menu
@@ -94,13 +94,14 @@ def sms_replies(flows: Flows, clocks: Iterable[datetime] = CLOCKS) -> Iterator[R
             todo: list[tuple[str, str]] = []
             seen: set[tuple[str, str]] = set()
 
-            def visit(step: engine.Step, trigger: str, ctx: engine.Context) -> Iterator[Reply]:
+            def visit(step: engine.Step, trigger: str, ctx: engine.Context,
+                      seen: set[tuple[str, str]] = seen, todo: list[tuple[str, str]] = todo) -> Iterator[Reply]:
                 yield _reply(step, trigger, ctx)
                 if step.at and (step.lang, step.at) not in seen:
                     seen.add((step.lang, step.at))
                     todo.append((step.lang, step.at))
 
-            for lang, ctx in contexts.items():
+            for ctx in contexts.values():
                 yield from visit(engine.start(ctx), "a first text", ctx)
             while todo:
                 lang, at = todo.pop()
@@ -114,7 +115,9 @@ def followup_texts(flows: Flows) -> Iterator[tuple[str, str, str]]:
     for lang in flows.config.languages:
         ctx = engine.Context(flows, engine.SMS, lang, CLOCKS[0], True)
         for sid, service in flows.services.items():
-            yield sid, lang, engine.schedule_followup(ctx, service, "later").followup.body
+            followup = engine.schedule_followup(ctx, service, "later").followup
+            assert followup is not None, "a service's follow-up is always written when it is booked"
+            yield sid, lang, followup.body
 
 
 def voice_walk(flows: Flows, clocks: Iterable[datetime] = CLOCKS) -> Iterator[tuple[str, str, datetime]]:

@@ -87,7 +87,7 @@ def check_rendering(flows: Flows, loc: Locator, clocks: tuple[datetime, ...]) ->
     walker = voice_walk(flows, VOICE_CLOCKS if clocks == CLOCKS else clocks)
     where: tuple[str, str, datetime] | None = None
     try:
-        for where in walker:
+        for where in walker:  # noqa: B007 - kept after the loop: the place a failure happened
             pass
     except Exception as exc:  # noqa: BLE001 - any failure here would reach a caller as the safety TwiML
         place, what, now = where or ("the start", "a call", clocks[0])

@@ -32,7 +32,7 @@ def check_references(flows: Flows, loc: Locator) -> list[Problem]:
             problems.append(loc.problem("menu.yaml", ("nodes", node_id, "next"),
                                         f"goes to {node.next!r}, which is not defined under nodes"))
         elif isinstance(node, ConnectNode):
-            named = [(("nodes", node_id, "service"), node.service)]
+            named: list[tuple[tuple[str, ...], str]] = [(("nodes", node_id, "service"), node.service)]
             named += [(("nodes", node_id, "by_language", lang), sid) for lang, sid in (node.by_language or {}).items()]
             for path, sid in named:
                 if sid not in services:
@@ -114,7 +114,8 @@ def check_menu_tree(flows: Flows, loc: Locator) -> list[Problem]:
 
 
 def _duplicate_keys(node_id: str, node: MenuNode, loc: Locator) -> list[Problem]:
-    problems, first = [], {}
+    problems: list[Problem] = []
+    first: dict[str, int] = {}
     for i, option in enumerate(node.options):
         if option.key in first:
             j = first[option.key]

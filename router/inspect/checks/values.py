@@ -26,7 +26,7 @@ VOICES_FILE = Path(__file__).resolve().parents[2] / "data" / "twilio_voices.yaml
 # ------------------------------------------------------------------ phone numbers
 def _longest_for_type(parsed: phonenumbers.PhoneNumber) -> int | None:
     """The usual (longest) length of a national number of this type in its region, e.g. 10 for UK freephone."""
-    metadata = phonenumbers.PhoneMetadata.metadata_for_region(phonenumbers.region_code_for_number(parsed))
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(phonenumbers.region_code_for_number(parsed) or "")
     kind = phonenumbers.number_type(parsed)
     desc = {phonenumbers.PhoneNumberType.TOLL_FREE: metadata.toll_free,
             phonenumbers.PhoneNumberType.FIXED_LINE: metadata.fixed_line,
