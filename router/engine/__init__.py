@@ -38,6 +38,6 @@ __all__ = [
     "REPEAT_KEYS", "SMS", "SMS_FOLLOWUP_KEY", "VOICE", "VOICE_CANCEL_KEY", "WHEN_CHOICES", "WINDOW_KEYS",
     "Context", "Dial", "DialResult", "Followup", "Input", "Keys", "Line", "Silence", "Step", "Text",
     "after_call_line", "cancel_key_free", "cancels_texts", "cancel_not_recorded", "cancelled_by_key", "connect", "describe_hours",
-    "dial_result", "followup_not_arranged", "followup_time", "known_place", "open_fallback", "open_fallbacks",
+    "dial_result", "followup_not_arranged", "hours_mod", "followup_time", "known_place", "open_fallback", "open_fallbacks",
     "police", "present", "press", "resume", "schedule_followup", "silence", "start",
 ]

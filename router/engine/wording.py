@@ -27,8 +27,8 @@ def describe_hours(ctx: Context, service: Service) -> str:
     if schedule.always:
         return ctx.flows.phrase("hours_always", ctx.lang)
     style = "long" if ctx.channel == VOICE else "short"
-    names = dict(zip(hours_mod.DAYS, day_names(ctx, f"days_{style}")))
-    names_after_to = dict(zip(hours_mod.DAYS, day_names(ctx, f"days_{style}_to")))
+    names: dict[str, str] = dict(zip(hours_mod.DAYS, day_names(ctx, f"days_{style}")))
+    names_after_to: dict[str, str] = dict(zip(hours_mod.DAYS, day_names(ctx, f"days_{style}_to")))
     parts = []
     for first, last, spans in schedule.weekly_groups():
         if (first, last) == ("sat", "sun") and style == "long":

@@ -11,9 +11,10 @@ numbers in a simulation.
 from __future__ import annotations
 
 from router.definition import phone
+from router.definition.model import Limits
 from router.engine import Followup
 from router.simulator.transcript import RecordedFollowup
-from router.store.limits import Booking, Limits
+from router.store.limits import Booking
 
 
 class RecordingJobs:
