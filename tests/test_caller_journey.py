@@ -12,11 +12,11 @@ import pytest
 
 from router.definition.flowfile import load_flows
 from router.definition.hours import LONDON
-from router.inspect.checks import lint_folder
+from router.inspect.validation import lint_folder
 from router.web.voice import WINDOW_SECONDS
 from tests.conftest import CHRISTMAS_3AM, FLOWS, WEEKDAY_NOON, WEEKNIGHT_3AM
 from tests.support import LANDLINE, Call, Texter
-from tests.test_lint import change, copy_flows
+from tests.test_validation import change, copy_flows
 
 HELPLINE = "+448082000247"
 LIVE_FEAR_FREE = "+448088010800"
@@ -229,7 +229,7 @@ def test_welsh_callers_hear_no_english_name_mid_sentence_and_welsh_mutates(app_a
 
 
 def test_validate_lists_the_welsh_phrases_nobody_has_reviewed(tmp_path):
-    from router.inspect.checks.review import fingerprint
+    from router.inspect.validation.review import fingerprint
 
     warnings = [p for p in lint_folder(FLOWS) if p.severity == "warning" and "reviewed by a fluent" in p.reason]
     assert len(warnings) == 1 and "phrases in cy have not been reviewed" in warnings[0].reason

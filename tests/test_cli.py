@@ -1,8 +1,9 @@
 """The `router` command: validate's exit codes and JSON, simulate matching what the webhooks answer,
-check passing and failing, graph showing every service and key."""
+scenarios passing and failing (and `check`, their old name), graph showing every service and key."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from datetime import datetime
@@ -206,19 +207,19 @@ scenarios:
 """
 
 
-def test_check_passes(runner, tmp_path):
+def test_scenarios_pass(runner, tmp_path):
     path = tmp_path / "scenarios.yaml"
     path.write_text(SCENARIOS)
-    result = run(runner, "check", FLOWS, "--scenarios", path)
+    result = run(runner, "scenarios", FLOWS, "--scenarios", path)
     assert result.exit_code == 0, result.output
     assert "PASS  weekday 1 goes to the helpline" in result.output
     assert "2 scenarios: 2 passed, 0 failed" in result.output
 
 
-def test_check_fails_on_the_wrong_number(runner, tmp_path):
+def test_scenarios_fail_on_the_wrong_number(runner, tmp_path):
     path = tmp_path / "scenarios.yaml"
     path.write_text(SCENARIOS.replace('dials: "0808 2000 247"', 'dials: "0808 801 0327"'))
-    result = run(runner, "check", FLOWS, "--scenarios", path)
+    result = run(runner, "scenarios", FLOWS, "--scenarios", path)
     assert result.exit_code == 1
     assert "FAIL  weekday 1 goes to the helpline" in result.output
     assert "did not dial 0808 801 0327 (dialled: 0808 2000 247, National Domestic Abuse Helpline)" in result.output
@@ -226,18 +227,48 @@ def test_check_fails_on_the_wrong_number(runner, tmp_path):
     assert "2 scenarios: 1 passed, 1 failed" in result.output
 
 
-def test_check_reports_a_bad_scenarios_file_with_its_line(runner, tmp_path):
+def test_scenarios_report_a_bad_scenarios_file_with_its_line(runner, tmp_path):
     path = tmp_path / "scenarios.yaml"
     path.write_text(SCENARIOS.replace("    presses: [1]\n", "    presses: [1]\n    heard: x\n"))
-    result = run(runner, "check", FLOWS, "--scenarios", path)
+    result = run(runner, "scenarios", FLOWS, "--scenarios", path)
     assert result.exit_code == 1
     assert f"{path}:6: error: scenarios[1].heard: is not a known field" in result.output
 
 
-def test_check_runs_the_shipped_scenarios(runner):
-    result = run(runner, "check", FLOWS)
+def test_scenarios_runs_the_shipped_scenarios(runner):
+    result = run(runner, "scenarios", FLOWS)
     assert result.exit_code == 0, result.output
     assert "FAIL" not in result.output
+
+
+def test_check_is_the_hidden_old_name_of_scenarios(runner, tmp_path):
+    """Runbooks and habits that say `router check` keep working, with the same output; --help lists
+    only `scenarios`, the name that says what it runs."""
+    path = tmp_path / "scenarios.yaml"
+    path.write_text(SCENARIOS.replace('dials: "0808 2000 247"', 'dials: "0808 801 0327"'))
+    new, old = (run(runner, name, FLOWS, "--scenarios", path) for name in ("scenarios", "check"))
+
+    def printed(result):  # what the command printed; the app's JSON log lines (some warn once) aside
+        return [line for line in result.output.splitlines() if not line.startswith('{"ts"')]
+    assert (old.exit_code, printed(old)) == (new.exit_code, printed(new)) == (1, printed(new))
+    assert "2 scenarios: 1 passed, 1 failed" in old.output
+    listed = [line.split()[0] for line in run(runner, "--help").output.split("Commands:")[1].splitlines() if line.strip()]
+    assert "scenarios" in listed and "validate" in listed and "check" not in listed
+
+
+def test_every_command_the_guides_name_is_a_command():
+    """The README, the docs, the alert rules and the flow files' comments name only commands that exist,
+    by the names --help shows (a rename that forgets a runbook fails here); `check` only as the old name."""
+    guides = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), *sorted((REPO / "deploy").glob("*.yml")),
+              *sorted(FLOWS.glob("*.yaml"))]
+    named = {m.group(1): path.name for path in guides
+             for m in re.finditer(r"(?:`|\.venv/bin/)router ([a-z][a-z-]*)", path.read_text(encoding="utf-8"))}
+    assert {"validate", "simulate", "scenarios", "graph", "apply", "divert", "status"} <= set(named)
+    assert not {word: where for word, where in named.items() if word not in main.commands}
+    assert {word for word in named if main.commands[word].hidden} <= {"check"}
+    old = [line for line in (REPO / "docs" / "operators.md").read_text(encoding="utf-8").splitlines()
+           if "router check" in line]
+    assert all("old name" in line for line in old), old
 
 
 # ------------------------------------------------------------------ graph

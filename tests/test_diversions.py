@@ -7,11 +7,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from router.live import lifecycle
-from router.inspect.checks import load_checked
+from router import live
+from router.live import redis_keys
+from router.inspect.validation import load_checked
 from router.definition.hours import LONDON
 from tests.conftest import FLOWS
-from tests.test_lifecycle import place, router  # noqa: F401 - the fixture and the CLI helper
+from tests.test_releases import place, router  # noqa: F401 - the fixture and the CLI helper
 
 
 @pytest.mark.parametrize("service, to, refusal", [
@@ -28,7 +29,7 @@ def test_a_diversion_to_a_wrong_audience_or_away_from_the_24_hour_line_is_refuse
     result = router(place, "divert", service, "--to", to, "--until", "2h")
     assert result.exit_code == 1
     assert refusal in result.output and "nothing changed" in result.output
-    assert place["redis"].exists(lifecycle.DIVERSIONS_KEY) == 0
+    assert place["redis"].exists(redis_keys.DIVERSIONS_KEY) == 0
 
 
 def test_a_diversion_to_a_line_closed_when_callers_reach_it_is_refused_with_the_hours_that_clash():
@@ -86,7 +87,7 @@ def test_a_diverted_24_hour_line_forced_in_through_redis_makes_healthz_degraded_
     assert client.get("/healthz").json["status"] == "ok"
     assert "helpline_emergency_lines_down 0.0" in client.get("/metrics", headers=auth).text
     until = datetime.now(timezone.utc) + timedelta(hours=1)
-    lifecycle.divert(place["redis"], "national_domestic_abuse_helpline", "galop", until)  # what divert refuses
+    live.divert(place["redis"], "national_domestic_abuse_helpline", "galop", until)  # what divert refuses
     store = app.extensions["router"].flows
     store.tick()
     public = client.get("/healthz").json
@@ -101,7 +102,7 @@ def test_a_diverted_24_hour_line_forced_in_through_redis_makes_healthz_degraded_
     assert status.exit_code == 1
     assert "callers still reach national_domestic_abuse_helpline, not galop. If that is not meant, end it now: " \
            "`router undivert national_domestic_abuse_helpline`" in status.output
-    lifecycle.undivert(place["redis"], "national_domestic_abuse_helpline")
+    live.undivert(place["redis"], "national_domestic_abuse_helpline")
     store.tick()
     assert client.get("/healthz").json["status"] == "ok"
 
@@ -110,8 +111,8 @@ def test_a_diversion_against_the_rules_forced_into_redis_is_ignored_and_shown(pl
     from router.live.flowstore import FlowStore
 
     until = datetime.now(timezone.utc) + timedelta(hours=1)
-    lifecycle.divert(place["redis"], "national_domestic_abuse_helpline", "galop", until)
-    lifecycle.divert(place["redis"], "galop", "respect_phoneline", until)
+    live.divert(place["redis"], "national_domestic_abuse_helpline", "galop", until)
+    live.divert(place["redis"], "galop", "respect_phoneline", until)
     store = FlowStore(place["live"], history=place["history"], client=place["redis"])
     served = store.current()
     assert served.services["national_domestic_abuse_helpline"].id == "national_domestic_abuse_helpline"
@@ -139,3 +140,41 @@ def test_a_24_hour_line_diverted_by_the_rules_still_makes_healthz_degraded(place
     reason = "the 24-hour line national_domestic_abuse_helpline is diverted to live_fear_free"
     assert reason in body["why"] and public_reason(reason) == "the 24-hour line national_domestic_abuse_helpline is diverted"
     assert store.emergency_lines_down() == [reason]
+
+
+def test_diverts_and_undiverts_at_once_lose_nothing_and_write_no_ended_diversion_back(redis_url):
+    """Issue 22: divert and undivert read the set and write it back whole; done at once by several
+    operators (threads, each with its own connection), none may lose another's diversion or put back one
+    that was ended. The set is WATCHed while read and written in MULTI/EXEC, and retried."""
+    import threading
+
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.delete(redis_keys.DIVERSIONS_KEY)
+    until = datetime.now(timezone.utc) + timedelta(hours=1)
+    services = [f"service_{n}" for n in range(4)]
+    start = threading.Barrier(len(services))
+    failures: list[BaseException] = []
+
+    def operator(service: str) -> None:
+        own = redis.Redis.from_url(redis_url)
+        try:
+            start.wait()
+            for n in range(15):
+                live.divert(own, service, "national_domestic_abuse_helpline", until, f"op-{n}")
+                assert service in live.diversions(own), "a diversion just made is in force"
+                live.undivert(own, service)
+            live.divert(own, service, "national_domestic_abuse_helpline", until)
+            live.divert(own, f"{service}_ended", "national_domestic_abuse_helpline", until)
+            assert live.undivert(own, f"{service}_ended") is True
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=operator, args=(service,)) for service in services]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not failures, failures
+    assert sorted(live.diversions(client)) == services, "every operator's last diversion, and no ended one"

@@ -208,7 +208,7 @@ def test_a_key_among_list_items_is_explained(tmp_path):
 
 
 def test_a_bug_while_loading_never_stops_the_store_starting(tmp_path, monkeypatch):
-    """As test_lint's bug in the checks: an unexpected failure is a refusal, not a worker that cannot boot."""
+    """As test_validation's bug in the checks: an unexpected failure is a refusal, not a worker that cannot boot."""
     import router.live.flowstore as flowstore
 
     def broken(folder):

@@ -26,6 +26,6 @@ def test_tasks_never_import_flask(module):
 
 
 def test_the_checks_are_imported_by_nothing_below_them():
-    """One direction of imports: the loader, the model and the engine never load router.inspect.checks."""
+    """One direction of imports: the loader, the model and the engine never load router.inspect.validation."""
     loaded = modules_loaded_by("import router.definition.flowfile, router.definition.model, router.engine, router.definition.hours")
-    assert not {m for m in loaded if m.startswith("router.inspect.checks")}
+    assert not {m for m in loaded if m.startswith("router.inspect.validation")}

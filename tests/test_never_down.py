@@ -17,9 +17,9 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from router.live import lifecycle
+from router import live
 from router.web import last_resort as safety
-from router.inspect.checks import load_checked
+from router.inspect.validation import load_checked
 from router.cli import main
 from tests.conftest import FLOWS
 from tests.processes import GunicornWeb, start_together, stop_together, wait_until
@@ -65,11 +65,11 @@ def break_services(folder) -> None:
 
 @pytest.fixture
 def place(tmp_path, redis_url):
-    live = tmp_path / "live"
-    shutil.copytree(FLOWS, live)
-    env = dict(os.environ, TWILIO_AUTH_TOKEN=TOKEN, REDIS_URL=redis_url, FLOWS_DIR=str(live), METRICS_TOKEN=METRICS_TOKEN,
+    live_dir = tmp_path / "live"
+    shutil.copytree(FLOWS, live_dir)
+    env = dict(os.environ, TWILIO_AUTH_TOKEN=TOKEN, REDIS_URL=redis_url, FLOWS_DIR=str(live_dir), METRICS_TOKEN=METRICS_TOKEN,
                FLOWS_HISTORY_DIR=str(tmp_path / "history"), WEB_CONCURRENCY="2", ROUTER_OPERATOR="tester")
-    return {"live": live, "env": env, "tmp": tmp_path, "history": lifecycle.History(tmp_path / "history")}
+    return {"live": live_dir, "env": env, "tmp": tmp_path, "history": live.History(tmp_path / "history")}
 
 
 def router(place, *args):
@@ -125,6 +125,7 @@ def test_apply_and_rollback_reach_every_worker_of_every_instance_without_traffic
     shutil.copytree(FLOWS, other_live)
     other_env = dict(place["env"], FLOWS_DIR=str(other_live), FLOWS_HISTORY_DIR=str(place["tmp"] / "other-history"),
                      WEB_CONCURRENCY="1")
+    untouched = {p.name: p.read_bytes() for p in other_live.iterdir()}
     web, other = start_together(GunicornWeb(place["env"]), GunicornWeb(other_env))
     try:
         first = load_checked(place["live"]).version
@@ -152,6 +153,8 @@ def test_apply_and_rollback_reach_every_worker_of_every_instance_without_traffic
                    interval=0.1, message="every worker back on release 1's flows")
         assert {(healthz(server)["flows_version"], healthz(server)["applied_release"])
                 for server in (web, other, web, other)} == {(first, 3)}
+        assert {p.name: p.read_bytes() for p in other_live.iterdir()} == untouched, \
+            "the other instance served both releases from its history, never rewriting its live folder"
 
         def logged(server, words: str) -> set[str]:
             return set(re.findall(rf"{words} \(pid (\d+)\)", server.log()))

@@ -19,10 +19,13 @@ import pytest
 import redis
 from click.testing import CliRunner
 
-from router.live import lifecycle, signing as release_auth
+from router import live
+from router.live import folders
+from router.live import signing as release_auth
 from router.cli import main
 from router.live.flowstore import FlowStore
-from router.live.lifecycle import APPLIED_KEY, DIVERSIONS_KEY, RELEASE_KEY, Release
+from router.live.history import Release
+from router.live.redis_keys import APPLIED_KEY, DIVERSIONS_KEY, RELEASE_KEY
 from tests.conftest import FLOWS
 from tests.support import SIGNING_KEY
 from tests.test_yaml_limits import ALIAS_BOMB
@@ -34,19 +37,19 @@ NATIONAL = "national_domestic_abuse_helpline"
 @pytest.fixture
 def instance(tmp_path, redis_url):
     """An instance's live folder and history, following Redis, and a private temporary folder."""
-    live = tmp_path / "live"
-    shutil.copytree(FLOWS, live)
+    live_dir = tmp_path / "live"
+    shutil.copytree(FLOWS, live_dir)
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     old_tempdir, tempfile.tempdir = tempfile.tempdir, str(scratch)
     client = redis.Redis.from_url(redis_url)
-    store = FlowStore(live, history=lifecycle.History(tmp_path / "history"), client=client, keys=KEYS)
-    yield {"live": live, "store": store, "redis": client, "tmp": tmp_path, "scratch": scratch}
+    store = FlowStore(live_dir, history=live.History(tmp_path / "history"), client=client, keys=KEYS)
+    yield {"live": live_dir, "store": store, "redis": client, "tmp": tmp_path, "scratch": scratch}
     tempfile.tempdir = old_tempdir
 
 
 def files_of(folder: Path, **changes: bytes) -> dict[str, bytes]:
-    files = lifecycle.read_files(folder)
+    files = live.read_files(folder)
     files.update(changes)
     return files
 
@@ -72,7 +75,7 @@ def nothing_written(instance, planted: Path) -> None:
     assert not planted.exists(), "a file was written outside the flows folder"
     assert list(instance["scratch"].iterdir()) == [], "nothing is written to check a release"
     assert instance["store"].history.releases() == []
-    assert lifecycle.read_files(instance["live"]) == lifecycle.read_files(FLOWS)
+    assert live.read_files(instance["live"]) == live.read_files(FLOWS)
 
 
 def test_a_release_naming_a_file_outside_the_flows_folder_writes_nothing(instance):
@@ -86,7 +89,7 @@ def test_a_release_naming_a_file_outside_the_flows_folder_writes_nothing(instanc
     nothing_written(instance, planted)
     assert "not a flow file name" in instance["store"].untrusted
     with pytest.raises(ValueError):
-        lifecycle.write_files(instance["tmp"] / "x", {"../escape.pth": b""})
+        folders.write_files(instance["tmp"] / "x", {"../escape.pth": b""})
 
 
 def test_a_forged_release_rerouting_the_24_hour_line_is_ignored_and_shown(instance):
@@ -115,21 +118,21 @@ def test_a_signed_release_is_validated_in_memory_and_a_bad_one_writes_nothing(in
     assert time.perf_counter() - started < 1, "an alias bomb in a release is refused at once"
     nothing_written(instance, planted)
     sign(instance["redis"], 9, files_of(FLOWS, **{"phrases.yaml": b"#" * (release_auth.MAX_FILE_BYTES + 1)}))
-    with pytest.raises(lifecycle.Refused, match="larger than"):
-        lifecycle.release_files(instance["redis"], 9, KEYS)
+    with pytest.raises(live.Refused, match="larger than"):
+        live.release_files(instance["redis"], 9, KEYS)
 
 
 def test_a_genuine_release_is_followed_and_the_key_can_be_rotated(instance, tmp_path):
-    from router.inspect.checks import load_checked
+    from router.inspect.validation import load_checked
 
     changed = (FLOWS / "phrases.yaml").read_bytes().replace(b"Please hold.", b"Please stay on the line.")
     files = files_of(FLOWS, **{"phrases.yaml": changed})
     draft = tmp_path / "draft"
-    lifecycle.write_files(draft, files)
+    folders.write_files(draft, files)
     flows = load_checked(draft)
-    release = Release(3, flows.version, lifecycle.now_iso(), "night-operator")
+    release = Release(3, flows.version, live.now_iso(), "night-operator")
     old_key = release_auth.Keyring([b"the-key-before-the-rotation-0123456789"])
-    lifecycle.publish(instance["redis"], release, files, keys=old_key)
+    live.publish(instance["redis"], release, files, keys=old_key)
     instance["store"].tick()
     assert instance["store"].untrusted and instance["store"].current().version != flows.version
     instance["store"].keys = release_auth.Keyring([SIGNING_KEY.encode(), b"the-key-before-the-rotation-0123456789"])
@@ -156,17 +159,17 @@ def test_diversions_are_believed_only_when_signed_and_never_for_longer_than_a_we
     store.tick()
     assert store.diversions == {} and store.untrusted
     client.delete(DIVERSIONS_KEY)
-    lifecycle.divert(client, "galop", NATIONAL, datetime.now(timezone.utc) + timedelta(hours=1), keys=KEYS)
+    live.divert(client, "galop", NATIONAL, datetime.now(timezone.utc) + timedelta(hours=1), keys=KEYS)
     store.tick()
     assert store.current().services["galop"].id == NATIONAL and store.untrusted is None
 
 
 def test_without_a_signing_key_divert_is_refused_and_apply_stays_local(tmp_path, redis_url, monkeypatch):
     monkeypatch.delenv("FLOWS_SIGNING_KEY")
-    live, draft = tmp_path / "live", tmp_path / "draft"
-    shutil.copytree(FLOWS, live)
+    live_dir, draft = tmp_path / "live", tmp_path / "draft"
+    shutil.copytree(FLOWS, live_dir)
     shutil.copytree(FLOWS, draft)
-    env = {"FLOWS_DIR": str(live), "FLOWS_HISTORY_DIR": str(tmp_path / "history"), "REDIS_URL": redis_url,
+    env = {"FLOWS_DIR": str(live_dir), "FLOWS_HISTORY_DIR": str(tmp_path / "history"), "REDIS_URL": redis_url,
            "ROUTER_OPERATOR": "night-operator"}
     result = CliRunner().invoke(main, ["divert", "galop", "--to", NATIONAL], env=env)
     assert result.exit_code == 1 and "FLOWS_SIGNING_KEY" in result.output
@@ -184,10 +187,10 @@ def test_scratch_left_by_a_killed_process_is_cleaned_at_the_next_write(tmp_path)
     write removes once it is clearly abandoned."""
     import os
 
-    live, history = tmp_path / "live", lifecycle.History(tmp_path / "history")
-    shutil.copytree(FLOWS, live)
+    live_dir, history = tmp_path / "live", live.History(tmp_path / "history")
+    shutil.copytree(FLOWS, live_dir)
     history.releases_dir.mkdir(parents=True)
-    old = time.time() - lifecycle.SCRATCH_AGE_SECONDS - 60
+    old = time.time() - folders.SCRATCH_AGE_SECONDS - 60
     left = [history.releases_dir / ".incoming-4242-dead", tmp_path / ".live.new-dead", tmp_path / ".live.old-dead"]
     for folder in left:
         (folder).mkdir()
@@ -197,10 +200,42 @@ def test_scratch_left_by_a_killed_process_is_cleaned_at_the_next_write(tmp_path)
     fresh.mkdir()  # being written by another process right now: left alone
     older_version = Path(tempfile.mkdtemp(prefix="helpline-release-"))  # an earlier version's check, killed
     os.utime(older_version, (old, old))
-    FlowStore(live, history=history, client=None)
+    FlowStore(live_dir, history=history, client=None)
     assert not older_version.exists()
-    files = lifecycle.read_files(FLOWS)
+    files = live.read_files(FLOWS)
     with history.locked():
-        history.add(files, Release(1, "v", lifecycle.now_iso(), "tester"))
-        lifecycle.replace_folder(live, files)
+        history.add(files, Release(1, "v", live.now_iso(), "tester"))
+        live.replace_folder(live_dir, files)
     assert not any(folder.exists() for folder in left) and fresh.exists()
+
+
+def test_a_diversion_written_back_after_it_ended_or_was_replaced_is_refused(instance):
+    """Issue 22: a signed entry copied from Redis and written back after `router undivert` (or after a
+    newer diversion of the same line) is not believed by a worker that saw it end; a new diversion is."""
+    client, store = instance["redis"], instance["store"]
+    until = datetime.now(timezone.utc) + timedelta(hours=1)
+    live.divert(client, "galop", NATIONAL, until, keys=KEYS)
+    store.tick()
+    assert store.diversions["galop"].to == NATIONAL
+    copied = client.hget(DIVERSIONS_KEY, "galop")
+    live.undivert(client, "galop", keys=KEYS)
+    store.tick()
+    assert store.diversions == {} and store.untrusted is None
+    client.hset(DIVERSIONS_KEY, "galop", copied)                     # written back, signature and all
+    client.expire(DIVERSIONS_KEY, 3600)
+    store.tick()
+    assert store.diversions == {} and store.current().services["galop"].id == "galop"
+    assert "written back after they ended" in store.untrusted and store.status()["status"] == "degraded"
+    restarted = FlowStore(instance["live"], history=store.history, client=client, keys=KEYS)  # a worker started later
+    assert restarted.diversions == {} and "written back after they ended" in restarted.untrusted
+    seen = (store.history.home / "diversions-seen.json").read_text()
+    assert "galop" in seen and NATIONAL not in seen, "service ids and times only"
+    live.divert(client, "galop", NATIONAL, until, keys=KEYS)         # a new one is believed
+    store.tick()
+    assert store.diversions["galop"].to == NATIONAL and store.untrusted is None
+    first = client.hget(DIVERSIONS_KEY, "galop")
+    live.divert(client, "galop", "respect_phoneline", until, keys=KEYS)  # replaced by a newer one
+    store.tick()
+    client.hset(DIVERSIONS_KEY, "galop", first)
+    store.tick()
+    assert store.diversions == {} and "written back" in store.untrusted

@@ -89,7 +89,7 @@ def test_calls_texts_and_follow_ups_work_across_two_web_processes_and_two_worker
     assert alternates(client.served, web_a.url, web_b.url) and len(client.served) == 5
 
     # --- a request signed for any other URL than the public one is refused by both
-    for web in (web_a, web_b):
+    for _ in (web_a, web_b):  # the round-robin client posts to each in turn, signed for web A's own URL
         assert post_signed(client, "/voice", call.params(), base=web_a.url).status_code == 403
 
     # --- each web process's /metrics adds up all its gunicorn workers (PROMETHEUS_MULTIPROC_DIR)

@@ -85,7 +85,7 @@ def test_healthz_answers_without_a_signature_and_tells_anyone_only_its_status(cl
     status (and why, and that the host is not pinned); the details need the metrics token."""
     from datetime import datetime, timedelta, timezone
 
-    from router.live.lifecycle import Diversion
+    from router.live import Diversion
 
     store = client.application.extensions["router"].flows
     store.set_diversions({"galop": Diversion("galop", "national_domestic_abuse_helpline",

@@ -1,14 +1,14 @@
-"""Values checked for what they are (router/inspect/checks/values.py, router/inspect/checks/review.py): numbers valid
+"""Values checked for what they are (router/inspect/validation/values.py, router/inspect/validation/review.py): numbers valid
 for their kind and length, one number per service, voices Twilio has, Welsh that is Welsh, and reviews
 that vouch only for the text reviewed. Table-driven: one edit of the shipped flows, one refusal each."""
 from __future__ import annotations
 
 import pytest
 
-from router.inspect import checks
-from router.inspect.checks.review import fingerprint
+from router.inspect import validation
+from router.inspect.validation.review import fingerprint
 from router.definition.flowfile import load_flows
-from tests.test_lint import TODAY, change, copy_flows, find, get, line_of, problems
+from tests.test_validation import TODAY, change, copy_flows, find, get, line_of, problems
 
 
 @pytest.mark.parametrize("file, path, value, needle, severity, words", [
@@ -38,7 +38,7 @@ def test_childlines_number_pasted_onto_galop_is_an_error_at_galops_line(tmp_path
     change(folder, "services.yaml", ("services", "galop", "number"), "0800 1111")
     change(folder, "services.yaml", ("services", "galop", "short_number"), True)
     base = load_flows(copy_flows(tmp_path / "base"))
-    found = checks.lint_folder(folder, TODAY, checks.CLOCKS[:1], base=base)
+    found = validation.lint_folder(folder, TODAY, validation.CLOCKS[:1], base=base)
     problem = find(found, "services.yaml", line_of(folder, "services.yaml", "0800 1111"), "error",
                    "'0800 1111' is also the number of childline: callers choosing galop would be put through to "
                    "childline")
@@ -124,5 +124,5 @@ def test_a_value_judgement_refuses_a_change_but_never_flows_the_app_serves(tmp_p
     folder = copy_flows(tmp_path)
     change(folder, "services.yaml", ("services", "galop", "number"), "0800 999 542")
     assert any(p.severity == "error" and "usually have 11" in p.reason for p in problems(folder))
-    served = checks.load_checked(folder)
+    served = validation.load_checked(folder)
     assert served.services["galop"].number == "0800 999 542"

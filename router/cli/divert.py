@@ -1,8 +1,8 @@
 """`router divert | undivert`: send a down line's callers elsewhere for a while, within the rules.
 
-Why apart from cli_live.py: a diversion changes no flow file and makes no release; it is checked by
+Why apart from live.py (releases): a diversion changes no flow file and makes no release; it is checked by
 router.live.diversion_rules (the fallback rules, and the 24-hour lines kept) and kept in Redis by
-router.live.lifecycle, which the web process shares.
+router.live (diversion_store), which the web process shares.
 """
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 import click
 
-from router.live import diversion_rules, lifecycle, signing as release_auth
+from router import live
+from router.live import diversion_rules, signing as release_auth
 from router.cli.live import _client, _live_flows, _who
 from router.definition.hours import LONDON
 from router.settings import load_settings
@@ -80,10 +81,10 @@ def divert(service: str | None, other: str | None, until: str | None, who: str |
     if client is None:
         click.echo("refused: diversions live in Redis, which cannot be reached", err=True)
         sys.exit(1)
-    history = lifecycle.History(settings.history_dir())
+    history = live.History(settings.history_dir())
     flows = _live_flows(settings, history)
     if service is None:
-        current = lifecycle.diversions(client)
+        current = live.diversions(client)
         ignored = diversion_rules.unsafe_diversions(flows, current)
         for sid, diversion in current.items():
             click.echo(diversion.line() + (f" (NOT IN FORCE: {ignored[sid]})" if sid in ignored else ""))
@@ -96,15 +97,15 @@ def divert(service: str | None, other: str | None, until: str | None, who: str |
         click.echo("refused: no valid flows are live to check the services against", err=True)
         sys.exit(1)
     now = datetime.now(timezone.utc)
-    end = parse_until(until, now) if until else now + lifecycle.DEFAULT_DIVERSION
-    problems = diversion_rules.check_diversion(flows, service, other, end, now, lifecycle.diversions(client))
+    end = parse_until(until, now) if until else now + live.DEFAULT_DIVERSION
+    problems = diversion_rules.check_diversion(flows, service, other, end, now, live.diversions(client))
     if problems:
         for problem in problems:
             click.echo(f"refused: {problem}", err=True)
         click.echo("nothing changed", err=True)
         sys.exit(1)
     try:
-        diversion = lifecycle.divert(client, service, other, end, _who(who))
+        diversion = live.divert(client, service, other, end, _who(who))
     except release_auth.Unsigned as exc:
         click.echo(f"refused: {exc} (docs/deployment.md, 'The flows signing key')", err=True)
         sys.exit(1)
@@ -122,7 +123,7 @@ def undivert(service: str) -> None:
         click.echo("refused: diversions live in Redis, which cannot be reached", err=True)
         sys.exit(1)
     try:
-        ended = lifecycle.undivert(client, service)
+        ended = live.undivert(client, service)
     except release_auth.Unsigned as exc:
         click.echo(f"refused: {exc} (docs/deployment.md, 'The flows signing key')", err=True)
         sys.exit(1)

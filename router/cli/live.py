@@ -1,8 +1,8 @@
-"""`router apply | rollback | versions | divert | undivert`: changing what is live, safely, at 2am.
+"""`router draft | apply | rollback | versions`: changing what is live, safely, at 2am.
 
-Why separate from cli.py's checking tools: these commands change what callers get. Each one says what
+Why apart from validate.py and play.py: these commands change what callers get. Each one says what
 will change before it does it, refuses rather than guesses, and leaves a record (the numbered history).
-The work itself is router.live.lifecycle's, which the web process shares.
+The work itself is router.live's, which the web process shares.
 """
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from pathlib import Path
 import click
 import redis
 
-from router.inspect import checks, journeys
-from router.live import drafts, lifecycle
+from router.inspect import journeys, validation
+from router import live
+from router.live import drafts
 from router.simulator import scenarios as scenarios_mod
 from router.definition.flowfile import FlowError, load_flows
 from router.definition.model import Flows
@@ -41,16 +42,17 @@ def _client(settings: Settings) -> redis.Redis | None:
         return None
 
 
-def _live_flows(settings: Settings, history: lifecycle.History) -> Flows | None:
-    """What callers get now: the live folder, else the newest release (as the web process decides)."""
+def _live_flows(settings: Settings, history: live.History) -> Flows | None:
+    """What callers get now: the live folder (or a release followed since it changed), else the newest
+    release (as the web process decides)."""
     try:
-        return checks.load_checked(settings.flows_dir)
+        return validation.load_checked(live.served_folder(settings.flows_dir, history))
     except FlowError:
         latest = history.latest()
         if latest is None:
             return None
         try:
-            return checks.load_checked(history.folder(latest.number))
+            return validation.load_checked(history.folder(latest.number))
         except FlowError:
             return None
 
@@ -90,32 +92,32 @@ def _confirm(yes: bool, question: str) -> None:
         sys.exit(1)
 
 
-def _current(settings: Settings, history: lifecycle.History, client: redis.Redis | None) -> lifecycle.Release | None:
+def _current(settings: Settings, history: live.History, client: redis.Redis | None) -> live.Release | None:
     try:
-        return lifecycle.current_release(client, history)
+        return live.current_release(client, history)
     except redis.RedisError:
         return history.latest()
 
 
-def _go_live(files: dict[str, bytes], flows: Flows, settings: Settings, history: lifecycle.History,
+def _go_live(files: dict[str, bytes], flows: Flows, settings: Settings, history: live.History,
              who: str, note: str, action: str, client: redis.Redis | None,
-             seen: lifecycle.Release | None) -> None:
+             seen: live.Release | None) -> None:
     """Put `files` live if the applied release is still `seen` (what the operator was shown changes against)."""
     try:
-        live_version = checks.load_checked(settings.flows_dir).version
+        live_version = validation.load_checked(live.served_folder(settings.flows_dir, history)).version
     except FlowError:
         live_version = None
     try:
-        release, warning = lifecycle.put_live(files, flows, live=settings.flows_dir, history=history, client=client,
+        release, warning = live.put_live(files, flows, live=settings.flows_dir, history=history, client=client,
                                               who=who, note=note, action=action, live_version=live_version,
                                               expected=seen.number if seen else None)
-    except lifecycle.NotInstalled as exc:
+    except live.NotInstalled as exc:
         click.echo(f"NOT DONE: release {exc.release.number} is recorded as applied, but this machine's history or "
                    f"live folder {settings.flows_dir} could not be written ({exc}). Make them writable by the user "
                    "the app runs as; the web workers then install it by themselves within seconds. "
                    "`router status` shows whether they have.", err=True)
         sys.exit(3)
-    except lifecycle.StaleBase as exc:
+    except live.StaleBase as exc:
         now = exc.current
         click.echo(f"refused: release {now.number if now else '?'} was applied"
                    + (f" by {now.who}" if now else "") + " while this change was being checked, so the changes "
@@ -126,27 +128,27 @@ def _go_live(files: dict[str, bytes], flows: Flows, settings: Settings, history:
                "it within a few seconds: /healthz shows flows_version and matches_applied.")
     _note_git_checkout(settings.flows_dir, release)
     if client is None and warning is None:
-        warning = lifecycle.unpublished_warning("see the note above")
+        warning = live.unpublished_warning("see the note above")
     if warning:
         click.echo(f"NOT DONE: {warning}", err=True)
         sys.exit(3)
 
 
-def _note_git_checkout(live: Path, release: lifecycle.Release) -> None:
+def _note_git_checkout(folder: Path, release: live.Release) -> None:
     """The live folder inside a git checkout (flows/ of the repository, as `make run` uses it) now differs
     from what git has: say how to record it, or the next `git pull`/deploy puts the old flows back."""
     import subprocess
 
     try:
-        changed = subprocess.run(["git", "-C", str(live), "status", "--porcelain", "--", "."], capture_output=True,
+        changed = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--", "."], capture_output=True,
                                  text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return
     if changed.returncode != 0 or not changed.stdout.strip():
         return
-    click.echo(f"note: {live} is inside a git checkout, and git now sees its files changed. Record the release "
+    click.echo(f"note: {folder} is inside a git checkout, and git now sees its files changed. Record the release "
                f"there, or the next `git pull` or deploy of the checkout puts the old flows back: "
-               f"git -C {live} add . && git -C {live} commit -m 'flows: release {release.number}'", err=True)
+               f"git -C {folder} add . && git -C {folder} commit -m 'flows: release {release.number}'", err=True)
 
 
 @click.command()
@@ -164,16 +166,16 @@ def apply(draft: Path, note: str, who: str | None, yes: bool, dry_run: bool, sho
     undo that: the refusal shows what), or another apply wins meanwhile. Exit 3: live here, NOT DONE
     everywhere (it says the one command that finishes it)."""
     settings = load_settings()
-    history = lifecycle.History(settings.history_dir())
+    history = live.History(settings.history_dir())
     old = _live_flows(settings, history)
-    problems = checks.lint_folder(draft, base=old)
+    problems = validation.lint_folder(draft, base=old)
     errors = [p for p in problems if p.severity == "error"]
     for problem in problems:
         click.echo(str(problem), err=bool(errors))
     if errors:
         click.echo(f"refused: {len(errors)} error{'s' * (len(errors) != 1)} in {draft} (nothing changed)", err=True)
         sys.exit(1)
-    flows = checks.load_checked(draft)
+    flows = validation.load_checked(draft)
     scenarios_file = draft / scenarios_mod.SCENARIOS_FILE
     if scenarios_file.exists():
         scenarios, scenario_problems = scenarios_mod.load_scenarios(scenarios_file)
@@ -185,7 +187,7 @@ def apply(draft: Path, note: str, who: str | None, yes: bool, dry_run: bool, sho
         if failed:
             for failure in failed:
                 click.echo(f"FAIL  {failure}", err=True)
-            click.echo("refused: fix the flows or the scenarios (router check -v shows each journey); "
+            click.echo("refused: fix the flows or the scenarios (router scenarios -v shows each journey); "
                        "nothing changed", err=True)
             sys.exit(1)
     else:
@@ -204,11 +206,11 @@ def apply(draft: Path, note: str, who: str | None, yes: bool, dry_run: bool, sho
         click.echo("dry run: nothing changed (run it again without --dry-run to put these flows live)")
         return
     _confirm(yes, "Put these flows live now?")
-    _go_live(lifecycle.read_files(draft), flows, settings, history, _who(who), note, "apply", client, current)
+    _go_live(live.read_files(draft), flows, settings, history, _who(who), note, "apply", client, current)
 
 
-def _refuse_stale_draft(draft: Path, flows: Flows, live: Flows | None, current: lifecycle.Release | None,
-                        history: lifecycle.History) -> bool:
+def _refuse_stale_draft(draft: Path, flows: Flows, live_flows: Flows | None, current: live.Release | None,
+                        history: live.History) -> bool:
     """True (after saying why and what it would undo) when the draft was made from a release that is no
     longer the applied one. A folder not made by `router draft` is only warned about."""
     base = drafts.read_base(draft)
@@ -226,10 +228,10 @@ def _refuse_stale_draft(draft: Path, flows: Flows, live: Flows | None, current: 
     base_flows, folder = None, drafts.base_folder(base, history)
     if folder is not None:
         try:
-            base_flows = checks.load_checked(folder)
+            base_flows = validation.load_checked(folder)
         except FlowError:
             base_flows = None
-    lost = drafts.undone(base_flows, live, flows)
+    lost = drafts.undone(base_flows, live_flows, flows)
     if lost:
         click.echo(f"It would undo ({len(lost)} change{'s' * (len(lost) != 1)} callers and texters have now):", err=True)
         for change in lost[:SHOW_CHANGES]:
@@ -250,7 +252,7 @@ def _refuse_stale_draft(draft: Path, flows: Flows, live: Flows | None, current: 
 def rollback(version: int | None, note: str, who: str | None, yes: bool, show_all: bool) -> None:
     """Put an earlier release live again (default: the one before the live one). See `router versions`."""
     settings = load_settings()
-    history = lifecycle.History(settings.history_dir())
+    history = live.History(settings.history_dir())
     releases = history.releases()
     if not releases:
         click.echo("there is no history yet: nothing to roll back to", err=True)
@@ -269,7 +271,7 @@ def rollback(version: int | None, note: str, who: str | None, yes: bool, show_al
             sys.exit(1)
     folder = history.folder(target.number)
     try:
-        flows = checks.load_checked(folder)
+        flows = validation.load_checked(folder)
     except FlowError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
@@ -281,7 +283,7 @@ def rollback(version: int | None, note: str, who: str | None, yes: bool, show_al
     current = _current(settings, history, client)
     _show_changes(_live_flows(settings, history), flows, show_all)
     _confirm(yes, f"Put release {target.number} live again?")
-    _go_live(lifecycle.read_files(folder), flows, settings, history, _who(who), note,
+    _go_live(live.read_files(folder), flows, settings, history, _who(who), note,
              f"rollback to {target.number}", client, current)
 
 
@@ -293,23 +295,23 @@ def draft(folder: Path) -> None:
     Edit the copy, then `router apply FOLDER`. If someone applies another change first, apply refuses
     this draft (it would undo theirs) and shows what it would undo: make a fresh draft and start again."""
     settings = load_settings()
-    history = lifecycle.History(settings.history_dir())
+    history = live.History(settings.history_dir())
     client = _client(settings)
     current = _current(settings, history, client)
     files = None
     if current is not None and history.get(current.number) is not None:
-        files = lifecycle.read_files(history.folder(current.number))
+        files = live.read_files(history.folder(current.number))
     elif current is not None and client is not None:
         try:
-            files = lifecycle.release_files(client, current.number)
-        except lifecycle.Refused as exc:
+            files = live.release_files(client, current.number)
+        except live.Refused as exc:
             click.echo(f"refused: {exc}: this machine cannot copy release {current.number}", err=True)
             sys.exit(1)
     version = None
     if files is None:  # nothing applied yet: the live folder as it is
-        current, files = None, lifecycle.read_files(settings.flows_dir)
+        current, files = None, live.read_files(settings.flows_dir)
         try:
-            version = checks.load_checked(settings.flows_dir).version
+            version = validation.load_checked(settings.flows_dir).version
         except FlowError:
             version = None
     if not files:
@@ -330,24 +332,27 @@ def draft(folder: Path) -> None:
 def versions() -> None:
     """The numbered history: what was live when, who applied it, and why."""
     settings = load_settings()
-    history = lifecycle.History(settings.history_dir())
+    history = live.History(settings.history_dir())
     releases = history.releases()
     if not releases:
         click.echo(f"no releases yet in {history.home} (router apply DRAFT makes the first)")
         return
-    live = None
+    live_version = None
+    served = live.served_folder(settings.flows_dir, history)  # a release followed here is served from the history
     try:
-        live = load_flows(settings.flows_dir).version
+        live_version = load_flows(served).version
     except FlowError:
         pass
     for release in releases:
         mark = "*" if release is releases[-1] else " "
         click.echo(f"{mark} {release.line()}")
-    click.echo(f"* applied. The live folder {settings.flows_dir} holds flows_version {live or '(invalid)'}"
-               + ("" if live == releases[-1].version else ": it differs from the applied release"))
+    where = f"The live folder {settings.flows_dir}" if served == settings.flows_dir else \
+        f"The web workers here serve it from the history ({served}), which"
+    click.echo(f"* applied. {where} holds flows_version {live_version or '(invalid)'}"
+               + ("" if live_version == releases[-1].version else ": it differs from the applied release"))
     client = _client(settings)
     if client is not None:
-        applied = lifecycle.applied_release(client)
+        applied = live.applied_release(client)
         if applied is not None and (applied.number, applied.version) != (releases[-1].number, releases[-1].version):
             click.echo(f"Redis names release {applied.number} ({applied.version}) as applied: this instance "
                        "installs it within seconds once its web workers run")

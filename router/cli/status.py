@@ -16,9 +16,10 @@ from datetime import datetime, timezone
 import click
 import redis
 
-from router.inspect import checks
-from router.live import diversion_rules, lifecycle, signing as release_auth
-from router.inspect.checks.services import closure_notes
+from router.inspect import validation
+from router import live
+from router.live import diversion_rules, signing as release_auth
+from router.inspect.validation.services import closure_notes
 from router.definition.flowfile import FlowError
 from router.definition.hours import LONDON
 from router.settings import load_settings
@@ -34,7 +35,7 @@ def _connect(url: str) -> tuple[redis.Redis | None, str | None]:
         return None, f"Redis at {redacted_url(url)} cannot be reached ({type(exc).__name__})"
 
 
-def _describe(release: lifecycle.Release | None) -> str:
+def _describe(release: live.Release | None) -> str:
     if release is None:
         return "none"
     note = f', "{release.note}"' if release.note else ""
@@ -46,11 +47,11 @@ def status() -> None:
     """What is applied, what each web worker serves, the diversions and closures in force, and what to do
     about each difference. Exit 0 when all agree and every 24-hour line is answered, 1 otherwise."""
     settings = load_settings()
-    history = lifecycle.History(settings.history_dir())
+    history = live.History(settings.history_dir())
     todo: list[str] = []
     client, trouble = _connect(settings.redis_url)
     latest = history.latest()
-    applied = lifecycle.applied_release(client) if client is not None else None
+    applied = live.applied_release(client) if client is not None else None
     click.echo(f"Applied (Redis, every instance follows it): {_describe(applied) if client else 'unknown: ' + trouble}")
     click.echo(f"Newest in this machine's history ({history.home}): {_describe(latest)}")
     if trouble:
@@ -65,13 +66,16 @@ def status() -> None:
                     f"away): choose one and put it live again with `router rollback {applied.number}` on the "
                     "machine whose release you keep")
     target = applied if applied is not None and (latest is None or applied.number >= latest.number) else latest
+    served = live.served_folder(settings.flows_dir, history)  # a followed release is served from the history
     try:
-        live = checks.load_checked(settings.flows_dir)
-        live_text = f"flows_version {live.version}"
+        live_flows = validation.load_checked(served)
+        live_text = f"flows_version {live_flows.version}"
     except FlowError as exc:
-        live, live_text = None, f"refused ({len(exc.problems)} problems; router validate {settings.flows_dir})"
-    click.echo(f"Live folder here ({settings.flows_dir}): {live_text}")
-    if target is not None and (live is None or live.version != target.version):
+        live_flows, live_text = None, f"refused ({len(exc.problems)} problems; router validate {served})"
+    where = settings.flows_dir if served == settings.flows_dir else \
+        f"{served}: a release applied elsewhere, newer than {settings.flows_dir}"
+    click.echo(f"Live folder here ({where}): {live_text}")
+    if target is not None and (live_flows is None or live_flows.version != target.version):
         if applied is not None and latest is not None and applied.number > latest.number:
             todo.append(f"this machine has not installed release {applied.number} yet: its web workers do so "
                         "within seconds; if none runs here, nothing needs doing")
@@ -82,8 +86,8 @@ def status() -> None:
     if client is not None:
         _workers(client, target, todo)
         _diversions(client, settings, history, todo)
-    if live is not None:
-        for note in closure_notes(live, datetime.now(LONDON).date(), 14):
+    if live_flows is not None:
+        for note in closure_notes(live_flows, datetime.now(LONDON).date(), 14):
             click.echo(f"Closure in the next 14 days: {note}")
     if todo:
         click.echo("To do:")
@@ -93,8 +97,8 @@ def status() -> None:
     click.echo("All agree: nothing to do.")
 
 
-def _workers(client: redis.Redis, target: lifecycle.Release | None, todo: list[str]) -> None:
-    reports = lifecycle.serving_reports(client)
+def _workers(client: redis.Redis, target: live.Release | None, todo: list[str]) -> None:
+    reports = live.serving_reports(client)
     if not reports:
         click.echo("Web workers: none has reported in the last minute (none running, or none reaches Redis)")
         todo.append("no web worker reports to Redis: check that the web processes run (docs/operators.md, "
@@ -111,16 +115,16 @@ def _workers(client: redis.Redis, target: lifecycle.Release | None, todo: list[s
                         "if it does not recover (docs/operators.md, 'At 2am')")
 
 
-def _diversions(client: redis.Redis, settings, history: lifecycle.History, todo: list[str]) -> None:
-    active = lifecycle.diversions(client)
+def _diversions(client: redis.Redis, settings, history: live.History, todo: list[str]) -> None:
+    active = live.diversions(client)
     for diversion in active.values():
         click.echo(f"Diversion in force: {diversion.line()}" + (f" (by {diversion.who})" if diversion.who else ""))
     try:
-        flows = checks.load_checked(settings.flows_dir)
+        flows = validation.load_checked(live.served_folder(settings.flows_dir, history))
     except FlowError:
         latest = history.latest()
         try:
-            flows = checks.load_checked(history.folder(latest.number)) if latest else None
+            flows = validation.load_checked(history.folder(latest.number)) if latest else None
         except FlowError:
             flows = None
     for sid, reason in diversion_rules.emergency_lines_down_by_service(flows, active,
@@ -132,14 +136,14 @@ def _diversions(client: redis.Redis, settings, history: lifecycle.History, todo:
 def publish() -> None:
     """Tell every instance about the release applied here while Redis was unreachable."""
     settings = load_settings()
-    history = lifecycle.History(settings.history_dir())
+    history = live.History(settings.history_dir())
     client, trouble = _connect(settings.redis_url)
     if client is None:
         click.echo(f"refused: {trouble}: bring it back first", err=True)
         sys.exit(1)
     with history.locked():
         latest = history.latest()
-        applied = lifecycle.applied_release(client)
+        applied = live.applied_release(client)
         if latest is None:
             click.echo("nothing to publish: no release has been applied here")
             return
@@ -155,7 +159,7 @@ def publish() -> None:
                        f"here: put the one to keep live again with `router rollback {latest.number}`", err=True)
             sys.exit(1)
         try:
-            lifecycle.publish_if(client, latest, lifecycle.read_files(history.folder(latest.number)), applied)
+            live.publish_if(client, latest, live.read_files(history.folder(latest.number)), applied)
         except redis.WatchError:
             click.echo("refused: another release was applied while publishing: run `router status`", err=True)
             sys.exit(1)

@@ -127,8 +127,8 @@ def _number(client, number: str, base: str | None) -> list[Item]:
 def _sender(client, settings: Settings, base: str | None) -> list[Item]:
     value = followups.configured_sender(settings)
     why = followups.why_not_offered(settings)
-    if why:
-        return [Item(FAIL, why, "set FOLLOWUP_SENDER to a Messaging Service SID (MG...) holding a UK mobile "
+    if why or value is None:  # no sender configured: why_not_offered says so
+        return [Item(FAIL, why or "no follow-up sender is set", "set FOLLOWUP_SENDER to a Messaging Service SID (MG...) holding a UK mobile "
                      "number, a UK mobile number, a short code or an alphanumeric sender ID (docs/deployment.md)")]
     if MESSAGING_SERVICE.fullmatch(value):
         return _service(client, value, settings, base)

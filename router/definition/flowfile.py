@@ -355,10 +355,10 @@ def _label(folder: Path, name: str) -> str:
 def load_flows(folder: Path | str, *, lint: bool = False) -> Flows:
     """Load and validate a flow folder against the schema. Raises FlowError listing every error.
 
-    The schema only: the cross-file checks are router.inspect.checks (load_checked() is what the app serves
+    The schema only: the cross-file checks are router.inspect.validation (load_checked() is what the app serves
     from). `lint=True` is refused rather than ignored, since this module must not import the checks."""
     if lint:
-        raise ValueError("load_flows() checks the schema only: use router.inspect.checks.load_checked()")
+        raise ValueError("load_flows() checks the schema only: use router.inspect.validation.load_checked()")
     return read_flows(folder)[0]
 
 

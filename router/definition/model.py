@@ -1,7 +1,7 @@
 """The schema of the flow files, as pydantic models: what an operator may write, checked field by field.
 
 Models are frozen so a loaded set of flows can be shared by every request and swapped atomically on
-reload. Cross-file rules (a service referenced but not defined, unreachable nodes, ...) live in router/inspect/checks/;
+reload. Cross-file rules (a service referenced but not defined, unreachable nodes, ...) live in router/inspect/validation/;
 here each file is checked on its own.
 """
 from __future__ import annotations

@@ -21,7 +21,7 @@ package import each other directly, never this face (no import circle).
 """
 from __future__ import annotations
 
-from router.definition import hours as hours_mod  # noqa: F401  (router/inspect/checks/caller.py reads engine.hours_mod)
+from router.definition import hours as hours_mod  # noqa: F401  (router/inspect/validation/what_callers_hear.py reads engine.hours_mod)
 from router.engine.booking import followup_not_arranged, followup_time, schedule_followup
 from router.engine.context import SMS, VOICE, Context, Dial, Followup, Line, Step
 from router.engine.fallbacks import after_call_line, open_fallback, open_fallbacks

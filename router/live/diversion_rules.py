@@ -4,21 +4,53 @@ Why a module of its own: `router divert` must refuse what `fallback:` refuses in
 line for other people, a line that is closed when callers reach it), and must never take the 24-hour
 line away from silent callers; and the web process must say so (/healthz `degraded`, a metric, an
 alert) if such a diversion got in anyway, e.g. written straight into Redis. Both use the rules here.
-A diversion answers every caller of SERVICE with the service it is diverted to (lifecycle.diverted):
+A diversion answers every caller of SERVICE with the service it is diverted to (diverted() below):
 its hours, its audience, its fallback chain. So the rules are the fallback rules, judged over the
 diversion's own time window.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 
-from router.live import lifecycle
 from router.definition.hours import LONDON, Schedule
 from router.definition.model import Flows, Service
 
 MAX_CLASHES_SHOWN = 4
 AUDIENCES = {"adults": "adults experiencing abuse (or worried about someone)", "children": "children",
              "own_behaviour": "people worried about their own behaviour"}
+
+DEFAULT_DIVERSION = timedelta(hours=12)
+MAX_DIVERSION = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Diversion:
+    service: str
+    to: str
+    until: datetime      # aware, UTC
+    who: str = ""
+    made_at: datetime | None = None   # signed with it: a diversion lasts at most MAX_DIVERSION from then
+
+    def active(self, now: datetime | None = None) -> bool:
+        return (now or datetime.now(timezone.utc)) < self.until
+
+    def line(self) -> str:
+        return f"{self.service} -> {self.to} until {self.until.astimezone(LONDON):%a %d %b %Y %H:%M} (London)"
+
+
+def diverted(flows: Flows, active: dict[str, Diversion]) -> Flows:
+    """The same flows with each diverted service answered by the service it is diverted to: a caller
+    choosing it is put through to (or texted the details of) the other, and fallbacks to it go there too.
+    Diversions naming a service these flows do not have are ignored."""
+    usable = {sid: d for sid, d in active.items() if sid in flows.services and d.to in flows.services}
+    if not usable:
+        return flows
+    services = dict(flows.services)
+    for sid, diversion in usable.items():
+        services[sid] = flows.services[diversion.to]
+    return Flows(config=flows.config, services=services, start=flows.start, nodes=flows.nodes,
+                 phrases=flows.phrases, version=flows.version)
 
 
 def _at(day: date, minute: int) -> datetime:
@@ -80,7 +112,7 @@ def _candidates(flows: Flows, service: Service, exclude: set[str]) -> list[str]:
 
 
 def check_diversion(flows: Flows, service: str, to: str, until: datetime, now: datetime,
-                    active: dict[str, lifecycle.Diversion] | None = None) -> list[str]:
+                    active: dict[str, Diversion] | None = None) -> list[str]:
     """Why `router divert SERVICE --to TO --until UNTIL` must be refused, in plain English (empty: it may go)."""
     problems = []
     for sid in (service, to):
@@ -90,7 +122,7 @@ def check_diversion(flows: Flows, service: str, to: str, until: datetime, now: d
         problems.append("a service cannot be diverted to itself")
     if until <= now:
         problems.append(f"--until {until.astimezone(LONDON):%Y-%m-%d %H:%M} is in the past")
-    elif until - now > lifecycle.MAX_DIVERSION:
+    elif until - now > MAX_DIVERSION:
         problems.append("a diversion lasts at most 7 days: for longer, change services.yaml and apply it")
     if problems:
         return problems
@@ -137,16 +169,16 @@ def _name(flows: Flows, service: Service) -> str:
     return flows.text(service.name, flows.config.default_language)
 
 
-def what_callers_get(flows: Flows, diversion: lifecycle.Diversion) -> str:
+def what_callers_get(flows: Flows, diversion: Diversion) -> str:
     """The true note `router divert` prints: who gets what, while the diversion lasts."""
     source, target = flows.services[diversion.service], flows.services[diversion.to]
-    diverted = lifecycle.diverted(flows, {diversion.service: diversion})
+    served = diverted(flows, {diversion.service: diversion})
     note = (f"callers who choose {_name(flows, source)} are put through to {_name(flows, target)} "
             f"({target.number}), and texters get its details")
     if target.open_24_hours:
         note += ", at any hour"
     else:
-        chain = [s for s in _fallbacks(diverted, target)]
+        chain = [s for s in _fallbacks(served, target)]
         offered = (f"are offered {' or, if that is closed too, '.join(_name(flows, s) for s in chain)}" if chain
                    else "are offered no other line")
         note += f"; whenever {_name(flows, target)} is closed they hear so and {offered}"
@@ -167,7 +199,7 @@ def _fallbacks(flows: Flows, service: Service) -> list[Service]:
     return chain
 
 
-def unsafe_diversions(flows: Flows | None, active: dict[str, lifecycle.Diversion]) -> dict[str, str]:
+def unsafe_diversions(flows: Flows | None, active: dict[str, Diversion]) -> dict[str, str]:
     """Diversions in force that `router divert` would refuse whatever the time: another audience, or a
     24-hour line sent to a line that keeps hours. The web process ignores them (service id -> why): one
     written straight into Redis must not take the 24-hour line away either."""
@@ -188,21 +220,21 @@ def unsafe_diversions(flows: Flows | None, active: dict[str, lifecycle.Diversion
     return found
 
 
-def emergency_lines_down(base: Flows | None, active: dict[str, lifecycle.Diversion],
+def emergency_lines_down(base: Flows | None, active: dict[str, Diversion],
                          now: datetime) -> list[str]:
     """Why silent callers may not reach a 24-hour line now: each emergency line that is diverted, or that
     (as served, diversions included) is closed. Empty when every one is answered as configured."""
     return list(emergency_lines_down_by_service(base, active, now).values())
 
 
-def emergency_lines_down_by_service(base: Flows | None, active: dict[str, lifecycle.Diversion],
+def emergency_lines_down_by_service(base: Flows | None, active: dict[str, Diversion],
                                     now: datetime) -> dict[str, str]:
     """emergency_lines_down(), keyed by the service id (router status names the command to end it)."""
     if base is None:
         return {}
     in_force = {sid: d for sid, d in active.items() if d.active(now)}
     ignored = unsafe_diversions(base, in_force)
-    served = lifecycle.diverted(base, {sid: d for sid, d in in_force.items() if sid not in ignored})
+    served = diverted(base, {sid: d for sid, d in in_force.items() if sid not in ignored})
     found = {}
     for sid in emergency_line_ids(base):
         if sid not in base.services:

@@ -4,7 +4,7 @@
 Why: a draft is a copy of the flows. If someone else applies a change after the copy was made, putting
 the draft live would quietly undo that change (issue 20: "an old draft quietly undoes others'
 changes"). The record is one small file in the draft folder, `.draft-base.json`, never part of a
-release (releases carry the flow files only, lifecycle.LIVE_FILES).
+release (releases carry the flow files only, folders.LIVE_FILES).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from router.inspect import journeys
-from router.live import lifecycle
+from router.live.history import History, Release, now_iso
 from router.definition.model import Flows
 
 BASE_FILE = ".draft-base.json"
@@ -26,7 +26,7 @@ class DraftBase:
     made_at: str
 
 
-def make(folder: Path, files: dict[str, bytes], base: lifecycle.Release | None,
+def make(folder: Path, files: dict[str, bytes], base: Release | None,
          version: str | None = None) -> DraftBase:
     """Write a new draft folder holding `files`, with the record of the release they are."""
     folder = Path(folder)
@@ -35,7 +35,7 @@ def make(folder: Path, files: dict[str, bytes], base: lifecycle.Release | None,
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         (folder / name).write_bytes(data)
-    record = DraftBase(base.number if base else None, base.version if base else version, lifecycle.now_iso())
+    record = DraftBase(base.number if base else None, base.version if base else version, now_iso())
     (folder / BASE_FILE).write_text(json.dumps(record.__dict__, indent=2) + "\n")
     return record
 
@@ -48,7 +48,7 @@ def read_base(folder: Path) -> DraftBase | None:
         return None
 
 
-def base_folder(base: DraftBase, history: lifecycle.History) -> Path | None:
+def base_folder(base: DraftBase, history: History) -> Path | None:
     """Where the draft's base flows are kept: its release, or any release holding the same flows."""
     if base.release and history.get(base.release) is not None:
         return history.folder(base.release)
@@ -58,7 +58,7 @@ def base_folder(base: DraftBase, history: lifecycle.History) -> Path | None:
     return None
 
 
-def is_stale(base: DraftBase, current: lifecycle.Release | None) -> bool:
+def is_stale(base: DraftBase, current: Release | None) -> bool:
     return base.release != (current.number if current else None)
 
 

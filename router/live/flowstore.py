@@ -3,15 +3,17 @@ worker within seconds.
 
 Each request takes one Flows object (store.current()) and uses only it, so no request ever sees half a
 change. What is served, in order of preference:
-1. the live folder (FLOWS_DIR) when it validates;
-2. else the newest release in the history (lifecycle.History) that validates: the last good flows this
+1. the live folder (FLOWS_DIR) when it validates, or, when a release another instance applied was
+   installed into the history after the live folder last changed, that release, from the history
+   (router/live/following.py): a web worker never rewrites the live folder;
+2. else the newest release in the history (router/live/history.py) that validates: the last good flows this
    or any instance applied, kept outside the folder being edited;
 3. else nothing, and every signed request gets the safety answer (app.py's error handler).
 A worker never fails to start over flows: a refusal is logged one readable line per problem and shown
 by /healthz as `degraded`, still answering 200.
 
 A watcher thread (every settings.flows_watch_seconds, with or without traffic) installs a release
-another process applied (the record in Redis, lifecycle.follow), picks up a changed live folder, and
+another process applied (the record in Redis, router/live/following.py), picks up a changed live folder, and
 reads the diversions; requests also look at the folder at most once a second, and SIGHUP makes it look
 at once.
 """
@@ -29,9 +31,15 @@ from pathlib import Path
 
 import redis
 
-from router.live import diversion_rules, lifecycle, signing as release_auth
+from router.live import diversion_rules, signing as release_auth
+from router.live.diversion_rules import Diversion, diverted
+from router.live.diversion_store import SeenDiversions, read_diversions
+from router.live.folders import sweep_scratch
+from router.live.following import follow, followed_release
+from router.live.history import History, Release
+from router.live.published import Refused, report_serving
 from router import metrics
-from router.inspect.checks import load_checked
+from router.inspect.validation import load_checked
 from router.definition.flowfile import FILES, FlowError, Problem
 from router.definition.model import Flows
 
@@ -39,12 +47,17 @@ log = logging.getLogger("router.flows")
 HISTORY_TRIES = 5  # releases tried, newest first, when the live folder is broken at start
 
 
+def followed_source(release: Release) -> str:
+    """/healthz's flows_source for a release another instance applied, served from the history."""
+    return f"release {release.number}, followed from the history"
+
+
 class FlowsUnavailable(RuntimeError):
     """No valid flows anywhere: the caller gets the safety answer."""
 
 
 def folder_signature(folder: Path) -> tuple:
-    sig = []
+    sig: list[tuple[str, int | None, int | None, int | None]] = []
     for name in sorted(FILES):
         try:
             st = os.stat(folder / name)
@@ -76,7 +89,7 @@ def log_refusal(exc: FlowError, what: str) -> None:
 
 class FlowStore:
     def __init__(self, folder: Path, flows: Flows | None = None, check_interval: float = 1.0, *,
-                 history: lifecycle.History | None = None, client: redis.Redis | None = None,
+                 history: History | None = None, client: redis.Redis | None = None,
                  keys: release_auth.Keyring | None = None):
         self.folder = Path(folder)
         self.keys = release_auth.keyring(keys)   # default: this process's, from its settings
@@ -87,23 +100,29 @@ class FlowStore:
         self._lock = threading.Lock()
         self.last_error: FlowError | None = None
         self.source = "given"
-        self.applied: lifecycle.Release | None = None
+        self.applied: Release | None = None
         self.redis_ok: bool | None = None
-        self._diversions: dict[str, lifecycle.Diversion] = {}
+        self._diversions: dict[str, Diversion] = {}
         self._ignored: dict[str, str] = {}  # diversions refused here: service id -> why
+        self._seen = SeenDiversions(history)  # entries written back after they ended are refused
         self._watcher: tuple[int, threading.Thread] | None = None
         self._watch_interval = 0.0
         self._tried: list[int] = []
         self._signature = folder_signature(self.folder)
+        self._history_mark: tuple | None = None   # the newest release in the history, as last looked at
+        self._seen_mark: tuple | None = None      # ... when what is served was last chosen
+        self._followed: Release | None = None     # the followed release served instead of the live folder
         self._base: Flows | None = flows
         if history is not None:  # what versions before 2026-12 left in the temporary folder when killed
-            lifecycle.sweep_scratch(Path(tempfile.gettempdir()), "helpline-release-*")
+            sweep_scratch(Path(tempfile.gettempdir()), "helpline-release-*")
         if flows is None:
             try:
                 self._follow_applied()
             except Exception:  # noqa: BLE001 - following is a nicety at start; serving is not
                 log.exception("could not follow the applied release at start")
             self._signature = folder_signature(self.folder)
+            self._note_history()
+            self._seen_mark = self._history_mark
             self._base = self._first_good()
         self.set_diversions(self._diversions)  # those read at start apply from the first request
         self._next_check = time.monotonic() + check_interval
@@ -119,7 +138,7 @@ class FlowStore:
             raise FlowsUnavailable("no valid flows: answering with the safety message")
         if self._diversions and any(not d.active() for d in self._diversions.values()):
             self.set_diversions({sid: d for sid, d in self._diversions.items() if d.active()})
-            flows = self._flows
+            flows = self._flows or flows  # the same base: never None here
         return flows
 
     @property
@@ -128,28 +147,37 @@ class FlowStore:
         return self._base
 
     @property
-    def diversions(self) -> dict[str, lifecycle.Diversion]:
+    def diversions(self) -> dict[str, Diversion]:
         return {sid: d for sid, d in self._diversions.items() if d.active()}
 
     # -------------------------------------------------------------- loading
     def _first_good(self) -> Flows | None:
+        history = self.history
+        followed = followed_release(history, self.folder) if history is not None else None
+        if history is not None and followed is not None:
+            try:
+                flows = load(history.folder(followed.number))
+                self._followed, self.source = followed, followed_source(followed)
+                return flows
+            except FlowError:  # validated before it was installed: only a damaged disk gets here
+                log.error("release %s in the history is refused: trying the live folder", followed.number)
         try:
             flows = load(self.folder)
             self.source = "live folder"
             return flows
         except FlowError as exc:
             self.last_error = exc
-        for release in reversed(self.history.releases() if self.history else []):
-            if len(self._tried) >= HISTORY_TRIES:
+        for release in reversed(history.releases() if history is not None else []):
+            if len(self._tried) >= HISTORY_TRIES or history is None:
                 break
             self._tried.append(release.number)
             try:
-                flows = load(self.history.folder(release.number))
+                flows = load(history.folder(release.number))
             except FlowError:
                 continue
             self.source = f"release {release.number} from the history"
             log_refusal(self.last_error, f"the live folder {self.folder} is refused at start: serving release "
-                        f"{release.number} (flows_version {flows.version}) from {self.history.home}")
+                        f"{release.number} (flows_version {flows.version}) from {history.home}")
             return flows
         self.source = "the safety answer"
         log_refusal(self.last_error, f"the live folder {self.folder} is refused at start and no good release "
@@ -157,20 +185,25 @@ class FlowStore:
         return None
 
     def reload_if_changed(self, force: bool = False) -> bool:
-        """Load the live folder if it changed; True if new flows are now in use."""
+        """Load the live folder, or a release followed since it changed (followed_release), if either
+        changed; True if new flows are now in use."""
         if not self._lock.acquire(blocking=False):
             return False  # another thread is already looking
         try:
             self._next_check = time.monotonic() + self.check_interval
-            signature = folder_signature(self.folder)
-            if signature == self._signature and not force:
+            signature, mark = folder_signature(self.folder), self._history_mark
+            if signature == self._signature and mark == self._seen_mark and not force:
                 return False
+            history = self.history
+            followed = followed_release(history, self.folder) if history is not None else None
+            folder = history.folder(followed.number) if history is not None and followed is not None else self.folder
+            source = followed_source(followed) if followed is not None else "live folder"
             try:
-                flows = load(self.folder)
+                flows = load(folder)
             except FlowError as exc:
                 if folder_signature(self.folder) != signature:
                     return False  # replaced while being read (an apply): look again, refuse nothing
-                self._signature = signature
+                self._signature, self._seen_mark = signature, mark
                 self.last_error = exc
                 metrics.ERRORS.labels("flows_refused").inc()
                 serving = self._base.version if self._base else "none (the safety answer)"
@@ -178,13 +211,14 @@ class FlowStore:
                 return False
             if folder_signature(self.folder) != signature:
                 return False  # replaced while being read: look again next time, never serve a mix
-            self._signature = signature
+            self._signature, self._seen_mark = signature, mark
             self.last_error = None
+            self._followed = followed
             if self._base is not None and flows.version == self._base.version:
-                self.source = "live folder"
+                self.source = source
                 return False
             old = self._base.version if self._base else "none"
-            self._base, self.source = flows, "live folder"
+            self._base, self.source = flows, source
             self.set_diversions(self._diversions)
             log.info("flows reloaded: version %s -> %s (pid %d)", old, flows.version, os.getpid())
             return True
@@ -200,19 +234,23 @@ class FlowStore:
         try:
             untrusted = []
             try:
-                self.applied = lifecycle.follow(self.client, self.folder, self.history, self.keys) or \
+                self.applied = follow(self.client, self.history, self.keys) or \
                     self.history.latest()
-            except lifecycle.Refused as exc:  # not signed with our key: nothing of it is written or served
+            except Refused as exc:  # not signed with our key: nothing of it is written or served
                 untrusted.append(str(exc))
                 self.applied = self.history.latest()
             except (OSError, ValueError) as exc:  # the live folder not writable, a damaged release in Redis:
                 log.warning("cannot install the applied release (%s): serving what is live here",  # diversions
                             type(exc).__name__)                                                # still count
                 self.applied = self.history.latest()
-            diversions, refused = lifecycle.read_diversions(self.client, self.keys)
+            diversions, refused = read_diversions(self.client, self.keys)
+            diversions, replayed = self._seen.screen(diversions)
             if refused:
                 untrusted.append(f"{refused} diversion(s) in Redis are not signed with this instance's "
                                  "FLOWS_SIGNING_KEY (or last too long)")
+            if replayed:
+                untrusted.append(f"{replayed} diversion(s) in Redis were written back after they ended or were "
+                                 "replaced")
             self._note_untrusted("; ".join(untrusted) or None)
             if self.redis_ok is False:
                 log.info("Redis is back: following the applied release and diversions again")
@@ -235,9 +273,11 @@ class FlowStore:
 
     def _report(self) -> None:
         """Tell `router status` what this worker serves (a small record with a one-minute TTL)."""
+        if self.client is None:
+            return
         try:
             body = self.status()
-            lifecycle.report_serving(self.client, f"{socket.gethostname()}:{os.getpid()}", {
+            report_serving(self.client, f"{socket.gethostname()}:{os.getpid()}", {
                 "flows_version": body.get("flows_version"), "source": body.get("flows_source"),
                 "applied_release": body.get("applied_release"), "status": body["status"], "why": body.get("why")})
         except (redis.RedisError, OSError):
@@ -255,7 +295,7 @@ class FlowStore:
                 log.info("Redis holds nothing unsigned any more")
         self.untrusted = what
 
-    def set_diversions(self, diversions: dict[str, lifecycle.Diversion]) -> None:
+    def set_diversions(self, diversions: dict[str, Diversion]) -> None:
         """Serve the diversions in force, except those the rules refuse whatever the time (written straight
         into Redis, or made for flows that have changed since): those are ignored, logged and shown."""
         self._diversions = dict(diversions)
@@ -265,12 +305,22 @@ class FlowStore:
             log.error("%s (pid %d)", unsafe[sid], os.getpid())
         self._ignored = unsafe
         usable = {sid: d for sid, d in self._diversions.items() if sid not in unsafe}
-        self._flows = lifecycle.diverted(base, usable) if base is not None else None
+        self._flows = diverted(base, usable) if base is not None else None
 
     def tick(self) -> None:
         """One look: the applied release, the diversions, the live folder."""
         self._follow_applied()
+        self._note_history()
         self.reload_if_changed()
+
+    def _note_history(self) -> None:
+        """Note the newest release in the history (another worker here may have installed it): the next
+        look serves it if it is newer than the live folder. Looked at by the watcher, not by requests."""
+        try:
+            latest = self.history.latest() if self.history is not None else None
+        except OSError:
+            return
+        self._history_mark = (latest.number, latest.version) if latest is not None else None
 
     def watch(self, interval: float) -> None:
         """Look every `interval` seconds in a daemon thread of this process (again after a fork)."""
@@ -311,12 +361,12 @@ class FlowStore:
         degraded = []
         if flows is None:
             degraded.append("no valid flows: every call and text gets the safety answer")
-        elif self.source != "live folder" and self.source != "given":
+        elif self.source != "live folder" and self.source != "given" and self._followed is None:
             degraded.append(f"the live folder is refused: serving {self.source}")
         if self.last_error is not None:
             body["flows_refused"] = len(self.last_error.problems)
             body["problems"] = [str(p) for p in self.last_error.problems[:20]]
-            if flows is not None and self.source == "live folder":
+            if flows is not None and (self.source == "live folder" or self._followed is not None):
                 degraded.append("a change to the live folder was refused: the last good flows serve on")
         latest = self.history.latest() if self.history is not None else None
         if applied is not None and latest is not None and latest.number > applied.number and flows is not None \

@@ -14,8 +14,8 @@ diversions without an end. Redis is storage and transport here, never an authori
   number; a diversion with its service, target, end and when it was made.
 - What is read is bounded before it is parsed (bounded_get, bounded_hgetall: one Lua call each), so a
   huge value written into Redis is refused without being fetched.
-- A release is a fixed set of known file names (lifecycle.LIVE_FILES), each at most MAX_FILE_BYTES,
-  validated in memory (router.definition.flowfile.read_flows_from and the checks) before anything is written.
+- A release is a fixed set of known file names (router/live/folders.py LIVE_FILES), each at most MAX_FILE_BYTES,
+  validated in memory (router/live/following.py: the schema and the checks) before anything is written.
 
 Without a key, nothing from Redis is followed (logged at start, shown in /healthz's details), `router
 apply` puts flows live on this machine only, and `router divert` is refused.
@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import redis
+
+from router.settings import load_settings
 
 log = logging.getLogger("router.live.signing")
 
@@ -69,8 +71,6 @@ def keyring(keys: Keyring | None) -> Keyring:
     """`keys`, or this process's own (from its settings) when none is given: the CLI's case."""
     if keys is not None:
         return keys
-    from router.settings import load_settings
-
     return Keyring(load_settings().flows_signing_keys)
 
 
@@ -143,21 +143,3 @@ def file_problems(files: dict[str, bytes], allowed: Iterable[str], required: Ite
             problems.append(f"{name} is larger than {MAX_FILE_BYTES // 1024} kB")
     problems += [f"{name} is missing" for name in required if name not in files]
     return problems
-
-
-def validate_in_memory(files: dict[str, bytes], label: Path) -> str | None:
-    """Why this instance refuses a release's flows (None: it accepts them), checked from memory: the
-    same schema and checks as the live folder, nothing written anywhere."""
-    from router.inspect.checks import ERROR, lint_flows  # the checks import the engine; lifecycle is below them
-    from router.definition.flowfile import FlowError, read_flows_from
-
-    try:
-        flows, lines = read_flows_from(files, label)
-    except FlowError as exc:
-        return _first(exc.problems)
-    errors = [p for p in lint_flows(flows, label, lines) if p.severity == ERROR]
-    return _first(errors) if errors else None
-
-
-def _first(problems: list) -> str:
-    return f"{len(problems)} problem(s), the first: {problems[0]}" if problems else "refused"

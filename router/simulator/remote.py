@@ -13,7 +13,7 @@ from pathlib import Path
 
 from twilio.request_validator import RequestValidator
 
-from router.inspect.checks import load_checked
+from router.inspect.validation import load_checked
 from router.definition.hours import LONDON
 from router.settings import REPO_ROOT
 from router.simulator.recording_jobs import RecordingJobs

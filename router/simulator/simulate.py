@@ -35,7 +35,7 @@ from twilio.request_validator import RequestValidator
 from router.definition.hours import LONDON
 from router.definition.model import MenuNode
 from router.engine.texting import LANGUAGE_WORDS
-from router.inspect.checks import load_checked
+from router.inspect.validation import load_checked
 from router.settings import Settings, load_settings
 from router.simulator import callplayer
 from router.simulator.recording_jobs import RecordingJobs

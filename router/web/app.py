@@ -21,9 +21,7 @@ from werkzeug.exceptions import HTTPException
 from router.web import followups, last_resort as safety, sms, voice
 from router import logs, metrics
 from router.web.body_deadline import read_body_within
-from router.live.flowstore import FlowStore, FlowsUnavailable
-from router.live.lifecycle import History
-from router.live.signing import Keyring
+from router.live import FlowStore, FlowsUnavailable, History, Keyring
 from router.web.jobs import Jobs
 from router.definition.model import Flows
 from router.store.own_numbers import OwnNumbers

@@ -11,7 +11,7 @@ from typing import Callable
 
 from flask import current_app
 
-from router.live.flowstore import FlowStore
+from router.live import FlowStore
 from router.web.jobs import Jobs
 from router.settings import Settings
 from router.store.state import ConversationStore

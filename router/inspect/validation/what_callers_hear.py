@@ -8,7 +8,7 @@ stale; every sentence with a service's name in it must read naturally for every 
 Welsh (or any second language) must say which phrases a fluent speaker has not reviewed yet.
 
 Each check takes the loaded flows and a Locator (for file:line) and returns Problems; nothing here is
-imported by the flow loader or the engine (router/inspect/checks/ sits above them).
+imported by the flow loader or the engine (router/inspect/validation/ sits above them).
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import re
 from datetime import datetime
 
 from router import engine
-from router.inspect.checks.review import check_review_status
-from router.inspect.checks.locate import Locator
+from router.inspect.validation.review import check_review_status
+from router.inspect.validation.locate import Locator
 from router.definition.flowfile import Problem
 from router.definition.model import Flows, MenuNode
 
@@ -133,7 +133,7 @@ def check_names_read_naturally(flows: Flows, loc: Locator) -> list[Problem]:
     return problems
 
 
-def check_caller_safety(flows: Flows, loc: Locator) -> list[Problem]:
+def check_what_callers_hear(flows: Flows, loc: Locator) -> list[Problem]:
     return (check_fallback_audiences(flows, loc) + check_labels_without_hours(flows, loc)
             + check_names_read_naturally(flows, loc) + check_top_menu_timing(flows, loc)
             + check_review_status(flows, loc))

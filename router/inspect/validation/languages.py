@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from router.inspect.checks.locate import ERROR, WARNING, Locator, lang_name
+from router.inspect.validation.locate import ERROR, WARNING, Locator, lang_name
 from router.definition.flowfile import Path_, Problem
 from router.definition.model import EndNode, Flows, MenuNode, SayNode
 

@@ -1,5 +1,6 @@
-"""Cross-file checks of a flow folder: what the schema cannot see, but would strand, confuse or cost a
-caller or texter.
+"""Validation: the cross-file checks of a flow folder that `router validate` runs (and `router apply`
+and the app before serving): what the schema cannot see, but would strand, confuse or cost a caller or
+texter.
 
 The schema (model.py, read by flowfile.py) checks each file on its own. Here the files are checked
 together and against what the engine actually does, one concern per module:
@@ -8,8 +9,8 @@ together and against what the engine actually does, one concern per module:
 - languages.py: every wording in every language; language switches that go somewhere
 - phrases.py: the phrases the engine needs, with the placeholders it fills
 - services.py: services used, numbers free to call, hours that open, details checked recently
-- safety.py: fallback chains end at a 24-hour service; the emergency service is open 24 hours
-- caller.py: what a caller in danger hears: a short first menu, fallbacks for the same people, names
+- fallback_chains.py: fallback chains end at a 24-hour service; the emergency service is open 24 hours
+- what_callers_hear.py: what a caller in danger hears: a short first menu, fallbacks for the same people, names
   that read naturally, no hours in labels, Welsh reviewed
 - rendering.py + sizes.py: every text the router can send, rendered through the engine, fits in two
   SMS segments without needless UCS-2
@@ -25,22 +26,22 @@ from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
-from router.inspect.checks.caller import check_caller_safety
-from router.inspect.checks.languages import check_languages, text_fields
-from router.inspect.checks.locate import ERROR, LANGUAGE_NAMES, WARNING, Locator, lang_name
-from router.inspect.checks.phrases import REQUIRED_PHRASES, WEEKDAY_LISTS, check_phrases, placeholders
-from router.inspect.checks.rendering import (CLOCKS, VOICE_CLOCKS, Reply, followup_texts, keys_to_try, sms_replies,
+from router.inspect.validation.what_callers_hear import check_what_callers_hear
+from router.inspect.validation.languages import check_languages, text_fields
+from router.inspect.validation.locate import ERROR, LANGUAGE_NAMES, WARNING, Locator, lang_name
+from router.inspect.validation.phrases import REQUIRED_PHRASES, WEEKDAY_LISTS, check_phrases, placeholders
+from router.inspect.validation.rendering import (CLOCKS, VOICE_CLOCKS, Reply, followup_texts, keys_to_try, sms_replies,
                                      sms_text, tracing, voice_walk)
-from router.inspect.checks.safety import check_safety
-from router.inspect.checks.services import STALE_AFTER_MONTHS, check_services, months_before
-from router.inspect.checks.sizes import (MAX_SMS_SEGMENTS, PLAIN_EQUIVALENTS, SizeReport, SmsSize, check_rendering,
+from router.inspect.validation.fallback_chains import check_fallback_chains
+from router.inspect.validation.services import STALE_AFTER_MONTHS, check_services, months_before
+from router.inspect.validation.sizes import (MAX_SMS_SEGMENTS, PLAIN_EQUIVALENTS, SizeReport, SmsSize, check_rendering,
                                  is_gsm7, plain_text, sms_size)
-from router.inspect.checks.values import check_numbers, check_voices, check_welsh_is_welsh
-from router.inspect.checks.structure import check_menu_tree, check_references, node_edges, reachable
+from router.inspect.validation.values import check_numbers, check_voices, check_welsh_is_welsh
+from router.inspect.validation.structure import check_menu_tree, check_references, node_edges, reachable
 from router.definition.flowfile import FlowError, Path_, Problem, read_flows
 from router.definition.model import Flows
 
-log = logging.getLogger("router.inspect.checks")
+log = logging.getLogger("router.inspect.validation")
 
 __all__ = [
     "CLOCKS", "ERROR", "LANGUAGE_NAMES", "MAX_SMS_SEGMENTS", "PLAIN_EQUIVALENTS", "REQUIRED_PHRASES",
@@ -113,9 +114,9 @@ def _lint(flows: Flows, loc: Locator, today: date, clocks: tuple[datetime, ...],
     # call into the safety answer. The running app warns, as it does for a closure that has passed.
     values = check_numbers(flows, loc, base) + check_voices(flows, loc) + check_welsh_is_welsh(flows, loc)
     problems += values if editing else [replace(p, severity=WARNING) if p.severity == ERROR else p for p in values]
-    problems += check_safety(flows, loc)
+    problems += check_fallback_chains(flows, loc)
     if any(p.severity == ERROR for p in problems):
         return problems  # rendering broken flows would only repeat these errors, or crash
     problems += check_rendering(flows, loc, clocks)
-    problems += check_caller_safety(flows, loc)
+    problems += check_what_callers_hear(flows, loc)
     return problems

@@ -1,16 +1,19 @@
-"""Safety rules: someone is always there. Every fallback chain ends at a service open 24 hours, a
+"""Fallback chains: someone is always there. Every fallback chain ends at a service open 24 hours, a
 24-hour line has somewhere to send callers when it is busy, and the emergency service (the one callers
 who press nothing are put through to) is open 24 hours.
+
+Named for what it checks (it was checks/safety.py, easy to confuse with the web tier's last-resort
+answer, router/web/last_resort.py, which is what a caller hears when our code fails).
 """
 from __future__ import annotations
 
-from router.inspect.checks.locate import WARNING, Locator
+from router.inspect.validation.locate import WARNING, Locator
 from router.definition.flowfile import Problem
 from router.definition.model import Flows
 
 
-def check_safety(flows: Flows, loc: Locator) -> list[Problem]:
-    return _fallback_chains(flows, loc) + check_config(flows, loc)
+def check_fallback_chains(flows: Flows, loc: Locator) -> list[Problem]:
+    return _fallback_chains(flows, loc) + check_emergency_lines(flows, loc)
 
 
 def _fallback_chains(flows: Flows, loc: Locator) -> list[Problem]:
@@ -57,7 +60,7 @@ def _fallback_chains(flows: Flows, loc: Locator) -> list[Problem]:
     return problems
 
 
-def check_config(flows: Flows, loc: Locator) -> list[Problem]:
+def check_emergency_lines(flows: Flows, loc: Locator) -> list[Problem]:
     problems = []
     for path, sid in flows.config.emergency_lines():  # the Welsh line as much as the English one
         emergency = flows.services.get(sid)

@@ -1,5 +1,6 @@
-"""Each lint rule, shown by a copy of the shipped flows broken in exactly one way: the problem must name
-the right file, line and severity. And the shipped flows must load with no errors.
+"""router/inspect/validation (what `router validate` runs): each rule, shown by a copy of the shipped
+flows broken in exactly one way: the problem must name the right file, line and severity. And the
+shipped flows must load with no errors.
 
 Edits go through the YAML structure (change()), not the wording, so rewording a phrase does not break
 these tests; the expected line is found independently, by searching the edited file's text."""
@@ -13,10 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from router.inspect import checks
+from router.inspect import validation
 from router import engine
 from router.definition.flowfile import FlowError, Problem, load_flows, read_flows
-from router.inspect.checks import load_checked
+from router.inspect.validation import load_checked
 from router.definition.model import Flows
 
 REPO = Path(__file__).resolve().parent.parent
@@ -61,7 +62,7 @@ def line_of(folder: Path, name: str, needle: str, after: str = "") -> int:
 
 def problems(folder: Path, today: date = TODAY, texts: bool = False) -> list[Problem]:
     """Lint a folder; rules that are not about texts are checked at one clock only, to keep tests fast."""
-    return checks.lint_folder(folder, today, checks.CLOCKS if texts else checks.CLOCKS[:1])
+    return validation.lint_folder(folder, today, validation.CLOCKS if texts else validation.CLOCKS[:1])
 
 
 def find(found: list[Problem], name: str, line: int, severity: str, words: str) -> Problem:
@@ -91,7 +92,7 @@ BOTH = {"en": "Thanks.", "cy": "Diolch."}
 
 # ------------------------------------------------------------------ the shipped flows
 def test_shipped_flows_have_no_errors():
-    found = checks.lint_folder(FLOWS, TODAY)
+    found = validation.lint_folder(FLOWS, TODAY)
     assert errors(found) == [], "\n".join(str(p) for p in found)
     load_checked(FLOWS)  # what the app does at start: must not raise
 
@@ -112,9 +113,9 @@ def test_a_bug_in_lint_never_stops_the_flows_loading(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(checks, "_lint", broken)
+    monkeypatch.setattr(validation, "_lint", broken)
     load_checked(folder)
-    assert any("could not finish" in p.reason and p.severity == "warning" for p in checks.lint_folder(folder, TODAY))
+    assert any("could not finish" in p.reason and p.severity == "warning" for p in validation.lint_folder(folder, TODAY))
 
 
 # ------------------------------------------------------------------ references
@@ -333,30 +334,30 @@ def test_required_phrases_table_matches_the_engine(monkeypatch):
         return original(self, phrase_id, lang, **values)
 
     monkeypatch.setattr(Flows, "phrase", record)
-    for _ in checks.voice_walk(flows):
+    for _ in validation.voice_walk(flows):
         pass
-    list(checks.sms_replies(flows))
-    list(checks.followup_texts(flows))
+    list(validation.sms_replies(flows))
+    list(validation.followup_texts(flows))
     for when in ("now", "later", "morning"):
-        ctx = engine.Context(flows, engine.VOICE, "en", checks.CLOCKS[0], True)
+        ctx = engine.Context(flows, engine.VOICE, "en", validation.CLOCKS[0], True)
         engine.schedule_followup(ctx, flows.services["galop"], when)
     engine.followup_not_arranged(ctx, "galop")
     engine.cancelled_by_key(ctx)  # issues 12 and 18's steps, said outside the menu walk
     engine.cancel_not_recorded(ctx)
     from router.engine import texts as textsteps  # the text channel's own steps (issues 12, 18, 19)
-    sms = engine.Context(flows, engine.SMS, "en", checks.CLOCKS[0], True)
+    sms = engine.Context(flows, engine.SMS, "en", validation.CLOCKS[0], True)
     textsteps.discreet(sms), textsteps.stopped(sms), textsteps.stopped(sms, neutral=True)
     textsteps.stop_not_recorded(sms)
     textsteps.first_reply(sms), textsteps.crisis(sms), textsteps.not_understood(sms, "main"), textsteps.landline(sms)
     for phrase_id, calls in used.items():
-        assert phrase_id in checks.REQUIRED_PHRASES, phrase_id
-        assert calls == {checks.REQUIRED_PHRASES[phrase_id]}, (phrase_id, calls)
+        assert phrase_id in validation.REQUIRED_PHRASES, phrase_id
+        assert calls == {validation.REQUIRED_PHRASES[phrase_id]}, (phrase_id, calls)
     # followup_name and clock_midnight: only for a service
     # with `name_in_followup: true` or hours ending at 24:00, which the shipped flows do not have.
     # all_day_* and day_pair_long: only for hours like "00:00-24:00" on a day, or two days alone.
-    assert set(checks.REQUIRED_PHRASES) - set(used) <= {"followup_name", "clock_midnight",
+    assert set(validation.REQUIRED_PHRASES) - set(used) <= {"followup_name", "clock_midnight",
                                                       "all_day_long", "all_day_short", "day_pair_long"}, \
-        set(checks.REQUIRED_PHRASES) - set(used)
+        set(validation.REQUIRED_PHRASES) - set(used)
 
 
 # ------------------------------------------------------------------ services
@@ -539,13 +540,13 @@ def test_voice_only_wording_may_use_any_character(tmp_path):
 
 
 def test_segment_counting():
-    assert checks.sms_size("a" * 160) == checks.SmsSize("GSM-7", 160, 1)
-    assert checks.sms_size("a" * 161).segments == 2
-    assert checks.sms_size("a" * 306).segments == 2 and checks.sms_size("a" * 307).segments == 3
-    assert checks.sms_size("{" * 80).units == 160  # extension characters count twice
-    assert checks.sms_size("\u0175" * 70) == checks.SmsSize("UCS-2", 70, 1)
-    assert checks.sms_size("\u0175" * 71).segments == 2 and checks.sms_size("\u0175" * 135).segments == 3
-    assert checks.plain_text("Can\u2019t \u2014 \u0175\u2026") == "Can't - w..."
+    assert validation.sms_size("a" * 160) == validation.SmsSize("GSM-7", 160, 1)
+    assert validation.sms_size("a" * 161).segments == 2
+    assert validation.sms_size("a" * 306).segments == 2 and validation.sms_size("a" * 307).segments == 3
+    assert validation.sms_size("{" * 80).units == 160  # extension characters count twice
+    assert validation.sms_size("\u0175" * 70) == validation.SmsSize("UCS-2", 70, 1)
+    assert validation.sms_size("\u0175" * 71).segments == 2 and validation.sms_size("\u0175" * 135).segments == 3
+    assert validation.plain_text("Can\u2019t \u2014 \u0175\u2026") == "Can't - w..."
 
 
 # ------------------------------------------------------------------ hours, closures and 24-hour lines
@@ -584,7 +585,7 @@ def test_closing_the_emergency_service_is_an_error_and_a_closure_in_the_past_or_
     find(found, "services.yaml", line_of(folder, "services.yaml", "date: 2062-12-24"), "error",
          "this closure starts on Sun 24 Dec 2062, more than a year ahead")
     flows, lines = read_flows(folder)
-    served = checks.lint_flows(flows, folder, lines, today=TODAY, clocks=checks.CLOCKS[:1])
+    served = validation.lint_flows(flows, folder, lines, today=TODAY, clocks=validation.CLOCKS[:1])
     find(served, "services.yaml", line_of(folder, "services.yaml", "date: 2026-01-02"), "warning",
          "this closure ended on Fri 02 Jan 2026"), "the running app never refuses flows because a date passed"
 
@@ -594,7 +595,7 @@ def test_closure_notes_say_when_and_how(tmp_path):
     change(folder, "services.yaml", ("services", "galop", "closures"),
            [{"date": date(2026, 12, 24), "hours": "10:00-13:00", "note": "Christmas Eve"},
             {"from": date(2026, 12, 29), "to": date(2026, 12, 31)}])
-    from router.inspect.checks.services import closure_notes
+    from router.inspect.validation.services import closure_notes
     notes = closure_notes(load_flows(folder), date(2026, 12, 1))
     assert notes == [
         "Galop National LGBT+ Domestic Abuse Helpline (galop): Thu 24 Dec 2026: open only 10am-1pm (Christmas Eve)",

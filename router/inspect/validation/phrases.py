@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import string
 
-from router.inspect.checks.locate import WARNING, Locator, lang_name
+from router.inspect.validation.locate import WARNING, Locator, lang_name
 from router.definition.flowfile import Problem
 from router.definition.model import Flows
 
 # Every phrase the engine (and sms.py) asks for, with the placeholders it fills in. Kept in step with
-# engine.py by hand; tests/test_lint.py renders every place to prove nothing here is missing.
+# engine.py by hand; tests/test_validation.py renders every place to prove nothing here is missing.
 REQUIRED_PHRASES: dict[str, frozenset[str]] = {pid: frozenset(names.split()) for pid, names in {
     "voice_safety": "", "sms_safety": "", "voice_police": "", "police_choices": "key", "sms_police": "",
     "voice_option": "key label", "voice_first_option": "key label", "sms_option": "key label",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Iterable
 
 from router import engine
-from router.inspect.checks.locate import WARNING, Locator
+from router.inspect.validation.locate import WARNING, Locator
 from router.definition.flowfile import Problem
 from router.definition.model import ConnectNode, EndNode, Flows, MenuNode, SayNode
 

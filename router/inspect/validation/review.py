@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from router.inspect.checks.locate import WARNING, Locator
+from router.inspect.validation.locate import WARNING, Locator
 from router.definition.flowfile import Problem
 from router.definition.model import Flows
 

@@ -11,7 +11,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 from router.definition import hours as hours_mod
-from router.inspect.checks.locate import ERROR, WARNING, Locator
+from router.inspect.validation.locate import ERROR, WARNING, Locator
 from router.definition.flowfile import Problem
 from router.definition.hours import DAYS
 from router.definition.model import ConnectNode, Flows, Service

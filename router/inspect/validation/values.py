@@ -15,8 +15,8 @@ from pathlib import Path
 import phonenumbers
 import yaml
 
-from router.inspect.checks.languages import text_fields
-from router.inspect.checks.locate import ERROR, WARNING, Locator
+from router.inspect.validation.languages import text_fields
+from router.inspect.validation.locate import ERROR, WARNING, Locator
 from router.definition.flowfile import Problem
 from router.definition.model import Flows
 

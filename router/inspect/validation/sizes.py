@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator
 
-from router.inspect.checks.languages import text_fields
-from router.inspect.checks.locate import ERROR, WARNING, Locator, lang_name
-from router.inspect.checks.rendering import CLOCKS, VOICE_CLOCKS, Reply, followup_texts, sms_replies, tracing, voice_walk
+from router.inspect.validation.languages import text_fields
+from router.inspect.validation.locate import ERROR, WARNING, Locator, lang_name
+from router.inspect.validation.rendering import CLOCKS, VOICE_CLOCKS, Reply, followup_texts, sms_replies, tracing, voice_walk
 from router.definition.flowfile import Path_, Problem
 from router.definition.model import Flows
 
