@@ -22,7 +22,6 @@ MAX_LINES = 400
 # once its module is under MAX_LINES (an entry left behind only stops protecting that file).
 TOO_LONG_TODAY = {
     "router/engine/__init__.py",      # 541 lines (engine branch)
-    "router/live/lifecycle.py",       # 614 lines (live branch)
     "router/simulator/simulate.py",   # 540 lines (engine branch)
 }
 
