@@ -1,11 +1,11 @@
-"""Test helpers: sign requests exactly as Twilio does, and follow TwiML the way Twilio would."""
+"""Test helpers: sign requests exactly as Twilio does, and follow TwiML the way Twilio would, with the one
+TwiML player the simulator uses too (router/simulator/callplayer.py): no second interpreter here."""
 from __future__ import annotations
 
 import itertools
 import xml.etree.ElementTree as ET
 from collections import deque
 from dataclasses import dataclass, field
-from urllib.parse import urljoin
 
 from twilio.request_validator import RequestValidator
 
@@ -59,14 +59,18 @@ def said(element: ET.Element) -> list[str]:
     return [" ".join("".join(say.itertext()).split()) for say in element.iter("Say")]
 
 
-class _Silent:
-    """A caller who presses nothing (router/simulator/callplayer.py's Listener)."""
+class _Caller:
+    """A caller as router/simulator/callplayer.py's Listener: presses `key` at the first Gather that listens
+    (None: presses nothing), and the call to a dialled service ends with `outcome`."""
+
+    def __init__(self, key: str | None = None, outcome: str = "completed", after_window: bool = False):
+        self.key, self.outcome, self.after_window = key, outcome, after_window
 
     def key_at(self, gather, window_key):
-        return None
+        return None if self.after_window and window_key else self.key
 
     def dial_outcome(self, numbers):
-        return "completed"
+        return self.outcome
 
 
 @dataclass
@@ -105,9 +109,6 @@ class Call:
         self._post("/voice")
         return self
 
-    def _abs(self, target: str) -> str:
-        return urljoin(self.url, target)
-
     @property
     def gather(self) -> ET.Element | None:
         return self.twiml.find("Gather")
@@ -121,20 +122,27 @@ class Call:
     def hung_up(self) -> bool:
         return self.twiml.find("Hangup") is not None
 
-    def press(self, digits: str) -> "Call":
-        gather = self.gather
-        assert gather is not None, f"no Gather to press {digits} into: {self.heard}"
-        self._post(self._abs(gather.get("action")), Digits=digits)
+    def press(self, digits: str, after_window: bool = False) -> "Call":
+        """Listen to the document and press one key into its first Gather (played by callplayer), or with
+        after_window, into the first one after the brief window that listens for 5 5 / 9 9 9."""
+        assert self.gather is not None, f"no Gather to press {digits} into: {self.heard}"
+        assert len(digits) == 1, f"one key at a time ({digits!r}): `burst` types several"
+        turn = callplayer.play(self.twiml, self.url, _Caller(digits, after_window=after_window), deque())
+        assert turn.request is not None and turn.request[1] == {"Digits": digits}, turn.events
+        url, extra = turn.request
+        self._post(url, **extra)
         return self
 
     def burst(self, keys: str, typed_ahead: str = callplayer.KEPT) -> "Call":
         """Type `keys` fast (9 9 9 following the 999 advice): the first into this document's first Gather,
         the rest ahead, each taken by the next Gather as it begins (cutting off its words). Keys typed
         while no Gather listens are kept for the next one, or lost (typed_ahead=callplayer.LOST)."""
-        gather = self.gather
-        assert gather is not None, f"no Gather to press {keys[0]} into: {self.heard}"
-        pending = deque(keys[1:])
-        self._post(self._abs(gather.get("action")), Digits=keys[0])
+        assert self.gather is not None, f"no Gather to press {keys[0]} into: {self.heard}"
+        pending: deque[str] = deque()  # the keys after the first, typed ahead
+        turn = callplayer.play(self.twiml, self.url, callplayer.Burst(keys), pending, keys=typed_ahead)
+        assert turn.request is not None, turn.events
+        url, extra = turn.request
+        self._post(url, **extra)
         while True:
             turn = callplayer.play(self.twiml, self.url, callplayer.Burst(""), pending, keys=typed_ahead)
             self.said.extend(turn.said)
@@ -147,7 +155,7 @@ class Call:
     def silence(self) -> "Call":
         """Say nothing: Twilio falls through the Gather to the verbs after it. A Redirect is followed; a
         Dial there (the safety answer's) is where a silent caller is put through (see `dialled`)."""
-        turn = callplayer.play(self.twiml, self.url, _Silent(), deque())
+        turn = callplayer.play(self.twiml, self.url, _Caller(None), deque())
         assert turn.request is not None or turn.dialled, f"silence leads nowhere: {self.heard}"
         if turn.request is not None and "DialCallStatus" not in turn.request[1]:
             url, extra = turn.request
@@ -155,9 +163,12 @@ class Call:
         return self
 
     def dial_ends(self, status: str) -> "Call":
-        dial = self.twiml.find("Dial")
-        assert dial is not None, "nothing was dialled"
-        self._post(self._abs(dial.get("action")), DialCallStatus=status)
+        """Press nothing; the call to the dialled service ends with `status` (played by callplayer)."""
+        assert self.twiml.find("Dial") is not None, "nothing was dialled"
+        turn = callplayer.play(self.twiml, self.url, _Caller(None, outcome=status), deque())
+        assert turn.request is not None and "DialCallStatus" in turn.request[1], turn.events
+        url, extra = turn.request
+        self._post(url, **extra)
         return self
 
     def text(self) -> str:

@@ -130,7 +130,7 @@ def test_9_9_9_gives_the_police_advice_in_the_language_the_caller_started_in(app
 
 def test_welsh_caller_pressing_9_9_9_hears_the_police_advice_in_welsh(app_at):
     call = Call(app_at(WEEKDAY_NOON)).start().press("9")
-    call._post(call._abs(call.twiml.findall("Gather")[-1].get("action")), Digits="0")  # the Welsh menu again
+    call.press("0", after_window=True)  # the Welsh menu again
     call.press("9").press("9")
     assert "I gael yr heddlu" in call.text()
 

@@ -19,8 +19,8 @@ from router.definition.flowfile import load_flows
 from router.definition.hours import LONDON
 from router.settings import load_settings
 from tests.support import SECRETS_ENV
-from router.simulator.simulate import (DEFAULT_FROM, MemoryRedis, ScriptInputs, SimulationError, Simulator,
-                             parse_script)
+from router.simulator.simulate import DEFAULT_FROM, ScriptInputs, SimulationError, Simulator, parse_script
+from router.store.state import make_redis
 
 REPO = Path(__file__).resolve().parent.parent
 FLOWS = REPO / "flows"
@@ -112,11 +112,11 @@ def test_simulate_voice_script(runner):
     assert out.index("closed now") < out.index("[dialling")
 
 
-def test_simulator_hears_what_the_webhook_says():
+def test_simulator_hears_what_the_webhook_says(redis_url):
     """The simulator's first heard lines are exactly the <Say>s of a direct signed POST to /voice."""
     at = datetime(2026, 11, 18, 12, 0, tzinfo=LONDON)
     settings = load_settings({"TWILIO_AUTH_TOKEN": "test-token", "FLOWS_DIR": str(FLOWS), **SECRETS_ENV})
-    app = create_app(settings, clock=lambda: at, redis_client=MemoryRedis())
+    app = create_app(settings, clock=lambda: at, redis_client=make_redis(redis_url))
     params = {"CallSid": "CA" + "1" * 32, "From": DEFAULT_FROM, "To": "+441632960000"}
     direct = said(signed_post(app.test_client(), "test-token", "/voice", params))
     after_3 = said(signed_post(app.test_client(), "test-token", "/voice/key?at=main&lang=en",
@@ -136,10 +136,10 @@ def test_simulate_sms_script(runner):
     assert "conversation state is kept in memory" in result.output
 
 
-def test_simulate_sms_matches_the_webhook():
+def test_simulate_sms_matches_the_webhook(redis_url):
     at = datetime(2026, 11, 18, 12, 0, tzinfo=LONDON)
     settings = load_settings({"TWILIO_AUTH_TOKEN": "test-token", "FLOWS_DIR": str(FLOWS), **SECRETS_ENV})
-    app = create_app(settings, clock=lambda: at, redis_client=MemoryRedis())
+    app = create_app(settings, clock=lambda: at, redis_client=make_redis(redis_url))
     client = app.test_client()
     first = signed_post(client, "test-token", "/sms", {"From": DEFAULT_FROM, "Body": "hi", "MessageSid": "SM1"})
     second = signed_post(client, "test-token", "/sms", {"From": DEFAULT_FROM, "Body": "4", "MessageSid": "SM2"})

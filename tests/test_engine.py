@@ -141,7 +141,7 @@ def test_a_holiday_at_a_weekend_counts_only_on_its_substitute_day(flows):
     ("Rydyn ni'n eich trosglwyddo i Galop.", "Rydyn ni'n eich trosglwyddo i Galop."),
 ])
 def test_welsh_mutates_and_contracts_after_i_and_mae(text, said):
-    from router.engine.wording import welsh_grammar
+    from router.engine.grammar import welsh_grammar
 
     assert welsh_grammar(text) == said
 
@@ -153,3 +153,30 @@ def test_a_name_with_an_apposition_is_closed_by_a_comma_when_the_sentence_goes_o
     assert closed.startswith("Galop, the National LGBT+ Domestic Abuse Helpline, is closed now."), closed
     assert engine.connect(engine.Context(flows, engine.VOICE, "en", WEEKDAY_NOON), galop).lines[0].text == \
         "Putting you through to Galop, the National LGBT+ Domestic Abuse Helpline. Please hold."
+
+
+# ------------------------------------------------------------------ typed inputs (issue 22)
+def test_the_engine_takes_typed_inputs_and_refuses_loose_strings(flows):
+    """A call's key, silence and dial result reach the engine as typed values (router/engine/inputs.py):
+    each gives what its step function gives, and a bare string (the old loose input) is refused."""
+    ctx = engine.Context(flows, engine.VOICE, "en", WEEKNIGHT_3AM, can_text=True)
+    assert engine.resume(ctx, "main", engine.Keys("3")) == engine.press(ctx, "main", "3")
+    assert engine.resume(ctx, "main", engine.Keys("9", recent="9", recent_lang="en")).at == engine.POLICE
+    assert engine.resume(ctx, "main", engine.Silence(2)) == engine.silence(ctx, "main", 2)
+    busy = engine.resume(ctx, None, engine.DialResult("galop", "busy"))
+    assert busy.at == "unanswered:galop" and busy == engine.dial_result(ctx, "galop", "busy")
+    with pytest.raises(TypeError):
+        engine.resume(ctx, "main", "3")
+
+
+@pytest.mark.parametrize("body, word, stop, urgent", [
+    ("option 1", "1", False, False), ("  Stop ", "STOP", True, True), ("999", "999", False, True),
+    ("help me", "HELPME", False, True), ("I want to end it all", "IWANTTOENDITALL", False, True),
+    ("Cymraeg", "CYMRAEG", False, False),
+])
+def test_a_text_is_read_by_the_engine_not_the_blueprint(body, word, stop, urgent):
+    from router.engine.texting import Reading
+
+    reading = Reading(engine.Text(body))
+    assert (reading.word, reading.is_stop, reading.urgent) == (word, stop, urgent)
+    assert Reading(engine.Text("hello"), opted_out=True).is_stop  # Twilio's own opt-out is a stop

@@ -17,7 +17,7 @@ FLOWS = REPO / "flows"
 
 @pytest.fixture(scope="module")
 def simulator():
-    return Simulator(FLOWS, assume_sender=True)  # as `router check` runs them
+    return Simulator(FLOWS, assume_sender=True)  # as `router scenarios` runs them
 
 
 @pytest.fixture(scope="module")
@@ -123,3 +123,40 @@ def test_duplicate_names_are_refused(tmp_path):
     text = GOOD + GOOD.split("\n", 1)[1]
     _, problems = load_scenarios(write(tmp_path, text))
     assert any("given twice: one" in p.reason for p in problems)
+
+
+# ------------------------------------------------------------------ the simulator's doubles (issue 22)
+def _public_methods(cls) -> dict:
+    import inspect
+
+    return {name: inspect.signature(member) for name, member in vars(cls).items()
+            if callable(member) and not name.startswith("_")}
+
+
+def test_the_recorder_of_background_work_is_exactly_the_jobs_it_stands_for():
+    """The simulator's stand-in for router/web/jobs.Jobs has the same public methods with the same
+    parameters, and nothing accepts what it does not know: a new kind of background work fails here,
+    not silently in every simulation."""
+    from router.simulator.recording_jobs import RecordingJobs
+    from router.web.jobs import Jobs
+
+    jobs, recorder = _public_methods(Jobs), _public_methods(RecordingJobs)
+    recorder.pop("clear")  # the simulator's own reset
+    assert {name: list(sig.parameters) for name, sig in recorder.items()} == \
+        {name: list(sig.parameters) for name, sig in jobs.items()}
+    assert not hasattr(RecordingJobs(), "schedule_text_later")  # no catch-all: an unknown call fails loudly
+    assert RecordingJobs.client is None  # no Redis of its own: the app notes none of its numbers
+
+
+def test_the_simulator_keeps_state_with_the_store_s_own_code_in_a_real_redis(simulator):
+    """No copy of the store's Lua scripts: conversation state goes through router/store in a private
+    Redis, and every key it writes there has a TTL, as in production."""
+    from router.simulator.script_inputs import ScriptInputs
+
+    simulator.reset()
+    simulator.texts(ScriptInputs(["hi", "2"]))
+    keys = simulator.redis.keys("*")
+    assert keys, "nothing was stored: the conversation did not go through the store"
+    assert all(simulator.redis.ttl(key) > 0 for key in keys)
+    simulator.reset()
+    assert simulator.redis.keys("*") == []

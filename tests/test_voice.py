@@ -184,11 +184,11 @@ def test_every_service_reachable_by_key_in_both_languages_is_dialled_while_open(
     for lang in flows.config.languages:
         ctx = engine.Context(flows, engine.VOICE, lang, WEEKDAY_NOON)
         for key in "1234567":
-            step = engine.press(ctx, "main", key)
+            step = engine.resume(ctx, "main", engine.Keys(key))
             if step.dial:
                 dialled.add(step.dial.number)
             for sub in "123456":
-                inner = engine.press(ctx, step.at, sub) if step.at == "other_helplines" else None
+                inner = engine.resume(ctx, step.at, engine.Keys(sub)) if step.at == "other_helplines" else None
                 if inner and inner.dial:
                     dialled.add(inner.dial.number)
     only_fallbacks = {"fcdo_global_response_centre"}  # offered when the Forced Marriage Unit is closed

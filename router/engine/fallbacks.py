@@ -8,12 +8,8 @@ functions of the flows and the engine's Context (flows, lang, now); nothing here
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from router.definition.model import Service
-
-if TYPE_CHECKING:
-    from router.engine import Context  # the engine imports this module; only the type is needed here
+from router.engine.context import Context
 
 
 def open_fallback(ctx: Context, service: Service) -> Service | None:

@@ -1,7 +1,7 @@
 """Steps only the text channel gives: a stop, the discreet answers of the follow-up sender, the advice
 past the limits (issues 12, 18), a first reply that says texts stay on the phone, words of crisis, a
-reply we did not understand, and a landline's texts (issue 19). Pure, like router/engine/__init__.py, which they
-build on; kept apart so the engine stays one module of a readable size.
+reply we did not understand, and a landline's texts (issue 19). Pure, built on router/engine/presenting.py;
+which of them a text gets is decided in router/engine/texting.py.
 
 Caller ID is not proof (issue 18): a stop gets the same words (and the 999 advice) whether or not
 anything was cancelled; only a stop Redis could not record is answered differently.
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from router.engine import Context, Step, police, start
+from router.engine.context import Context, Line, Step
+from router.engine.presenting import police, start
 
 
 def first_reply(ctx: Context) -> Step:
@@ -42,7 +43,7 @@ def landline(ctx: Context) -> Step:
                 events=(("sms_landline", "reply"),))
 
 
-def _advice(ctx: Context, neutral: bool, in_crisis: bool) -> tuple:
+def _advice(ctx: Context, neutral: bool, in_crisis: bool) -> tuple[Line, ...]:
     """The 999 advice after a stop, and the Samaritans too when the same text has words of crisis ("stop,
     I want to die"): a stop never swallows a crisis (router/engine/crisis.py)."""
     advice = (ctx.say("sms_neutral_emergency" if neutral else "sms_safety"),)

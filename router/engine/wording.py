@@ -3,22 +3,19 @@
 Why a module of its own: these are the sentences a person hears or reads, and most of what a Welsh
 speaker or a safeguarding lead reviews ("Monday and Tuesday", "weekends", "24 hours", "i ddydd Gwener",
 "9 y bore", "the Men's Advice Line" but "Childline"). Pure functions of the flows and a context (the
-engine's Context: flows, channel, lang, now); nothing here decides where a person goes next.
+engine's Context: flows, channel, lang, now); nothing here decides where a person goes next. What a
+filled-in phrase needs as a sentence (Welsh mutations, a closing comma) is router/engine/grammar.py's.
 """
 from __future__ import annotations
 
-import re
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from router.definition import hours as hours_mod
 from router.definition import phone
 from router.definition.model import Service
+from router.engine.context import SMS, VOICE, Context
 
-if TYPE_CHECKING:
-    from router.engine import Context  # the engine imports this module; only the type is needed here
-
-VOICE, SMS = "voice", "sms"
+__all__ = ["SMS", "VOICE", "clock", "day_names", "describe_hours", "name", "number", "opens_next", "said"]
 
 
 def describe_hours(ctx: Context, service: Service) -> str:
@@ -30,8 +27,8 @@ def describe_hours(ctx: Context, service: Service) -> str:
     if schedule.always:
         return ctx.flows.phrase("hours_always", ctx.lang)
     style = "long" if ctx.channel == VOICE else "short"
-    names = dict(zip(hours_mod.DAYS, day_names(ctx, f"days_{style}")))
-    names_after_to = dict(zip(hours_mod.DAYS, day_names(ctx, f"days_{style}_to")))
+    names: dict[str, str] = dict(zip(hours_mod.DAYS, day_names(ctx, f"days_{style}")))
+    names_after_to: dict[str, str] = dict(zip(hours_mod.DAYS, day_names(ctx, f"days_{style}_to")))
     parts = []
     for first, last, spans in schedule.weekly_groups():
         if (first, last) == ("sat", "sun") and style == "long":
@@ -97,45 +94,6 @@ def name(ctx: Context, service: Service) -> str:
 def said(ctx: Context, service: Service) -> str:
     """The name as said mid-sentence ('the Men's Advice Line', but 'Childline'): phrases never add 'the'."""
     return (service.said_as or {}).get(ctx.lang) or name(ctx, service)
-
-
-def close_apposition(text: str, name: str) -> str:
-    """A name said with an apposition is closed by a comma when the sentence goes on: "Galop, the National
-    LGBT+ Domestic Abuse Helpline, is closed now" (not "... Helpline is closed now")."""
-    if ", " not in name:
-        return text
-    return re.sub(re.escape(name) + r"(?= \w)", lambda _match: name + ",", text)
-
-
-# Welsh after the preposition "i" ("to"): the article contracts ("i'r Uned", never "i yr Uned"), as after
-# "Mae" ("Mae'r Uned"), and a Welsh noun takes its soft mutation ("i Linell Gymorth Byw Heb Ofn", never
-# "i Llinell"). Only the Welsh words that begin the services' Welsh names are mutated: an English name
-# ("i Childline", "i Galop") never is.
-_WELSH_CONTRACTIONS = re.compile(r"\b(i|I|Mae|mae) (y|yr) ")
-_WELSH_SOFT_MUTATION = {"llinell": "linell", "canolfan": "ganolfan", "gwasanaeth": "wasanaeth",
-                        "cymorth": "gymorth", "tîm": "dîm", "prosiect": "brosiect"}
-_AFTER_I = re.compile(r"\bi (" + "|".join(_WELSH_SOFT_MUTATION) + r")\b", re.I)
-
-
-def welsh_grammar(text: str) -> str:
-    """Contractions and the soft mutation after "i" that filling a name into a Welsh phrase may need."""
-    text = _WELSH_CONTRACTIONS.sub(lambda m: f"{m.group(1)}'r ", text)
-
-    def mutate(match: re.Match) -> str:
-        word = match.group(1)
-        soft = _WELSH_SOFT_MUTATION[word.lower()]
-        return "i " + (soft[:1].upper() + soft[1:] if word[:1].isupper() else soft)
-
-    return _AFTER_I.sub(mutate, text)
-
-
-GRAMMAR = {"cy": welsh_grammar}
-"""Per language: what a sentence needs once names are filled in (languages without an entry: nothing)."""
-
-
-def sentence(text: str) -> str:
-    """A phrase that begins with a name said as 'the ...' still begins with a capital letter."""
-    return text[:1].upper() + text[1:] if text[:1].islower() else text
 
 
 def number(ctx: Context, service: Service) -> str:

@@ -60,11 +60,11 @@ class Turn:
 
     @property
     def said(self) -> list[Said]:
-        return [value for kind, value in self.events if kind == "said"]
+        return [value for kind, value in self.events if kind == "said" and isinstance(value, Said)]
 
     @property
     def dialled(self) -> list[str]:
-        return [value for kind, value in self.events if kind == "dialled"]
+        return [value for kind, value in self.events if kind == "dialled" and isinstance(value, str)]
 
 
 def parse(document: str) -> ET.Element:

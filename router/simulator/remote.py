@@ -7,6 +7,7 @@ TwiML is followed the same way (router/simulator/simulate.py).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -15,8 +16,21 @@ from twilio.request_validator import RequestValidator
 from router.inspect.validation import load_checked
 from router.definition.hours import LONDON
 from router.settings import REPO_ROOT
-from router.simulator.simulate import RecordingJobs, SimulationError, Simulator, display_number
+from router.simulator.recording_jobs import RecordingJobs
+from router.simulator.simulate import SimulationError, Simulator
+from router.simulator.transcript import display_number
 from router.store.state import redacted_url
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What Simulator.post reads of an answer (as of Flask's test response): the status and the body."""
+
+    status_code: int
+    text: str
+
+    def get_data(self, as_text: bool = True) -> str:
+        return self.text
 
 
 class _HttpClient:
@@ -28,7 +42,7 @@ class _HttpClient:
         self.session = requests.Session()
         self.timeout = timeout
 
-    def post(self, path: str, base_url: str, data: dict, headers: dict):
+    def post(self, path: str, base_url: str, data: dict, headers: dict) -> _Answer:
         """One request; what goes wrong is said in one sentence with the fix, never a traceback."""
         import requests
 
@@ -58,8 +72,7 @@ class _HttpClient:
         if response.status_code in (301, 302, 307, 308):
             raise SimulationError(f"{shown} redirects to {response.headers.get('Location')}: give that address "
                                   "as --url (Twilio does not follow redirects on webhooks either)")
-        response.get_data = lambda as_text=True: response.text
-        return response
+        return _Answer(response.status_code, response.text)
 
 
 class RemoteSimulator(Simulator):

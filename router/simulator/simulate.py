@@ -8,293 +8,57 @@ player too): a key typed ahead ("999" in a script) cuts off what a <Gather> was 
 transcript shows it.
 
 Nothing leaves the machine: follow-up texts and history deletions the app asks for are recorded in the
-transcript, never queued or sent. Conversation state lives in memory unless a Redis URL is given.
-`router simulate`, `router check` and the tests all use this one driver.
+transcript, never queued or sent (router/simulator/recording_jobs.py). Conversation state is kept by the
+app's own store code in a real Redis: a private, throw-away server started for the simulation (nothing
+written to disk, gone when it ends; router/dev/embedded_redis.py), or the one a Redis URL names. So the
+simulator runs the store's own Lua scripts, never a copy of them.
+`router simulate`, `router scenarios` and the tests all use this one driver; what it records is
+router/simulator/transcript.py, where its input comes from router/simulator/script_inputs.py.
 """
 from __future__ import annotations
 
 import secrets
+import shutil
+import tempfile
+import weakref
 import xml.etree.ElementTree as ET
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable, Protocol
+from typing import Callable
 from urllib.parse import urljoin, urlsplit
 
-import phonenumbers
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-from router.simulator import callplayer
-from router.web import followups, last_resort as safety
-from router.definition import phone
-from router.web.app import create_app
-from router.inspect.validation import load_checked
 from router.definition.hours import LONDON
 from router.definition.model import MenuNode
+from router.engine.texting import LANGUAGE_WORDS
+from router.inspect.validation import load_checked
 from router.settings import Settings, load_settings
-from router.web.sms import LANGUAGE_WORDS
-from router.store.state import redacted_url, make_redis
+from router.simulator import callplayer
+from router.simulator.recording_jobs import RecordingJobs
+from router.simulator.script_inputs import (DIAL_OUTCOMES, Inputs, PrefixInputs, ScriptInputs, ScriptListener,
+                                            parse_script)
+from router.simulator.transcript import Event, RecordedFollowup, SimulationError, Transcript, display_number
+from router.store.state import make_redis, redacted_url
+from router.web import followups
+from router.web import last_resort
+from router.web.app import create_app
+
+# Names other modules import from here (the CLI, the scenarios, the tests): they live in the modules above.
+__all__ = ["ACCOUNT_SID", "BASE_URL", "DEFAULT_FROM", "DIAL_OUTCOMES", "HANGUP", "HELPLINE_NUMBER", "Event",
+           "Inputs", "PrefixInputs", "RecordedFollowup", "RecordingJobs", "ScriptInputs", "SimulationError",
+           "Simulator", "Transcript", "display_number", "language_key", "language_word", "parse_clock",
+           "parse_script"]
 
 DEFAULT_FROM = "+447400123456"   # a UK mobile: can be offered follow-up texts (none is ever sent)
 HELPLINE_NUMBER = "+441632960000"  # Ofcom's drama range: stands in for the helpline's Twilio number
 BASE_URL = "https://localhost"
 ACCOUNT_SID = "AC" + "0" * 32
 MAX_REQUESTS = 200
-DIAL_OUTCOMES = ("completed", "busy", "no-answer", "failed", "canceled")
 HANGUP = callplayer.HANGUP
-
-
-class SimulationError(Exception):
-    """The app answered something Twilio could not follow (an HTTP error, no TwiML), or a bad script."""
-
-
-# ------------------------------------------------------------------ what happened
-@dataclass(frozen=True)
-class Event:
-    kind: str          # heard | pressed | silence | dialled | dial_outcome | sent | read | followup | note | ended
-    text: str
-    lang: str | None = None
-    slow: bool = False
-    cut: bool = False   # heard: a key stopped these words as they began (barge-in)
-
-    def __str__(self) -> str:
-        if self.kind == "heard" and self.cut:
-            return f"CUT OFF BY A KEY, NOT HEARD: {self.text}"
-        if self.kind == "heard":
-            return f"HEARD{' (slowly)' if self.slow else ''}: {self.text}"
-        if self.kind == "read":
-            return "REPLY:\n" + "\n".join("  | " + line for line in self.text.split("\n"))
-        if self.kind in ("pressed", "silence", "sent", "dial_outcome"):
-            return f"> {self.text}"
-        return f"[{self.text}]"
-
-
-@dataclass(frozen=True)
-class RecordedFollowup:
-    to: str
-    send_at: datetime
-    when: str
-    body: str
-    service_id: str
-
-
-@dataclass
-class Transcript:
-    channel: str
-    events: list[Event] = field(default_factory=list)
-    followups: list[RecordedFollowup] = field(default_factory=list)
-    dialled: list[str] = field(default_factory=list)   # E.164, in order
-
-    @property
-    def heard(self) -> list[str]:
-        """Everything the caller heard whole (words a key cut off as they began are not heard)."""
-        return [e.text for e in self.events if e.kind == "heard" and not e.cut]
-
-    @property
-    def cut(self) -> list[str]:
-        """Words a key stopped as they began: the caller never heard them."""
-        return [e.text for e in self.events if e.kind == "heard" and e.cut]
-
-    @property
-    def replies(self) -> list[str]:
-        return [e.text for e in self.events if e.kind == "read"]
-
-    def text(self) -> str:
-        return "\n".join(str(e) for e in self.events)
-
-
-def display_number(e164: str) -> str:
-    """+448082000247 -> '0808 2000 247', as a service publishes it."""
-    try:
-        return phonenumbers.format_number(phonenumbers.parse(e164, "GB"), phonenumbers.PhoneNumberFormat.NATIONAL)
-    except phonenumbers.NumberParseException:
-        return e164
-
-
-# ------------------------------------------------------------------ stand-ins for what must not be touched
-class RecordingJobs:
-    """Takes the place of router.web.jobs.Jobs: records what the app asks for, sends and queues nothing."""
-
-    def __init__(self, state=None, secret: bytes = b"") -> None:
-        self.followups: list[RecordedFollowup] = []
-        self.cancelled = 0
-        self.deleted: list[str] = []
-        self.state, self.secret = state, secret  # where to note "texted lately" (discreet replies)
-
-    def schedule_followup(self, *, to: str, from_: str, trigger: str, followup, callback: str,
-                          lang: str = "en", **_) -> bool:
-        if not phone.can_receive_texts(to):
-            return False
-        number = phone.normalise_sender(to) or to
-        self.followups.append(RecordedFollowup(number, followup.send_at, followup.when, followup.body,
-                                               followup.service_id))
-        if self.state is not None:  # as router/store/limits.py notes it, so later texts get the discreet answer
-            import json
-
-            from router.store.state import recent_key
-
-            self.state.set(recent_key(self.secret, number), json.dumps({"lang": lang}), ex=7 * 24 * 3600)
-        return True
-
-    def cancel_followups(self, number: str) -> int:
-        mine = phone.normalise_sender(number) or number
-        before = len(self.followups)
-        self.followups = [f for f in self.followups if f.to != mine]
-        self.cancelled += before - len(self.followups)
-        return before - len(self.followups)
-
-    def delete_message(self, sid: str) -> bool:
-        self.deleted.append(sid)
-        return True
-
-    def delete_call(self, sid: str) -> bool:
-        self.deleted.append(sid)
-        return True
-
-    def __getattr__(self, name: str):
-        """Any other background work the app may ask for (Jobs grows): accepted, and nothing is done."""
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return lambda *args, **kwargs: None
-
-
-class MemoryRedis:
-    """The few Redis commands conversation state uses, in memory, for one simulator session."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, str] = {}
-
-    def get(self, key: str) -> str | None:
-        return self.data.get(key)
-
-    def set(self, key: str, value: str, ex: int | None = None, nx: bool = False, **_: object) -> bool | None:
-        if nx and key in self.data:
-            return None
-        self.data[key] = value
-        return True
-
-    def delete(self, *keys: str) -> int:
-        return sum(self.data.pop(k, None) is not None for k in keys)
-
-    def ping(self) -> bool:
-        return True
-
-    def register_script(self, source: str):
-        """router.store.state's one Lua script, done in Python; any other script is not for a simulation."""
-        from router.store.state import ARRIVE_SCRIPT
-
-        def arrive(keys, args):
-            fresh = 1 if args[0] != "1" or self.set(keys[0], "1", nx=True) else 0
-            recent = self.get(keys[2]) if len(keys) > 2 else None
-            return [fresh, self.get(keys[1]) or "", recent or "", 0, 0]  # no reply limits simulated
-
-        def unknown(*_, **__):
-            raise NotImplementedError("MemoryRedis runs only router.store.state's arrival script")
-
-        return arrive if source == ARRIVE_SCRIPT else unknown
-
-    def hgetall(self, key: str) -> dict:
-        return {}
-
-    def flushall(self) -> None:
-        self.data.clear()
-
-
-# ------------------------------------------------------------------ where the person's input comes from
-class Inputs(Protocol):
-    def key(self) -> str | None:
-        """A key for a <Gather>: '0'-'9', '*', '#'; None for silence; HANGUP to hang up."""
-
-    def dial_outcome(self, number: str) -> str:
-        """How a dialled service's call ended: completed, busy, no-answer, failed, canceled."""
-
-    def text(self) -> str | None:
-        """The next text to send; None to stop."""
-
-
-def parse_script(script: str) -> list[str]:
-    """'1, 2,,dial:busy' -> ['1', '2', '', 'dial:busy']: comma-separated, spaces ignored."""
-    return [token.strip() for token in script.split(",")] if script.strip() else []
-
-
-class ScriptInputs:
-    """Input from a list: keys ('1', '' or 'silence' for none, 'hangup'), 'dial:<outcome>' after a
-    dial (completed if not given), or text bodies. When the list runs out the person hangs up or stops."""
-
-    def __init__(self, tokens: Iterable[str]):
-        self.tokens = list(tokens)
-
-    def key(self) -> str | None:
-        if not self.tokens:
-            return HANGUP
-        token = self.tokens.pop(0)
-        if token.lower().startswith("dial:"):
-            raise SimulationError(f"the script says {token!r} but nothing is being dialled: a key was expected")
-        if token.lower() in ("", "-", "silence", "wait"):
-            return None
-        if token.lower() in (HANGUP, "q"):
-            return HANGUP
-        if not token or any(key not in "0123456789*#" for key in token):
-            raise SimulationError(f"{token!r} is not a key: use 0-9, * or #, several keys typed fast "
-                                  "(a burst, e.g. 999), an empty item for silence, or 'hangup'")
-        return token
-
-    def peek(self) -> str | None:
-        """The next token without using it up (None when there is none)."""
-        return self.tokens[0].strip() if self.tokens else None
-
-    def dial_outcome(self, number: str) -> str:
-        if self.tokens and self.tokens[0].lower().startswith("dial:"):
-            outcome = self.tokens.pop(0).split(":", 1)[1].strip().lower()
-            if outcome not in DIAL_OUTCOMES:
-                raise SimulationError(f"dial:{outcome} is not an outcome: use {', '.join(DIAL_OUTCOMES)}")
-            return outcome
-        return "completed"
-
-    def text(self) -> str | None:
-        return self.tokens.pop(0) if self.tokens else None
-
-
-class PrefixInputs:
-    """Some keys or texts first (e.g. choosing Welsh), then the person's own input."""
-
-    def __init__(self, first: list[str], then: Inputs):
-        self.first, self.then = list(first), then
-
-    def key(self) -> str | None:
-        return self.first.pop(0) if self.first else self.then.key()
-
-    def peek(self) -> str | None:
-        if self.first:
-            return self.first[0]
-        peek = getattr(self.then, "peek", None)
-        return peek() if peek else None
-
-    def dial_outcome(self, number: str) -> str:
-        return self.then.dial_outcome(number)
-
-    def text(self) -> str | None:
-        return self.first.pop(0) if self.first else self.then.text()
-
-
-class _ScriptListener:
-    """The person's input as router/simulator/callplayer.py asks for it. In the brief window after a 5 or a 9 a
-    person presses only the same key again (5 5, 9 9 9); any other next key waits for the menu."""
-
-    def __init__(self, inputs: Inputs):
-        self.inputs = inputs
-
-    def key_at(self, gather, window_key: str) -> str | None:
-        if window_key:
-            peek = getattr(self.inputs, "peek", None)
-            if not peek or peek() != window_key:
-                return None
-        return self.inputs.key()
-
-    def dial_outcome(self, numbers: list[str]) -> str:
-        return self.inputs.dial_outcome(numbers[0])
 
 
 # ------------------------------------------------------------------ the simulator
@@ -312,7 +76,7 @@ class Simulator:
                  diversions: dict | None = None, typed_keys: str = callplayer.KEPT,
                  assume_sender: bool = False):
         """assume_sender: play a deployment that has a sender for texts even if this environment has
-        none (`router check`: scenarios check the flows, not the deployment); otherwise the simulation
+        none (`router scenarios`: scenarios check the flows, not the deployment); otherwise the simulation
         answers exactly as the app here would, and says so when it would not offer texts."""
         self.typed_keys = typed_keys
         settings = settings or load_settings()
@@ -328,10 +92,11 @@ class Simulator:
                 self.notes.append(f"Redis at {redacted_url(redis_url)} is not reachable: texts are answered without memory, "
                                   "as the app does when Redis is down")
         else:
-            client = MemoryRedis()
+            client = self._private_redis()
             self.notes.append("conversation state is kept in memory for this simulation only "
                               "(--redis-url to use a Redis)")
         self.redis = client
+        self.private_redis = not redis_url
         self.now = at or datetime.now(LONDON)
         # Exactly this folder, strictly: a broken one is refused here (FlowError), never replaced by
         # the last good release as the web process would.
@@ -346,11 +111,27 @@ class Simulator:
         self.app: Flask = create_app(settings, flows=flows, clock=lambda: self.now, redis_client=client)
         if diversions:
             self.app.extensions["router"].flows.set_diversions(diversions)
-        self.jobs = RecordingJobs(client, settings.state_key_secret())
+        self.jobs = RecordingJobs()
         self.app.extensions["router"].jobs = self.jobs
         self.client = self.app.test_client()
         self.validator = RequestValidator(settings.auth_token)
         self._sids = 0
+
+    def _private_redis(self):
+        """A Redis server of this simulation's own: in memory only (nothing on disk), on 127.0.0.1 with a
+        random password, stopped and its folder removed when the simulator goes (or the process ends)."""
+        from router.dev.embedded_redis import RedisServer  # dev tooling: only a simulation needs it
+
+        folder = Path(tempfile.mkdtemp(prefix="router-simulate-"))
+        server = RedisServer(folder / "redis", persist=False, password=secrets.token_hex(16))
+        try:
+            server.start()
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise SimulationError(f"could not start a Redis for the simulation ({exc}): install the dev "
+                                  "extra or put redis-server on PATH, or give --redis-url") from None
+        weakref.finalize(self, _stop_private_redis, server, folder)
+        return make_redis(server.url, timeout=5.0)
 
     @property
     def flows(self):
@@ -365,9 +146,9 @@ class Simulator:
 
     def reset(self, at: datetime | None = None) -> None:
         """Forget conversations and recorded work: the next call or text starts afresh."""
-        if isinstance(self.redis, MemoryRedis):
-            self.redis.flushall()
-        self.jobs.__init__(self.jobs.state, self.jobs.secret)
+        if self.private_redis:
+            self.redis.flushdb()
+        self.jobs.clear()
         if at is not None:
             self.now = at
 
@@ -408,7 +189,7 @@ class Simulator:
         typed_ahead: deque[str] = deque()  # keys of a burst not yet taken by a <Gather>
         for _ in range(MAX_REQUESTS):
             document = self.post(url, body)
-            if document.strip() == safety.VOICE_TWIML.strip():
+            if document.strip() == last_resort.VOICE_TWIML.strip():
                 emit(Event("note", "the app answered with its safety TwiML: something failed (see the log)"))
             step = self._follow_voice(url, document, params, inputs, transcript, emit, typed_ahead)
             self._drain_jobs(transcript, emit)
@@ -427,7 +208,7 @@ class Simulator:
             root = callplayer.parse(document)
         except ValueError as exc:
             raise SimulationError(f"the app did not answer TwiML: {exc}") from None
-        turn = callplayer.play(root, url, _ScriptListener(inputs), typed_ahead, keys=self.typed_keys)
+        turn = callplayer.play(root, url, ScriptListener(inputs), typed_ahead, keys=self.typed_keys)
         for kind, value in turn.events:
             if kind == "said":
                 emit(Event("heard", value.text, lang=value.lang, slow=value.slow, cut=value.cut))
@@ -475,7 +256,7 @@ class Simulator:
                                           "AccountSid": ACCOUNT_SID, "From": sender, "To": HELPLINE_NUMBER,
                                           "Body": body, "NumMedia": "0", "NumSegments": "1",
                                           "ApiVersion": "2010-04-01"})
-            if document.strip() == safety.SMS_TWIML.strip():
+            if document.strip() == last_resort.SMS_TWIML.strip():
                 emit(Event("note", "the app answered with its safety text: something failed (see the log)"))
             for message in _parse(document):
                 if message.tag == "Message":
@@ -497,6 +278,11 @@ class Simulator:
             emit(Event("followup", f"follow-up text kept for {followup.send_at.astimezone(LONDON):%a %d %b %H:%M} "
                                    f"to {followup.to} (never sent by the simulator): {followup.body}"))
         self._seen_followups = len(self.jobs.followups)
+
+
+def _stop_private_redis(server, folder: Path) -> None:
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _reachable(client) -> bool:
@@ -524,7 +310,7 @@ def language_key(flows, lang: str) -> str:
 
 
 def language_word(lang: str) -> str:
-    """The word a texter sends to choose `lang` (router/web/sms.py's LANGUAGE_WORDS)."""
+    """The word a texter sends to choose `lang` (router/engine/texting.py's LANGUAGE_WORDS)."""
     for word, code in LANGUAGE_WORDS.items():
         if code == lang:
             return word.capitalize()

@@ -1,5 +1,8 @@
 """The voice channel: Twilio's call webhooks in, the engine's Steps out as TwiML (VoiceResponse).
 
+Twilio's form is translated here into the engine's typed inputs (router/engine/inputs.py: Keys,
+Silence, DialResult); the engine reads no form field.
+
 Where the caller is lives only in the action URLs (?at=<place>&lang=<code>), so any web process can
 answer any step of any call and nothing about a call is stored. Those URLs hold only characters that
 never need percent-encoding (letters, digits, `_ . -`, and `/ ? = &`): Twilio may request a URL with a
@@ -19,8 +22,8 @@ from flask import Blueprint, Response, request, url_for
 from twilio.twiml.voice_response import VoiceResponse
 
 from router import engine, metrics
-from router.web import followups, replay, last_resort as safety
-from router.engine import Line, Step
+from router.web import followups, last_resort, replay
+from router.engine import DialResult, Keys, Line, Silence, Step
 from router.definition.model import Flows
 from router.web.runtime import Runtime, runtime
 from router.web.signature import public_base
@@ -170,13 +173,13 @@ def key():
     flows = rt.flows.current()
     args = request.args
     ctx = _context(flows, args.get("lang"), rt)
-    digits = request.form.get("Digits", "")
     at = place_from_url(args.get("at"))
-    if digits == engine.VOICE_CANCEL_KEY and at == flows.start and engine.cancel_key_free(flows):
-        return _answer(_cancel_by_key(rt, flows, ctx), flows)
     recent = args.get("k", "")
-    step = engine.press(ctx, at, digits,
-                        recent=recent if len(recent) == 1 else "", recent_lang=args.get("o", ""))
+    keys = Keys(request.form.get("Digits", ""), recent=recent if len(recent) == 1 else "",
+                recent_lang=args.get("o", ""))
+    if engine.cancels_texts(flows, at, keys):
+        return _answer(_cancel_by_key(rt, flows, ctx), flows)
+    step = engine.resume(ctx, at, keys)
     if step.followup and not _bound(rt):  # a replayed or stale "yes": nothing is booked, the question again
         step = engine.present(ctx, at or flows.start)
     return _answer(step, flows)
@@ -200,8 +203,8 @@ def silence():
     flows = runtime().flows.current()
     attempt = request.args.get("n", "1")
     attempt_n = int(attempt) if attempt.isdecimal() and len(attempt) <= 3 else 2
-    step = engine.silence(_context(flows, request.args.get("lang")), place_from_url(request.args.get("at")),
-                          attempt_n)
+    step = engine.resume(_context(flows, request.args.get("lang")), place_from_url(request.args.get("at")),
+                         Silence(attempt_n))
     return _answer(step, flows, next_silence=attempt_n + 1)
 
 
@@ -213,13 +216,13 @@ def dialled():
     dial_sid = request.form.get("DialCallSid", "")
     if dial_sid:  # the outbound leg has ended: delete its record now, not at the sweep (retried until final)
         runtime().jobs.delete_call(dial_sid)
-    return _answer(engine.dial_result(ctx, request.args.get("service", ""), status), flows)
+    return _answer(engine.resume(ctx, None, DialResult(request.args.get("service", ""), status)), flows)
 
 
 @bp.post("/safety-connect")
 def safety_connect():
     """Reached only from the safety TwiML: put the caller through to the 24-hour helpline, no matter what."""
-    return twiml(safety.CONNECT_TWIML)
+    return twiml(last_resort.CONNECT_TWIML)
 
 
 @bp.post("/status")
