@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 import time
+from pathlib import Path
 
 import redis
 from prometheus_client import multiprocess
@@ -132,15 +132,17 @@ class EmergencyLines:
                                 "which are diverted or closed now (router divert, or a change)", value=float(self.down))
 
 
-def exposition(client: redis.Redis | None, emergency_lines_down: int | None = None) -> bytes:
-    """This process's metrics (or, under gunicorn with PROMETHEUS_MULTIPROC_DIR, all workers')."""
+def exposition(client: redis.Redis | None, emergency_lines_down: int | None = None,
+               multiproc_dir: Path | None = None) -> bytes:
+    """This process's metrics (or, under gunicorn with PROMETHEUS_MULTIPROC_DIR, all workers': the folder
+    is Settings.prometheus_multiproc_dir)."""
     extra = CollectorRegistry()
     if client is not None:
         extra.register(WorkerStats(client))
     if emergency_lines_down is not None:
         extra.register(EmergencyLines(emergency_lines_down))
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if multiproc_dir is not None:
         combined = CollectorRegistry()
-        multiprocess.MultiProcessCollector(combined)
+        multiprocess.MultiProcessCollector(combined, path=str(multiproc_dir))
         return generate_latest(combined) + generate_latest(extra)
     return generate_latest(REGISTRY) + generate_latest(extra)

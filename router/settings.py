@@ -10,6 +10,10 @@ Each takes a comma-separated list for rotation: the first one writes (hashes, se
 is tried when reading, so a key is retired only once nothing made with it can still be pending.
 `make run` makes all three in .data; every other process refuses to start without the first two
 (require_secrets(), called by the web and worker processes at start).
+
+Production never reads a development file: with no REDIS_URL the default URL is used. `make run`
+(router/dev/run.py) gives every process it starts REDIS_URL; a CLI tool run by hand beside it finds the
+embedded Redis through router/dev, not here.
 """
 from __future__ import annotations
 
@@ -22,8 +26,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
-# Where the README's run command starts its embedded Redis (scripts/embedded_redis.py writes the URL).
-EMBEDDED_REDIS_URL_FILE = REPO_ROOT / ".data" / "redis.url"
+BEAT_SCHEDULE_FILE = "celerybeat-schedule"
 MIN_SECRET_CHARS = 32   # the contract: random strings of at least 32 characters
 
 
@@ -36,7 +39,7 @@ class Settings:
     account_sid: str | None = field(default=None)
     auth_token: str | None = field(default=None, repr=False)
     api_base_url: str = DEFAULT_API_BASE_URL
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)  # may hold a password
     flows_dir: Path = REPO_ROOT / "flows"
     public_base_url: str | None = None
     allowed_hosts: tuple[str, ...] = ()   # ALLOWED_HOSTS: host names a signed URL may name (without PUBLIC_BASE_URL)
@@ -72,6 +75,31 @@ class Settings:
     # HELPLINE_NUMBERS: the helpline's own numbers (E.164, comma-separated): never a follow-up's sender;
     # the history sweep and `router twilio check` work on these (and the follow-up sender) only
     helpline_numbers: tuple[str, ...] = ()
+
+    # -- the workers' pace (tasks/celery.py) and the store's leases: tests run them faster --
+    # CELERY_VISIBILITY_TIMEOUT: a task taken by a worker that then died is handed to another after this
+    # long. Tasks take seconds; scheduled follow-ups wait in Redis (not as ETA tasks), so this can be short.
+    celery_visibility_timeout: float = 30.0
+    followup_dispatch_seconds: float = 10.0   # FOLLOWUP_DISPATCH_SECONDS: beat's dispatch of due follow-ups
+    history_sweep_seconds: float = 300.0      # HISTORY_SWEEP_SECONDS: beat's sweep for records left at Twilio
+    # DELETION_DRAIN_SECONDS: beat's drain of deletions, the safety net for a kick that was lost
+    deletion_drain_seconds: float = 10.0
+    heartbeat_seconds: float = 15.0           # HEARTBEAT_SECONDS: beat's heartbeat task (tasks/health.py)
+    task_retry_base_seconds: float = 1.0      # TASK_RETRY_BASE_SECONDS: the first retry's wait (tasks/retry.py)
+    # SENT_FINAL_AFTER_SECONDS: a message left 'sent' this long is taken as final by the sweep
+    sent_final_after_seconds: float = 6 * 3600.0
+    followup_lock_seconds: int = 20           # FOLLOWUP_LOCK_SECONDS: a claimed follow-up's lock (store)
+    followup_lease_seconds: int = 120         # FOLLOWUP_LEASE_SECONDS: a dispatched follow-up's lease (store)
+    deletion_wait_seconds: float = 60.0       # DELETION_WAIT_SECONDS: Twilio asks for a minute before a delete
+    deletion_lease_seconds: float = 60.0      # DELETION_LEASE_SECONDS: a leased deletion's lease (store)
+    # CELERY_BEAT_SCHEDULE, else $XDG_STATE_HOME or ~/.local/state: beat's schedule file (tasks/beat_schedule.py)
+    beat_schedule: Path | None = None
+    # -- the processes around the app --
+    prometheus_multiproc_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR: gunicorn workers' metrics files
+    web_connections: int = 1000               # WEB_CONNECTIONS: connections per gunicorn worker (gunicorn_conf)
+    operator: str | None = None               # ROUTER_OPERATOR: who an operator's change is recorded as
+    # REQUESTS_CA_BUNDLE (or CURL_CA_BUNDLE): the CA bundle Twilio's REST client verifies with
+    ca_bundle: str | None = None
 
     def state_key_secret(self) -> bytes:
         """The HMAC key for hashing phone numbers into Redis keys (the first STATE_HASH_SECRET)."""
@@ -126,13 +154,18 @@ def split_keys(value: str | None) -> tuple[bytes, ...]:
     return tuple(part.strip().encode() for part in (value or "").split(",") if part.strip())
 
 
-def _default_redis_url(env: dict[str, str]) -> str:
-    if env.get("REDIS_URL"):
-        return env["REDIS_URL"]
+def beat_schedule_path(env: dict[str, str]) -> Path:
+    """Beat's schedule file: CELERY_BEAT_SCHEDULE, else a private folder of the user's own
+    ($XDG_STATE_HOME or ~/.local/state, then helpline-router/; tasks/beat_schedule.py checks it)."""
+    if env.get("CELERY_BEAT_SCHEDULE"):
+        return Path(env["CELERY_BEAT_SCHEDULE"])
+    if env.get("XDG_STATE_HOME"):
+        return Path(env["XDG_STATE_HOME"]) / "helpline-router" / BEAT_SCHEDULE_FILE
     try:
-        return EMBEDDED_REDIS_URL_FILE.read_text().strip() or Settings.redis_url
-    except OSError:
-        return Settings.redis_url
+        home = Path(env.get("HOME") or Path.home())
+    except RuntimeError:  # no home at all (an arbitrary container user): the working folder, still checked
+        return Path(BEAT_SCHEDULE_FILE).resolve()
+    return home / ".local" / "state" / "helpline-router" / BEAT_SCHEDULE_FILE
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
@@ -145,7 +178,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         account_sid=env.get("TWILIO_ACCOUNT_SID") or None,
         auth_token=env.get("TWILIO_AUTH_TOKEN") or None,
         api_base_url=(env.get("TWILIO_API_BASE_URL") or DEFAULT_API_BASE_URL).rstrip("/"),
-        redis_url=_default_redis_url(env),
+        redis_url=env.get("REDIS_URL") or Settings.redis_url,
         flows_dir=flows_dir,
         public_base_url=(env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
         allowed_hosts=tuple(h.strip().lower() for h in (env.get("ALLOWED_HOSTS") or "").split(",") if h.strip()),
@@ -164,6 +197,22 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
                                      if c.strip()),
         followup_validity_seconds=min(max(int(env.get("FOLLOWUP_VALIDITY_SECONDS") or 600), 1), 36000),
         helpline_numbers=tuple(n.strip() for n in (env.get("HELPLINE_NUMBERS") or "").split(",") if n.strip()),
+        celery_visibility_timeout=float(env.get("CELERY_VISIBILITY_TIMEOUT") or 30),
+        followup_dispatch_seconds=float(env.get("FOLLOWUP_DISPATCH_SECONDS") or 10),
+        history_sweep_seconds=float(env.get("HISTORY_SWEEP_SECONDS") or 300),
+        deletion_drain_seconds=float(env.get("DELETION_DRAIN_SECONDS") or 10),
+        heartbeat_seconds=float(env.get("HEARTBEAT_SECONDS") or 15),
+        task_retry_base_seconds=float(env.get("TASK_RETRY_BASE_SECONDS") or 1.0),
+        sent_final_after_seconds=float(env.get("SENT_FINAL_AFTER_SECONDS") or 6 * 3600),
+        followup_lock_seconds=int(env.get("FOLLOWUP_LOCK_SECONDS") or 20),
+        followup_lease_seconds=int(env.get("FOLLOWUP_LEASE_SECONDS") or 120),
+        deletion_wait_seconds=float(env.get("DELETION_WAIT_SECONDS") or 60),
+        deletion_lease_seconds=float(env.get("DELETION_LEASE_SECONDS") or 60),
+        beat_schedule=beat_schedule_path(env),
+        prometheus_multiproc_dir=Path(env["PROMETHEUS_MULTIPROC_DIR"]) if env.get("PROMETHEUS_MULTIPROC_DIR") else None,
+        web_connections=int(env.get("WEB_CONNECTIONS") or 1000),
+        operator=env.get("ROUTER_OPERATOR") or None,
+        ca_bundle=env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE") or None,
     )
 
 

@@ -7,6 +7,7 @@ is now a private folder of the user's own ($XDG_STATE_HOME or ~/.local/state, th
 made 0700), `make run` uses .data/beat/ (0700), and whatever CELERY_BEAT_SCHEDULE names is checked
 before beat opens it: its folder (symlinks resolved) must belong to beat's user and be writable by
 nobody else, and so must any file of the schedule that exists already. Otherwise beat refuses to start.
+Which file it is comes from Settings.beat_schedule (router.settings.beat_schedule_path).
 """
 from __future__ import annotations
 
@@ -15,21 +16,6 @@ import stat
 from pathlib import Path
 
 from celery.beat import PersistentScheduler
-
-FILE_NAME = "celerybeat-schedule"
-
-
-def default_schedule_path(env: dict[str, str] | None = None) -> Path:
-    env = dict(os.environ if env is None else env)
-    if env.get("CELERY_BEAT_SCHEDULE"):
-        return Path(env["CELERY_BEAT_SCHEDULE"])
-    if env.get("XDG_STATE_HOME"):
-        return Path(env["XDG_STATE_HOME"]) / "helpline-router" / FILE_NAME
-    try:
-        home = Path(env.get("HOME") or Path.home())
-    except RuntimeError:  # no home at all (an arbitrary container user): the working folder, still checked
-        return Path(FILE_NAME).resolve()
-    return home / ".local" / "state" / "helpline-router" / FILE_NAME
 
 
 class UnsafeScheduleFile(RuntimeError):

@@ -37,29 +37,29 @@ import logging
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import NamedTuple
 
 import requests
+from celery import shared_task
 from kombu.exceptions import KombuError
 from redis import RedisError
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from router import logs
-from tasks import VISIBILITY_TIMEOUT_SECONDS, app, settings
+from router.settings import Settings
 from router.store import counters as metrics
 from router.store.pending import PendingFollowups
+from router.twilio_rest import (NotConfigured, describe, is_configured, is_retryable, make_client,
+                                make_thread_client)
+from tasks import budget_seconds, settings_of
 from tasks.process_local import once, worker_redis
 from tasks.retry import backoff_seconds
-from tasks.twilio_api import (NotConfigured, describe, is_configured, is_retryable, make_client,
-                               make_thread_client)
 
 log = logging.getLogger("tasks.followup")
 MAX_SEND_RETRIES = 12
 DISPATCH_BATCH = 32   # leased at once: at most 4 rounds of SEND_THREADS sends, well inside the lease
 SEND_THREADS = 8      # Twilio takes 100+ ms a request; a few at once keep one worker process busy
-# A dispatch hands over to a fresh one after this long, so it neither outlives the broker's visibility
-# timeout (which would hand a copy to another worker) nor keeps a worker process from other tasks.
-DISPATCH_BUDGET_SECONDS = min(10.0, VISIBILITY_TIMEOUT_SECONDS / 2)
 
 SENT, DONE, BUSY, RETRY, ERROR = "sent", "done", "busy", "retry", "error"
 
@@ -78,7 +78,7 @@ ATTEMPT_WINDOW_SECONDS = 60.0
 OLDER_IN_A_ROW = 50   # messages older than the window, in a row, before the redacted lookup stops
 
 
-def send_params(data: dict[str, str]) -> dict[str, object]:
+def send_params(data: dict[str, str], settings: Settings) -> dict[str, object]:
     """What a follow-up's messages.create carries besides its sender (see the module docstring)."""
     params: dict[str, object] = {"to": data["to"], "body": data["body"], "status_callback": data["callback"],
                                  "validity_period": settings.followup_validity_seconds}
@@ -95,9 +95,9 @@ def sender_params(sender: str) -> dict[str, str]:
     return {"from_": sender}
 
 
-def pending_store() -> PendingFollowups:
+def pending_store(settings: Settings) -> PendingFollowups:
     """The worker process's store, on its one Redis client."""
-    return once("pending-followups", lambda: PendingFollowups(worker_redis(), settings.state_key_secrets(),
+    return once("pending-followups", lambda: PendingFollowups(worker_redis(settings), settings.state_key_secrets(),
                                                               settings.followup_keys()))
 
 
@@ -106,7 +106,7 @@ def _pool() -> ThreadPoolExecutor:
     return once("send-threads", lambda: ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="send"))
 
 
-@app.task(name="tasks.followup.dispatch_due", acks_late=True)
+@shared_task(name="tasks.followup.dispatch_due", acks_late=True)
 def dispatch_due() -> int:
     """Send every follow-up that is due (and any whose earlier attempt was lost). Run by beat, and kicked
     by the web tier for 'now' follow-ups: it clears the kick flag first, so a 'now' follow-up added
@@ -114,16 +114,17 @@ def dispatch_due() -> int:
     Leases a batch at a time (a dispatch killed mid-way loses nothing: its batch comes due again when
     the lease runs out) until fewer than a batch are due, or the budget is spent: then a fresh dispatch
     takes over."""
-    store = pending_store()
+    settings = settings_of()
+    store = pending_store(settings)
     store.begin_dispatch()
-    deadline = time.monotonic() + DISPATCH_BUDGET_SECONDS
+    deadline = time.monotonic() + budget_seconds(settings)
     sent = 0
     while True:
         ids, expired = store.lease_due(limit=DISPATCH_BATCH)
         if expired:
             _gave_up(expired, "expired", "follow-ups expired unsent (no worker sent them in their lifetime)")
         if ids:
-            sent += _send_batch(ids)
+            sent += _send_batch(ids, settings)
         if len(ids) < DISPATCH_BATCH:
             return sent
         if time.monotonic() > deadline:
@@ -132,14 +133,14 @@ def dispatch_due() -> int:
             return sent
 
 
-def _send_batch(ids: list[str]) -> int:
-    outcomes = list(_pool().map(_send_in_thread, ids))
-    counts: dict[str, int] = {}
+def _send_batch(ids: list[str], settings: Settings) -> int:
+    outcomes = list(_pool().map(partial(_send_in_thread, settings), ids))
+    counts: dict[str, float] = {}
     for fid, outcome in zip(ids, outcomes):
         if outcome.label:
             counts[outcome.label] = counts.get(outcome.label, 0) + 1
         if outcome.kind == RETRY:  # backoff and retries as ever, in a task of its own
-            _publish(None, send_followup, (fid,), countdown=backoff_seconds(0))
+            _publish(None, send_followup, (fid,), countdown=backoff_seconds(0, settings.task_retry_base_seconds))
     metrics.FOLLOWUPS.add(counts)
     return sum(1 for outcome in outcomes if outcome.kind == SENT)
 
@@ -165,13 +166,13 @@ def _publish(store: PendingFollowups | None, task, args: tuple, countdown: float
                 pass  # the flag lapses within seconds by itself
 
 
-def _send_in_thread(fid: str) -> Outcome:
+def _send_in_thread(settings: Settings, fid: str) -> Outcome:
     """One attempt in a send thread, with a REST client of the thread's own, logging under the id's
     correlation id as the task did."""
     logs.CORRELATION.set(logs.correlation_for(fid))
     try:
         client = make_thread_client(settings) if is_configured(settings) else None
-        return attempt(pending_store(), client, fid)
+        return attempt(pending_store(settings), client, fid, settings)
     except Exception:  # Redis gone, a bug: left leased, so it comes due again when the lease runs out
         log.exception("follow-up %s not sent", fid[:8])
         return Outcome(ERROR)
@@ -229,7 +230,7 @@ def _unclaimed_in_window(client, data: dict[str, str], store: PendingFollowups |
     return None
 
 
-def attempt(store: PendingFollowups, client, fid: str) -> Outcome:
+def attempt(store: PendingFollowups, client, fid: str, settings: Settings) -> Outcome:
     """Send follow-up `fid` unless it is sent, cancelled or held by another worker; client None: no
     Twilio account, so it is refused (and forgotten). Never sends what an earlier attempt sent."""
     # lock + read + mark 'sending' (if it is 'pending' and we can send) in one round trip
@@ -269,7 +270,7 @@ def attempt(store: PendingFollowups, client, fid: str) -> Outcome:
                 locked = False
                 return Outcome(DONE)
         try:
-            message = client.messages.create(**send_params(data), **sender_params(data["from"]))
+            message = client.messages.create(**send_params(data, settings), **sender_params(data["from"]))
         except TwilioRestException as exc:
             if is_retryable(exc):
                 store.unlock(fid)
@@ -300,14 +301,15 @@ def attempt(store: PendingFollowups, client, fid: str) -> Outcome:
             store.unlock(fid)
 
 
-@app.task(name="tasks.followup.send_followup", bind=True, acks_late=True, max_retries=MAX_SEND_RETRIES)
+@shared_task(name="tasks.followup.send_followup", bind=True, acks_late=True, max_retries=MAX_SEND_RETRIES)
 def send_followup(self, fid: str) -> bool:
     """One follow-up, retried with backoff: what a dispatch hands over when Twilio asks us to retry.
     Returns whether it was sent, never the message's sid: Celery logs a task's return value ("succeeded
     in 0.2s: ..."), and a MessageSid is an identifier that stays out of logs."""
+    settings = settings_of(self.app)
     client = make_client(settings) if is_configured(settings) else None
-    store = pending_store()
-    outcome = attempt(store, client, fid)
+    store = pending_store(settings)
+    outcome = attempt(store, client, fid, settings)
     if outcome.label:
         metrics.FOLLOWUPS.labels(outcome.label).inc()
     if outcome.kind == RETRY:
@@ -315,5 +317,5 @@ def send_followup(self, fid: str) -> bool:
             store.finish(fid)
             _gave_up(1, "failed", f"follow-up {fid[:8]} not sent after {self.max_retries} retries")
             return False
-        raise self.retry(countdown=backoff_seconds(self.request.retries), exc=None)
+        raise self.retry(countdown=backoff_seconds(self.request.retries, settings.task_retry_base_seconds), exc=None)
     return outcome.kind == SENT

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import time
 
-from tasks import app
+from celery import shared_task
+
+from tasks import settings_of
 from tasks.process_local import worker_redis
 
 HEARTBEAT_KEY = "hr:heartbeat"
 HEARTBEAT_TTL_SECONDS = 24 * 3600
 
 
-@app.task(name="tasks.health.heartbeat", ignore_result=True, expires=60)
+@shared_task(name="tasks.health.heartbeat", ignore_result=True, expires=60)
 def heartbeat() -> None:
     """Record that a worker ran a task beat queued; an old copy (expired in the queue) is dropped."""
-    worker_redis().set(HEARTBEAT_KEY, repr(time.time()), ex=HEARTBEAT_TTL_SECONDS)
+    worker_redis(settings_of()).set(HEARTBEAT_KEY, repr(time.time()), ex=HEARTBEAT_TTL_SECONDS)

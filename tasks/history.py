@@ -21,54 +21,59 @@ Voice Insights, Twilio's backups, its opt-out list, and the history on the perso
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 import redis
 import requests
+from celery import shared_task
 from kombu.exceptions import KombuError
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from router import logs
-from tasks import VISIBILITY_TIMEOUT_SECONDS, app, settings
+from router.settings import Settings
 from router.store import counters as metrics
-from router.store.own_numbers import OwnNumbers
 from router.store.deletions import Item, PendingDeletions
+from router.store.own_numbers import OwnNumbers
+from router.twilio_rest import (NotConfigured, is_configured, is_gone, is_retryable, make_client,
+                                make_thread_client)
+from tasks import budget_seconds, settings_of
 from tasks.process_local import once, worker_redis
 from tasks.retry import CAP_SECONDS, deletion_attempts_within, deletion_backoff_seconds
-from tasks.twilio_api import (NotConfigured, is_configured, is_gone, is_retryable, make_client,
-                               make_thread_client)
 
 log = logging.getLogger("tasks.history")
-MAX_DELETE_RETRIES = deletion_attempts_within()  # at least 15 days of retries; then the sweep takes over
+# at least 15 days of retries (at the default pace; max_delete_retries: at the deployment's); then the sweep
+MAX_DELETE_RETRIES = deletion_attempts_within()
 FINAL_MESSAGE = frozenset({"delivered", "undelivered", "failed", "received", "read", "canceled"})
-# Final once no receipt came for this long (not documented by Twilio: most receipts come in minutes)
+# Final once no receipt came for Settings.sent_final_after_seconds (SENT_FINAL_AFTER_SECONDS, 6 hours: not
+# documented by Twilio; most receipts come in minutes)
 FINAL_AFTER_WAIT = frozenset({"sent", "partially_delivered"})
-SENT_FINAL_AFTER = timedelta(seconds=float(os.environ.get("SENT_FINAL_AFTER_SECONDS", str(6 * 3600))))
 FINAL_CALL = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 SWEEP_LOOKBACK = timedelta(days=15)
 SWEEP_MIN_AGE = timedelta(minutes=5)
 BATCH = 32      # leased at once: at most 4 rounds of THREADS requests, well inside the lease
 THREADS = 8     # Twilio takes 100+ ms a request; a few at once keep one worker process busy
-# A drain hands over to a fresh task after this long, so it neither outlives the broker's visibility
-# timeout (which would hand a copy to another worker) nor keeps a worker process from other tasks.
-DRAIN_BUDGET_SECONDS = min(10.0, VISIBILITY_TIMEOUT_SECONDS / 2)
 
 DELETED, GONE, RETRY, REFUSED = "deleted", "gone", "retry", "refused"
 
-def deletion_queue() -> PendingDeletions:
+def deletion_queue(settings: Settings) -> PendingDeletions:
     """The worker process's queue, on its one Redis client."""
-    return once("deletion-queue", lambda: PendingDeletions(worker_redis()))
+    return once("deletion-queue", lambda: PendingDeletions(worker_redis(settings)))
+
+
+def max_delete_retries(settings: Settings) -> int:
+    """Tries before a deletion is left to the sweep: at least 15 days of them at this deployment's pace."""
+    return deletion_attempts_within(base=settings.task_retry_base_seconds)
 
 
 def _pool() -> ThreadPoolExecutor:
     return once("delete-threads", lambda: ThreadPoolExecutor(THREADS, thread_name_prefix="delete"))
 
 
-def _delete_one(item: Item) -> str:
+def _delete_one(settings: Settings, item: Item) -> str:
     """One DELETE at Twilio, in a pool thread with a client of its own; logs under the sid's correlation
     id, as the webhook that asked for it did."""
     logs.CORRELATION.set(logs.correlation_for(item.sid))
@@ -90,14 +95,15 @@ def _delete_one(item: Item) -> str:
     return DELETED
 
 
-def _delete_batch(queue: PendingDeletions, items: list[Item]) -> int:
-    outcomes = list(_pool().map(_delete_one, items))
-    finished, counts, lags, now = [], {}, [], time.time()
+def _delete_batch(queue: PendingDeletions, items: list[Item], settings: Settings) -> int:
+    outcomes = list(_pool().map(partial(_delete_one, settings), items))
+    finished, lags, now = [], [], time.time()
+    counts: dict[str, float] = {}
     for item, outcome in zip(items, outcomes):
         if outcome == RETRY:
             counts["retry"] = counts.get("retry", 0) + 1
-            if item.attempts < MAX_DELETE_RETRIES:
-                queue.retry_later(item, deletion_backoff_seconds(item.attempts))
+            if item.attempts < max_delete_retries(settings):
+                queue.retry_later(item, deletion_backoff_seconds(item.attempts, settings.task_retry_base_seconds))
                 continue
             logs.CORRELATION.set(logs.correlation_for(item.sid))
             log.error("%s not deleted after %s attempts over 15 days: left to the history sweep", item.kind,
@@ -133,12 +139,13 @@ def _publish_drain(queue: PendingDeletions, token: str | None = None, countdown:
             pass  # the flag lapses by itself within seconds; beat's drain runs meanwhile
 
 
-@app.task(name="tasks.history.drain_deletions", acks_late=True)
+@shared_task(name="tasks.history.drain_deletions", acks_late=True)
 def drain_deletions(token: str | None = None) -> int:
     """Delete what is queued and due, a batch at a time, until nothing is due (or the budget is spent:
     then a fresh drain takes over). Kicked by the web tier's first deletion after a drain started; run
     by beat every few seconds as a safety net; scheduled again by itself while retries are waiting."""
-    queue = deletion_queue()
+    settings = settings_of()
+    queue = deletion_queue(settings)
     queue.begin_drain(token)  # first: any deletion queued from now on asks for a drain of its own
     if not is_configured(settings):  # left queued, for a worker that has an account
         if queue.count():  # say why, but not every few seconds for an empty queue (`make run`)
@@ -147,10 +154,10 @@ def drain_deletions(token: str | None = None) -> int:
             except NotConfigured:
                 pass
         return 0
-    deadline = time.monotonic() + DRAIN_BUDGET_SECONDS
+    deadline = time.monotonic() + budget_seconds(settings)
     deleted = 0
     while items := queue.lease(BATCH):
-        deleted += _delete_batch(queue, items)
+        deleted += _delete_batch(queue, items, settings)
         if time.monotonic() > deadline:
             if queue.kick():
                 _publish_drain(queue)
@@ -163,7 +170,7 @@ def drain_deletions(token: str | None = None) -> int:
 
 
 def _queue_deletion(kind: str, sid: str, final_at: float | None) -> bool:
-    queue = deletion_queue()
+    queue = deletion_queue(settings_of())
     try:
         if queue.add(kind, sid, final_at):
             _publish_drain(queue)
@@ -175,21 +182,21 @@ def _queue_deletion(kind: str, sid: str, final_at: float | None) -> bool:
 
 # The web tier published one of these per deletion before deletions were queued in Redis; a deployment
 # mid-upgrade may still have some queued. Each now joins the queue.
-@app.task(name="tasks.history.delete_message", acks_late=True)
+@shared_task(name="tasks.history.delete_message", acks_late=True)
 def delete_message(sid: str, final_at: float | None = None) -> bool:
     return _queue_deletion("message", sid, final_at)
 
 
-@app.task(name="tasks.history.delete_call", acks_late=True)
+@shared_task(name="tasks.history.delete_call", acks_late=True)
 def delete_call(sid: str, final_at: float | None = None) -> bool:
     return _queue_deletion("call", sid, final_at)
 
 
-def our_numbers(client) -> list[str]:
+def our_numbers(client, settings: Settings) -> list[str]:
     """The numbers whose records the sweep may delete: HELPLINE_NUMBERS and the numbers calls and texts
     came in to (router/store/own_numbers.py), the follow-up sender if it is a number, and the numbers of its
     Messaging Service if it is one (asked of Twilio)."""
-    numbers = list(settings.helpline_numbers) + sorted(OwnNumbers(worker_redis()).known())
+    numbers = list(settings.helpline_numbers) + sorted(OwnNumbers(worker_redis(settings)).known())
     sender = settings.followup_sender or ""
     if re.fullmatch(r"MG[0-9a-fA-F]{32}", sender):
         try:
@@ -224,29 +231,31 @@ def _our_calls(client, numbers: list[str], since: datetime):
                         yield call.sid, call.status, call.end_time or call.date_updated
 
 
-def _final_enough(status: str, stamp, now: datetime, min_age: timedelta, final: frozenset[str]) -> bool:
+def _final_enough(status: str, stamp, now: datetime, min_age: timedelta, final: frozenset[str],
+                  sent_final_after: timedelta) -> bool:
     age = None if stamp is None else now - stamp
     if status in final:
         return age is None or age >= min_age
     if final is FINAL_MESSAGE and status in FINAL_AFTER_WAIT:
-        return age is not None and age >= max(min_age, SENT_FINAL_AFTER)
+        return age is not None and age >= max(min_age, sent_final_after)
     return False
 
 
 _unscoped_logged = False
 
 
-@app.task(name="tasks.history.sweep", acks_late=True)
+@shared_task(name="tasks.history.sweep", acks_late=True)
 def sweep(min_age_seconds: float | None = None) -> int:
     """Beat: queue for deletion the final messages and calls of the last 15 days, to or from our own
     numbers, that a lost callback left behind (an item already queued stays as it is), and kick a drain.
     Knowing none of our numbers, it deletes nothing: the list calls return the whole account."""
     global _unscoped_logged
+    settings = settings_of()
     try:
         client = make_client(settings)
     except NotConfigured:
         return 0
-    numbers = our_numbers(client)
+    numbers = our_numbers(client, settings)
     if not numbers:
         if not _unscoped_logged:
             log.error("no number of the helpline is known yet (HELPLINE_NUMBERS is not set and no call or "
@@ -257,11 +266,12 @@ def sweep(min_age_seconds: float | None = None) -> int:
     now = datetime.now(timezone.utc)
     min_age = SWEEP_MIN_AGE if min_age_seconds is None else timedelta(seconds=min_age_seconds)
     since = now - SWEEP_LOOKBACK
-    queue, queued, kick = deletion_queue(), 0, False
+    sent_final_after = timedelta(seconds=settings.sent_final_after_seconds)
+    queue, queued, kick = deletion_queue(settings), 0, False
     for records, final, kind in ((_our_messages(client, numbers, since), FINAL_MESSAGE, "message"),
                                  (_our_calls(client, numbers, since), FINAL_CALL, "call")):
         for sid, status, stamp in records:
-            if _final_enough(status, stamp, now, min_age, final):
+            if _final_enough(status, stamp, now, min_age, final, sent_final_after):
                 try:
                     kick = queue.add(kind, sid, delay=0) or kick
                 except ValueError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Callable, TypeVar
 
+from router.settings import Settings
 from router.store.state import make_redis
 
 T = TypeVar("T")
@@ -22,8 +23,6 @@ def once(name: str, make: Callable[[], T]) -> T:
     return value  # type: ignore[return-value]
 
 
-def worker_redis():
+def worker_redis(settings: Settings):
     """The process's Redis client (state, pending work, queues); the broker has its own."""
-    from tasks import settings
-
     return once("redis", lambda: make_redis(settings.redis_url, timeout=5))

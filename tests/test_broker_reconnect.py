@@ -5,7 +5,7 @@ connection hold delivered, unacknowledged messages (acks late); Redis is killed;
 `on_connection_error_after_connected` calls `connection.collect()`; later, restarting the consumer, it
 closes the channels that are still open. With kombu's own transport that last step raises
 AttributeError ('NoneType' object has no attribute 'hostname'), which Celery treats as unrecoverable.
-With ours (tasks/broker.py) nothing raises (collect() closes every channel it can, and one closed later
+With ours (router/store/broker.py) nothing raises (collect() closes every channel it can, and one closed later
 does not try to restore through the collected connection); the messages come back from Redis' unacked
 hash once Redis is up again. Which channel's close fails first varies from run to run (a channel
 waiting on BRPOP fails before it is marked closed): the test covers whichever happens.
@@ -20,8 +20,10 @@ import redis
 from kombu import Connection, Consumer, Exchange, Producer, Queue
 
 from router.dev.embedded_redis import RedisServer
-from tasks import make_celery
-from tasks.broker import Transport, broker_options
+from router.settings import Settings
+from router.store.broker import Transport, broker_options
+from router.web.jobs import producer
+from tasks import create_celery
 
 OPTIONS = {"visibility_timeout": 1, "socket_connect_timeout": 0.5, "socket_timeout": 0.5,
            "unacked_restore_throttle": 0}
@@ -89,14 +91,27 @@ def test_our_transport_raises_nothing_and_loses_no_message(own_redis):
     assert sorted(body["n"] for body in back) == [0, 1]
 
 
-def test_the_celery_app_uses_our_transport_for_every_redis_url_form():
+def workers_app(url: str):
+    return create_celery(Settings(redis_url=url))
+
+
+def web_producer(url: str):
+    return producer(Settings(redis_url=url))
+
+
+@pytest.mark.parametrize("make_app", [workers_app, web_producer])
+def test_the_celery_apps_use_our_transport_for_every_redis_url_form(make_app):
+    """The workers' app and the web tier's producer take the broker from one place (broker_config)."""
     for url, expected in [("redis://127.0.0.1:6379/0", Transport),
                           ("rediss://:pw@redis.internal:6380/0?ssl_cert_reqs=required", Transport)]:
-        app = make_celery(url)
+        app = make_app(url)
         assert app.connection_for_write().transport_cls is expected or \
             app.connection_for_write().transport.__class__ is expected
-    sentinel = make_celery("sentinel://:pw@s1:26379/0;sentinel://s2:26379?master_name=helpline")
-    assert sentinel.conf.broker_transport == "tasks.broker:SentinelTransport"
+    sentinel = make_app("sentinel://:pw@s1:26379/0;sentinel://s2:26379?master_name=helpline")
+    assert sentinel.conf.broker_transport == "router.store.broker:SentinelTransport"
+    assert sentinel.conf.broker_transport_options["master_name"] == "helpline"
+    assert sentinel.conf.broker_url == "sentinel://:pw@s1:26379/0;sentinel://s2:26379"
     # rediss: TLS is still on, with certificates required unless the URL says otherwise
     assert broker_options("rediss://h:6380/0")["broker_use_ssl"]["ssl_cert_reqs"] == ssl.CERT_REQUIRED
-    assert make_celery("rediss://h:6380/0?ssl_cert_reqs=required").connection_for_write().ssl
+    assert make_app("rediss://h:6380/0?ssl_cert_reqs=required").connection_for_write().ssl
+    assert make_app("redis://h:6379/0").conf.broker_transport_options["visibility_timeout"] == 30.0

@@ -20,8 +20,8 @@ import pytest
 import redis
 
 from router.dev.embedded_redis import rewrite_aof
-from router.settings import REPO_ROOT
-from tasks.beat_schedule import UnsafeScheduleFile, default_schedule_path, ensure_private
+from router.settings import REPO_ROOT, beat_schedule_path
+from tasks.beat_schedule import UnsafeScheduleFile, ensure_private
 from tests.processes import CeleryBeat, wait_until
 from tests.support import MOBILE
 from tests.test_faults_under_load import build_stack, persistent_redis  # noqa: F401 (fixture)
@@ -78,11 +78,11 @@ def test_no_file_redis_writes_keeps_the_number_or_the_text_once_the_follow_up_is
 def test_beats_schedule_defaults_to_a_private_folder_of_the_user(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    path = default_schedule_path({"HOME": str(home)})
+    path = beat_schedule_path({"HOME": str(home)})
     assert path == home / ".local" / "state" / "helpline-router" / "celerybeat-schedule"
-    assert default_schedule_path({"HOME": str(home), "XDG_STATE_HOME": str(tmp_path / "state")}).parent \
+    assert beat_schedule_path({"HOME": str(home), "XDG_STATE_HOME": str(tmp_path / "state")}).parent \
         == tmp_path / "state" / "helpline-router"
-    assert default_schedule_path({"CELERY_BEAT_SCHEDULE": "/srv/beat/s"}) == Path("/srv/beat/s")
+    assert beat_schedule_path({"CELERY_BEAT_SCHEDULE": "/srv/beat/s"}) == Path("/srv/beat/s")
     ensure_private(path)
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 

@@ -297,11 +297,12 @@ def test_a_worker_killed_mid_drain_loses_nothing_and_deletes_each_once(stack):
 
 
 def test_old_per_sid_tasks_still_queued_at_an_upgrade_still_delete(stack):
-    from tasks import make_celery
+    from router.settings import Settings
+    from tasks import create_celery
 
     message = stack.standin.add_inbound_message(MOBILE, HELPLINE_NUMBER, "hi")
     call_sid = stack.standin.add_call(MOBILE, HELPLINE_NUMBER, status="completed")
-    celery = make_celery(stack.redis_url)
+    celery = create_celery(Settings(redis_url=stack.redis_url))
     celery.send_task("tasks.history.delete_message", args=(message, time.time()))
     celery.send_task("tasks.history.delete_call", args=(call_sid,))
     celery.send_task("tasks.history.delete_message", args=("not a sid",))

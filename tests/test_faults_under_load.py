@@ -227,7 +227,7 @@ def test_redis_killed_and_restarted_under_load_fails_no_request_and_loses_no_fol
             assert load.count(phase, "key") > 0, f"no key press answered in phase {phase}"
 
         # The follow-up stored before the crash survived it, and is sent once the dispatcher runs, by
-        # the worker that was running all along (tasks/broker.py keeps it alive through the restart).
+        # the worker that was running all along (router/store/broker.py keeps it alive through the restart).
         assert stack.pending() == 1
         assert stack.worker.process.poll() is None, stack.worker.log()[-3000:]
         beat.start()

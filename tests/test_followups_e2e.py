@@ -14,7 +14,8 @@ import requests
 
 from router.web.app import create_app
 from router.dev.embedded_redis import free_port
-from tasks import make_celery
+from router.settings import Settings
+from tasks import create_celery
 from tests.conftest import Clock, make_settings
 from tests.processes import CeleryBeat, CeleryWorker, HttpClient, WebServer, wait_until, worker_env
 from tests.support import (ACCOUNT_SID, FOLLOWUP_SENDER, FOLLOWUP_SENDER_NUMBER, HELPLINE_NUMBER, LANDLINE, METRICS_AUTH, MOBILE, TOKEN, Call, Texter,
@@ -34,7 +35,7 @@ class Stack:
     def __init__(self, redis_url, standin, web, clock, worker):
         self.redis_url, self.standin, self.web, self.clock, self.worker = redis_url, standin, web, clock, worker
         self.client = HttpClient(web.url)
-        self.celery = make_celery(redis_url)
+        self.celery = create_celery(Settings(redis_url=redis_url))
 
     def call(self, caller=MOBILE) -> Call:
         return Call(self.client, caller=caller, base=self.web.url)
@@ -399,8 +400,8 @@ def test_outbound_texts_refused_without_an_account(redis_url):
     from router.web.jobs import Jobs
 
     jobs = Jobs(make_settings(redis_url, account_sid=None))
-    assert jobs is not None  # the web tier still stores; the worker refuses (see tasks.twilio_api)
-    from tasks.twilio_api import NotConfigured, make_client
+    assert jobs is not None  # the web tier still stores; the worker refuses (see router.twilio_rest)
+    from router.twilio_rest import NotConfigured, make_client
 
     with pytest.raises(NotConfigured):
         make_client(make_settings(redis_url, account_sid=None))

@@ -45,6 +45,6 @@ def test_rotation_lists_write_with_the_first_and_read_with_all():
 
 def test_the_worker_refuses_to_start_without_the_keys():
     env = {k: v for k, v in os.environ.items() if k not in SECRETS_ENV}
-    result = subprocess.run([sys.executable, "-c", "import tasks"], cwd=REPO_ROOT, env=dict(env, **BASE),
+    result = subprocess.run([sys.executable, "-c", "import tasks.celery"], cwd=REPO_ROOT, env=dict(env, **BASE),
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "STATE_HASH_SECRET is not set" in result.stderr

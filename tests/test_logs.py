@@ -84,7 +84,7 @@ def test_correlation_ids_are_keyed_by_the_deployments_secret(redis_url):
 
 
 def test_a_worker_process_derives_the_same_ids_as_the_web_tier(redis_url):
-    """Importing tasks (what every worker and beat does) sets the key from the same settings, so a
+    """Loading tasks.celery (what every worker and beat does: `celery -A tasks`) sets the key from the same settings, so a
     deletion logs under the id of the webhook that asked for it."""
     import os
     import subprocess
@@ -99,7 +99,7 @@ def test_a_worker_process_derives_the_same_ids_as_the_web_tier(redis_url):
     env = dict(os.environ, TWILIO_AUTH_TOKEN=settings.auth_token, REDIS_URL=redis_url, PYTHONPATH=str(REPO_ROOT))
     env["STATE_HASH_SECRET"] = settings.state_key_secret().decode()
     worker_id = subprocess.run(
-        [sys.executable, "-c", f"import tasks; from router.logs import correlation_for; print(correlation_for({sid!r}))"],
+        [sys.executable, "-c", f"import tasks.celery; from router.logs import correlation_for; print(correlation_for({sid!r}))"],
         env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=True).stdout.strip()
     assert worker_id == web_id
 

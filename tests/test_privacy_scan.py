@@ -27,7 +27,8 @@ import requests
 from router.web.app import create_app
 from router.dev.embedded_redis import free_port
 from router.logs import JsonFormatter
-from tasks import make_celery
+from router.settings import Settings
+from tasks import create_celery
 from tests.conftest import Clock, make_settings
 from tests.processes import CeleryWorker, HttpClient, WebServer, wait_until, worker_env
 from tests.support import ACCOUNT_SID, HELPLINE_NUMBER, METRICS_AUTH, TOKEN, Call, Texter, is_broker_key, post_signed
@@ -179,7 +180,7 @@ def test_nothing_the_system_writes_holds_a_number_or_a_text(redis_url, capture):
             texter.send(body, message_sid=sid)
         assert "about an hour" in texter.replies[-1]
         clock.now = datetime.now(timezone.utc)
-        make_celery(redis_url).send_task("tasks.followup.dispatch_due")
+        create_celery(Settings(redis_url=redis_url)).send_task("tasks.followup.dispatch_due")
         wait_until(lambda: [m for m in standin.sent_messages() if m["to"] == TEXTER], message="the texter's text")
 
         # --- STOP cancels a text asked for tomorrow morning

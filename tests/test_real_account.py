@@ -20,7 +20,8 @@ import requests
 
 from router.web.app import create_app
 from router.dev.embedded_redis import free_port
-from tasks import make_celery
+from router.settings import Settings
+from tasks import create_celery
 from tests.conftest import Clock, make_settings
 from tests.processes import CeleryWorker, HttpClient, WebServer, wait_until, worker_env
 from tests.support import (ACCOUNT_SID, FOLLOWUP_SENDER, FOLLOWUP_SENDER_NUMBER, HELPLINE_NUMBER, METRICS_AUTH,
@@ -155,7 +156,7 @@ def test_the_sweep_deletes_the_helplines_records_only(redis_url):
         their_call = standin.add_call("+447400111000", ELSEWHERE, status="completed")
         wait_until(lambda: standin.message(theirs[1])["status"] == "delivered", message="their text delivered")
 
-        make_celery(redis_url).send_task("tasks.history.sweep", kwargs={"min_age_seconds": 0})
+        create_celery(Settings(redis_url=redis_url)).send_task("tasks.history.sweep", kwargs={"min_age_seconds": 0})
         wait_until(lambda: set(ours) <= set(standin.deleted_sids) and {call, leg} <= set(standin.deleted_call_sids),
                    30, message="the helpline's records deleted")
         assert not set(theirs) & set(standin.deleted_sids), "another service's messages are left alone"
@@ -201,7 +202,7 @@ def test_without_helpline_numbers_the_sweep_still_knows_ours_from_the_calls_that
         Call(stack.client, caller=MOBILE, base=stack.web.url).start()     # a call comes in to the helpline
         left = standin.add_inbound_message(MOBILE, HELPLINE_NUMBER, "left behind")
 
-        make_celery(redis_url).send_task("tasks.history.sweep", kwargs={"min_age_seconds": 0})
+        create_celery(Settings(redis_url=redis_url)).send_task("tasks.history.sweep", kwargs={"min_age_seconds": 0})
         wait_until(lambda: left in standin.deleted_sids and call in standin.deleted_call_sids, 30,
                    message="the helpline's records deleted")
         assert theirs not in standin.deleted_sids

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from router.store.broker import broker_config
 from router.store.state import hashed, make_redis, parse_sentinel_url
-from tasks import make_celery
 
 
 def test_keys_are_keyed_hashes_not_numbers():
@@ -19,9 +19,9 @@ def test_sentinel_url_is_parsed_for_redis_py_and_kombu():
     assert parsed.hosts == [("s1", 26379), ("s2", 26380)] and parsed.master_name == "helpline"
     assert parsed.password == "p@ss" and parsed.db == 2 and parsed.sentinel_password == "x"
     assert parsed.broker_url == "sentinel://:p%40ss@s1:26379/2;sentinel://s2:26380"
-    celery = make_celery(url)
-    assert celery.conf.broker_transport_options["master_name"] == "helpline"
-    assert "master_name" not in celery.conf.broker_url
+    broker = broker_config(url, visibility_timeout=30)
+    assert broker["broker_transport_options"]["master_name"] == "helpline"
+    assert "master_name" not in broker["broker_url"]
     assert make_redis(url).connection_pool.service_name == "helpline"
 
 

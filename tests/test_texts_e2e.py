@@ -20,7 +20,8 @@ from router.web.app import create_app
 from router.dev.embedded_redis import free_port
 from router.definition.flowfile import load_flows
 from router.store.state import hashed
-from tasks import make_celery
+from router.settings import Settings
+from tasks import create_celery
 from router.store.pending import followup_id
 from tests.conftest import FLOWS, Clock, copy_flows, make_settings
 from tests.processes import CeleryWorker, HttpClient, WebServer, wait_until, worker_env
@@ -45,7 +46,7 @@ class Stack:
     def __init__(self, redis_url, standin, web, clock, worker):
         self.redis_url, self.standin, self.web, self.clock, self.worker = redis_url, standin, web, clock, worker
         self.client = HttpClient(web.url)
-        self.celery = make_celery(redis_url)
+        self.celery = create_celery(Settings(redis_url=redis_url))
         self.secret = make_settings(redis_url).state_key_secret()
 
     def redis(self):

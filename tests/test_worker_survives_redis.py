@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from tasks import make_celery
+from router.settings import Settings
+from tasks import create_celery
 from tests.processes import CeleryBeat, stop_together, wait_until
 from tests.support import HELPLINE_NUMBER, post_signed
 from tests.test_faults_under_load import (build_stack, mobile, persistent_redis,  # noqa: F401 (fixture)
@@ -71,7 +72,7 @@ def test_the_worker_rides_out_ten_redis_restarts_and_sends_every_follow_up_once(
         try:
             wait_until(lambda: not missing(), 20, interval=0.2)
         except AssertionError:
-            make_celery(stack.redis_url).send_task("tasks.history.sweep", kwargs={"min_age_seconds": 0})
+            create_celery(Settings(redis_url=stack.redis_url)).send_task("tasks.history.sweep", kwargs={"min_age_seconds": 0})
         wait_for(lambda: not missing(), 60, "every follow-up and text deleted")
         assert stack.worker.process.poll() is None and stack.worker.process.pid == pid, "the same worker process"
         assert "Unrecoverable error" not in stack.worker.log()

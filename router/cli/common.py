@@ -15,6 +15,7 @@ import redis
 
 from router.definition.flowfile import FlowError
 from router.live import diversions as live_diversions
+from router.dev.local import with_local_redis
 from router.settings import Settings, load_settings
 from router.store.state import make_redis
 
@@ -23,9 +24,9 @@ FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
 
 def cli_settings() -> Settings:
     """The settings every command takes, from this one place: the environment's, read by
-    router.settings. (Issue #22: production settings stop reading `make run`'s .data/redis.url; this is
-    where a command run by hand beside `make run` will find that Redis instead, through router.dev.)"""
-    return load_settings()
+    router.settings; without REDIS_URL, beside a running `make run`, its embedded Redis (production
+    settings never read `make run`'s .data/redis.url: router.dev.local does, for commands run by hand)."""
+    return with_local_redis(load_settings())
 
 
 def default_folder(folder: Path | None) -> Path:

@@ -16,7 +16,7 @@ from router import live
 from router.live import diversion_rules, signing as release_auth
 from router.cli.live import _client, _live_flows, _who
 from router.definition.hours import LONDON
-from router.settings import load_settings
+from router.cli.common import cli_settings
 
 
 # ------------------------------------------------------------------ diversions
@@ -76,7 +76,7 @@ def divert(service: str | None, other: str | None, until: str | None, who: str |
     within seconds; it ends by itself. Without SERVICE: list the diversions in force.
 
     Undo it with `router undivert SERVICE`."""
-    settings = load_settings()
+    settings = cli_settings()
     client = _client(settings)
     if client is None:
         click.echo("refused: diversions live in Redis, which cannot be reached", err=True)
@@ -118,7 +118,7 @@ def divert(service: str | None, other: str | None, until: str | None, who: str |
 @click.argument("service")
 def undivert(service: str) -> None:
     """End the diversion of SERVICE now."""
-    client = _client(load_settings())
+    client = _client(cli_settings())
     if client is None:
         click.echo("refused: diversions live in Redis, which cannot be reached", err=True)
         sys.exit(1)

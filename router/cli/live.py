@@ -7,7 +7,6 @@ The work itself is router.live's, which the web process shares.
 from __future__ import annotations
 
 import getpass
-import os
 import sys
 from pathlib import Path
 
@@ -20,7 +19,8 @@ from router.live import drafts
 from router.simulator import scenarios as scenarios_mod
 from router.definition.flowfile import FlowError, load_flows
 from router.definition.model import Flows
-from router.settings import Settings, load_settings
+from router.cli.common import cli_settings
+from router.settings import Settings
 from router.simulator.simulate import Simulator
 from router.store.state import make_redis, redacted_url
 
@@ -28,7 +28,7 @@ SHOW_CHANGES = 15
 
 
 def _who(who: str | None) -> str:
-    return who or os.environ.get("ROUTER_OPERATOR") or getpass.getuser()
+    return who or cli_settings().operator or getpass.getuser()
 
 
 def _client(settings: Settings) -> redis.Redis | None:
@@ -165,7 +165,7 @@ def apply(draft: Path, note: str, who: str | None, yes: bool, dry_run: bool, sho
     draft has errors, a scenario fails, another release was applied since the draft was made (it would
     undo that: the refusal shows what), or another apply wins meanwhile. Exit 3: live here, NOT DONE
     everywhere (it says the one command that finishes it)."""
-    settings = load_settings()
+    settings = cli_settings()
     history = live.History(settings.history_dir())
     old = _live_flows(settings, history)
     problems = validation.lint_folder(draft, base=old)
@@ -251,7 +251,7 @@ def _refuse_stale_draft(draft: Path, flows: Flows, live_flows: Flows | None, cur
 @click.option("--all", "show_all", is_flag=True, help="List every change (default: the first ones in full).")
 def rollback(version: int | None, note: str, who: str | None, yes: bool, show_all: bool) -> None:
     """Put an earlier release live again (default: the one before the live one). See `router versions`."""
-    settings = load_settings()
+    settings = cli_settings()
     history = live.History(settings.history_dir())
     releases = history.releases()
     if not releases:
@@ -294,7 +294,7 @@ def draft(folder: Path) -> None:
 
     Edit the copy, then `router apply FOLDER`. If someone applies another change first, apply refuses
     this draft (it would undo theirs) and shows what it would undo: make a fresh draft and start again."""
-    settings = load_settings()
+    settings = cli_settings()
     history = live.History(settings.history_dir())
     client = _client(settings)
     current = _current(settings, history, client)
@@ -331,7 +331,7 @@ def draft(folder: Path) -> None:
 @click.command()
 def versions() -> None:
     """The numbered history: what was live when, who applied it, and why."""
-    settings = load_settings()
+    settings = cli_settings()
     history = live.History(settings.history_dir())
     releases = history.releases()
     if not releases:

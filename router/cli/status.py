@@ -22,7 +22,7 @@ from router.live import diversion_rules, signing as release_auth
 from router.inspect.validation.services import closure_notes
 from router.definition.flowfile import FlowError
 from router.definition.hours import LONDON
-from router.settings import load_settings
+from router.cli.common import cli_settings
 from router.store.state import make_redis, redacted_url
 
 
@@ -46,7 +46,7 @@ def _describe(release: live.Release | None) -> str:
 def status() -> None:
     """What is applied, what each web worker serves, the diversions and closures in force, and what to do
     about each difference. Exit 0 when all agree and every 24-hour line is answered, 1 otherwise."""
-    settings = load_settings()
+    settings = cli_settings()
     history = live.History(settings.history_dir())
     todo: list[str] = []
     client, trouble = _connect(settings.redis_url)
@@ -135,7 +135,7 @@ def _diversions(client: redis.Redis, settings, history: live.History, todo: list
 @click.command()
 def publish() -> None:
     """Tell every instance about the release applied here while Redis was unreachable."""
-    settings = load_settings()
+    settings = cli_settings()
     history = live.History(settings.history_dir())
     client, trouble = _connect(settings.redis_url)
     if client is None:

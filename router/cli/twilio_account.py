@@ -10,11 +10,12 @@ import sys
 import click
 
 from router.cli import twilio_setup
-from router.settings import load_settings
+from router.cli.common import cli_settings
 
 
 def _client(settings):
-    from tasks.twilio_api import NotConfigured, make_client  # the one place that builds the REST client
+    # the one place that builds the REST client; twilio is loaded only by the commands that use it
+    from router.twilio_rest import NotConfigured, make_client
 
     try:
         return make_client(settings)
@@ -32,7 +33,7 @@ def twilio() -> None:
 def check() -> None:
     """Read-only: check the account, the helpline numbers' webhooks and the follow-up sender, and print a
     checklist with the fix for each failure. Exit 1 if anything failed."""
-    settings = load_settings()
+    settings = cli_settings()
     items = twilio_setup.check(_client(settings), settings)
     for item in items:
         for line in item.lines():
@@ -47,7 +48,7 @@ def check() -> None:
 @click.option("--yes", is_flag=True, help="Do not ask before changing the numbers.")
 def configure(base_url: str | None, yes: bool) -> None:
     """Point each of HELPLINE_NUMBERS at this deployment: /voice, /voice/status and /sms, all POST."""
-    settings = load_settings()
+    settings = cli_settings()
     base = (base_url or settings.public_base_url or "").rstrip("/")
     if not base.startswith("https://"):
         raise click.UsageError("give --base-url or PUBLIC_BASE_URL: the https:// address Twilio is to call")

@@ -145,7 +145,8 @@ class RedisServer:
         deadline = time.monotonic() + timeout
         while True:
             if self.process and self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited: {self.process.stderr.read().decode()[:500]}")
+                said = self.process.stderr.read().decode()[:500] if self.process.stderr else ""
+                raise RuntimeError(f"redis-server exited: {said}")
             try:
                 if client.ping():
                     return

@@ -28,15 +28,15 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 from pathlib import Path
 
 from router.dev.embedded_redis import (CURRENT_MAJOR, PRIVATE_UMASK, RedisServer, child_env, choose_redis_server,
                                    private_dir, rewrite_aof, write_private)
-from router.settings import REPO_ROOT
+from router.dev.local import REDIS_URL_FILE, data_dir
 from router.dev.supervisor import Program, Supervisor
+from router.settings import REPO_ROOT
 
 PROCESSES = ("web", "worker", "beat")
 
@@ -57,7 +57,7 @@ def local_line(name: str, host: str) -> str:
 
 def tighten(data: Path) -> None:
     """Folders 0700 and files 0600 under .data, for what an earlier version left readable."""
-    for root, dirs, files in os.walk(data):
+    for root, _dirs, files in os.walk(data):
         os.chmod(root, 0o700)
         for name in files:
             path = os.path.join(root, name)
@@ -85,7 +85,7 @@ def prepare(env: dict[str, str], data: Path) -> tuple[dict[str, str], RedisServe
         server = RedisServer(data / "redis", port=int(env.get("REDIS_PORT") or 6379), persist=True,
                              password=secrets.token_urlsafe(24))
         env["REDIS_URL"] = server.url
-        write_private(data / "redis.url", server.url + "\n")
+        write_private(data / REDIS_URL_FILE, server.url + "\n")  # for tools run by hand (router/dev/local.py)
     if not env.get("TWILIO_AUTH_TOKEN"):
         env["TWILIO_AUTH_TOKEN"] = secret_file(data / "dev-auth-token", lambda: secrets.token_hex(16))
     if not env.get("FOLLOWUP_ENCRYPTION_KEY"):
@@ -158,7 +158,8 @@ class Terminal:
     def give_back(self) -> None:
         if self.fd is not None:
             try:
-                os.tcsetpgrp(self.fd, self.previous)
+                if self.previous is not None:
+                    os.tcsetpgrp(self.fd, self.previous)
             except OSError:
                 pass
             os.close(self.fd)
@@ -167,7 +168,7 @@ class Terminal:
 
 def main() -> int:
     os.umask(PRIVATE_UMASK)
-    data = private_dir(Path(os.environ.get("HELPLINE_DATA_DIR") or REPO_ROOT / ".data"))
+    data = private_dir(data_dir())
     tighten(data)
     env, server = prepare(dict(os.environ), data)
     host = env.get("HOST") or "127.0.0.1"
@@ -205,7 +206,7 @@ def main() -> int:
     finally:
         supervisor.stop()
         if server is not None:
-            (data / "redis.url").unlink(missing_ok=True)
+            (data / REDIS_URL_FILE).unlink(missing_ok=True)
         terminal.give_back()
     say("stopped")
     return 0

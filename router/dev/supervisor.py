@@ -75,7 +75,7 @@ class Supervisor:
             self._start(program)
             deadline = time.monotonic() + ready_timeout
             while program.ready and not program.ready() and not self.stopping.is_set():
-                if program.process.poll() is not None or time.monotonic() > deadline:
+                if program.process is None or program.process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"{program.name} did not start")
                 time.sleep(0.05)
 
@@ -90,14 +90,15 @@ class Supervisor:
                     program.restarts += 1
                     self._start(program)
                 continue
-            code = program.process.poll() if program.process else None
-            if code is None:
+            process = program.process
+            code = process.poll() if process else None
+            if process is None or code is None:
                 continue
             ran = now - program.started_at
             program.backoff = (self.min_backoff if ran >= self.stable_after or not program.backoff
                                else min(program.backoff * 2, self.max_backoff))
             program.restart_at = now + program.backoff
-            self.say("supervisor", f"{program.name} (pid {program.process.pid}) exited with status {code} "
+            self.say("supervisor", f"{program.name} (pid {process.pid}) exited with status {code} "
                                    f"after {ran:.1f} s; starting it again in {program.backoff:.1f} s")
 
     def run(self, interval: float = 0.2) -> None:
@@ -110,18 +111,18 @@ class Supervisor:
         children: gunicorn's and Celery's warm shutdowns), SIGKILL to the whole process group of any
         still running after the grace period."""
         self.stopping.set()
-        running = [p for p in reversed(self.programs) if p.process and p.process.poll() is None]
-        for program in running:
+        running = [(p, p.process) for p in reversed(self.programs) if p.process and p.process.poll() is None]
+        for program, process in running:
             self.say("supervisor", f"stopping {program.name}")
-            program.process.send_signal(signal.SIGTERM)
-            if program is not running[-1]:
-                _wait(program.process, self.grace)  # the last one (Redis) outlives the others
+            process.send_signal(signal.SIGTERM)
+            if program is not running[-1][0]:
+                _wait(process, self.grace)  # the last one (Redis) outlives the others
         deadline = time.monotonic() + self.grace
-        for program in running:
-            if not _wait(program.process, max(0.0, deadline - time.monotonic())):
+        for program, process in running:
+            if not _wait(process, max(0.0, deadline - time.monotonic())):
                 self.say("supervisor", f"{program.name} did not stop in {self.grace:.0f} s: killing it")
-            _signal_group(program.process, signal.SIGKILL)  # and anything of its group left behind
-            _wait(program.process, 5)
+            _signal_group(process, signal.SIGKILL)  # and anything of its group left behind
+            _wait(process, 5)
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:

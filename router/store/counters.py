@@ -6,20 +6,38 @@ of plain counts is the smallest shared place. Labels are outcomes and kinds, nev
 from __future__ import annotations
 
 import logging
+import threading
 
 import redis
 
 from router.store.state import make_redis
-from tasks.process_local import once
 
 log = logging.getLogger("router.store.counters")
 STATS_KEY = "hr:stats"
 STATS_TTL_SECONDS = 90 * 24 * 3600
-def _redis() -> redis.Redis:
-    """A client of its own with a shorter timeout: a counter must never hold up a send or a deletion."""
-    from tasks import settings
+_where: dict[str, str] = {}
+_clients: dict[str, redis.Redis] = {}
+_lock = threading.Lock()
 
-    return once("metrics-redis", lambda: make_redis(settings.redis_url, timeout=2))
+
+def configure(redis_url: str) -> None:
+    """Where the counters are kept: the workers' Redis (the Celery app calls this with its settings).
+    The client is made at first use, so a prefork child makes its own after the fork."""
+    with _lock:
+        _where["url"] = redis_url
+        _clients.clear()
+
+
+def _redis() -> redis.Redis:
+    """A client of its own with a shorter timeout: a counter must never hold up a send or a deletion.
+    RedisError (so the count is skipped and logged, never raised) until `configure` was called."""
+    client = _clients.get("client")
+    if client is None:
+        with _lock:
+            if "url" not in _where:
+                raise redis.RedisError("counters not configured")
+            client = _clients.setdefault("client", make_redis(_where["url"], timeout=2))
+    return client
 
 
 class Counter:

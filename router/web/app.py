@@ -200,7 +200,8 @@ def metrics_view():
     if not metrics.authorised(request.headers.get("Authorization"), rt.settings.metrics_token):
         return Response("Forbidden\n", status=403, mimetype="text/plain")
     down = len(rt.flows.emergency_lines_down())
-    return Response(metrics.exposition(rt.conversations.client, down), mimetype="text/plain; version=0.0.4")
+    return Response(metrics.exposition(rt.conversations.client, down, rt.settings.prometheus_multiproc_dir),
+                    mimetype="text/plain; version=0.0.4")
 
 
 def _reload_on_sighup(store: FlowStore) -> None:

@@ -12,13 +12,15 @@ none on it. What is still needed in front (docs/deployment.md): a proxy that buf
 clients slower than a few seconds, and caps connections per client; this process caps only what one
 worker holds at once (worker_connections).
 
-Nothing is imported here: gevent patches the standard library in each worker before the app is loaded,
-and a module imported into the master first (ssl above all) would be left unpatched.
+Nothing but router.settings (the one reader of the environment: WEB_CONNECTIONS) is imported here: gevent
+patches the standard library in each worker before the app is loaded, and a module imported into the
+master first (ssl, socket, threading above all) would be left unpatched. router.settings loads none of
+them (tests/test_gunicorn_conf.py checks).
 """
-import os
+from router.settings import load_settings
 
 worker_class = "gevent"
-worker_connections = int(os.environ.get("WEB_CONNECTIONS", "1000"))   # per worker, slow clients included
+worker_connections = load_settings().web_connections   # per worker, slow clients included
 timeout = 30             # a worker whose loop has not checked in for this long is restarted
 graceful_timeout = 20
 # Seconds a kept-alive connection may idle (a proxy's keep-alive to us should be shorter); in a gevent
@@ -36,7 +38,7 @@ control_socket_disable = True
 # judge, only under TRUST_PROXY (router/web/proxy.py, Werkzeug's ProxyFix): gunicorn believes them from
 # no address.
 forwarded_allow_ips = ""
-secure_scheme_headers = {}
+secure_scheme_headers: dict[str, str] = {}
 
 
 def on_starting(server):

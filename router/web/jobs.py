@@ -3,6 +3,8 @@
 Web requests must answer in milliseconds even when Redis is down, so every call here is best effort:
 failures are logged (without numbers) and counted, never raised.
 
+Tasks are sent by name (producer): the web tier never imports the workers' code.
+
 A deletion is queued in Redis (router/store/deletions.py: one EVALSHA) and a drain task is published only when
 none has been asked for yet, instead of one Celery publish per deletion. If Redis refuses the enqueue,
 the old per-sid task is published instead (it queues the deletion from the worker's side); if the broker
@@ -17,6 +19,7 @@ import re
 import time
 from collections import deque
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import redis
 from kombu.exceptions import KombuError
@@ -37,16 +40,29 @@ FOLLOWUP_ID = re.compile(r"[0-9a-f]{32}")  # router.store.pending.followup_id
 UNQUEUED_DELETIONS_MAX = 10_000
 
 
+def producer(settings: Settings) -> Any:
+    """A Celery app that only sends tasks, by name, to the workers' broker (router/store/broker.py: the
+    same broker settings the workers' app is built with). The router never imports the workers' code
+    (tasks/): a task's name is the whole contract."""
+    from celery import Celery  # loaded at the first publish, not by every web worker at start
+
+    from router.store.broker import broker_config
+
+    app = Celery("router.web", set_as_current=False)
+    app.conf.update(broker_config(settings.redis_url, settings.celery_visibility_timeout))
+    return app
+
+
 class Jobs:
     def __init__(self, settings: Settings, client: redis.Redis | None = None):
         self.settings = settings
         self.client = client or make_redis(settings.redis_url)
         self._broker_down_until = 0.0
         self._queue_down_until = 0.0
-        self._celery = None
+        self._celery: Any = None   # producer(settings), at the first publish
         self._deletion_queue = None
         self._pending_store = None
-        self._limits = None
+        self._limits: FollowupLimits | None = None
         self._unqueued: deque[tuple[str, str, float]] = deque(maxlen=UNQUEUED_DELETIONS_MAX)
 
     def _pending(self):
@@ -74,9 +90,7 @@ class Jobs:
             return False
         try:
             if self._celery is None:
-                from tasks import make_celery
-
-                self._celery = make_celery(self.settings.redis_url)
+                self._celery = producer(self.settings)
             self._celery.send_task(task, args=args, retry=False)
             return True
         except (KombuError, redis.RedisError, OSError) as exc:

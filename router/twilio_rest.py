@@ -5,25 +5,25 @@ are cleared so TWILIO_REGION / TWILIO_EDGE in the environment cannot rewrite it 
 
 A failed Twilio call is described by its type and Twilio's error code only (describe): the text of the
 exception can quote the request's URL (`Messages.json?To=%2B44...`) or Twilio's message ("The 'To'
-number +44... is not valid"). QuietTask, the base of every task, makes sure no such exception leaves a
-task for Celery to log.
+number +44... is not valid"). tasks/quiet_task.py (QuietTask, the base of every task) makes sure no such
+exception leaves a task for Celery to log.
+
+Used by the workers (tasks/) and by operators' `router twilio check|configure` (router/cli/twilio_account.py):
+it lives beside router.settings, not in tasks, so the router never imports the Celery app.
 """
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from functools import lru_cache
 
 import requests
-from celery import Task
-from celery.exceptions import Retry
-from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from router.settings import DEFAULT_API_BASE_URL, Settings
 
-log = logging.getLogger("tasks.twilio")
+log = logging.getLogger("router.twilio_rest")
 # twilio-python logs every request's URL and query at INFO (e.g. To=+44...): never let that through.
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 REQUEST_TIMEOUT_SECONDS = 10
@@ -58,14 +58,14 @@ def is_configured(settings: Settings) -> bool:
     return bool(settings.account_sid and settings.auth_token)
 
 
-def _credentials(settings: Settings) -> tuple[str, str, str]:
+def _credentials(settings: Settings) -> tuple[str, str, str, str | None]:
     if not settings.account_sid or not settings.auth_token:
         log.error("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not both set: outbound Twilio calls refused")
         raise NotConfigured("TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN not set")
-    return settings.account_sid, settings.auth_token, settings.api_base_url
+    return settings.account_sid, settings.auth_token, settings.api_base_url, settings.ca_bundle
 
 
-def _build(account_sid: str, auth_token: str, api_base_url: str) -> Client:
+def _build(account_sid: str, auth_token: str, api_base_url: str, ca_bundle: str | None = None) -> Client:
     client = Client(account_sid, auth_token, region=None, edge=None)
     client.region = None
     client.edge = None
@@ -75,20 +75,20 @@ def _build(account_sid: str, auth_token: str, api_base_url: str) -> Client:
     # TWILIO_API_BASE_URL serves both
     if api_base_url != DEFAULT_API_BASE_URL:
         client.messaging.base_url = api_base_url
-    read_environment_once(client.http_client.session, api_base_url)
+    read_environment_once(client.http_client.session, api_base_url, ca_bundle)
     return client
 
 
-def read_environment_once(session: requests.Session | None, url: str) -> None:
-    """Take the proxy settings (HTTPS_PROXY, NO_PROXY, ...) and CA bundle (REQUESTS_CA_BUNDLE,
-    CURL_CA_BUNDLE) for `url` from the environment now, as requests would on every request, and stop
-    requests from looking again: with trust_env it re-reads them (and walks the whole environment) on
-    every request, about 1 ms of a worker's CPU per follow-up (a create and a delete). A process's
-    environment does not change under it, and every URL this client asks is on `url`'s host."""
+def read_environment_once(session: requests.Session | None, url: str, ca_bundle: str | None) -> None:
+    """Take the proxy settings (HTTPS_PROXY, NO_PROXY, ...: requests' own reading of them) for `url` now,
+    and the CA bundle from Settings (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE), as requests would on every
+    request, and stop requests from looking again: with trust_env it re-reads them (and walks the whole
+    environment) on every request, about 1 ms of a worker's CPU per follow-up (a create and a delete). A
+    process's environment does not change under it, and every URL this client asks is on `url`'s host."""
     if session is None:
         return
     session.proxies.update(requests.utils.get_environ_proxies(url))
-    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    session.verify = ca_bundle or True
     session.trust_env = False
 
 
@@ -115,20 +115,3 @@ def describe(exc: BaseException) -> str:
         return f"{type(exc).__name__} (error {exc.code}, HTTP {exc.status})"
     return type(exc).__name__
 
-
-class TwilioCallFailed(Exception):
-    """What a task raises in place of an exception from a Twilio call: its description only."""
-
-
-class QuietTask(Task):
-    """Every task's base: an exception from a Twilio call (or the HTTP below it) that a task let escape
-    becomes TwilioCallFailed with describe()'s words, so Celery's "raised unexpected: ..." line and
-    its traceback never carry the original's text. Retries pass through untouched."""
-
-    def __call__(self, *args, **kwargs):
-        try:
-            return super().__call__(*args, **kwargs)
-        except Retry:
-            raise
-        except (TwilioException, requests.RequestException) as exc:
-            raise TwilioCallFailed(describe(exc)) from None

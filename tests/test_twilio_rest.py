@@ -1,12 +1,13 @@
-"""tasks/twilio_api.py builds the REST client: its HTTP session reads the environment (proxies, CA
-bundle) once, when it is built, and must end up with exactly what requests would have worked out from
-the environment on every request."""
+"""router/twilio_rest.py builds the REST client: its HTTP session reads the environment (proxies: requests'
+own reading; the CA bundle: from Settings) once, when it is built, and must end up with exactly what
+requests would have worked out from the environment on every request."""
 from __future__ import annotations
 
 import pytest
 import requests
 
-from tasks.twilio_api import make_client, read_environment_once
+from router.settings import load_settings
+from router.twilio_rest import make_client, read_environment_once
 from tests.conftest import make_settings
 
 API = "https://api.twilio.com"
@@ -37,12 +38,14 @@ def test_the_session_settles_on_what_requests_reads_from_the_environment(environ
     for name, value in variables.items():
         environment.setenv(name, value)
     session = requests.Session()
-    read_environment_once(session, API)
+    read_environment_once(session, API, load_settings().ca_bundle)
     assert session.trust_env is False, "nothing is read from the environment per request any more"
     assert session.merge_environment_settings(REQUEST_URL, {}, None, None, None) == per_request(REQUEST_URL)
 
 
 def test_the_clients_the_workers_use_are_built_that_way(environment):
-    session = make_client(make_settings()).http_client.session
+    environment.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/helpline-ca.pem")
+    environment.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    session = make_client(make_settings(ca_bundle=load_settings().ca_bundle)).http_client.session
     assert session.trust_env is False
     assert session.merge_environment_settings(REQUEST_URL, {}, None, None, None) == per_request(REQUEST_URL)
