@@ -63,10 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         queue = PendingDeletions(client)
         conversations = ConversationStore(client, b"k" * 32)
 
-        # the web tier's producer: the Celery app tasks/ builds on the same Redis (a broker round trip or more)
-        from tasks import make_celery
+        # the web tier's producer (router/web/jobs.py) on the same Redis (a broker round trip or more)
+        from router.settings import Settings
+        from router.web.jobs import producer
 
-        celery = make_celery(server.url)
+        celery = producer(Settings(redis_url=server.url))
 
         def sid(i: int) -> str:
             return "SM" + f"{i:032x}"

@@ -111,7 +111,7 @@ def run_wrk(script: Path, url: str, connections: int, threads: int, duration: fl
     out = subprocess.run(args, capture_output=True, text=True, timeout=duration + 60)
     wall = time.monotonic() - started
     cpu = server.cpu_seconds() - cpu_before
-    line = next((l for l in out.stdout.splitlines() if l.startswith("BENCHJSON ")), None)
+    line = next((row for row in out.stdout.splitlines() if row.startswith("BENCHJSON ")), None)
     if out.returncode != 0 or line is None:
         raise SystemExit(f"wrk failed ({out.returncode}): {out.stderr}\n{out.stdout}")
     raw = json.loads(line[len("BENCHJSON "):])

@@ -97,8 +97,7 @@ def sender_params(sender: str) -> dict[str, str]:
 
 def pending_store(settings: Settings) -> PendingFollowups:
     """The worker process's store, on its one Redis client."""
-    return once("pending-followups", lambda: PendingFollowups(worker_redis(settings), settings.state_key_secrets(),
-                                                              settings.followup_keys()))
+    return once("pending-followups", lambda: PendingFollowups.for_deployment(worker_redis(settings), settings))
 
 
 def _pool() -> ThreadPoolExecutor:

@@ -61,7 +61,7 @@ DELETED, GONE, RETRY, REFUSED = "deleted", "gone", "retry", "refused"
 
 def deletion_queue(settings: Settings) -> PendingDeletions:
     """The worker process's queue, on its one Redis client."""
-    return once("deletion-queue", lambda: PendingDeletions(worker_redis(settings)))
+    return once("deletion-queue", lambda: PendingDeletions.for_deployment(worker_redis(settings), settings))
 
 
 def max_delete_retries(settings: Settings) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Callable, TypeVar
 
 from router.settings import Settings
-from router.store.state import make_redis
+from router.store.connection import make_redis
 
 T = TypeVar("T")
 _made: dict[str, object] = {}

@@ -55,7 +55,8 @@ def make_settings(redis_url: str = "redis://127.0.0.1:1/0", **overrides):
     settings = load_settings({
         "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "REDIS_URL": redis_url,
         "FLOWS_DIR": str(FLOWS), "FLOWS_WATCH_SECONDS": "0", "METRICS_TOKEN": METRICS_TOKEN, **SECRETS_ENV,
-        "FOLLOWUP_SENDER": FOLLOWUP_SENDER, "HELPLINE_NUMBERS": HELPLINE_NUMBER})
+        "FOLLOWUP_SENDER": FOLLOWUP_SENDER, "HELPLINE_NUMBERS": HELPLINE_NUMBER,
+        "DELETION_WAIT_SECONDS": "0"})  # the e2e tests delete at once (tests/test_real_account.py waits)
     return dataclasses.replace(settings, **overrides)
 
 

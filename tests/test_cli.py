@@ -20,7 +20,7 @@ from router.definition.hours import LONDON
 from router.settings import load_settings
 from tests.support import SECRETS_ENV
 from router.simulator.simulate import DEFAULT_FROM, ScriptInputs, SimulationError, Simulator, parse_script
-from router.store.state import make_redis
+from router.store.connection import make_redis
 
 REPO = Path(__file__).resolve().parent.parent
 FLOWS = REPO / "flows"

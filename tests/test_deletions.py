@@ -41,7 +41,7 @@ def sid(prefix: str = "SM") -> str:
 # ------------------------------------------------------------------------------------------ the queue
 @pytest.fixture
 def queue(redis_url):
-    return PendingDeletions(make_redis(redis_url))
+    return PendingDeletions(make_redis(redis_url), first_delete_after_seconds=0)
 
 
 def test_one_item_per_sid_and_a_kick_only_when_no_drain_is_asked_for(queue):

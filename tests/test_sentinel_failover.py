@@ -25,7 +25,7 @@ import time
 import pytest
 
 from router.dev.embedded_redis import free_port
-from router.store.state import make_redis
+from router.store.connection import make_redis
 from tests.processes import CeleryBeat, CeleryWorker, GunicornWeb, HttpClient, start_together, stop_together, \
     wait_until, worker_env
 from tests.sentinels import SentinelCluster

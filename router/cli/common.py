@@ -17,7 +17,7 @@ from router.definition.flowfile import FlowError
 from router.live import diversions as live_diversions
 from router.dev.local import with_local_redis
 from router.settings import Settings, load_settings
-from router.store.state import make_redis
+from router.store.connection import make_redis
 
 FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
 

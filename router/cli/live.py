@@ -22,7 +22,7 @@ from router.definition.model import Flows
 from router.cli.common import cli_settings
 from router.settings import Settings
 from router.simulator.simulate import Simulator
-from router.store.state import make_redis, redacted_url
+from router.store.connection import make_redis, redacted_url
 
 SHOW_CHANGES = 15
 
@@ -265,10 +265,11 @@ def rollback(version: int | None, note: str, who: str | None, yes: bool, show_al
             sys.exit(1)
         target = earlier[-1]
     else:
-        target = history.get(version)
-        if target is None:
+        found = history.get(version)
+        if found is None:
             click.echo(f"there is no release {version} (router versions lists them)", err=True)
             sys.exit(1)
+        target = found
     folder = history.folder(target.number)
     try:
         flows = validation.load_checked(folder)

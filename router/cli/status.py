@@ -21,9 +21,10 @@ from router import live
 from router.live import diversion_rules, signing as release_auth
 from router.inspect.validation.services import closure_notes
 from router.definition.flowfile import FlowError
+from router.definition.model import Flows
 from router.definition.hours import LONDON
 from router.cli.common import cli_settings
-from router.store.state import make_redis, redacted_url
+from router.store.connection import make_redis, redacted_url
 
 
 def _connect(url: str) -> tuple[redis.Redis | None, str | None]:
@@ -52,7 +53,7 @@ def status() -> None:
     client, trouble = _connect(settings.redis_url)
     latest = history.latest()
     applied = live.applied_release(client) if client is not None else None
-    click.echo(f"Applied (Redis, every instance follows it): {_describe(applied) if client else 'unknown: ' + trouble}")
+    click.echo(f"Applied (Redis, every instance follows it): {_describe(applied) if client else f'unknown: {trouble}'}")
     click.echo(f"Newest in this machine's history ({history.home}): {_describe(latest)}")
     if trouble:
         todo.append(f"{trouble}: instances serve what they have and diversions cannot change. Bring Redis back "
@@ -119,6 +120,7 @@ def _diversions(client: redis.Redis, settings, history: live.History, todo: list
     active = live.diversions(client)
     for diversion in active.values():
         click.echo(f"Diversion in force: {diversion.line()}" + (f" (by {diversion.who})" if diversion.who else ""))
+    flows: Flows | None
     try:
         flows = validation.load_checked(live.served_folder(settings.flows_dir, history))
     except FlowError:

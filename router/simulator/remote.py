@@ -19,7 +19,7 @@ from router.settings import REPO_ROOT
 from router.simulator.recording_jobs import RecordingJobs
 from router.simulator.simulate import SimulationError, Simulator
 from router.simulator.transcript import display_number
-from router.store.state import redacted_url
+from router.store.connection import redacted_url
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class RemoteSimulator(Simulator):
     def __init__(self, url: str, token: str, flows_dir: Path | str | None = None):
         self.base_url = url.rstrip("/")
         self.notes = [f"playing against the running instance at {redacted_url(self.base_url)}"]
-        self.client = _HttpClient()
+        self.client = _HttpClient()  # type: ignore[assignment]  # the test client's post(), over HTTP
         self.validator = RequestValidator(token)
         self.jobs = RecordingJobs()  # nothing is recorded here: the instance does its own work
         self.now = datetime.now(LONDON)
@@ -115,7 +115,7 @@ class RemoteSimulator(Simulator):
 
 def local_auth_token(env: dict | None = None, data_dir: Path = REPO_ROOT / ".data") -> str | None:
     """TWILIO_AUTH_TOKEN, else the local one `make run` made (.data/dev-auth-token)."""
-    env = os.environ if env is None else env
+    env = dict(os.environ) if env is None else env
     if env.get("TWILIO_AUTH_TOKEN"):
         return env["TWILIO_AUTH_TOKEN"]
     try:

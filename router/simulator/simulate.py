@@ -42,7 +42,7 @@ from router.simulator.recording_jobs import RecordingJobs
 from router.simulator.script_inputs import (DIAL_OUTCOMES, Inputs, PrefixInputs, ScriptInputs, ScriptListener,
                                             parse_script)
 from router.simulator.transcript import Event, RecordedFollowup, SimulationError, Transcript, display_number
-from router.store.state import make_redis, redacted_url
+from router.store.connection import make_redis, redacted_url
 from router.web import followups
 from router.web import last_resort
 from router.web.app import create_app

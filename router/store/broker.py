@@ -38,7 +38,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from kombu.transport import redis as kombu_redis
 
-from router.store.state import parse_sentinel_url
+from router.store.connection import parse_sentinel_url
 
 log = logging.getLogger("router.store.broker")
 

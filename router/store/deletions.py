@@ -31,15 +31,17 @@ then leases. An add that found the flag set had its item in the set before the d
 from __future__ import annotations
 
 import logging
-import os
 import re
 import secrets
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import redis
 
 from router.store import keys, scripts
 from router.store.queue import LeasedQueue
+
+if TYPE_CHECKING:
+    from router.settings import Settings
 
 log = logging.getLogger("router.store.deletions")
 
@@ -50,13 +52,12 @@ NEXT_KEY = keys.DELETION_NEXT
 # Twilio may take up to 14 days to finalise a record (errors/20009): retries span that (tasks/retry.py),
 # and the sweep looks back 15 days (tasks/history.py)
 KEEP_SECONDS = 16 * 24 * 3600
-# TODO(#22 merge): FIRST_DELETE_AFTER_SECONDS and LEASE_SECONDS come from Settings (branch `tasks` passes
-# them to PendingDeletions); the lead drops the environment reads here once it does.
-FIRST_DELETE_AFTER_SECONDS = float(os.environ.get("DELETION_WAIT_SECONDS", "60"))
+# Defaults only: a deployment's come from Settings (DELETION_WAIT_SECONDS, DELETION_LEASE_SECONDS).
+FIRST_DELETE_AFTER_SECONDS = 60.0
 KICK_SECONDS = 5
 # A drain that has not finished a batch by then is presumed dead: its items come due again (a batch is
 # at most BATCH deletions over THREADS connections, each bounded by the REST client's 10 s timeout).
-LEASE_SECONDS = float(os.environ.get("DELETION_LEASE_SECONDS", "60"))
+LEASE_SECONDS = 60.0
 NEXT_MARGIN_SECONDS = 30.0
 KINDS = {"message": "m", "call": "c"}
 _KIND_OF = {letter: kind for kind, letter in KINDS.items()}
@@ -91,6 +92,12 @@ def _item(member: str, info: str) -> Item | None:
 
 
 class PendingDeletions:
+    @classmethod
+    def for_deployment(cls, client: redis.Redis, settings: Settings) -> PendingDeletions:
+        """The queue as the web tier and the workers both use it: timings from Settings."""
+        return cls(client, first_delete_after_seconds=settings.deletion_wait_seconds,
+                   lease_seconds=settings.deletion_lease_seconds)
+
     def __init__(self, client: redis.Redis, *, first_delete_after_seconds: float | None = None,
                  lease_seconds: float | None = None):
         self.client = client

@@ -42,9 +42,7 @@ class OwnNumbers:
             pipe.expire(KEY, KEEP_SECONDS)
             pipe.execute()
             self._noted[number] = now
-        # TODO(#22 merge): AttributeError only for the simulator's MemoryRedis (no pipeline); dropped when
-        # branch `engine`'s doubles land (they fail loudly, and the app gets no OwnNumbers for them)
-        except (redis.RedisError, OSError, AttributeError):
+        except (redis.RedisError, OSError):
             log.debug("own number not noted: redis unavailable")
 
     def known(self) -> set[str]:

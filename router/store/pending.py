@@ -35,10 +35,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import time
 from datetime import datetime
-from typing import Literal, NamedTuple, cast
+from typing import TYPE_CHECKING, Literal, NamedTuple, cast
 
 import redis
 
@@ -46,17 +45,19 @@ from router.store import keys, scripts
 from router.store.queue import LeasedQueue
 from router.store.sealing import Sealer, Unreadable
 
+if TYPE_CHECKING:
+    from router.settings import Settings
+
 FOLLOWUP_PREFIX = keys.FOLLOWUP_PREFIX   # + id: the follow-up's hash
 DUE_KEY = keys.FOLLOWUPS_DUE
 KICK_KEY = keys.FOLLOWUP_KICK
 KICK_SECONDS = 5
 KEEP_AFTER_DUE_SECONDS = 24 * 3600
-# TODO(#22 merge): these two come from Settings (branch `tasks` passes them to PendingFollowups); the
-# lead drops the environment reads here once it does. Until then they are only the defaults.
+# Defaults only: a deployment's come from Settings (FOLLOWUP_LOCK_SECONDS, FOLLOWUP_LEASE_SECONDS).
 # One worker at a time per follow-up; shorter than the broker's visibility timeout, longer than a send.
-LOCK_SECONDS = int(os.environ.get("FOLLOWUP_LOCK_SECONDS", "20"))
+LOCK_SECONDS = 20
 # A dispatched follow-up not finished by then is dispatched again (its task was lost).
-LEASE_SECONDS = int(os.environ.get("FOLLOWUP_LEASE_SECONDS", "120"))
+LEASE_SECONDS = 120
 
 
 BOOKKEEPING = ("status", "attempt_at", "by")   # the plain fields of a follow-up: never a number or text
@@ -84,6 +85,12 @@ class PendingFollowups:
     """secret: the state secret(s) (Settings.state_key_secrets(), newest first: the first files a
     follow-up under its number, a stop looks under each); key: the follow-up encryption key(s)
     (Settings.followup_keys(), newest first)."""
+
+    @classmethod
+    def for_deployment(cls, client: redis.Redis, settings: Settings) -> PendingFollowups:
+        """The store as the web tier and the workers both use it: keys and timings from Settings."""
+        return cls(client, settings.state_key_secrets(), settings.followup_keys(),
+                   lock_seconds=settings.followup_lock_seconds, lease_seconds=settings.followup_lease_seconds)
 
     def __init__(self, client: redis.Redis, secret: bytes | tuple[bytes, ...],
                  key: bytes | tuple[bytes, ...], *, lock_seconds: int = LOCK_SECONDS,

@@ -30,7 +30,8 @@ from router.web.request import WebhookRequest
 from router.web.runtime import Runtime, runtime, system_clock
 from router.settings import Settings, load_settings
 from router.web.signature import is_from_twilio
-from router.store.state import ConversationStore, make_redis
+from router.store.conversations import ConversationStore
+from router.store.connection import make_redis
 
 log = logging.getLogger("router.web.app")
 WEBHOOK_PREFIXES = ("/voice", "/sms")
@@ -48,12 +49,14 @@ def create_app(settings: Settings | None = None, *, flows: Flows | None = None,
     store = _flow_store(settings, flows, client)
     app = Flask("router")
     app.request_class = WebhookRequest
-    app.wsgi_app = read_body_within(behind_proxies(app.wsgi_app, settings.trust_proxy),
+    # WSGI middleware wraps the app as Flask documents it (mypy sees a method assigned)
+    app.wsgi_app = read_body_within(behind_proxies(app.wsgi_app, settings.trust_proxy),  # type: ignore[method-assign]
                                     settings.request_body_seconds, settings.max_request_bytes)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.extensions["router"] = Runtime(
         settings=settings, flows=store,
-        conversations=ConversationStore(client, settings.state_key_secret()),
+        conversations=ConversationStore(client, settings.state_key_secret(),
+                                        first_delete_after_seconds=settings.deletion_wait_seconds),
         jobs=Jobs(settings, client), clock=clock or system_clock)
     app.register_blueprint(voice.bp)
     app.register_blueprint(sms.bp)
@@ -91,7 +94,7 @@ def _is_webhook() -> bool:
 
 
 def _check_signature():
-    req = request._get_current_object()  # one context lookup for everything below
+    req = request._get_current_object()  # type: ignore[attr-defined]  # werkzeug LocalProxy  # one context lookup for everything below
     logs.CORRELATION.set(None)
     if not req.path.startswith(WEBHOOK_PREFIXES):
         return None
@@ -122,7 +125,7 @@ def _own_numbers() -> OwnNumbers | None:
 
 
 def _observe(response: Response) -> Response:
-    req = request._get_current_object()
+    req = request._get_current_object()  # type: ignore[attr-defined]  # werkzeug LocalProxy
     if req.url_rule is not None and req.path.startswith(WEBHOOK_PREFIXES):
         metrics.WEBHOOK_SECONDS.labels(req.url_rule.rule).observe(time.perf_counter() - req.started)
     return response

@@ -126,6 +126,8 @@ def arrange(jobs, settings: Settings, ctx: engine.Context, step: Step, *, to: st
             trigger: str, callback: str) -> Step:
     """`step` if its follow-up is booked; otherwise the step that says why not (and gives the number)."""
     followup = step.followup
+    if followup is None:  # nothing to book: the step stands as it is
+        return step
     from_ = sender(settings, ctx.flows, called)
     booking = Booking.FAILED if from_ is None else jobs.schedule_followup(
         to=to, from_=from_, trigger=trigger, followup=followup,

@@ -30,7 +30,7 @@ from router.engine import Followup
 from router.store.limits import Booking, FollowupLimits
 from router.definition.model import Limits
 from router.settings import Settings
-from router.store.state import make_redis
+from router.store.connection import make_redis
 
 log = logging.getLogger("router.web.jobs")
 BROKER_DOWN_PAUSE_SECONDS = 2.0
@@ -69,8 +69,7 @@ class Jobs:
         if self._pending_store is None:
             from router.store.pending import PendingFollowups
 
-            self._pending_store = PendingFollowups(self.client, self.settings.state_key_secrets(),
-                                                   self.settings.followup_keys())
+            self._pending_store = PendingFollowups.for_deployment(self.client, self.settings)
         return self._pending_store
 
     def _followup_limits(self) -> FollowupLimits:
@@ -82,7 +81,7 @@ class Jobs:
         if self._deletion_queue is None:
             from router.store.deletions import PendingDeletions
 
-            self._deletion_queue = PendingDeletions(self.client)
+            self._deletion_queue = PendingDeletions.for_deployment(self.client, self.settings)
         return self._deletion_queue
 
     def _send(self, task: str, *args) -> bool:

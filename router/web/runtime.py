@@ -14,7 +14,7 @@ from flask import current_app
 from router.live import FlowStore
 from router.web.jobs import Jobs
 from router.settings import Settings
-from router.store.state import ConversationStore
+from router.store.conversations import ConversationStore
 
 
 def system_clock() -> datetime:

@@ -34,7 +34,8 @@ from router.engine import Step, Text, stopwords, texting
 from router.engine import texts as textsteps
 from router.engine.texting import Reading
 from router.store.limits import Reply, reply_level
-from router.store.state import Conversation, StateUnavailable
+from router.store.conversations import Conversation
+from router.store.connection import StateUnavailable
 from router.web import followups
 from router.web.runtime import runtime
 from router.web.signature import public_base
