@@ -335,12 +335,14 @@ def test_a_worker_starting_during_a_diversion_serves_it_from_the_first_request(p
 
 
 def test_the_token_comes_from_the_environment_else_from_make_runs_file(tmp_path):
-    from router.simulator.remote import local_auth_token
+    from router.dev.local import local_auth_token
+    from router.settings import load_settings
 
-    assert local_auth_token({"TWILIO_AUTH_TOKEN": "from-env"}, tmp_path) == "from-env"
-    assert local_auth_token({}, tmp_path) is None
+    env = {"HELPLINE_DATA_DIR": str(tmp_path)}
+    assert local_auth_token(load_settings({"TWILIO_AUTH_TOKEN": "from-env"}), env) == "from-env"
+    assert local_auth_token(load_settings({}), env) is None
     (tmp_path / "dev-auth-token").write_text("from-make-run\n")
-    assert local_auth_token({"TWILIO_AUTH_TOKEN": ""}, tmp_path) == "from-make-run"
+    assert local_auth_token(load_settings({"TWILIO_AUTH_TOKEN": ""}), env) == "from-make-run"
 
 
 # ------------------------------------------------------------------ drafts, stale drafts, one apply at a time

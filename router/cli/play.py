@@ -15,13 +15,14 @@ from pathlib import Path
 
 import click
 
-from router.cli.common import (FOLDER, default_folder, diversions_in_force, print_refused, quiet_logs,
+from router.cli.common import (FOLDER, cli_settings, default_folder, diversions_in_force, print_refused, quiet_logs,
                                relative)
 from router.definition.flowfile import FlowError
 from router.definition.hours import LONDON
 from router.inspect.validation.services import closure_notes
 from router.simulator import scenarios as scenarios_mod
-from router.simulator.remote import RemoteSimulator, local_auth_token
+from router.dev.local import local_auth_token
+from router.simulator.remote import RemoteSimulator
 from router.simulator.simulate import (DEFAULT_FROM, DIAL_OUTCOMES, HANGUP, Event, ScriptInputs, SimulationError,
                                        Simulator, parse_clock, parse_script)
 
@@ -97,7 +98,7 @@ def simulate(channel: str, sender: str | None, at: str | None, lang: str | None,
         if not url.startswith(("http://", "https://")):
             raise click.BadParameter(f"{url!r} is not a web address: write it with http:// or https://, e.g. "
                                      "--url http://localhost:5000", param_hint="--url")
-        token = local_auth_token()
+        token = local_auth_token(cli_settings())
         if not token:
             raise click.UsageError("no auth token: set TWILIO_AUTH_TOKEN to the instance's token "
                                    "(or run it with `make run`, which writes .data/dev-auth-token)")

@@ -30,6 +30,17 @@ def local_redis_url(env: dict[str, str] | None = None) -> str | None:
         return None
 
 
+def local_auth_token(settings: Settings, env: dict[str, str] | None = None) -> str | None:
+    """TWILIO_AUTH_TOKEN (from settings), else the local one `make run` made (.data/dev-auth-token), for
+    `router simulate --url` against an instance started by `make run`."""
+    if settings.auth_token:
+        return settings.auth_token
+    try:
+        return (data_dir(env) / "dev-auth-token").read_text().strip() or None
+    except OSError:
+        return None
+
+
 def with_local_redis(settings: Settings, env: dict[str, str] | None = None) -> Settings:
     """`settings`, on `make run`'s embedded Redis when REDIS_URL is not set and one is running."""
     env = dict(os.environ if env is None else env)

@@ -6,7 +6,6 @@ TwiML is followed the same way (router/simulator/simulate.py).
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +14,6 @@ from twilio.request_validator import RequestValidator
 
 from router.inspect.validation import load_checked
 from router.definition.hours import LONDON
-from router.settings import REPO_ROOT
 from router.simulator.recording_jobs import RecordingJobs
 from router.simulator.simulate import SimulationError, Simulator
 from router.simulator.transcript import display_number
@@ -111,14 +109,3 @@ class RemoteSimulator(Simulator):
     def reset(self, at: datetime | None = None) -> None:
         if at is not None:
             raise SimulationError("a running instance keeps its own clock: --at cannot be used with --url")
-
-
-def local_auth_token(env: dict | None = None, data_dir: Path = REPO_ROOT / ".data") -> str | None:
-    """TWILIO_AUTH_TOKEN, else the local one `make run` made (.data/dev-auth-token)."""
-    env = dict(os.environ) if env is None else env
-    if env.get("TWILIO_AUTH_TOKEN"):
-        return env["TWILIO_AUTH_TOKEN"]
-    try:
-        return (data_dir / "dev-auth-token").read_text().strip() or None
-    except OSError:
-        return None
