@@ -115,15 +115,8 @@ class TextableLater:
 
 def normalise_sender(raw: str | None) -> str | None:
     """E.164 for a sender we could text back, else None (withheld, malformed)."""
-    if is_withheld(raw):
-        return None
-    try:
-        parsed = phonenumbers.parse(str(raw), REGION)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    parsed = _valid(raw)
+    return None if parsed is None else phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 _E164 = re.compile(r"\+[1-9][0-9]{5,14}")
