@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from router import engine
+from router.engine import walking
 from router.definition import hours, phone
 from router.definition.flowfile import load_flows
 from router.definition.hours import LONDON
@@ -107,16 +108,16 @@ def test_followup_body_is_discreet_unless_the_service_says_otherwise(flows):
 def test_no_followup_is_offered_to_a_number_that_cannot_take_texts(flows):
     for channel in (engine.VOICE, engine.SMS):
         ctx = engine.Context(flows, channel, "en", WEEKNIGHT_3AM, can_text=False)
-        step = engine.press(ctx, "main", "2")
+        step = engine.resume(ctx, "main", engine.Keys("2"))
         assert all("text" not in c.text.lower() or "menu" in c.text.lower() for c in step.choices)
         for place in ("closed:galop", "after:galop", "consent:galop", "when:galop", "info:galop"):
             for key in "12389":
-                assert engine.press(ctx, place, key).followup is None
+                assert engine.resume(ctx, place, engine.Keys(key)).followup is None
 
 
 def test_the_engine_is_pure_the_same_input_gives_the_same_step(flows):
     ctx = engine.Context(flows, engine.SMS, "cy", CHRISTMAS_3AM, can_text=True)
-    assert engine.press(ctx, "main", "3") == engine.press(ctx, "main", "3")
+    assert engine.resume(ctx, "main", engine.Keys("3")) == engine.resume(ctx, "main", engine.Keys("3"))
 
 
 def test_a_holiday_at_a_weekend_counts_only_on_its_substitute_day(flows):
@@ -149,7 +150,7 @@ def test_welsh_mutates_and_contracts_after_i_and_mae(text, said):
 def test_a_name_with_an_apposition_is_closed_by_a_comma_when_the_sentence_goes_on(flows):
     ctx = engine.Context(flows, engine.VOICE, "en", WEEKNIGHT_3AM)
     galop = flows.services["galop"]
-    closed = engine.press(ctx, "main", "3").lines[0].text
+    closed = engine.resume(ctx, "main", engine.Keys("3")).lines[0].text
     assert closed.startswith("Galop, the National LGBT+ Domestic Abuse Helpline, is closed now."), closed
     assert engine.connect(engine.Context(flows, engine.VOICE, "en", WEEKDAY_NOON), galop).lines[0].text == \
         "Putting you through to Galop, the National LGBT+ Domestic Abuse Helpline. Please hold."
@@ -160,11 +161,11 @@ def test_the_engine_takes_typed_inputs_and_refuses_loose_strings(flows):
     """A call's key, silence and dial result reach the engine as typed values (router/engine/inputs.py):
     each gives what its step function gives, and a bare string (the old loose input) is refused."""
     ctx = engine.Context(flows, engine.VOICE, "en", WEEKNIGHT_3AM, can_text=True)
-    assert engine.resume(ctx, "main", engine.Keys("3")) == engine.press(ctx, "main", "3")
+    assert engine.resume(ctx, "main", engine.Keys("3")) == walking.press(ctx, "main", "3")
     assert engine.resume(ctx, "main", engine.Keys("9", recent="9", recent_lang="en")).at == engine.POLICE
-    assert engine.resume(ctx, "main", engine.Silence(2)) == engine.silence(ctx, "main", 2)
+    assert engine.resume(ctx, "main", engine.Silence(2)) == walking.silence(ctx, "main", 2)
     busy = engine.resume(ctx, None, engine.DialResult("galop", "busy"))
-    assert busy.at == "unanswered:galop" and busy == engine.dial_result(ctx, "galop", "busy")
+    assert busy.at == "unanswered:galop" and busy == walking.dial_result(ctx, "galop", "busy")
     with pytest.raises(TypeError):
         engine.resume(ctx, "main", "3")
 

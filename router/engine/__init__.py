@@ -21,7 +21,6 @@ package import each other directly, never this face (no import circle).
 """
 from __future__ import annotations
 
-from router.definition import hours as hours_mod  # noqa: F401  (router/inspect/validation/what_callers_hear.py reads engine.hours_mod)
 from router.engine.booking import followup_not_arranged, followup_time, schedule_followup
 from router.engine.context import SMS, VOICE, Context, Dial, Followup, Line, Step
 from router.engine.fallbacks import after_call_line, open_fallback, open_fallbacks
@@ -30,7 +29,7 @@ from router.engine.keypad import (CONNECT_KEY, FALLBACK_KEY, FOLLOWUP_KEY, MENU_
                                   POLICE_TEXTS, REPEAT_KEYS, SMS_FOLLOWUP_KEY, VOICE_CANCEL_KEY, WHEN_CHOICES,
                                   WINDOW_KEYS, cancel_key_free, cancels_texts, known_place)
 from router.engine.presenting import connect, police, present, start
-from router.engine.walking import cancel_not_recorded, cancelled_by_key, dial_result, press, resume, silence
+from router.engine.walking import cancel_not_recorded, cancelled_by_key, resume
 from router.engine.wording import describe_hours
 
 __all__ = [
@@ -38,6 +37,6 @@ __all__ = [
     "REPEAT_KEYS", "SMS", "SMS_FOLLOWUP_KEY", "VOICE", "VOICE_CANCEL_KEY", "WHEN_CHOICES", "WINDOW_KEYS",
     "Context", "Dial", "DialResult", "Followup", "Input", "Keys", "Line", "Silence", "Step", "Text",
     "after_call_line", "cancel_key_free", "cancels_texts", "cancel_not_recorded", "cancelled_by_key", "connect", "describe_hours",
-    "dial_result", "followup_not_arranged", "hours_mod", "followup_time", "known_place", "open_fallback", "open_fallbacks",
-    "police", "present", "press", "resume", "schedule_followup", "silence", "start",
+    "followup_not_arranged", "followup_time", "known_place", "open_fallback", "open_fallbacks",
+    "police", "present", "resume", "schedule_followup", "start",
 ]

@@ -129,8 +129,8 @@ def _journeys(flows: Flows, moments: tuple[tuple[str, datetime], ...]) -> dict:
                     if step.at is None or len(keys) >= MAX_KEYS or step.at in seen:
                         continue
                     for key in _keys_at(flows, step.at):
-                        nxt = engine.press(ctx if step.lang == lang else engine.Context(
-                            flows, channel, step.lang, now, can_text=True), step.at, key)
+                        nxt = engine.resume(ctx if step.lang == lang else engine.Context(
+                            flows, channel, step.lang, now, can_text=True), step.at, engine.Keys(key))
                         path = keys + (key,)
                         found[(moment, channel, lang, path)] = step_text(nxt)
                         if nxt.lang == lang:
@@ -142,7 +142,7 @@ def _silences(ctx: engine.Context, first: engine.Step, found: dict, head: tuple)
     """A call where nothing is pressed: once (the options again), twice (put through)."""
     step = first
     for attempt in (1, 2):
-        step = engine.silence(ctx, step.at, attempt)
+        step = engine.resume(ctx, step.at, engine.Silence(attempt))
         found[head + ((SILENCE,) * attempt,)] = step_text(step)
         if step.at is None:
             return

@@ -106,7 +106,7 @@ def sms_replies(flows: Flows, clocks: Iterable[datetime] = CLOCKS) -> Iterator[R
             while todo:
                 lang, at = todo.pop()
                 for key in keys_to_try(flows, at):
-                    yield from visit(engine.press(contexts[lang], at, key), f"a reply of {key!r} at {at}",
+                    yield from visit(engine.resume(contexts[lang], at, engine.Keys(key)), f"a reply of {key!r} at {at}",
                                      contexts[lang])
 
 
@@ -138,16 +138,16 @@ def voice_walk(flows: Flows, clocks: Iterable[datetime] = CLOCKS) -> Iterator[tu
                 steps = []
                 for key in keys_to_try(flows, at):
                     yield at, f"key {key}", now
-                    steps.append(engine.press(ctx, at, key))
+                    steps.append(engine.resume(ctx, at, engine.Keys(key)))
                 for key in sorted(engine.WINDOW_KEYS):  # the second key of 5 5 or 9 9 9
                     yield at, f"key {key} twice", now
-                    steps.append(engine.press(ctx, at, key, recent=key, recent_lang=lang))
+                    steps.append(engine.resume(ctx, at, engine.Keys(key, recent=key, recent_lang=lang)))
                 yield at, "silence", now
-                steps += [engine.silence(ctx, at, 1), engine.silence(ctx, at, 2)]
+                steps += [engine.resume(ctx, at, engine.Silence(1)), engine.resume(ctx, at, engine.Silence(2))]
                 for dial in [step.dial for step in steps if step.dial]:
                     for status in ("completed", "busy", "no-answer"):
                         yield at, f"dialling {dial.service_id} ({status})", now
-                        steps.append(engine.dial_result(ctx, dial.service_id, status))
+                        steps.append(engine.resume(ctx, at, engine.DialResult(dial.service_id, status)))
                 for step in steps:
                     if step.dial and (step.lang, f"dial:{step.dial.service_id}") not in seen:
                         seen.add((step.lang, f"dial:{step.dial.service_id}"))

@@ -20,6 +20,7 @@ from router.inspect.validation.review import check_review_status
 from router.inspect.validation.locate import Locator
 from router.definition.flowfile import Problem
 from router.definition.model import Flows, MenuNode
+from router.definition.hours import LONDON
 
 # How fast the voices speak, measured on the old 106-word greeting (~44 s with its slow safety line):
 # about 2.5 words a second, and the safety advice at 90% of that.
@@ -48,7 +49,7 @@ def check_top_menu_timing(flows: Flows, loc: Locator) -> list[Problem]:
     if not isinstance(start_node, MenuNode):
         return problems
     for lang in flows.config.languages:
-        ctx = engine.Context(flows, engine.VOICE, lang, datetime(2026, 11, 18, 12, 0, tzinfo=engine.hours_mod.LONDON))
+        ctx = engine.Context(flows, engine.VOICE, lang, datetime(2026, 11, 18, 12, 0, tzinfo=LONDON))
         step = engine.start(ctx)
         lines = [line for line in step.lines + step.choices if line.text]
         option_lines = [line for line in step.choices if line.lang == lang]
