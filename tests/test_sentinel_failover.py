@@ -57,6 +57,8 @@ def deployment(tmp_path):
     try:
         cluster.start()
         standin = TwilioStandin(account_sid=ACCOUNT_SID, auth_token=TOKEN, step_delay=0.02).start()
+        # the account's Messaging Service the deployment names (Twilio refuses an unknown one: 21701)
+        standin.add_messaging_service(["+447700900077"], sid=SENDER, friendly_name="follow-ups")
         port = free_port()
         (tmp_path / "prometheus").mkdir()
         env = worker_env(cluster.url, standin, FOLLOWUP_SENDER=SENDER, PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",

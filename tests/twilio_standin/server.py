@@ -32,8 +32,8 @@ Twilio facts it follows, and where they come from:
   ``OptOutType`` on the webhook) and turning the handling off are modelled per number or service.
 * What a UK account refuses when a message is created (rules.py): a sender that cannot text in the UK
   (21606), retention parameters without Message Redaction (30029 / 30030), a country the account may
-  not text (21408), a ValidityPeriod out of range (21624), an unknown Messaging Service (21701, with
-  ``strict_services``; otherwise it is made on first use), a full
+  not text (21408), a ValidityPeriod out of range (21624), an unknown Messaging Service (21701; only
+  ``strict_services=False`` makes one on first use instead), a full
   queue (21611 from a number; 30001 after creation through a Messaging Service). Redaction, when the
   account has it, blanks a message's body and obfuscates the person's number once it is sent.
 * Finality: ``sent`` is final when the carrier sends no receipt (common in the UK), so a message held
@@ -537,17 +537,18 @@ class TwilioStandin(AccountMixin, TextingMixin, _Observations):
         delete_grace: float = 0.0,
         owner_account_sid: str | None = None,
         queue_limit: int | None = None,
-        strict_services: bool = False,
+        strict_services: bool = True,
     ):
         """The account's features (each settable later with :meth:`configure`): ``message_redaction``
         (Twilio enables it on request; without it retention parameters are refused), ``sms_countries``
         (Messaging Geo Permissions), ``sent_final_after`` (seconds until a receipt-less ``sent`` message is
         final), ``delete_grace`` (seconds after sending or receiving before Twilio will delete),
         ``owner_account_sid`` (set: this is a subaccount of that account), ``queue_limit`` (messages a
-        sender may have waiting in Twilio's queue; None: unlimited). ``strict_services``: a message through
-        a Messaging Service the account does not have is refused (21701), as Twilio does; by default such a
-        service is made on first use, with a UK mobile in its pool (kinder than Twilio, so that a test
-        deployment may name any MG... SID as its sender; `router twilio check` is what finds a wrong one)."""
+        sender may have waiting in Twilio's queue; None: unlimited). ``strict_services`` (default, as Twilio
+        does): a message through a Messaging Service the account does not have is refused (21701,
+        https://www.twilio.com/docs/api/errors/21701); the account has one, DEFAULT_SERVICE_SID (the
+        sender the app's tests configure), and add_messaging_service makes more. False: an unknown service
+        is made on first use, with a UK mobile in its pool (kinder than Twilio: only for a test that says so)."""
         if not re.fullmatch(r"AC[0-9a-fA-F]{32}", account_sid):
             raise ValueError("account_sid must be 'AC' followed by 32 hex digits")
         self.account_sid = account_sid
