@@ -128,6 +128,18 @@ def test_followup_add_stores_once_and_kicks_once(r):
     assert_every_key_has_a_ttl(r)
 
 
+@covers("followup_add")
+def test_a_later_shorter_follow_up_never_shortens_what_a_stop_needs_to_find(r):
+    """A 'tomorrow morning' follow-up (a long TTL) then a 'now' one for the same number: the number's set
+    (what a stop reads) and the due set keep the longer TTL."""
+    long = [keys.followup_made("m"), keys.followup("m"), "hr:fu-by:y", keys.FOLLOWUPS_DUE, keys.FOLLOWUP_KICK]
+    short = [keys.followup_made("n"), keys.followup("n"), "hr:fu-by:y", keys.FOLLOWUPS_DUE, keys.FOLLOWUP_KICK]
+    run(r, "followup_add", long, [126000, "SEALED", 0, 130000, "0", 5, "m"])
+    run(r, "followup_add", short, [86400, "SEALED", 0, 90000, "1", 5, "n"])
+    assert r.ttl("hr:fu-by:y") > 120000 and r.ttl(keys.FOLLOWUPS_DUE) > 120000
+    assert_every_key_has_a_ttl(r)
+
+
 def _stored(r, fid: str, status: str = "pending") -> None:
     r.hset(keys.followup(fid), mapping={"sealed": "S", "status": status, "by": "hr:fu-by:x"})
     r.expire(keys.followup(fid), 600)

@@ -220,7 +220,8 @@ class PendingFollowups:
             ids = cast("set[str]", self.client.smembers(by_number))
             for fid in ids:
                 self.finish(fid)
-            self.client.delete(by_number)
+            if ids:  # only what was read: a follow-up booked meanwhile stays where the next stop finds it
+                self.client.srem(by_number, *ids)
             cancelled += len(ids)
         return cancelled
 
