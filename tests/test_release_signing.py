@@ -209,6 +209,23 @@ def test_scratch_left_by_a_killed_process_is_cleaned_at_the_next_write(tmp_path)
     assert not any(folder.exists() for folder in left) and fresh.exists()
 
 
+def test_a_diversion_unreadable_for_a_while_is_not_taken_for_an_ended_one(instance):
+    """An entry this worker cannot verify for a moment (here: signed with a key it does not hold yet, as
+    during a key rotation) is missing from the read, not ended: once readable again it is believed."""
+    client, store = instance["redis"], instance["store"]
+    until = datetime.now(timezone.utc) + timedelta(hours=1)
+    live.divert(client, "galop", NATIONAL, until, keys=KEYS)
+    store.tick()
+    assert store.diversions["galop"].to == NATIONAL
+    signed = client.hget(DIVERSIONS_KEY, "galop")
+    live.divert(client, "galop", NATIONAL, until, keys=release_auth.Keyring([b"the-key-after-the-rotation-0123456789"]))
+    store.tick()
+    assert store.diversions == {} and "not signed" in store.untrusted
+    client.hset(DIVERSIONS_KEY, "galop", signed)                     # readable again (the key arrived)
+    store.tick()
+    assert store.diversions["galop"].to == NATIONAL and store.untrusted is None
+
+
 def test_a_diversion_written_back_after_it_ended_or_was_replaced_is_refused(instance):
     """Issue 22: a signed entry copied from Redis and written back after `router undivert` (or after a
     newer diversion of the same line) is not believed by a worker that saw it end; a new diversion is."""

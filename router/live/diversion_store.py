@@ -148,8 +148,11 @@ class SeenDiversions:
         self._in_force: set[str] = set()
         self._merge(self._read())
 
-    def screen(self, found: dict[str, Diversion]) -> tuple[dict[str, Diversion], int]:
-        """(the diversions of `found` to believe, how many were written back): `found` as read now."""
+    def screen(self, found: dict[str, Diversion], complete: bool = True) -> tuple[dict[str, Diversion], int]:
+        """(the diversions of `found` to believe, how many were written back): `found` as read now.
+        `complete` is False when some entries could not be read or verified (refused: a key being
+        rotated, a clock ahead, the hash too large): a diversion missing then may still be there, so no
+        ending is learnt from that read (learning one would refuse the real diversion for good)."""
         kept, replayed, learnt = {}, 0, False
         for sid, diversion in found.items():
             made, ended = diversion.made_at or diversion.until, self._ended.get(sid)
@@ -159,6 +162,11 @@ class SeenDiversions:
             kept[sid] = diversion
             learnt = learnt or self._newest.get(sid) != made
             self._newest[sid] = made
+        if not complete:
+            self._in_force |= set(kept)
+            if learnt:
+                self._save()
+            return kept, replayed
         for sid in self._in_force - set(found):  # gone while in force: ended by `router undivert`
             self._ended[sid], learnt = self._newest[sid], True
         self._in_force = set(kept)

@@ -244,7 +244,7 @@ class FlowStore:
                             type(exc).__name__)                                                # still count
                 self.applied = self.history.latest()
             diversions, refused = read_diversions(self.client, self.keys)
-            diversions, replayed = self._seen.screen(diversions)
+            diversions, replayed = self._seen.screen(diversions, complete=not refused)
             if refused:
                 untrusted.append(f"{refused} diversion(s) in Redis are not signed with this instance's "
                                  "FLOWS_SIGNING_KEY (or last too long)")
