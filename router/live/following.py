@@ -77,12 +77,12 @@ def follow(client: redis.Redis, history: History, keys: release_auth.Keyring | N
         return applied
     if latest is not None and latest.number > applied.number:
         return applied  # applied here while Redis was away: this instance is ahead; apply again to share it
+    if (applied.number, applied.version) in _REFUSED_HERE:  # before reading it: not every second
+        return applied
     files = release_files(client, applied.number, keys)
     if files is None:
         log.warning("release %s is applied but its files are not in Redis; staying on what is live",
                     applied.number)
-        return applied
-    if (applied.number, applied.version) in _REFUSED_HERE:
         return applied
     problem = validate_in_memory(files, Path("release"))
     if problem:  # e.g. a release made by newer code, mid-deploy: never overwrite good flows with it
@@ -99,9 +99,12 @@ def validate_in_memory(files: dict[str, bytes], label: Path) -> str | None:
     same schema and checks as the live folder, nothing written anywhere."""
     try:
         flows, lines = read_flows_from(files, label)
+        errors = [p for p in lint_flows(flows, label, lines) if p.severity == ERROR]
     except FlowError as exc:
         return _first(exc.problems)
-    errors = [p for p in lint_flows(flows, label, lines) if p.severity == ERROR]
+    except Exception as exc:  # a bug in reading or checking refuses the release; following goes on
+        log.exception("checking a release failed")
+        return f"its checks failed ({type(exc).__name__})"
     return _first(errors) if errors else None
 
 
