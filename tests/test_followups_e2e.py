@@ -426,3 +426,29 @@ def test_a_send_through_a_messaging_service_is_found_after_a_crash_mid_send():
         assert _already_sent(client, dict(data, **{"from": "MG" + "b" * 32})) is None, "another service's"
     finally:
         standin.stop()
+
+
+def test_a_stop_frees_the_places_of_a_number_abroad_the_deployment_texts(redis_url):
+    """FOLLOWUP_COUNTRIES allows France: a stop from a French mobile frees its same-service place just as
+    a UK one's, because the place is released under the number as it was booked (not as a UK one)."""
+    from datetime import datetime, timezone
+
+    from router.engine import Followup
+    from router.store.limits import Booking
+    from router.web.jobs import Jobs
+
+    jobs = Jobs(make_settings(redis_url, followup_countries=frozenset({"GB", "FR"})))
+    french = "+33612345678"
+    later = Followup("galop", "later", datetime.now(timezone.utc).replace(year=2099), "body")
+
+    def book():
+        return jobs.schedule_followup(to=french, from_=FOLLOWUP_SENDER, trigger=f"t{book.n}", followup=later,
+                                      callback="http://x/sms/status")
+    book.n = 1
+    assert book() is Booking.KEPT
+    book.n = 2
+    assert book() is Booking.ALREADY, "the same service to the same number within the day"
+    assert jobs.cancel_followups(french) == 1
+    jobs.release_followup_limits(french, ["galop"])
+    book.n = 3
+    assert book() is Booking.KEPT, "after the stop the place is free again"

@@ -152,7 +152,7 @@ class Jobs:
 
     def release_followup_limits(self, number: str, service_ids) -> None:
         """After a stop: the same-service places of this number are free again (router/store/limits.py)."""
-        key = phone.textable_number(number)
+        key = phone.textable_number(number, self.settings.followup_countries)  # as schedule_followup keys it
         if key is None:
             return
         try:
