@@ -46,7 +46,6 @@ from tasks.retry import CAP_SECONDS, deletion_attempts_within, deletion_backoff_
 
 log = logging.getLogger("tasks.history")
 # at least 15 days of retries (at the default pace; max_delete_retries: at the deployment's); then the sweep
-MAX_DELETE_RETRIES = deletion_attempts_within()
 FINAL_MESSAGE = frozenset({"delivered", "undelivered", "failed", "received", "read", "canceled"})
 # Final once no receipt came for Settings.sent_final_after_seconds (SENT_FINAL_AFTER_SECONDS, 6 hours: not
 # documented by Twilio; most receipts come in minutes)
